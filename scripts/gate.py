@@ -1,0 +1,41 @@
+"""The whole gate in one command: lint, format, types, import contracts, tests.
+
+Run it with the project's virtualenv Python: ``.venv/bin/python scripts/gate.py``.
+Extra arguments go to pytest (``scripts/gate.py -k store``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run(label: str, argv: list[str]) -> None:
+    started = time.monotonic()
+    print(f"== {label}: {' '.join(argv)}", flush=True)
+    result = subprocess.run(argv, cwd=ROOT, check=False)
+    took = time.monotonic() - started
+    if result.returncode != 0:
+        print(f"== {label}: FAILED (exit {result.returncode}, {took:.1f}s)", flush=True)
+        sys.exit(result.returncode)
+    print(f"== {label}: ok ({took:.1f}s)", flush=True)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    run("ruff", [str(BIN / "ruff"), "check", "."])
+    run("format", [str(BIN / "ruff"), "format", "--check", "."])
+    run("mypy", [str(BIN / "mypy")])
+    run("import contracts", [str(BIN / "lint-imports")])
+    workers = os.environ.get("TIMETRAVEL_TEST_WORKERS", "2")
+    run("pytest", [sys.executable, "-m", "pytest", "-n", workers, "-q", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+if not SHARED.exists():  # CI lays shared/ beside the checkout; a local run may differ
+    SHARED = Path("/work/shared")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "tt.db"
+
+
+def deployment(
+    name: str = "api",
+    namespace: str = "payments",
+    *,
+    image: str = "registry.example.com/payments/api:1.0.0",
+    replicas: int = 2,
+    rv: str | None = None,
+    uid: str = "uid-api",
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Deployment as the API server returns it (bookkeeping and status included)."""
+    env_list = [{"name": k, "value": v} for k, v in (env or {"LOG_LEVEL": "info"}).items()]
+    obj: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": uid,
+            "generation": 1,
+            "creationTimestamp": "2026-11-16T08:00:00Z",
+            "labels": {"app": name},
+            "annotations": {"deployment.kubernetes.io/revision": "1"},
+            "managedFields": [
+                {
+                    "manager": "argocd-controller",
+                    "operation": "Apply",
+                    "apiVersion": "apps/v1",
+                    "time": "2026-11-16T08:00:00Z",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:replicas": {}}},
+                }
+            ],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": image,
+                            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                            "env": env_list,
+                            "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
+                        }
+                    ]
+                },
+            },
+        },
+        "status": {"replicas": replicas, "readyReplicas": replicas},
+    }
+    if rv is not None:
+        obj["metadata"]["resourceVersion"] = rv
+    return obj
+
+
+def with_changes(obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    for dotted, value in changes.items():
+        target = out
+        parts = dotted.split("__")
+        for part in parts[:-1]:
+            target = target[part]
+        target[parts[-1]] = value
+    return out

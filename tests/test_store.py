@@ -1,0 +1,151 @@
+"""The database file: creation, permissions, refusal of what is not ours."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from timetravel.domain.model import Observation
+from timetravel.errors import UserError
+from timetravel.store import db as store_db
+from timetravel.store.db import open_database
+from timetravel.store.reader import Reader
+from timetravel.store.writer import RevisionWriter
+
+from .conftest import deployment
+
+
+def test_new_database_is_private_and_in_wal_mode(db_path: Path) -> None:
+    db = open_database(db_path)
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    RevisionWriter(db).write(
+        [Observation("c", "ADDED", deployment(), "2026-11-19T21:00:00.000000Z")]
+    )
+    for suffix in ("-wal", "-shm"):
+        side = Path(str(db_path) + suffix)
+        if side.exists():
+            assert stat.S_IMODE(side.stat().st_mode) == 0o600
+
+
+def test_reopen_keeps_facts_and_key(db_path: Path) -> None:
+    db = open_database(db_path)
+    key = store_db.redaction_key(db)
+    RevisionWriter(db).write(
+        [Observation("c", "ADDED", deployment(), "2026-11-19T21:00:00.000000Z")]
+    )
+    db.conn.close()
+    again = open_database(db_path)
+    assert store_db.redaction_key(again) == key
+    assert len(Reader(again).state_at("2026-11-19T22:00:00.000000Z")) == 1
+
+
+def test_foreign_sqlite_file_is_refused_untouched(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    before = db_path.read_bytes()
+    with pytest.raises(UserError, match="not a timetravel one"):
+        open_database(db_path)
+    assert db_path.read_bytes() == before
+
+
+def test_corrupt_file_is_refused(db_path: Path) -> None:
+    db_path.write_bytes(b"this is not sqlite at all" * 200)
+    with pytest.raises(UserError, match="not a SQLite database"):
+        open_database(db_path)
+
+
+def test_database_from_newer_version_is_refused(db_path: Path) -> None:
+    db = open_database(db_path)
+    db.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+        "VALUES ('timetravel', 'm999_from_the_future', '2030-01-01')"
+    )
+    db.conn.commit()
+    db.conn.close()
+    with pytest.raises(UserError, match="newer timetravel"):
+        open_database(db_path)
+    with pytest.raises(UserError, match="newer timetravel"):
+        open_database(db_path, readonly=True)
+
+
+def test_readonly_needs_an_existing_database(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such database"):
+        open_database(tmp_path / "absent.db", readonly=True)
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_dedupe_same_resource_version_and_same_content(db_path: Path) -> None:
+    db = open_database(db_path)
+    writer = RevisionWriter(db)
+    base = deployment(rv="10")
+    resync = deployment(rv="10")
+    same_content_new_rv = deployment(rv="11")
+    changed = deployment(rv="12", replicas=5)
+    result = writer.write(
+        [
+            Observation("c", "ADDED", base, "2026-11-19T21:00:00.000000Z"),
+            Observation("c", "MODIFIED", resync, "2026-11-19T21:01:00.000000Z"),
+            Observation("c", "MODIFIED", same_content_new_rv, "2026-11-19T21:02:00.000000Z"),
+            Observation("c", "MODIFIED", changed, "2026-11-19T21:03:00.000000Z"),
+        ]
+    )
+    assert (result.written, result.unchanged) == (2, 2)
+
+
+def test_status_only_change_is_marked(db_path: Path) -> None:
+    db = open_database(db_path)
+    writer = RevisionWriter(db)
+    base = deployment(rv="1")
+    status = deployment(rv="2")
+    status["status"]["readyReplicas"] = 1
+    spec = deployment(rv="3", image="registry.example.com/payments/api:2.0.0")
+    writer.write(
+        [
+            Observation("c", "ADDED", base, "2026-11-19T21:00:00.000000Z"),
+            Observation("c", "MODIFIED", status, "2026-11-19T21:01:00.000000Z"),
+            Observation("c", "MODIFIED", spec, "2026-11-19T21:02:00.000000Z"),
+        ]
+    )
+    rows = db.execute("SELECT change, status_only FROM revisions ORDER BY id").fetchall()
+    assert rows == [("created", 0), ("updated", 1), ("updated", 0)]
+
+
+def test_new_uid_under_same_name_is_delete_then_create(db_path: Path) -> None:
+    db = open_database(db_path)
+    writer = RevisionWriter(db)
+    writer.write(
+        [
+            Observation("c", "ADDED", deployment(uid="one", rv="1"), "2026-11-19T21:00:00.000000Z"),
+            Observation("c", "ADDED", deployment(uid="two", rv="5"), "2026-11-19T21:05:00.000000Z"),
+        ]
+    )
+    rows = db.execute("SELECT change, uid, inferred FROM revisions ORDER BY id").fetchall()
+    assert rows == [("created", "one", 0), ("deleted", "one", 1), ("created", "two", 0)]
+
+
+def test_deltas_decode_to_the_exact_objects(db_path: Path) -> None:
+    db = open_database(db_path)
+    writer = RevisionWriter(db)
+    observed = []
+    for i in range(40):
+        obj = deployment(rv=str(i + 1), replicas=i % 7 + 1)
+        obj["status"]["observedGeneration"] = i
+        at = f"2026-11-19T21:{i:02d}:00.000000Z"
+        observed.append((at, obj))
+        writer.write([Observation("c", "MODIFIED" if i else "ADDED", obj, at)])
+    keyframes = db.execute("SELECT count(*) FROM revisions WHERE keyframe_id IS NULL").fetchone()
+    assert keyframes[0] < 10, "deltas should be used for small changes"
+    reader = Reader(db)
+    for at, obj in observed:
+        record = reader.state_at(at)[0]
+        assert record.obj is not None
+        assert record.obj["spec"]["replicas"] == obj["spec"]["replicas"]
+        assert record.obj["status"] == obj["status"]
+        assert "managedFields" not in record.obj["metadata"]
+        assert record.managed_fields[0]["manager"] == "argocd-controller"

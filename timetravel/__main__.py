@@ -1,0 +1,3 @@
+from timetravel.cli import main
+
+main()

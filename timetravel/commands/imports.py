@@ -1,0 +1,62 @@
+"""``import-events`` (and later ``import-audit``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from timetravel.cli import db_option, resolve_db, user_errors
+from timetravel.domain.model import DEFAULT_CLUSTER
+from timetravel.errors import UserError
+from timetravel.ingest import import_events as run_import
+from timetravel.progress import Progress
+from timetravel.store.db import open_database
+
+
+def open_lines(source: str) -> object:
+    if source == "-":
+        return sys.stdin.buffer
+    try:
+        return open(source, "rb")
+    except OSError as exc:
+        raise UserError(f"{source}: cannot read ({exc.strerror})") from None
+
+
+@click.command("import-events")
+@db_option
+@click.option(
+    "--cluster",
+    default=DEFAULT_CLUSTER,
+    show_default=True,
+    help="Cluster name to file the objects under.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.argument("source", metavar="FILE|-")
+@user_errors
+def import_events(db_path: Path | None, cluster: str, quiet: bool, source: str) -> None:
+    """Import what `kubectl get -w -o json --output-watch-events` prints.
+
+    Accepts watch events ({"type": ..., "object": ...}) one per line or pretty-printed
+    and concatenated, plain `kubectl get -o json` objects and Lists. An event may carry a
+    top-level "observed_at" (RFC 3339); otherwise the import time is used. Bad or
+    truncated records are skipped and listed at the end (exit 1); the rest is imported.
+
+    Example:
+
+        kubectl get deploy,cm -A -w -o json --output-watch-events | timetravel import-events -
+    """
+    stream = open_lines(source)
+    db = open_database(resolve_db(db_path))
+    progress = Progress("importing", unit="records", enabled=not quiet)
+    try:
+        report = run_import(db, stream, cluster=cluster, progress=progress)  # type: ignore[arg-type]
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()  # type: ignore[attr-defined]
+    click.echo(report.summary(), err=True)
+    if report.bad:
+        for line in report.skipped_lines():
+            click.echo(line, err=True)
+        sys.exit(1)

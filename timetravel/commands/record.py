@@ -1,0 +1,109 @@
+"""``record``: watch a cluster (and git repositories) into the database until stopped."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from timetravel.cli import db_option, resolve_db, user_errors
+from timetravel.recorder import Recorder
+from timetravel.sources.kube import Kube, connect
+from timetravel.store.db import open_database
+
+
+def split_words(values: tuple[str, ...]) -> list[str]:
+    return [w.strip() for value in values for w in value.split(",") if w.strip()]
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.command("record")
+@db_option
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).",
+)
+@click.option("--context", default=None, help="Kubeconfig context (default: the current one).")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    help="Only these namespaces (repeatable); cluster-scoped kinds are still recorded.",
+)
+@click.option(
+    "--resources",
+    "resources",
+    multiple=True,
+    help="Only these resource types, comma-separated (deployments,configmaps.v1,applications.argoproj.io).",
+)
+@click.option(
+    "--exclude", "exclude", multiple=True, help="Leave out these resource types, comma-separated."
+)
+@click.option(
+    "--watch-timeout", default=300, show_default=True, help="Seconds before a watch is renewed."
+)
+@click.option(
+    "--read-timeout",
+    default=90.0,
+    show_default=True,
+    help="Seconds of silence after which a watch is restarted.",
+)
+@click.option(
+    "--status-every",
+    default=10.0,
+    show_default=True,
+    help="Seconds between status lines on stderr (0: only at the end).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Report every error and retry.")
+@user_errors
+def record(
+    db_path: Path | None,
+    kubeconfig: str | None,
+    context: str | None,
+    namespaces: tuple[str, ...],
+    resources: tuple[str, ...],
+    exclude: tuple[str, ...],
+    watch_timeout: int,
+    read_timeout: float,
+    status_every: float,
+    verbose: bool,
+) -> None:
+    """Record the cluster (list+watch, read-only) until SIGINT or SIGTERM.
+
+    Every resource type that supports list and watch is recorded, CRDs included and
+    picked up when installed later; Leases, Endpoints and EndpointSlices are left out
+    unless named in --resources. Warning Events are kept as timeline observations.
+    Only get, list and watch requests are made.
+
+    Example:
+
+        timetravel record --context prod --namespace payments --namespace checkout
+    """
+    path = resolve_db(db_path)
+    open_database(path).conn.close()  # refuse a bad database before connecting
+    connection = connect(kubeconfig, context)
+    recorder = Recorder(
+        path,
+        Kube(connection, read_timeout=read_timeout),
+        namespaces=namespaces,
+        resources=split_words(resources),
+        exclude=split_words(exclude),
+        watch_timeout=watch_timeout,
+        status_every=status_every,
+        verbose=verbose,
+    )
+    stop_on_signals(recorder.stop)
+    recorder.run()

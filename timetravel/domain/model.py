@@ -1,0 +1,74 @@
+"""The facts timetravel records, as plain values shared by every layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ChangeType = Literal["created", "updated", "deleted"]
+Cause = Literal["pipeline", "gitops", "manual", "controller", "unknown"]
+State = Literal["in_sync", "drifted", "missing", "unmanaged"]
+
+DEFAULT_CLUSTER = "default"
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    """``apps/v1`` -> (``apps``, ``v1``); the core group is the empty string."""
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+@dataclass(frozen=True, order=True)
+class ResourceKey:
+    """Identity of a resource: (cluster, API group, kind, namespace, name).
+
+    The version is not part of identity: ``apps/v1`` and ``apps/v1beta2`` views of one
+    Deployment are the same resource. ``namespace`` is ``""`` for cluster-scoped kinds.
+    """
+
+    cluster: str
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: dict[str, Any], cluster: str = DEFAULT_CLUSTER) -> ResourceKey:
+        """The key of a Kubernetes object (raises KeyError/TypeError on a malformed one)."""
+        meta = obj["metadata"]
+        group, _ = split_api_version(str(obj["apiVersion"]))
+        return cls(
+            cluster=cluster,
+            group=group,
+            kind=str(obj["kind"]),
+            namespace=str(meta.get("namespace") or ""),
+            name=str(meta["name"]),
+        )
+
+    def display(self) -> str:
+        """``namespace/Kind/name`` the way an operator reads it."""
+        ns = self.namespace or "-"
+        return f"{ns}/{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One observed version of an object (a watch event, a list item, an imported line)."""
+
+    cluster: str
+    event: str  # ADDED | MODIFIED | DELETED (watch vocabulary)
+    obj: dict[str, Any]  # raw, as the API server sent it
+    observed_at: str  # stored time text
+    inferred: bool = False  # true when found by a relist rather than seen as it happened
+    source: str = "watch"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A span in which recording was incomplete (recorder down, watch broken, 410 relist)."""
+
+    cluster: str
+    source: str
+    started_at: str
+    ended_at: str
+    reason: str

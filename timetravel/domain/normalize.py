@@ -1,0 +1,113 @@
+"""Strip server bookkeeping and redact Secret values before anything is stored.
+
+Everything that reaches the store passes through :func:`normalize`, so no Secret value
+(nor its copy inside ``last-applied-configuration``) ever reaches disk, an export or the
+screen. Redaction is a keyed hash, so a rotated value is still visibly a change.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from typing import Any
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+REDACTED_PREFIX = "redacted:"
+
+# Bookkeeping the API server writes on every object; it is never part of what anyone
+# declared, and keeping it would make every write look like a content change.
+_BOOKKEEPING = ("resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
+_MANAGED_FIELDS = "managedFields"
+
+
+def redact_value(key: bytes, value: bytes) -> str:
+    """``redacted:<hex>``: HMAC-SHA256 of the value under the database's own key."""
+    return REDACTED_PREFIX + hmac.new(key, value, hashlib.sha256).hexdigest()
+
+
+def _decoded(value: Any) -> bytes:
+    """The bytes a Secret ``data`` entry stands for (base64), or its text when not base64."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _redact_secret_fields(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """A copy of a Secret with every ``data``/``stringData`` value replaced by its hash.
+
+    ``data`` is hashed on its decoded bytes and ``stringData`` on its UTF-8 bytes, so the
+    same secret value written either way hashes the same.
+    """
+    out = dict(obj)
+    data = obj.get("data")
+    if isinstance(data, dict):
+        out["data"] = {k: redact_value(key, _decoded(v)) for k, v in data.items()}
+    elif data is not None:
+        out["data"] = redact_value(key, json.dumps(data).encode())
+    string_data = obj.get("stringData")
+    if isinstance(string_data, dict):
+        out["stringData"] = {
+            k: redact_value(key, str(v).encode("utf-8", "surrogatepass"))
+            for k, v in string_data.items()
+        }
+    elif string_data is not None:
+        out["stringData"] = redact_value(key, json.dumps(string_data).encode())
+    return out
+
+
+def _redact_last_applied(text: str, key: bytes) -> str:
+    """The annotation with the Secret values inside it redacted; unparsable -> one hash."""
+    try:
+        applied = json.loads(text)
+    except ValueError:
+        return redact_value(key, text.encode("utf-8", "surrogatepass"))
+    if not isinstance(applied, dict):
+        return redact_value(key, text.encode("utf-8", "surrogatepass"))
+    redacted = _redact_secret_fields(applied, key)
+    return json.dumps(redacted, sort_keys=True, separators=(",", ":"))
+
+
+def is_secret(obj: dict[str, Any]) -> bool:
+    """True for core/v1 Secrets (and their List-item form without apiVersion)."""
+    return obj.get("kind") == "Secret" and str(obj.get("apiVersion", "v1")) in ("v1", "")
+
+
+def redact(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """A copy of ``obj`` with no Secret value left in it; non-Secrets come back as they are."""
+    if not is_secret(obj):
+        return obj
+    out = _redact_secret_fields(obj, key)
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+            annotations = dict(annotations)
+            annotations[LAST_APPLIED] = _redact_last_applied(str(annotations[LAST_APPLIED]), key)
+            out["metadata"] = {**meta, "annotations": annotations}
+    return out
+
+
+def normalize(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """The object as timetravel stores it: bookkeeping removed, Secret values redacted.
+
+    ``status`` is kept: it is part of what was running. managedFields are removed here
+    and kept separately as a summary (see ``domain.managed_fields``).
+    """
+    out = redact(obj, key)
+    if out is obj:
+        out = dict(obj)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        meta = {k: v for k, v in meta.items() if k not in _BOOKKEEPING and k != _MANAGED_FIELDS}
+        out["metadata"] = meta
+    return out
+
+
+def strip_status(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without ``status``: what was declared or set, not what was reported."""
+    return {k: v for k, v in obj.items() if k != "status"}

@@ -1,0 +1,182 @@
+"""The incident snapshot (schema ``timetravel.snapshot/v1``) as plain dicts.
+
+Pure: callers gather facts from the store and git and pass them in; this module only
+shapes them exactly as ``shared/snapshot.schema.json`` says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from timetravel.domain.model import ResourceKey
+
+SCHEMA = "timetravel.snapshot/v1"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    before: Any
+    after: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class PipelineRunView:
+    provider: str
+    pipeline: str
+    run_id: str
+    commit: str | None
+    url: str | None = None
+    status: str | None = None
+    actor: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "pipeline": self.pipeline,
+            "run_id": self.run_id,
+            "url": self.url,
+            "commit": self.commit,
+            "status": self.status,
+            "actor": self.actor,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    """One change of actual state, with its cause as far as it can be shown."""
+
+    at: str
+    key: ResourceKey
+    api_version: str
+    type: str  # created | updated | deleted
+    cause: str = "unknown"
+    actor: str | None = None
+    field_managers: tuple[str, ...] = ()
+    commit: str | None = None
+    pipeline_run: PipelineRunView | None = None
+    fields: tuple[FieldChange, ...] = ()
+    inferred: bool = False
+    status_only: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "cluster": self.key.cluster,
+            "apiVersion": self.api_version,
+            "kind": self.key.kind,
+            "namespace": self.key.namespace or None,
+            "name": self.key.name,
+            "type": self.type,
+            "cause": self.cause,
+            "actor": self.actor,
+            "field_managers": list(self.field_managers),
+            "commit": self.commit,
+            "pipeline_run": self.pipeline_run.to_json() if self.pipeline_run else None,
+            "fields": [f.to_json() for f in self.fields],
+        }
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    """One resource at the snapshot's moment: desired, actual, their difference."""
+
+    key: ResourceKey
+    api_version: str
+    state: str  # in_sync | drifted | missing | unmanaged
+    desired: dict[str, Any] | None
+    actual: dict[str, Any] | None
+    diff: tuple[dict[str, Any], ...] = ()
+    source: dict[str, str] | None = None
+    last_change: ChangeView | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster": self.key.cluster,
+            "apiVersion": self.api_version,
+            "kind": self.key.kind,
+            "namespace": self.key.namespace or None,
+            "name": self.key.name,
+            "state": self.state,
+            "desired": self.desired,
+            "actual": self.actual,
+            "diff": list(self.diff),
+            "source": self.source,
+            "last_change": self.last_change.to_json() if self.last_change else None,
+        }
+
+
+@dataclass(frozen=True)
+class CommitView:
+    sha: str
+    at: str
+    message: str
+    author: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha": self.sha, "at": self.at, "author": self.author, "message": self.message}
+
+
+@dataclass(frozen=True)
+class RepoView:
+    path: str
+    branch: str
+    commit: str | None
+    commit_time: str | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "branch": self.branch,
+            "commit": self.commit,
+            "commit_time": self.commit_time,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: str
+    window_from: str
+    window_to: str
+    generated_at: str
+    clusters: tuple[dict[str, Any], ...]
+    repos: tuple[RepoView, ...] = ()
+    resources: tuple[ResourceView, ...] = ()
+    changes: tuple[ChangeView, ...] = ()
+    pipeline_runs: tuple[PipelineRunView, ...] = ()
+    commits: tuple[CommitView, ...] = ()
+    errors: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "at": self.at,
+            "generated_at": self.generated_at,
+            "window": {"from": self.window_from, "to": self.window_to},
+            "clusters": list(self.clusters),
+            "repos": [r.to_json() for r in self.repos],
+            "resources": [r.to_json() for r in self.resources],
+            "changes": [c.to_json() for c in self.changes],
+            "pipeline_runs": [p.to_json() for p in self.pipeline_runs],
+            "commits": [c.to_json() for c in self.commits],
+            "errors": list(self.errors),
+        }
+
+
+def count_states(resources: Sequence[ResourceView]) -> dict[str, int]:
+    """How many resources are in each state (every state present, zero included)."""
+    counts = {"in_sync": 0, "drifted": 0, "missing": 0, "unmanaged": 0}
+    for resource in resources:
+        counts[resource.state] = counts.get(resource.state, 0) + 1
+    return counts

@@ -1,0 +1,51 @@
+"""Instants as the store and the snapshot write them: RFC 3339, UTC, fixed width.
+
+Stored times are text so that a person querying the database with sqlite-utils or
+datasette reads them directly; the fixed width (microseconds, ``Z``) keeps text order
+equal to time order, which the ``revisions`` index relies on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    """The current instant, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def to_stored(dt: datetime) -> str:
+    """Fixed-width UTC text (``2026-11-19T21:30:00.000000Z``) that sorts as time does."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: every stored time must be aware")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_rfc3339(dt: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``, seconds precision unless there is a fraction."""
+    dt = dt.astimezone(UTC)
+    if dt.microsecond:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stored_to_rfc3339(text: str) -> str:
+    """Convert a stored instant to the snapshot's RFC 3339 form."""
+    return to_rfc3339(from_stored(text))
+
+
+def from_stored(text: str) -> datetime:
+    """Parse a stored (or any RFC 3339) instant into an aware UTC datetime."""
+    return parse_rfc3339(text)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse RFC 3339 as Kubernetes and git write it; raises ValueError when it is not."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        raise ValueError(f"time without a zone: {text!r}")
+    return dt.astimezone(UTC)

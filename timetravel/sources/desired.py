@@ -1,0 +1,851 @@
+"""Desired state: the Kubernetes objects a git commit declares.
+
+``DesiredReader.read_commit(sha)`` turns one commit's tree into a :class:`DesiredSet`:
+
+- Plain manifest files (``.yaml``/``.yml``/``.json``) are parsed once per blob: results are
+  cached by blob id on the reader (LRU) and optionally in a caller's ``blob_cache`` (the store
+  can back it with SQLite), so reading a whole history parses each file version once.
+- A directory with a kustomization is rendered as a whole (``kubectl kustomize`` or
+  ``kustomize build``) from a temporary copy of exactly the files it can reach, and only when it
+  is a *root*: not a resource/base/component of another kustomization, unless an Argo CD
+  Application in the repository deploys it directly. Renders are cached by the ids of the trees
+  and blobs copied, which are all the render can see, so an unchanged kustomization is rendered
+  once for a whole history.
+- A directory with ``Chart.yaml`` is rendered with ``helm template`` when helm is installed; its
+  files (templates are Go templates, not YAML) are never parsed one by one.
+- Objects without ``metadata.namespace`` get one from, longest directory prefix first: the
+  ``namespace_defaults`` argument, ``[namespaces]`` in ``timetravel.toml`` at the repository
+  root, an Argo CD Application's ``spec.destination.namespace`` for its ``spec.source.path``;
+  else ``default``. Cluster-scoped kinds get none.
+- Nothing is read outside the commit's tree: symlinks are resolved inside the tree and reported
+  when they point outside it, dangle or loop. Every problem becomes a :class:`ManifestError`;
+  ``read_commit`` raises only for a commit that does not exist.
+
+Objects in a ``DesiredSet`` are shared with the caches: treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import tempfile
+import tomllib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import git
+
+from timetravel.domain.manifests import (
+    MAX_MANIFEST_BYTES,
+    ParsedFile,
+    is_cluster_scoped,
+    is_manifest_path,
+    load_yaml_mapping,
+    parse_manifest_file,
+    too_large,
+)
+from timetravel.sources import render
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+CHART_FILE = "Chart.yaml"
+CONFIG_FILE = "timetravel.toml"
+DEFAULT_NAMESPACE = "default"
+ROOT = "."
+
+_GIT_TIMEOUT_S = 60.0
+_MAX_SYMLINK_HOPS = 40  # as Linux's MAXSYMLINKS
+_MAX_MATERIALIZED_BYTES = 256 * 1024 * 1024
+_MAX_MESSAGE = 500
+_MODE_TREE = 0o040000
+_MODE_LINK = 0o120000
+_MODE_SUBMODULE = 0o160000
+# Fields of a kustomization whose entries are other kustomizations (or files) to build in.
+_REFERENCE_FIELDS = ("resources", "bases", "components")
+
+
+# --- public types -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredObject:
+    """One desired object and where it came from: a file, or a rendered directory."""
+
+    path: str
+    obj: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestError:
+    """A file or directory whose desired state could not be read, and why (one line)."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredSet:
+    """Everything one commit declares, in path order, and everything that could not be read."""
+
+    objects: tuple[DesiredObject, ...] = ()
+    errors: tuple[ManifestError, ...] = ()
+
+
+class BlobCache(Protocol):
+    """A second-level cache of parse results, keyed by :func:`blob_cache_key`."""
+
+    def get(self, sha: str) -> ParsedFile | None: ...
+
+    def put(self, sha: str, parsed: ParsedFile) -> None: ...
+
+
+@dataclass
+class ReaderStats:
+    """Counters that show the caches working (tests and progress lines read them)."""
+
+    commits_read: int = 0
+    blobs_parsed: int = 0
+    cache_hits: int = 0
+    renders: int = 0
+    render_cache_hits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """A commit on the tracked branch, for backfilling desired state over time."""
+
+    sha: str
+    committed_at: datetime  # aware, UTC
+    authored_at: datetime  # aware, UTC
+    author: str  # "Name <email>"
+    committer: str  # "Name <email>"
+    summary: str
+    message: str
+    parents: tuple[str, ...]
+
+
+def blob_cache_key(blob_sha: str, path: str) -> str:
+    """The cache key of a blob's parse: its id, marked for JSON, which is parsed as JSON."""
+    return f"{blob_sha}.json" if path.lower().endswith(".json") else blob_sha
+
+
+def first_parent_history(repo: git.Repo, branch: str) -> list[CommitInfo]:
+    """The first-parent history of ``branch``, oldest first: the commits the branch pointed to,
+    as opposed to commits merged in from elsewhere."""
+    commits = list(repo.iter_commits(branch, first_parent=True))
+    commits.reverse()
+    return [
+        CommitInfo(
+            sha=c.hexsha,
+            committed_at=datetime.fromtimestamp(c.committed_date, tz=UTC),
+            authored_at=datetime.fromtimestamp(c.authored_date, tz=UTC),
+            author=f"{c.author.name} <{c.author.email}>",
+            committer=f"{c.committer.name} <{c.committer.email}>",
+            summary=_text(c.summary),
+            message=_text(c.message),
+            parents=tuple(p.hexsha for p in c.parents),
+        )
+        for c in commits
+    ]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+# --- paths --------------------------------------------------------------------------------------
+
+
+def _join(directory: str, name: str) -> str:
+    return name if directory == ROOT else f"{directory}/{name}"
+
+
+def _parent(path: str) -> str:
+    return posixpath.dirname(path) or ROOT
+
+
+def _under(path: str, directory: str) -> bool:
+    return directory == ROOT or path == directory or path.startswith(directory + "/")
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    """``a/b/c.yaml`` → ``a/b``, ``a``, ``.``."""
+    while path != ROOT:
+        path = _parent(path)
+        yield path
+
+
+def _normalize(directory: str, reference: str) -> str | None:
+    """A reference relative to ``directory`` as a repository path; ``None`` if it leaves the
+    repository (or is absolute)."""
+    if reference.startswith("/"):
+        return None
+    joined = posixpath.normpath(posixpath.join("" if directory == ROOT else directory, reference))
+    if joined == ".." or joined.startswith("../"):
+        return None
+    return joined
+
+
+def _is_remote(reference: str) -> bool:
+    return "://" in reference or reference.startswith(("git@", "github.com/", "gitlab.com/"))
+
+
+# --- one commit's tree --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    mode: int
+    sha: str
+
+    @property
+    def is_tree(self) -> bool:
+        return self.mode == _MODE_TREE
+
+    @property
+    def is_link(self) -> bool:
+        return self.mode == _MODE_LINK
+
+    @property
+    def is_file(self) -> bool:
+        return self.mode not in (_MODE_TREE, _MODE_LINK, _MODE_SUBMODULE)
+
+
+class _Tree:
+    """Every path of one commit (``git ls-tree -r -t``), with directory listings."""
+
+    def __init__(self, root_sha: str, listing: bytes) -> None:
+        self.entries: dict[str, _Entry] = {ROOT: _Entry(_MODE_TREE, root_sha)}
+        self.children: dict[str, list[str]] = {ROOT: []}
+        self.links: list[str] = []
+        for record in listing.split(b"\0"):
+            if not record:
+                continue
+            meta, _, raw_path = record.partition(b"\t")
+            mode, _, sha = meta.split(b" ")
+            # surrogateescape: a non-UTF-8 file name still round-trips to the file system.
+            path = raw_path.decode("utf-8", errors="surrogateescape")
+            entry = _Entry(int(mode, 8), sha.decode("ascii"))
+            self.entries[path] = entry
+            self.children.setdefault(_parent(path), []).append(path)
+            if entry.is_tree:
+                self.children.setdefault(path, [])
+            elif entry.is_link:
+                self.links.append(path)
+
+    def walk(self, directory: str) -> Iterator[str]:
+        """Every non-tree path under ``directory`` (recursively)."""
+        stack = [directory]
+        while stack:
+            for child in self.children.get(stack.pop(), ()):
+                if self.entries[child].is_tree:
+                    stack.append(child)
+                else:
+                    yield child
+
+
+@dataclass(slots=True)
+class _Kustomization:
+    directory: str
+    file: str
+    references: list[str] = field(default_factory=list)  # resolved resources/bases/components
+    escaping: list[str] = field(default_factory=list)  # any path string that leaves directory
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    objects: tuple[dict[str, Any], ...]
+    errors: tuple[ManifestError, ...]
+
+
+# --- the reader ---------------------------------------------------------------------------------
+
+
+class DesiredReader:
+    """Reads the desired state of commits of one repository, caching across commits."""
+
+    def __init__(
+        self,
+        repo: git.Repo,
+        *,
+        namespace_defaults: Mapping[str, str] | None = None,
+        renderers: Mapping[str, str | None] | None = None,
+        blob_cache: BlobCache | None = None,
+        cache_size: int = 50_000,
+        render_timeout: float = render.RENDER_TIMEOUT_S,
+    ) -> None:
+        self._repo = repo
+        self._overrides = {
+            _config_prefix(prefix): namespace
+            for prefix, namespace in (namespace_defaults or {}).items()
+        }
+        self._renderers = dict(render.available_renderers() if renderers is None else renderers)
+        self._blob_cache = blob_cache
+        self._cache_size = cache_size
+        self._render_timeout = render_timeout
+        self.stats = ReaderStats()
+        self._parsed: OrderedDict[str, ParsedFile] = OrderedDict()
+        self._texts: dict[str, bytes] = {}  # small blobs: symlink targets, kustomizations
+        self._configs: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+        self._renders: OrderedDict[tuple[object, ...], _Rendered] = OrderedDict()
+        self._sets: OrderedDict[str, DesiredSet] = OrderedDict()
+        self._remote_urls = _remote_urls(repo)
+
+    # -- public --
+
+    def read_commit(self, commit_sha: str) -> DesiredSet:
+        """The desired state declared by ``commit_sha``. Raises only if there is no such commit."""
+        commit = self._repo.commit(commit_sha)
+        root_sha = commit.tree.hexsha
+        self.stats.commits_read += 1
+        # Identical trees (a revert, a merge that changes nothing, a poll of an unmoved branch)
+        # declare identical state.
+        if (known := self._sets.get(root_sha)) is not None:
+            self._sets.move_to_end(root_sha)
+            return known
+        listing = self._repo.git.ls_tree(
+            "-r",
+            "-t",
+            "-z",
+            "--full-tree",
+            commit.hexsha,
+            stdout_as_string=False,
+            kill_after_timeout=_GIT_TIMEOUT_S,
+        )
+        result = _CommitRead(self, _Tree(root_sha, listing)).run()
+        self._sets[root_sha] = result
+        if len(self._sets) > 8:
+            self._sets.popitem(last=False)
+        return result
+
+    # -- blobs --
+
+    def _blob_bytes(self, sha: str) -> bytes:
+        return bytes(self._repo.odb.stream(bytes.fromhex(sha)).read())
+
+    def _blob_size(self, sha: str) -> int:
+        return int(self._repo.odb.info(bytes.fromhex(sha)).size)
+
+    def _small_blob(self, sha: str) -> bytes:
+        if (data := self._texts.get(sha)) is None:
+            data = b"" if self._blob_size(sha) > MAX_MANIFEST_BYTES else self._blob_bytes(sha)
+            self._texts[sha] = data
+        return data
+
+    def _parse(self, sha: str, path: str) -> ParsedFile:
+        key = blob_cache_key(sha, path)
+        if (parsed := self._parsed.get(key)) is not None:
+            self._parsed.move_to_end(key)
+            self.stats.cache_hits += 1
+            return parsed
+        if self._blob_cache is not None and (parsed := self._blob_cache.get(key)) is not None:
+            self.stats.cache_hits += 1
+        else:
+            size = self._blob_size(sha)
+            # The size is known before reading, so an oversized blob is never loaded.
+            parsed = too_large(size) if size > MAX_MANIFEST_BYTES else None
+            if parsed is None:
+                parsed = parse_manifest_file(path, self._blob_bytes(sha))
+            self.stats.blobs_parsed += 1
+            if self._blob_cache is not None:
+                self._blob_cache.put(key, parsed)
+        self._parsed[key] = parsed
+        if len(self._parsed) > self._cache_size:
+            self._parsed.popitem(last=False)
+        return parsed
+
+    def _yaml_config(self, sha: str) -> tuple[dict[str, Any] | None, str | None]:
+        if (known := self._configs.get(sha)) is None:
+            if self._blob_size(sha) > MAX_MANIFEST_BYTES:
+                known = (None, "file too large")
+            else:
+                known = load_yaml_mapping(self._blob_bytes(sha))
+            self._configs[sha] = known
+        return known
+
+    # -- renders --
+
+    def _cached_render(self, key: tuple[object, ...]) -> _Rendered | None:
+        if (known := self._renders.get(key)) is not None:
+            self._renders.move_to_end(key)
+            self.stats.render_cache_hits += 1
+        return known
+
+    def _store_render(self, key: tuple[object, ...], rendered: _Rendered) -> None:
+        self._renders[key] = rendered
+        if len(self._renders) > 1024:
+            self._renders.popitem(last=False)
+
+
+class _CommitRead:
+    """The work of one ``read_commit``: classification, parsing, rendering, namespaces."""
+
+    def __init__(self, reader: DesiredReader, tree: _Tree) -> None:
+        self.r = reader
+        self.tree = tree
+        self.errors: list[ManifestError] = []
+        self.objects: list[DesiredObject] = []
+
+    def run(self) -> DesiredSet:
+        tree = self.tree
+        config_namespaces = self._config_namespaces()
+        kustomizations = self._kustomizations()
+        charts = {
+            _parent(p)
+            for p, e in tree.entries.items()
+            if posixpath.basename(p) == CHART_FILE and not e.is_tree
+        }
+        referenced = {
+            ref
+            for k in kustomizations.values()
+            for ref in k.references
+            if ref in kustomizations and ref != k.directory
+        }
+        # Everything under a kustomization or chart directory is input to a render: reading
+        # those files as manifests would double objects or turn patches into objects. Files a
+        # kustomization names from elsewhere stay plain manifests too: kustomize refuses such
+        # files (load restrictions), and where they sit is usually a plain app of its own.
+        owned = set(kustomizations) | charts
+
+        self._plain_files(owned)
+        apps = _applications((d.obj for d in self.objects), self.r._remote_urls)
+        namespaces = _Namespaces(apps, config_namespaces, self.r._overrides)
+        # Charts first: an app-of-apps chart yields the Applications that say which referenced
+        # kustomizations are deployed on their own as well.
+        for directory in sorted(charts):
+            if directory in kustomizations or any(
+                a in charts or a in kustomizations for a in _ancestors(directory)
+            ):
+                continue  # a subchart, or input of a kustomization
+            self._render_chart(directory, namespaces.lookup(directory))
+        apps = {**_applications((d.obj for d in self.objects), self.r._remote_urls), **apps}
+        for directory in sorted(kustomizations):
+            if any(a in charts for a in _ancestors(directory)):
+                continue  # part of a chart (a post-renderer's input), rendered with it
+            if directory in referenced and directory not in apps:
+                continue
+            self._render_kustomization(kustomizations[directory], kustomizations)
+        # Applications that came out of any render count for namespaces too; those written in
+        # plain files win on equal paths, being what a person wrote down.
+        apps = {**_applications((d.obj for d in self.objects), self.r._remote_urls), **apps}
+        namespaces = _Namespaces(apps, config_namespaces, self.r._overrides)
+        cluster_kinds = _cluster_scoped_crd_kinds(d.obj for d in self.objects)
+        objects = [
+            DesiredObject(d.path, _with_namespace(d.obj, d.path, namespaces, cluster_kinds))
+            for d in self.objects
+        ]
+        objects.sort(key=lambda d: d.path)  # stable: file order is kept within a path
+        self.errors.sort(key=lambda e: (e.path, e.message))
+        return DesiredSet(objects=tuple(objects), errors=tuple(self.errors))
+
+    # -- configuration --
+
+    def _config_namespaces(self) -> dict[str, str]:
+        entry = self.tree.entries.get(CONFIG_FILE)
+        if entry is None or not entry.is_file:
+            return {}
+        data = self.r._small_blob(entry.sha)
+        try:
+            config = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            self.errors.append(ManifestError(CONFIG_FILE, f"not read: {exc}"))
+            return {}
+        table = config.get("namespaces", {})
+        if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
+            self.errors.append(
+                ManifestError(CONFIG_FILE, "[namespaces] must map directories to namespace names")
+            )
+            return {}
+        return {_config_prefix(prefix): namespace for prefix, namespace in table.items()}
+
+    # -- plain files --
+
+    def _plain_files(self, owned: set[str]) -> None:
+        tree = self.tree
+        for path, entry in tree.entries.items():
+            if entry.is_tree or entry.mode == _MODE_SUBMODULE or not is_manifest_path(path):
+                continue
+            if path in owned or any(a in owned for a in _ancestors(path)):
+                continue
+            sha = entry.sha
+            if entry.is_link:
+                target, problem = self._resolve(path)
+                if problem is not None:
+                    self.errors.append(ManifestError(path, problem))
+                    continue
+                assert target is not None
+                target_entry = tree.entries[target]
+                if not target_entry.is_file:
+                    self.errors.append(
+                        ManifestError(path, f"symlink to a directory ({target}): not followed")
+                    )
+                    continue
+                sha = target_entry.sha
+            parsed = self.r._parse(sha, path)
+            self.errors.extend(ManifestError(path, message) for message in parsed.errors)
+            self.objects.extend(DesiredObject(path, obj) for obj in parsed.objects)
+
+    def _resolve(self, path: str) -> tuple[str | None, str | None]:
+        """Follow symlinks inside the tree: ``(real path, None)`` or ``(None, problem)``."""
+        hops = [0]
+        return self._realpath(path, hops)
+
+    def _realpath(self, path: str, hops: list[int]) -> tuple[str | None, str | None]:
+        resolved = ROOT
+        for name in path.split("/"):
+            candidate = _join(resolved, name)
+            entry = self.tree.entries.get(candidate)
+            while entry is not None and entry.is_link:
+                hops[0] += 1
+                if hops[0] > _MAX_SYMLINK_HOPS:
+                    return None, "symlink loop: not followed"
+                target = self.r._small_blob(entry.sha).decode("utf-8", errors="surrogateescape")
+                joined = _normalize(_parent(candidate), target)
+                if joined is None or not target:
+                    return None, f"symlink pointing outside the repository ({target}): not followed"
+                real, problem = self._realpath(joined, hops)
+                if problem is not None:
+                    return None, problem
+                assert real is not None
+                candidate = real
+                entry = self.tree.entries.get(candidate)
+            if entry is None:
+                return None, f"symlink to a missing path ({candidate}): not followed"
+            resolved = candidate
+        return resolved, None
+
+    # -- kustomize --
+
+    def _kustomizations(self) -> dict[str, _Kustomization]:
+        found: dict[str, _Kustomization] = {}
+        for directory, children in self.tree.children.items():
+            names = {posixpath.basename(c): c for c in children if not self.tree.entries[c].is_tree}
+            for name in KUSTOMIZATION_FILES:
+                if name in names:
+                    found[directory] = self._read_kustomization(directory, names[name])
+                    break
+        return found
+
+    def _read_kustomization(self, directory: str, file: str) -> _Kustomization:
+        k = _Kustomization(directory, file)
+        entry = self.tree.entries[file]
+        sha = entry.sha
+        if entry.is_link:
+            target, problem = self._resolve(file)
+            if problem is not None or target is None or not self.tree.entries[target].is_file:
+                k.problems.append(f"{file}: {problem or 'not a file'}")
+                return k
+            sha = self.tree.entries[target].sha
+        doc, error = self.r._yaml_config(sha)
+        if doc is None:
+            # kustomize reports its own view of the file when it runs; ours says why the
+            # directories it reaches are unknown.
+            self.errors.append(ManifestError(file, f"kustomization not read: {error}"))
+            return k
+        for name in _REFERENCE_FIELDS:
+            entries = doc.get(name)
+            for ref in entries if isinstance(entries, list) else ():
+                if not isinstance(ref, str) or _is_remote(ref):
+                    continue
+                resolved = _normalize(directory, ref)
+                if resolved is None:
+                    k.problems.append(f"{name} entry {ref!r} is outside the repository")
+                else:
+                    k.references.append(resolved)
+        # Any string that reads as a path out of this directory (patches, generators'
+        # files/envs, replacements, ...) is something kustomize may load: it is copied for the
+        # render and is part of the render's cache key.
+        for text in _strings(doc):
+            for candidate in (text, text.rpartition("=")[2]):
+                if ".." not in candidate or "\n" in candidate or _is_remote(candidate):
+                    continue
+                resolved = _normalize(directory, candidate)
+                if resolved is not None and not _under(resolved, directory):
+                    k.escaping.append(resolved)
+        return k
+
+    def _render_kustomization(
+        self, root: _Kustomization, kustomizations: Mapping[str, _Kustomization]
+    ) -> None:
+        # The closure: the root directory plus whatever it, and every kustomization it builds
+        # in, reaches outside the root.
+        problems = list(root.problems)
+        deps: dict[str, str] = {root.directory: self.tree.entries[root.directory].sha}
+        pending = [root.directory]
+        seen: set[str] = set()
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            k = kustomizations.get(current)
+            if k is None:
+                continue
+            if k is not root:
+                problems.extend(k.problems)
+            for path in (*k.references, *k.escaping):
+                if path in kustomizations:
+                    pending.append(path)
+                if _under(path, root.directory):
+                    continue
+                entry = self.tree.entries.get(path)
+                deps[path] = entry.sha if entry is not None else "missing"
+        if problems:
+            self.errors.append(
+                ManifestError(root.directory, f"kustomize directory not rendered: {problems[0]}")
+            )
+            return
+        command = render.kustomize_command(root.directory, self.r._renderers)
+        if command is None:
+            self.errors.append(ManifestError(root.directory, render.KUSTOMIZE_MISSING))
+            return
+        self._render(
+            ("kustomize", root.directory, tuple(sorted(deps.items()))),
+            root.directory,
+            list(deps),
+            lambda workdir: render.render_kustomize(
+                workdir, renderers=self.r._renderers, timeout=self.r._render_timeout
+            ),
+        )
+
+    # -- helm --
+
+    def _render_chart(self, directory: str, namespace: str) -> None:
+        if not self.r._renderers.get("helm"):
+            self.errors.append(ManifestError(directory, render.HELM_MISSING))
+            return
+        release = _release_name(directory)
+        sha = self.tree.entries[directory].sha
+        self._render(
+            ("helm", directory, sha, release, namespace),
+            directory,
+            [directory],
+            lambda workdir: render.render_helm(
+                workdir,
+                release,
+                namespace=namespace,
+                renderers=self.r._renderers,
+                timeout=self.r._render_timeout,
+            ),
+        )
+
+    # -- rendering from a temporary copy --
+
+    def _render(
+        self,
+        key: tuple[object, ...],
+        directory: str,
+        paths: list[str],
+        run: Callable[[str], render.RenderResult],
+    ) -> None:
+        # Symlinks inside the copied paths are copied as their targets' content, so the targets
+        # are part of what the render sees, and of the key.
+        link_targets: dict[str, str] = {}
+        link_errors: list[ManifestError] = []
+        for link in self.tree.links:
+            if not any(_under(link, p) for p in paths):
+                continue
+            target, problem = self._resolve(link)
+            if problem is not None or target is None:
+                link_errors.append(ManifestError(link, problem or "not followed"))
+            elif self.tree.entries[target].is_file:
+                link_targets[link] = self.tree.entries[target].sha
+            else:
+                link_errors.append(
+                    ManifestError(link, f"symlink to a directory ({target}): not followed")
+                )
+        full_key = (*key, tuple(sorted(link_targets.items())))
+        rendered = self.r._cached_render(full_key)
+        if rendered is None:
+            rendered = self._render_now(directory, paths, link_targets, run)
+            # A timeout says nothing about the content (a busy machine); try again next time.
+            if not any(render.TIMED_OUT in e.message for e in rendered.errors):
+                self.r._store_render(full_key, rendered)
+        self.errors.extend(link_errors)
+        self.errors.extend(rendered.errors)
+        self.objects.extend(DesiredObject(directory, obj) for obj in rendered.objects)
+
+    def _render_now(
+        self,
+        directory: str,
+        paths: list[str],
+        link_targets: Mapping[str, str],
+        run: Callable[[str], render.RenderResult],
+    ) -> _Rendered:
+        self.r.stats.renders += 1
+        with tempfile.TemporaryDirectory(prefix="timetravel-render-") as workdir:
+            problem = self._materialize(workdir, paths, link_targets)
+            if problem is not None:
+                return _Rendered((), (ManifestError(directory, problem),))
+            target = workdir if directory == ROOT else os.path.join(workdir, *directory.split("/"))
+            objects, error = run(target)
+        errors: tuple[ManifestError, ...] = ()
+        if error is not None:
+            # Messages name files in the temporary copy; show them as repository paths.
+            message = error.replace(workdir + os.sep, "").replace(workdir, ROOT)
+            if len(message) > _MAX_MESSAGE:
+                message = message[: _MAX_MESSAGE - 1] + "…"
+            errors = (ManifestError(directory, message),)
+        return _Rendered(tuple(objects), errors)
+
+    def _materialize(
+        self, workdir: str, paths: list[str], link_targets: Mapping[str, str]
+    ) -> str | None:
+        total = 0
+        files: dict[str, str] = {}
+        for path in paths:
+            entry = self.tree.entries.get(path)
+            if entry is None:
+                continue  # a reference to nothing: the renderer reports it
+            for file in [path] if not entry.is_tree else self.tree.walk(path):
+                file_entry = self.tree.entries[file]
+                if file_entry.is_file:
+                    files[file] = file_entry.sha
+                elif file in link_targets:
+                    files[file] = link_targets[file]
+        for file, sha in sorted(files.items()):
+            parts = file.split("/")
+            if any(p in ("", ".", "..", ".git") for p in parts):
+                continue  # git refuses such names; a crafted tree must not escape workdir
+            total += self.r._blob_size(sha)
+            if total > _MAX_MATERIALIZED_BYTES:
+                return "not rendered: its files exceed 256 MiB"
+            destination = os.path.join(workdir, *parts)
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            with open(destination, "wb") as handle:
+                handle.write(self.r._blob_bytes(sha))
+        for path in paths:  # an empty directory still has to exist to be rendered
+            if path in self.tree.entries and self.tree.entries[path].is_tree:
+                os.makedirs(
+                    workdir if path == ROOT else os.path.join(workdir, *path.split("/")),
+                    exist_ok=True,
+                )
+        return None
+
+
+# --- namespaces ---------------------------------------------------------------------------------
+
+
+def _config_prefix(prefix: str) -> str:
+    cleaned = posixpath.normpath(prefix.strip().strip("/")) if prefix.strip("/ ") else ROOT
+    return ROOT if cleaned in ("", ".") else cleaned
+
+
+class _Namespaces:
+    """Default namespace by longest directory prefix; on equal prefixes the explicit argument
+    beats timetravel.toml, which beats an Argo CD Application."""
+
+    def __init__(self, *layers: Mapping[str, str]) -> None:
+        self._by_prefix: dict[str, str] = {}
+        for layer in layers:
+            self._by_prefix.update(layer)
+
+    def lookup(self, path: str) -> str:
+        if path in self._by_prefix:
+            return self._by_prefix[path]
+        for ancestor in _ancestors(path):
+            if ancestor in self._by_prefix:
+                return self._by_prefix[ancestor]
+        return DEFAULT_NAMESPACE
+
+
+def _with_namespace(
+    obj: dict[str, Any], path: str, namespaces: _Namespaces, cluster_kinds: set[str]
+) -> dict[str, Any]:
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("namespace"):
+        return obj
+    kind = str(obj.get("kind", ""))
+    if is_cluster_scoped(kind) or kind in cluster_kinds:
+        return obj
+    # A shallow copy: the original is shared through the parse and render caches.
+    copied = dict(obj)
+    copied["metadata"] = {**(metadata or {}), "namespace": namespaces.lookup(path)}
+    return copied
+
+
+def _cluster_scoped_crd_kinds(objects: Iterable[dict[str, Any]]) -> set[str]:
+    """Kinds that a CustomResourceDefinition in the same commit declares cluster-scoped."""
+    kinds: set[str] = set()
+    for obj in objects:
+        if obj.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and spec.get("scope") == "Cluster":
+            names = spec.get("names")
+            if isinstance(names, dict) and isinstance(names.get("kind"), str):
+                kinds.add(names["kind"])
+    return kinds
+
+
+def _applications(objects: Iterable[dict[str, Any]], remote_urls: set[str]) -> dict[str, str]:
+    """``{source path: destination namespace}`` from Argo CD Applications that deploy from this
+    repository (any repository, when this clone has no network remote to compare with)."""
+    found: dict[str, str] = {}
+    for obj in objects:
+        if obj.get("kind") != "Application" or not str(obj.get("apiVersion", "")).startswith(
+            "argoproj.io/"
+        ):
+            continue
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        destination = spec.get("destination")
+        namespace = destination.get("namespace") if isinstance(destination, dict) else None
+        if not isinstance(namespace, str) or not namespace:
+            continue
+        sources = [spec.get("source"), *(spec.get("sources") or [])]
+        for source in sources:
+            if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+                continue
+            url = source.get("repoURL")
+            if remote_urls and isinstance(url, str) and _normalize_url(url) not in remote_urls:
+                continue  # deploys a directory of another repository
+            found.setdefault(_config_prefix(source["path"]), namespace)
+    return found
+
+
+def _remote_urls(repo: git.Repo) -> set[str]:
+    urls: set[str] = set()
+    try:
+        for remote in repo.remotes:
+            urls.update(remote.urls)
+    except (git.GitCommandError, ValueError):
+        return set()
+    # A clone of a local path or bundle cannot be compared with an Application's repoURL.
+    network = {u for u in urls if ("://" in u and not u.startswith("file://")) or "@" in u}
+    return {_normalize_url(u) for u in network}
+
+
+def _normalize_url(url: str) -> str:
+    """``git@github.com:org/repo.git`` and ``https://github.com/org/repo`` compare equal."""
+    text = url.strip().lower()
+    scp_like = "://" not in text
+    text = re.sub(r"^[a-z0-9+.-]+://", "", text)
+    text = re.sub(r"^[^@/]+@", "", text)
+    text = re.sub(r":\d+/", "/", text, count=1)
+    if scp_like:
+        text = text.replace(":", "/", 1)
+    return text.removesuffix("/").removesuffix(".git")
+
+
+def _release_name(directory: str) -> str:
+    # Helm release names are DNS labels (at most 53 characters).
+    name = re.sub(r"[^a-z0-9-]+", "-", posixpath.basename(directory).lower()).strip("-")
+    return name[:53].rstrip("-") or "release"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)

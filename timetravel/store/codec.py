@@ -1,0 +1,103 @@
+"""Revision bodies: zstd keyframes, and deltas compressed against their keyframe.
+
+A delta is the whole new body compressed with its keyframe as a raw-content zstd
+dictionary. That keeps the storage of "keyframe plus deltas" (a changed status field
+costs tens of bytes) while any revision decodes from exactly two blobs: itself and its
+keyframe, never a chain.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+import zstandard as zstd
+
+_LEVEL = 3
+# A delta larger than this share of its keyframe means the object has moved far from it:
+# start a new keyframe so later deltas stay small.
+_REKEY_RATIO = 0.35
+_REKEY_MIN = 96
+
+
+def dumps(body: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, so equal content gives equal bytes and hashes."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def loads(raw: bytes) -> Any:
+    return orjson.loads(raw)
+
+
+def _dictionary(keyframe_raw: bytes) -> zstd.ZstdCompressionDict:
+    return zstd.ZstdCompressionDict(keyframe_raw, dict_type=zstd.DICT_TYPE_RAWCONTENT)
+
+
+def compress_keyframe(raw: bytes) -> bytes:
+    return zstd.ZstdCompressor(level=_LEVEL, write_checksum=False).compress(raw)
+
+
+def compress_delta(raw: bytes, keyframe_raw: bytes) -> bytes:
+    compressor = zstd.ZstdCompressor(
+        level=_LEVEL, dict_data=_dictionary(keyframe_raw), write_checksum=False
+    )
+    return compressor.compress(raw)
+
+
+def needs_new_keyframe(delta: bytes, keyframe_blob_size: int) -> bool:
+    """True when a delta has grown too large to be worth keeping against this keyframe."""
+    return len(delta) > max(_REKEY_MIN, int(keyframe_blob_size * _REKEY_RATIO))
+
+
+def decompress_keyframe(blob: bytes) -> bytes:
+    return zstd.ZstdDecompressor().decompress(blob)
+
+
+def decompress_delta(blob: bytes, keyframe_raw: bytes) -> bytes:
+    return zstd.ZstdDecompressor(dict_data=_dictionary(keyframe_raw)).decompress(blob)
+
+
+class KeyframeCache:
+    """Decompressed keyframes by revision id (many revisions share one keyframe)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[int, bytes] = OrderedDict()
+
+    def get(self, keyframe_id: int) -> bytes | None:
+        raw = self._items.get(keyframe_id)
+        if raw is not None:
+            self._items.move_to_end(keyframe_id)
+        return raw
+
+    def put(self, keyframe_id: int, raw: bytes) -> None:
+        self._items[keyframe_id] = raw
+        self._items.move_to_end(keyframe_id)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+
+def decode_body(
+    blob: bytes | None,
+    keyframe_id: int | None,
+    keyframe_blob: bytes | None,
+    cache: KeyframeCache,
+    revision_id: int,
+) -> bytes | None:
+    """The raw JSON bytes of a revision body from its blob and (for a delta) its keyframe."""
+    if blob is None:
+        return None
+    if keyframe_id is None:
+        raw = cache.get(revision_id)
+        if raw is None:
+            raw = decompress_keyframe(blob)
+            cache.put(revision_id, raw)
+        return raw
+    keyframe_raw = cache.get(keyframe_id)
+    if keyframe_raw is None:
+        if keyframe_blob is None:
+            raise ValueError(f"revision {revision_id}: keyframe {keyframe_id} is missing")
+        keyframe_raw = decompress_keyframe(keyframe_blob)
+        cache.put(keyframe_id, keyframe_raw)
+    return decompress_delta(blob, keyframe_raw)

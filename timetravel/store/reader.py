@@ -1,0 +1,195 @@
+"""Queries over recorded facts: state at a moment, changes in a window, gaps.
+
+Every function takes a time as stored text (see ``domain.times.to_stored``) and returns
+decoded records; callers never see SQL or blobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import orjson
+from sqlite_utils import Database
+
+from timetravel.domain.model import ResourceKey
+from timetravel.store import codec
+from timetravel.store.records import GapRecord, RevisionRecord
+
+_REVISION_COLUMNS = (
+    "rv.id, rv.resource_id, res.cluster, res.api_group, res.kind, res.namespace, res.name, "
+    "res.api_version, rv.observed_at, rv.change, rv.resource_version, rv.uid, rv.inferred, "
+    "rv.status_only, rv.source, rv.server_time, rv.managers, rv.keyframe_id, rv.body, kf.body"
+)
+
+# The latest revision of each resource at or before :at, found with one index seek each.
+_LATEST_AT = (
+    "rv.id = (SELECT id FROM revisions WHERE resource_id = res.id AND observed_at <= :at "
+    "ORDER BY observed_at DESC, id DESC LIMIT 1)"
+)
+
+
+class Reader:
+    """Read access to one database; keeps a cache of decoded keyframes between calls."""
+
+    def __init__(self, db: Database, *, keyframe_cache: int = 8192) -> None:
+        self.db = db
+        self.conn = db.conn
+        self._keyframes = codec.KeyframeCache(keyframe_cache)
+
+    def _record(self, row: Sequence[Any], with_body: bool = True) -> RevisionRecord:
+        (
+            rev_id,
+            resource_id,
+            cluster,
+            group,
+            kind,
+            namespace,
+            name,
+            api_version,
+            observed_at,
+            change,
+            rv,
+            uid,
+            inferred,
+            status_only,
+            source,
+            server_time,
+            managers,
+            keyframe_id,
+            body,
+            kf_body,
+        ) = row
+        obj: dict[str, Any] | None = None
+        managed: list[dict[str, Any]] = []
+        if with_body:
+            raw = codec.decode_body(body, keyframe_id, kf_body, self._keyframes, rev_id)
+            if raw is not None:
+                decoded = codec.loads(raw)
+                obj = decoded.get("object")
+                managed = decoded.get("managedFields") or []
+        return RevisionRecord(
+            id=rev_id,
+            resource_id=resource_id,
+            key=ResourceKey(cluster, group, kind, namespace, name),
+            api_version=api_version,
+            observed_at=observed_at,
+            change=change,
+            resource_version=rv,
+            uid=uid,
+            inferred=bool(inferred),
+            status_only=bool(status_only),
+            source=source,
+            server_time=server_time,
+            managers=tuple(orjson.loads(managers)) if managers else (),
+            obj=obj,
+            managed_fields=managed,
+        )
+
+    def _select(self, where: str, params: dict[str, Any], tail: str = "") -> Iterator[Any]:
+        sql = (
+            f"SELECT {_REVISION_COLUMNS} FROM resources res JOIN revisions rv ON {where} "
+            f"LEFT JOIN revisions kf ON kf.id = rv.keyframe_id {tail}"
+        )
+        return iter(self.conn.execute(sql, params))
+
+    def state_at(
+        self,
+        at: str,
+        *,
+        cluster: str | None = None,
+        namespace: str | None = None,
+        include_deleted: bool = False,
+    ) -> list[RevisionRecord]:
+        """Every resource live at ``at``: its latest revision at or before then."""
+        filters = []
+        params: dict[str, Any] = {"at": at}
+        if cluster is not None:
+            filters.append("res.cluster = :cluster")
+            params["cluster"] = cluster
+        if namespace is not None:
+            filters.append("res.namespace = :namespace")
+            params["namespace"] = namespace
+        if not include_deleted:
+            filters.append("rv.change != 'deleted'")
+        tail = ("WHERE " + " AND ".join(filters)) if filters else ""
+        tail += " ORDER BY res.namespace, res.kind, res.name, res.cluster"
+        return [self._record(row) for row in self._select(_LATEST_AT, params, tail)]
+
+    def object_at(self, key: ResourceKey, at: str) -> RevisionRecord | None:
+        """The latest revision of one resource at or before ``at`` (deleted ones included)."""
+        rows = list(
+            self._select(
+                _LATEST_AT,
+                {"at": at, **_key_params(key)},
+                "WHERE res.cluster = :cluster AND res.api_group = :group AND res.kind = :kind "
+                "AND res.namespace = :namespace AND res.name = :name",
+            )
+        )
+        return self._record(rows[0]) if rows else None
+
+    def changes_between(
+        self, start: str, end: str, *, with_body: bool = True, limit: int | None = None
+    ) -> list[RevisionRecord]:
+        """Revisions observed in [start, end], oldest first."""
+        tail = "ORDER BY rv.observed_at, rv.id"
+        if limit is not None:
+            tail += f" LIMIT {int(limit)}"
+        rows = self._select(
+            "res.id = rv.resource_id AND rv.observed_at >= :start AND rv.observed_at <= :end",
+            {"start": start, "end": end},
+            tail,
+        )
+        return [self._record(row, with_body) for row in rows]
+
+    def previous(self, record: RevisionRecord) -> RevisionRecord | None:
+        """The revision of the same resource just before ``record``."""
+        rows = list(
+            self._select(
+                "rv.id = (SELECT id FROM revisions WHERE resource_id = :rid AND "
+                "(observed_at < :at OR (observed_at = :at AND id < :id)) "
+                "ORDER BY observed_at DESC, id DESC LIMIT 1) AND res.id = rv.resource_id",
+                {"rid": record.resource_id, "at": record.observed_at, "id": record.id},
+            )
+        )
+        return self._record(rows[0]) if rows else None
+
+    def history(
+        self, resource_id: int, *, until: str | None = None, with_body: bool = True
+    ) -> list[RevisionRecord]:
+        """Every revision of one resource (up to ``until``), newest first."""
+        where = "res.id = rv.resource_id AND rv.resource_id = :rid"
+        params: dict[str, Any] = {"rid": resource_id}
+        if until is not None:
+            where += " AND rv.observed_at <= :until"
+            params["until"] = until
+        rows = self._select(where, params, "ORDER BY rv.observed_at DESC, rv.id DESC")
+        return [self._record(row, with_body) for row in rows]
+
+    def gaps_between(self, start: str, end: str) -> list[GapRecord]:
+        rows = self.conn.execute(
+            "SELECT id, cluster, source, started_at, ended_at, reason FROM gaps "
+            "WHERE started_at <= ? AND ended_at >= ? ORDER BY started_at",
+            (end, start),
+        )
+        return [GapRecord(*row) for row in rows]
+
+    def clusters(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT name, server FROM clusters ORDER BY name")
+        return [{"name": name, **({"server": server} if server else {})} for name, server in rows]
+
+    def time_range(self) -> tuple[str | None, str | None]:
+        """The first and last observation times in the store."""
+        row = self.conn.execute("SELECT min(observed_at), max(observed_at) FROM revisions")
+        first, last = row.fetchone()
+        return first, last
+
+
+def _key_params(key: ResourceKey) -> dict[str, Any]:
+    return {
+        "cluster": key.cluster,
+        "group": key.group,
+        "kind": key.kind,
+        "namespace": key.namespace,
+        "name": key.name,
+    }

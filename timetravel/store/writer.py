@@ -1,0 +1,479 @@
+"""The single write path for observed objects: normalize, dedupe, encode, insert.
+
+Every source (the live recorder, ``import-events``, the demo) goes through
+:class:`RevisionWriter`, so deduplication and redaction are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlite_utils import Database
+
+from timetravel.domain.model import Gap, Observation, ResourceKey
+from timetravel.domain.normalize import normalize, strip_status
+from timetravel.domain.times import to_stored, utc_now
+from timetravel.store import codec
+from timetravel.store.db import redaction_key
+
+
+def _hash(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+@dataclass
+class _Last:
+    """What the writer must remember of an object's latest revision to dedupe and encode."""
+
+    revision_id: int
+    resource_version: str | None
+    uid: str | None
+    content_hash: str
+    spec_hash: str
+    deleted: bool
+    keyframe_id: int
+    keyframe_raw: bytes
+    keyframe_blob_size: int
+    manager_times: dict[str, str]
+
+
+@dataclass
+class WriteResult:
+    written: int = 0
+    unchanged: int = 0
+    by_change: dict[str, int] = field(default_factory=dict)
+
+
+def _managed_summary(raw_obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """managedFields as stored: who, how, when and which fields (FieldsV1 kept as is)."""
+    entries = (raw_obj.get("metadata") or {}).get("managedFields") or []
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        out.append(
+            {
+                "manager": entry.get("manager") or "",
+                "operation": entry.get("operation"),
+                "subresource": entry.get("subresource"),
+                "time": entry.get("time"),
+                "fieldsV1": entry.get("fieldsV1") or {},
+            }
+        )
+    return out
+
+
+def _manager_id(entry: dict[str, Any]) -> str:
+    sub = entry.get("subresource")
+    return f"{entry['manager']}/{entry.get('operation') or ''}" + (f"/{sub}" if sub else "")
+
+
+def _manager_times(managed: list[dict[str, Any]]) -> dict[str, str]:
+    return {_manager_id(e): str(e.get("time") or "") for e in managed}
+
+
+def _touched(previous: dict[str, str] | None, current: dict[str, str]) -> list[str]:
+    """Managers whose entry is new or whose time advanced since the previous revision."""
+    names = []
+    for ident, time in current.items():
+        if previous is None or ident not in previous or previous[ident] != time:
+            names.append(ident.split("/", 1)[0])
+    return sorted(set(names))
+
+
+def validate(obs: Observation) -> None:
+    """Raise ValueError unless the observation holds a Kubernetes object with an identity."""
+    obj = obs.obj
+    if not isinstance(obj, dict):
+        raise ValueError("not a Kubernetes object (not a JSON object)")
+    meta = obj.get("metadata")
+    if not isinstance(obj.get("apiVersion"), str) or not isinstance(obj.get("kind"), str):
+        raise ValueError("not a Kubernetes object (apiVersion or kind missing)")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise ValueError("not a Kubernetes object (metadata.name missing)")
+    if obs.event not in ("ADDED", "MODIFIED", "DELETED"):
+        raise ValueError(f"unknown event type {obs.event!r}")
+
+
+class RevisionWriter:
+    """Writes observations as revisions; remembers recent objects to dedupe cheaply.
+
+    Memory is bounded by ``cache_size`` objects; an object that fell out of the cache is
+    read back from the database when it is seen again.
+    """
+
+    def __init__(self, db: Database, *, cache_size: int = 100_000) -> None:
+        self.db = db
+        self.conn = db.conn
+        self.key = redaction_key(db)
+        self._cache_size = cache_size
+        self._last: OrderedDict[int, _Last] = OrderedDict()
+        self._resource_ids: dict[ResourceKey, int] = {}
+        self._known_clusters: set[str] = set()
+
+    # -- resources -------------------------------------------------------------------
+    def resource_id(self, key: ResourceKey, api_version: str) -> int:
+        rid = self._resource_ids.get(key)
+        if rid is not None:
+            return rid
+        row = self.conn.execute(
+            "SELECT id FROM resources WHERE cluster=? AND api_group=? AND kind=? "
+            "AND namespace=? AND name=?",
+            (key.cluster, key.group, key.kind, key.namespace, key.name),
+        ).fetchone()
+        if row is None:
+            cur = self.conn.execute(
+                "INSERT INTO resources (cluster, api_group, api_version, kind, namespace, name)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (key.cluster, key.group, api_version, key.kind, key.namespace, key.name),
+            )
+            rid = int(cur.lastrowid or 0)
+        else:
+            rid = int(row[0])
+        if len(self._resource_ids) > self._cache_size:
+            self._resource_ids.clear()
+        self._resource_ids[key] = rid
+        return rid
+
+    def ensure_cluster(
+        self, name: str, server: str | None = None, context: str | None = None
+    ) -> None:
+        if name in self._known_clusters:
+            return
+        self.conn.execute(
+            "INSERT INTO clusters (name, server, context, first_seen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET server = coalesce(excluded.server, server), "
+            "context = coalesce(excluded.context, context)",
+            (name, server, context, to_stored(utc_now())),
+        )
+        self._known_clusters.add(name)
+
+    # -- the latest revision of an object ---------------------------------------------
+    def _load_last(self, resource_id: int) -> _Last | None:
+        last = self._last.get(resource_id)
+        if last is not None:
+            self._last.move_to_end(resource_id)
+            return last
+        row = self.conn.execute(
+            "SELECT r.id, r.resource_version, r.uid, r.content_hash, r.spec_hash, r.change, "
+            "r.keyframe_id, r.body, k.body FROM revisions r "
+            "LEFT JOIN revisions k ON k.id = r.keyframe_id "
+            "WHERE r.resource_id = ? ORDER BY r.observed_at DESC, r.id DESC LIMIT 1",
+            (resource_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        rev_id, rv, uid, chash, shash, change, kf_id, body, kf_body = row
+        keyframe_id = rev_id if kf_id is None else kf_id
+        keyframe_blob = body if kf_id is None else kf_body
+        keyframe_raw = codec.decompress_keyframe(keyframe_blob)
+        raw = keyframe_raw if kf_id is None else codec.decompress_delta(body, keyframe_raw)
+        managed = codec.loads(raw).get("managedFields") or []
+        last = _Last(
+            revision_id=rev_id,
+            resource_version=rv,
+            uid=uid,
+            content_hash=chash,
+            spec_hash=shash,
+            deleted=change == "deleted",
+            keyframe_id=keyframe_id,
+            keyframe_raw=keyframe_raw,
+            keyframe_blob_size=len(keyframe_blob),
+            manager_times=_manager_times(managed),
+        )
+        self._remember(resource_id, last)
+        return last
+
+    def _remember(self, resource_id: int, last: _Last) -> None:
+        self._last[resource_id] = last
+        self._last.move_to_end(resource_id)
+        while len(self._last) > self._cache_size:
+            self._last.popitem(last=False)
+
+    # -- writing ----------------------------------------------------------------------
+    def write(self, observations: Iterable[Observation]) -> WriteResult:
+        """Write a batch in one transaction; returns how many became revisions.
+
+        Raises ValueError, before anything is written, when an observation is not a
+        Kubernetes object. If the transaction fails (disk full, locked), nothing of the
+        batch is kept and the writer forgets what it remembered, so a retry is exact.
+        """
+        batch = list(observations)
+        for obs in batch:
+            validate(obs)
+        result = WriteResult()
+        try:
+            with self.conn:
+                for obs in batch:
+                    self._write_one(obs, result)
+        except BaseException:
+            self._last.clear()
+            self._resource_ids.clear()
+            self._known_clusters.clear()
+            raise
+        return result
+
+    def _write_one(self, obs: Observation, result: WriteResult) -> None:
+        raw_obj = obs.obj
+        key = ResourceKey.of(raw_obj, obs.cluster)
+        self.ensure_cluster(obs.cluster)
+        api_version = str(raw_obj["apiVersion"])
+        rid = self.resource_id(key, api_version)
+        meta = raw_obj.get("metadata") or {}
+        rv = meta.get("resourceVersion")
+        uid = meta.get("uid")
+        last = self._load_last(rid)
+
+        if obs.event == "DELETED":
+            if last is not None and last.deleted:
+                result.unchanged += 1
+                return
+            self._insert(rid, obs, raw_obj, "deleted", last, result)
+            return
+
+        if last is not None and not last.deleted:
+            if uid and last.uid and uid != last.uid:
+                # A new uid under the same name: the old object was deleted and a new one
+                # created, even if no watch event said so.
+                tombstone = Observation(
+                    obs.cluster,
+                    "DELETED",
+                    raw_obj,
+                    obs.observed_at,
+                    inferred=True,
+                    source=obs.source,
+                )
+                self._insert(rid, tombstone, raw_obj, "deleted", last, result, uid=last.uid)
+                last = self._last[rid]
+            elif rv is not None and rv == last.resource_version:
+                result.unchanged += 1
+                return
+        change = "created" if last is None or last.deleted else "updated"
+        self._insert(rid, obs, raw_obj, change, last, result)
+
+    def _insert(
+        self,
+        rid: int,
+        obs: Observation,
+        raw_obj: dict[str, Any],
+        change: str,
+        last: _Last | None,
+        result: WriteResult,
+        uid: str | None = None,
+    ) -> None:
+        normalized = normalize(raw_obj, self.key)
+        content = codec.dumps(normalized)
+        content_hash = _hash(content)
+        if change == "updated" and last is not None and content_hash == last.content_hash:
+            # Same content under a new resourceVersion (a resync, a managedFields-only
+            # write): not a change of the object.
+            last.resource_version = (raw_obj.get("metadata") or {}).get("resourceVersion")
+            result.unchanged += 1
+            return
+        spec_hash = _hash(codec.dumps(strip_status(normalized)))
+        status_only = change == "updated" and last is not None and spec_hash == last.spec_hash
+        managed = _managed_summary(raw_obj)
+        manager_times = _manager_times(managed)
+        touched = _touched(last.manager_times if last else None, manager_times)
+        server_time = max((t for t in manager_times.values() if t), default=None)
+        raw = codec.dumps({"object": normalized, "managedFields": managed})
+
+        keyframe_id: int | None = None
+        blob: bytes
+        if last is not None:
+            delta = codec.compress_delta(raw, last.keyframe_raw)
+            if not codec.needs_new_keyframe(delta, last.keyframe_blob_size):
+                keyframe_id = last.keyframe_id
+                blob = delta
+        if keyframe_id is None:
+            blob = codec.compress_keyframe(raw)
+        meta = raw_obj.get("metadata") or {}
+        cur = self.conn.execute(
+            "INSERT INTO revisions (resource_id, observed_at, change, resource_version, uid, "
+            "inferred, status_only, source, server_time, managers, content_hash, spec_hash, "
+            "keyframe_id, raw_size, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                rid,
+                obs.observed_at,
+                change,
+                meta.get("resourceVersion"),
+                uid or meta.get("uid"),
+                int(obs.inferred),
+                int(status_only),
+                obs.source,
+                server_time,
+                orjson.dumps(touched).decode() if touched else None,
+                content_hash,
+                spec_hash,
+                keyframe_id,
+                len(raw),
+                blob,
+            ),
+        )
+        rev_id = int(cur.lastrowid or 0)
+        if keyframe_id is None:
+            kf_id, kf_raw, kf_size = rev_id, raw, len(blob)
+        else:
+            assert last is not None
+            kf_id, kf_raw, kf_size = last.keyframe_id, last.keyframe_raw, last.keyframe_blob_size
+        self._remember(
+            rid,
+            _Last(
+                revision_id=rev_id,
+                resource_version=meta.get("resourceVersion"),
+                uid=uid or meta.get("uid"),
+                content_hash=content_hash,
+                spec_hash=spec_hash,
+                deleted=change == "deleted",
+                keyframe_id=kf_id,
+                keyframe_raw=kf_raw,
+                keyframe_blob_size=kf_size,
+                manager_times=manager_times,
+            ),
+        )
+        result.written += 1
+        result.by_change[change] = result.by_change.get(change, 0) + 1
+
+    def record_gap(self, gap: Gap) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO gaps (cluster, source, started_at, ended_at, reason) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (gap.cluster, gap.source, gap.started_at, gap.ended_at, gap.reason),
+            )
+
+    def live_objects(
+        self, cluster: str, group: str, kind: str, namespace: str | None = None
+    ) -> dict[ResourceKey, str | None]:
+        """Objects of one kind whose latest revision is not a delete, with their resourceVersion.
+
+        A relist compares against this to find objects that disappeared unseen.
+        """
+        sql = (
+            "SELECT res.namespace, res.name, rv.resource_version, rv.change FROM resources res "
+            "JOIN revisions rv ON rv.id = (SELECT id FROM revisions WHERE resource_id = res.id "
+            "ORDER BY observed_at DESC, id DESC LIMIT 1) "
+            "WHERE res.cluster = ? AND res.api_group = ? AND res.kind = ?"
+        )
+        params: list[Any] = [cluster, group, kind]
+        if namespace is not None:
+            sql += " AND res.namespace = ?"
+            params.append(namespace)
+        out: dict[ResourceKey, str | None] = {}
+        for ns, name, rv, change in self.conn.execute(sql, params):
+            if change != "deleted":
+                out[ResourceKey(cluster, group, kind, ns, name)] = rv
+        return out
+
+    def last_object(self, key: ResourceKey) -> dict[str, Any] | None:
+        """The latest stored (normalized) object of a resource, for an inferred delete."""
+        rid = self._resource_ids.get(key)
+        if rid is None:
+            row = self.conn.execute(
+                "SELECT id FROM resources WHERE cluster=? AND api_group=? AND kind=? "
+                "AND namespace=? AND name=?",
+                (key.cluster, key.group, key.kind, key.namespace, key.name),
+            ).fetchone()
+            if row is None:
+                return None
+            rid = int(row[0])
+        self._last.pop(rid, None)
+        last = self._load_last(rid)
+        if last is None:
+            return None
+        row = self.conn.execute(
+            "SELECT r.body, r.keyframe_id FROM revisions r WHERE r.id = ?", (last.revision_id,)
+        ).fetchone()
+        raw = (
+            last.keyframe_raw
+            if row[1] is None
+            else codec.decompress_delta(row[0], last.keyframe_raw)
+        )
+        obj = codec.loads(raw).get("object")
+        return obj if isinstance(obj, dict) else None
+
+
+class RecorderState:
+    """Heartbeats of one recorder source, and the gap a restart finds."""
+
+    def __init__(self, db: Database, source: str) -> None:
+        self.conn = db.conn
+        self.source = source
+
+    def start(self, now: str, detail: str | None = None) -> Gap | None:
+        """Mark the source started; return the gap since its last heartbeat, if it ran before."""
+        row = self.conn.execute(
+            "SELECT heartbeat_at, stopped_at FROM recorder_state WHERE source = ?",
+            (self.source,),
+        ).fetchone()
+        gap = None
+        if row is not None:
+            heartbeat, stopped = row
+            reason = "recorder stopped" if stopped else "recorder ended without stopping (killed?)"
+            since = stopped or heartbeat
+            if since < now:
+                gap = Gap(
+                    cluster=self.source.split(":", 1)[-1],
+                    source=self.source,
+                    started_at=since,
+                    ended_at=now,
+                    reason=reason,
+                )
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO recorder_state (source, started_at, heartbeat_at, stopped_at, detail)"
+                " VALUES (?, ?, ?, NULL, ?) ON CONFLICT(source) DO UPDATE SET "
+                "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
+                "stopped_at = NULL, detail = excluded.detail",
+                (self.source, now, now, detail),
+            )
+        return gap
+
+    def beat(self, now: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE recorder_state SET heartbeat_at = ? WHERE source = ?", (now, self.source)
+            )
+
+    def stop(self, now: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE recorder_state SET heartbeat_at = ?, stopped_at = ? WHERE source = ?",
+                (now, now, self.source),
+            )
+
+
+def record_warning_event(conn: Any, cluster: str, observed_at: str, event: dict[str, Any]) -> bool:
+    """Keep a Kubernetes Warning Event as a timeline observation; False when already kept."""
+    meta = event.get("metadata") or {}
+    involved = event.get("involvedObject") or event.get("regarding") or {}
+    group = str(involved.get("apiVersion") or "").rpartition("/")[0]
+    count = event.get("count") or (event.get("series") or {}).get("count") or 1
+    last_at = event.get("lastTimestamp") or event.get("eventTime") or meta.get("creationTimestamp")
+    dedupe = f"{cluster}/{meta.get('uid') or meta.get('name')}/{count}/{last_at}"
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO observations (cluster, observed_at, kind, severity, reason, "
+        "message, object_group, object_kind, object_namespace, object_name, first_at, last_at, "
+        "count, dedupe_key) VALUES (?, ?, 'k8s-event', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            cluster,
+            observed_at,
+            str(event.get("type") or "Warning"),
+            event.get("reason"),
+            event.get("message") or event.get("note"),
+            group,
+            involved.get("kind"),
+            involved.get("namespace") or meta.get("namespace") or "",
+            involved.get("name"),
+            event.get("firstTimestamp") or event.get("eventTime"),
+            last_at,
+            int(count),
+            dedupe,
+        ),
+    )
+    return bool(cur.rowcount)
