@@ -34,6 +34,10 @@ DEFAULT_EXCLUDED = frozenset(
 )
 
 
+# One watch connection per resource type stays open; the pool must hold them all.
+_POOL_SIZE = 128
+
+
 class KubeError(Exception):
     """A failed request to the API server, with the HTTP status when there was one."""
 
@@ -113,6 +117,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Connec
             )
         except (k8s_config.ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
             raise UserError(f"kubeconfig: {exc}") from None
+        configuration.connection_pool_maxsize = _POOL_SIZE
         return Connection(
             api=k8s_client.ApiClient(configuration),
             cluster=str(cluster_name or "default"),
@@ -122,6 +127,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Connec
     try:
         configuration = k8s_client.Configuration()
         k8s_config.load_incluster_config(client_configuration=configuration)
+        configuration.connection_pool_maxsize = _POOL_SIZE
     except k8s_config.ConfigException:
         raise UserError(
             "no kubeconfig found (--kubeconfig, $KUBECONFIG, ~/.kube/config) "

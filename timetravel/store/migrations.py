@@ -124,3 +124,119 @@ def m002_observations_and_recorders(db: Database) -> None:
             detail TEXT
         )"""
     )
+
+
+@migrations(name="m003_git_pipelines_audit")
+def m003_git_pipelines_audit(db: Database) -> None:
+    # Git: the desired side. A repo row is one (checkout, branch) the recorder follows.
+    db.execute(
+        """
+        CREATE TABLE repos (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            branch TEXT NOT NULL,
+            remote_url TEXT,
+            cluster TEXT,
+            first_seen TEXT NOT NULL,
+            UNIQUE (path, branch)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE commits (
+            sha TEXT PRIMARY KEY,
+            committed_at TEXT NOT NULL,
+            authored_at TEXT,
+            author TEXT,
+            committer TEXT,
+            message TEXT NOT NULL,
+            parents TEXT
+        )"""
+    )
+    # Where the tracked branch pointed, and since when: observed ref moves, and (marked
+    # backfilled) first-parent history before the recorder ran, at committer time.
+    db.execute(
+        """
+        CREATE TABLE ref_updates (
+            id INTEGER PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repos(id),
+            observed_at TEXT NOT NULL,
+            sha TEXT NOT NULL,
+            previous_sha TEXT,
+            backfilled INTEGER NOT NULL DEFAULT 0,
+            forced INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE INDEX ref_updates_by_time ON ref_updates (repo_id, observed_at, id)")
+    # Derived from git, rebuildable: manifests parsed once per blob, and the desired set
+    # of each commit (keyframe/delta encoded like revisions, so near-identical sets of
+    # consecutive commits cost little).
+    db.execute(
+        """
+        CREATE TABLE manifest_cache (
+            key TEXT PRIMARY KEY,
+            parsed BLOB NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE desired_sets (
+            id INTEGER PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repos(id),
+            sha TEXT NOT NULL,
+            objects INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            keyframe_id INTEGER REFERENCES desired_sets(id),
+            body BLOB NOT NULL,
+            UNIQUE (repo_id, sha)
+        )"""
+    )
+    # Pipeline runs, as reported by record-run or seen in the cluster (Argo CD, Tekton...).
+    db.execute(
+        """
+        CREATE TABLE pipeline_runs (
+            id INTEGER PRIMARY KEY,
+            provider TEXT NOT NULL,
+            pipeline TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            url TEXT,
+            commit_sha TEXT,
+            status TEXT,
+            actor TEXT,
+            started_at TEXT,
+            finished_at TEXT,
+            targets TEXT,
+            service_account TEXT,
+            reported_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            UNIQUE (provider, pipeline, run_id)
+        )"""
+    )
+    db.execute("CREATE INDEX pipeline_runs_by_time ON pipeline_runs (started_at)")
+    # Kubernetes audit events (who did it), matched to revisions when read.
+    db.execute(
+        """
+        CREATE TABLE audit_events (
+            id INTEGER PRIMARY KEY,
+            audit_id TEXT UNIQUE,
+            stage TEXT,
+            stage_at TEXT NOT NULL,
+            verb TEXT,
+            user TEXT,
+            user_groups TEXT,
+            impersonated_user TEXT,
+            user_agent TEXT,
+            field_manager TEXT,
+            api_group TEXT,
+            api_version TEXT,
+            resource TEXT,
+            subresource TEXT,
+            namespace TEXT,
+            name TEXT,
+            response_code INTEGER,
+            request_uri TEXT,
+            level TEXT,
+            imported_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX audit_by_object ON audit_events (resource, namespace, name, stage_at)")

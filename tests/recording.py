@@ -1,0 +1,89 @@
+"""Helpers for recorder tests: a recorder over the API double, run in a thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from timetravel.recorder import Recorder
+from timetravel.sources.kube import Kube, connect
+from timetravel.store.db import open_database
+
+from .apidouble import ApiDouble
+
+
+def configmap(name: str, namespace: str = "payments", **data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": data or {"k": "v"},
+    }
+
+
+def make_recorder(double: ApiDouble, db_path: Path, tmp: Path, **options: Any) -> Recorder:
+    kubeconfig = double.write_kubeconfig(tmp / "kubeconfig")
+    kube = Kube(connect(str(kubeconfig)), read_timeout=options.pop("read_timeout", 3.0))
+    options.setdefault("status_every", 0)
+    options.setdefault("rediscover_every", 0.5)
+    options.setdefault("heartbeat_every", 0.2)
+    options.setdefault("watch_timeout", 20)
+    return Recorder(db_path, kube, **options)
+
+
+@contextmanager
+def recording(double: ApiDouble, db_path: Path, tmp: Path, **options: Any) -> Iterator[Recorder]:
+    open_database(db_path).conn.close()  # as `timetravel record` does before connecting
+    recorder = make_recorder(double, db_path, tmp, **options)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            recorder.run()
+        except BaseException as exc:  # surfaced to the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield recorder
+    finally:
+        recorder.stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "recorder did not stop"
+        if errors:
+            raise errors[0]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def revisions(db_path: Path) -> list[tuple[str, str, str, str, int]]:
+    """(kind, namespace, name, change, inferred) of every stored revision, in write order."""
+    db = open_database(db_path, readonly=True)
+    try:
+        rows = db.execute(
+            "SELECT res.kind, res.namespace, res.name, rv.change, rv.inferred FROM revisions rv "
+            "JOIN resources res ON res.id = rv.resource_id ORDER BY rv.id"
+        ).fetchall()
+    finally:
+        db.conn.close()
+    return [tuple(r) for r in rows]
+
+
+def count(db_path: Path, sql: str) -> int:
+    db = open_database(db_path, readonly=True)
+    try:
+        return int(db.execute(sql).fetchone()[0])
+    finally:
+        db.conn.close()
