@@ -1,12 +1,23 @@
-"""Assemble the snapshot of one moment from the store (and, when recorded, git)."""
+"""Assemble the snapshot of one moment from the store: actual, desired, drift, changes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from timetravel.domain.diff import changed_fields
-from timetravel.domain.snapshot import ChangeView, FieldChange, ResourceView, Snapshot
+from timetravel.desired_state import DeclaredObject, DesiredKey, DesiredState, desired_key
+from timetravel.domain.diff import changed_fields, diff_desired_actual, is_drifted
+from timetravel.domain.managed_fields import field_owners
+from timetravel.domain.model import ResourceKey
+from timetravel.domain.snapshot import (
+    ChangeView,
+    CommitView,
+    FieldChange,
+    RepoView,
+    ResourceView,
+    Snapshot,
+)
 from timetravel.domain.times import stored_to_rfc3339, to_rfc3339, to_stored, utc_now
 from timetravel.store import Database
 from timetravel.store.reader import Reader
@@ -54,6 +65,78 @@ def changes_in(reader: Reader, records: Sequence[RevisionRecord]) -> list[Change
     return out
 
 
+def compare(
+    declared: DeclaredObject | None, record: RevisionRecord | None
+) -> tuple[str, tuple[dict[str, Any], ...]]:
+    """State and drift of one resource: desired (git) against actual (cluster)."""
+    if declared is None:
+        return "unmanaged", ()
+    if record is None or record.obj is None:
+        return "missing", ()
+    owners = field_owners(record.managed_fields) if record.managed_fields else None
+    diffs = diff_desired_actual(declared.obj, record.obj, owners=owners)
+    drift = tuple(d.to_json() for d in diffs if not d.noise)
+    return ("drifted" if is_drifted(diffs) else "in_sync"), drift
+
+
+def _key_of_declared(key: DesiredKey, cluster: str) -> ResourceKey:
+    group, kind, namespace, name = key
+    return ResourceKey(cluster, group, kind, namespace, name)
+
+
+def resource_views(
+    reader: Reader,
+    records: Sequence[RevisionRecord],
+    declared: dict[DesiredKey, DeclaredObject],
+    clusters: Sequence[str],
+    at: str,
+    *,
+    with_last_change: bool = True,
+) -> list[ResourceView]:
+    """Every live or declared resource at ``at`` with its state, drift and last change."""
+    views = []
+    seen: set[DesiredKey] = set()
+    for record in records:
+        dkey = (record.key.group, record.key.kind, record.key.namespace, record.key.name)
+        match = declared.get(dkey)
+        seen.add(dkey)
+        state, drift = compare(match, record)
+        views.append(
+            ResourceView(
+                key=record.key,
+                api_version=record.api_version,
+                state=state,
+                desired=match.obj if match else None,
+                actual=record.obj,
+                diff=drift,
+                source={"repo": match.repo.path, "path": match.path} if match else None,
+                last_change=change_view(record, reader.previous(record))
+                if with_last_change
+                else None,
+            )
+        )
+    cluster = clusters[0] if clusters else "default"
+    for dkey, match in declared.items():
+        if dkey in seen:
+            continue
+        key = _key_of_declared(dkey, match.repo.cluster or cluster)
+        # Declared but not live: its last change (if it ever existed) is its deletion.
+        last = reader.object_at(key, at) if with_last_change else None
+        views.append(
+            ResourceView(
+                key=key,
+                api_version=str(match.obj.get("apiVersion") or ""),
+                state="missing",
+                desired=match.obj,
+                actual=None,
+                source={"repo": match.repo.path, "path": match.path},
+                last_change=change_view(last, reader.previous(last)) if last else None,
+            )
+        )
+    views.sort(key=lambda v: (v.key.namespace, v.key.kind, v.key.name, v.key.cluster))
+    return views
+
+
 def build_snapshot(
     db: Database,
     at: datetime,
@@ -62,32 +145,25 @@ def build_snapshot(
     namespaces: Sequence[str] = (),
     generated_at: datetime | None = None,
 ) -> Snapshot:
-    """Everything live at ``at`` and every change in [at - window, at + window]."""
+    """Everything live or declared at ``at`` and every change in [at - window, at + window]."""
     reader = Reader(db)
+    desired = DesiredState(db)
     at_stored = to_stored(at)
-    start, end = at - window, at + window
+    start, end = to_stored(at - window), to_stored(at + window)
     wanted = set(namespaces)
 
-    resources = []
-    for record in reader.state_at(at_stored):
-        if wanted and record.key.namespace not in wanted:
-            continue
-        resources.append(
-            ResourceView(
-                key=record.key,
-                api_version=record.api_version,
-                state="unmanaged",
-                desired=None,
-                actual=record.obj,
-                last_change=change_view(record, reader.previous(record)),
-            )
-        )
-    records = [
-        r
-        for r in reader.changes_between(to_stored(start), to_stored(end))
-        if not wanted or r.key.namespace in wanted
-    ]
-    errors = [
+    def in_scope(namespace: str) -> bool:
+        return not wanted or namespace in wanted
+
+    sides, declared = desired.merged_at(at_stored)
+    declared = {k: v for k, v in declared.items() if in_scope(k[2])}
+    clusters = reader.clusters()
+    records = [r for r in reader.state_at(at_stored) if in_scope(r.key.namespace)]
+    resources = resource_views(reader, records, declared, [c["name"] for c in clusters], at_stored)
+    changes = changes_in(
+        reader, [r for r in reader.changes_between(start, end) if in_scope(r.key.namespace)]
+    )
+    errors: list[dict[str, Any]] = [
         {
             "kind": "gap",
             "cluster": gap.cluster,
@@ -96,15 +172,49 @@ def build_snapshot(
             "to": stored_to_rfc3339(gap.ended_at),
             "reason": gap.reason,
         }
-        for gap in reader.gaps_between(to_stored(start), to_stored(end))
+        for gap in reader.gaps_between(start, end)
     ]
+    for side in sides:
+        for error in side.errors:
+            errors.append({"kind": "manifest", "repo": side.repo.path, **error})
+    repos = tuple(
+        RepoView(
+            path=side.repo.path,
+            branch=side.repo.branch,
+            commit=side.ref.sha if side.ref else None,
+            commit_time=stored_to_rfc3339(side.commit.committed_at) if side.commit else None,
+            message=side.commit.message.strip() if side.commit else None,
+        )
+        for side in sides
+    )
+    commits = tuple(
+        CommitView(
+            sha=commit.sha,
+            at=stored_to_rfc3339(update.observed_at),
+            author=commit.author,
+            message=commit.message.strip(),
+        )
+        for update, commit in desired.git.ref_updates_between(start, end)
+    )
     return Snapshot(
         at=to_rfc3339(at),
-        window_from=to_rfc3339(start),
-        window_to=to_rfc3339(end),
+        window_from=stored_to_rfc3339(start),
+        window_to=stored_to_rfc3339(end),
         generated_at=to_rfc3339(generated_at or utc_now()),
-        clusters=tuple(reader.clusters()),
+        clusters=tuple(clusters),
+        repos=repos,
         resources=tuple(resources),
-        changes=tuple(changes_in(reader, records)),
+        changes=tuple(changes),
+        commits=commits,
         errors=tuple(errors),
     )
+
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "build_snapshot",
+    "change_view",
+    "changes_in",
+    "compare",
+    "desired_key",
+]

@@ -10,7 +10,9 @@ from types import FrameType
 import click
 
 from timetravel.cli import db_option, resolve_db, user_errors
-from timetravel.recorder import Recorder
+from timetravel.errors import UserError
+from timetravel.recorder import MonotonicClock, Recorder
+from timetravel.sources.git import GitSource
 from timetravel.sources.kube import Kube, connect
 from timetravel.store.db import open_database
 
@@ -67,6 +69,25 @@ def stop_on_signals(stop: threading.Event) -> None:
     show_default=True,
     help="Seconds between status lines on stderr (0: only at the end).",
 )
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="A GitOps repository checkout to follow (repeatable). With only --repo, git alone is recorded.",
+)
+@click.option(
+    "--branch",
+    "branches",
+    multiple=True,
+    help="Branch for the --repo at the same position (default: the checkout's current branch; its upstream when it tracks one).",
+)
+@click.option(
+    "--fetch-interval",
+    default=60.0,
+    show_default=True,
+    help="Seconds between `git fetch` of a branch that tracks a remote (0: never).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Report every error and retry.")
 @user_errors
 def record(
@@ -79,6 +100,9 @@ def record(
     watch_timeout: int,
     read_timeout: float,
     status_every: float,
+    repos: tuple[str, ...],
+    branches: tuple[str, ...],
+    fetch_interval: float,
     verbose: bool,
 ) -> None:
     """Record the cluster (list+watch, read-only) until SIGINT or SIGTERM.
@@ -90,10 +114,40 @@ def record(
 
     Example:
 
-        timetravel record --context prod --namespace payments --namespace checkout
+        timetravel record --context prod --namespace payments --repo ~/src/gitops
     """
     path = resolve_db(db_path)
     open_database(path).conn.close()  # refuse a bad database before connecting
+    if len(branches) > len(repos):
+        raise UserError("--branch given more often than --repo")
+    clock = MonotonicClock()
+    sources = [
+        GitSource(
+            path,
+            repo,
+            branches[i] if i < len(branches) else None,
+            fetch_interval=fetch_interval,
+            clock=clock,
+        )
+        for i, repo in enumerate(repos)
+    ]
+    for source in sources:
+        source.sync()  # backfill before watching, with progress
+    git_only = bool(repos) and not (kubeconfig or context or namespaces or resources)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    threads = [
+        threading.Thread(target=source.run, args=(stop,), daemon=True, name="tt-git")
+        for source in sources
+    ]
+    for thread in threads:
+        thread.start()
+    if git_only:
+        click.echo(f"timetravel: recording git only ({len(sources)} repositories)", err=True)
+        stop.wait()
+        for thread in threads:
+            thread.join(timeout=10)
+        return
     connection = connect(kubeconfig, context)
     recorder = Recorder(
         path,
@@ -104,6 +158,12 @@ def record(
         watch_timeout=watch_timeout,
         status_every=status_every,
         verbose=verbose,
+        clock=clock,
     )
-    stop_on_signals(recorder.stop)
-    recorder.run()
+    recorder.stop = stop
+    try:
+        recorder.run()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)

@@ -135,6 +135,7 @@ def m003_git_pipelines_audit(db: Database) -> None:
             id INTEGER PRIMARY KEY,
             path TEXT NOT NULL,
             branch TEXT NOT NULL,
+            tracked_ref TEXT NOT NULL,
             remote_url TEXT,
             cluster TEXT,
             first_seen TEXT NOT NULL,
@@ -186,6 +187,7 @@ def m003_git_pipelines_audit(db: Database) -> None:
             sha TEXT NOT NULL,
             objects INTEGER NOT NULL,
             errors INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
             keyframe_id INTEGER REFERENCES desired_sets(id),
             body BLOB NOT NULL,
             UNIQUE (repo_id, sha)

@@ -60,6 +60,7 @@ def _managed_summary(raw_obj: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "manager": entry.get("manager") or "",
                 "operation": entry.get("operation"),
+                "apiVersion": entry.get("apiVersion"),
                 "subresource": entry.get("subresource"),
                 "time": entry.get("time"),
                 "fieldsV1": entry.get("fieldsV1") or {},

@@ -1,0 +1,78 @@
+"""Desired state at a moment: what each followed branch pointed to, and what it declared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from timetravel.domain.model import split_api_version
+from timetravel.store import Database
+from timetravel.store.gitstore import CommitRecord, GitStore, RefUpdate, RepoRecord
+
+# Identity of a declared object, without the cluster: a repo declares for whichever
+# cluster it is deployed to.
+DesiredKey = tuple[str, str, str, str]  # (group, kind, namespace, name)
+
+
+def desired_key(obj: dict[str, Any]) -> DesiredKey | None:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not meta.get("name") or not obj.get("kind"):
+        return None
+    group, _ = split_api_version(str(obj.get("apiVersion") or ""))
+    return (group, str(obj["kind"]), str(meta.get("namespace") or ""), str(meta["name"]))
+
+
+@dataclass(frozen=True)
+class DeclaredObject:
+    repo: RepoRecord
+    path: str
+    obj: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DesiredSide:
+    """One followed branch at a moment."""
+
+    repo: RepoRecord
+    ref: RefUpdate | None
+    commit: CommitRecord | None
+    objects: dict[DesiredKey, DeclaredObject] = field(default_factory=dict)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+class DesiredState:
+    """Looks up desired state at moments; keeps decoded sets of recent commits."""
+
+    def __init__(self, db: Database) -> None:
+        self.git = GitStore(db)
+
+    def repos(self) -> list[RepoRecord]:
+        return self.git.repos()
+
+    def at(self, at: str) -> list[DesiredSide]:
+        sides = []
+        for repo in self.git.repos():
+            ref = self.git.ref_at(repo.id, at)
+            if ref is None:
+                sides.append(DesiredSide(repo, None, None))
+                continue
+            commit = self.git.commit(ref.sha)
+            stored = self.git.desired_set(repo.id, ref.sha)
+            objects: dict[DesiredKey, DeclaredObject] = {}
+            errors: list[dict[str, str]] = []
+            if stored is not None:
+                for item in stored.objects:
+                    key = desired_key(item["obj"])
+                    if key is not None:
+                        objects[key] = DeclaredObject(repo, item["path"], item["obj"])
+                errors = stored.errors
+            sides.append(DesiredSide(repo, ref, commit, objects, errors))
+        return sides
+
+    def merged_at(self, at: str) -> tuple[list[DesiredSide], dict[DesiredKey, DeclaredObject]]:
+        """Every branch at ``at`` and all declared objects (a later repo wins a conflict)."""
+        sides = self.at(at)
+        merged: dict[DesiredKey, DeclaredObject] = {}
+        for side in sides:
+            merged.update(side.objects)
+        return sides, merged

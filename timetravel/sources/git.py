@@ -1,0 +1,280 @@
+"""The GitOps repository as a source of desired state: backfill, then follow the branch.
+
+On first sight the branch's first-parent history is recorded, each commit desired from
+its committer time (marked backfilled). Afterwards every move of the tracked ref is a ref
+update at the moment it was observed: watchfiles wakes us when refs change, a periodic
+poll covers what file events miss, and a periodic ``git fetch`` (only when the branch
+tracks a remote) brings what was pushed. ``git fetch`` updates remote-tracking refs only;
+nothing else in the repository is ever written.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import git
+import watchfiles
+
+from timetravel.domain.normalize import normalize
+from timetravel.domain.times import to_stored
+from timetravel.errors import UserError
+from timetravel.progress import Progress
+from timetravel.sources.desired import CommitInfo, DesiredReader, first_parent_history
+from timetravel.store.db import open_database, redaction_key
+from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord, SqliteBlobCache
+
+FETCH_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One ref update to record: the commit, since when it was desired, and how we know."""
+
+    commit: CommitInfo
+    observed_at: str
+    backfilled: bool
+    forced: bool
+
+
+def _stored(dt: datetime) -> str:
+    return to_stored(dt)
+
+
+@dataclass(frozen=True)
+class TrackedBranch:
+    path: str  # the checkout's top level, absolute
+    branch: str
+    tracked_ref: str  # refs/remotes/origin/main when the branch tracks a remote
+    remote: str | None
+    remote_url: str | None
+
+
+def open_repo(path: str | Path) -> git.Repo:
+    try:
+        return git.Repo(Path(path), search_parent_directories=False)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise UserError(f"{path}: not a git repository") from None
+
+
+def resolve_branch(repo: git.Repo, branch: str | None) -> TrackedBranch:
+    """The branch to follow: the named one or the checkout's current one, and its upstream."""
+    top = str(Path(repo.working_tree_dir or repo.git_dir).resolve())
+    if branch is None:
+        if repo.head.is_detached:
+            raise UserError(f"{top}: HEAD is detached; name a branch with --branch")
+        branch = repo.active_branch.name
+    try:
+        head = repo.heads[branch]
+    except IndexError:
+        head = None
+    remote = None
+    remote_url = None
+    tracked = f"refs/heads/{branch}"
+    if head is not None:
+        upstream = head.tracking_branch()
+        if upstream is not None:
+            # GitOps controllers deploy what was pushed, so the remote branch is the desired one.
+            tracked = upstream.path
+            remote = upstream.remote_name
+            try:
+                remote_url = next(iter(repo.remote(remote).urls), None)
+            except (ValueError, git.GitCommandError):
+                remote_url = None
+    else:
+        try:
+            repo.commit(branch)
+        except (git.BadName, ValueError):
+            raise UserError(f"{top}: no branch {branch!r}") from None
+        tracked = branch
+    return TrackedBranch(top, branch, tracked, remote, remote_url)
+
+
+class GitSource:
+    """Records one repository branch into one database."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        repo_path: str | Path,
+        branch: str | None = None,
+        *,
+        cluster: str | None = None,
+        fetch_interval: float = 60.0,
+        poll_interval: float = 5.0,
+        clock: Callable[[], str],
+        progress: bool = True,
+    ) -> None:
+        self.db_path = db_path
+        self.repo = open_repo(repo_path)
+        self.branch = resolve_branch(self.repo, branch)
+        self.cluster = cluster
+        self.fetch_interval = fetch_interval if self.branch.remote else 0.0
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.progress = progress
+        self.errors: list[str] = []
+        self.commits_recorded = 0
+
+    def _head(self) -> str | None:
+        try:
+            return str(self.repo.commit(self.branch.tracked_ref).hexsha)
+        except (git.BadName, ValueError, git.GitCommandError):
+            return None
+
+    def _setup(self) -> tuple[GitStore, RepoRecord, DesiredReader, bytes]:
+        db = open_database(self.db_path)
+        store = GitStore(db)
+        record = store.ensure_repo(
+            self.branch.path,
+            self.branch.branch,
+            self.branch.tracked_ref,
+            self.branch.remote_url,
+            self.cluster,
+        )
+        reader = DesiredReader(self.repo, blob_cache=SqliteBlobCache(db))
+        return store, record, reader, redaction_key(db)
+
+    def sync(self, *, live: bool = False) -> int:
+        """Record what is new since the last look; returns how many ref updates were recorded.
+
+        ``live`` says the recorder was watching when the ref moved, so the move happened
+        now; otherwise (first sight, or catching up after downtime) each new first-parent
+        commit became desired at its committer time, marked backfilled.
+        """
+        store, record, reader, key = self._setup()
+        try:
+            return self._sync(store, record, reader, key, live)
+        finally:
+            store.conn.close()
+
+    def _plan(self, last: RefUpdate | None, head: str, live: bool) -> list[_Step]:
+        history = first_parent_history(self.repo, head)
+        shas = [c.sha for c in history]
+        if last is None:
+            return [_Step(info, _stored(info.committed_at), True, False) for info in history]
+        if last.sha not in shas:
+            # History was rewritten (a force-push): the new head replaces the old one.
+            return [_Step(history[-1], self.clock(), False, True)]
+        new = history[shas.index(last.sha) + 1 :]
+        if live:
+            return [_Step(new[-1], self.clock(), False, False)] if new else []
+        steps = []
+        floor = last.observed_at
+        for info in new:
+            # A commit older than what we already saw cannot have become desired earlier.
+            floor = max(_stored(info.committed_at), floor)
+            steps.append(_Step(info, floor, True, False))
+        return steps
+
+    def _sync(
+        self, store: GitStore, record: RepoRecord, reader: DesiredReader, key: bytes, live: bool
+    ) -> int:
+        head = self._head()
+        if head is None:
+            self.errors.append(f"{self.branch.path}: {self.branch.tracked_ref} not found")
+            return 0
+        last = store.last_ref_update(record.id)
+        if last is not None and last.sha == head:
+            return 0
+        steps = self._plan(last, head, live)
+        progress = Progress(
+            f"git {Path(self.branch.path).name}@{self.branch.branch}",
+            total=len(steps),
+            unit="commits",
+            enabled=self.progress and len(steps) > 20,
+        )
+        previous = last.sha if last else None
+        for step in steps:
+            info = step.commit
+            with store.conn:
+                store.add_commit(
+                    info.sha,
+                    _stored(info.committed_at),
+                    _stored(info.authored_at),
+                    info.author,
+                    info.committer,
+                    info.message,
+                    list(info.parents),
+                )
+                if not store.has_desired_set(record.id, info.sha):
+                    self._store_desired(store, record, reader, key, info.sha)
+                store.add_ref_update(
+                    record.id,
+                    step.observed_at,
+                    info.sha,
+                    previous,
+                    backfilled=step.backfilled,
+                    forced=step.forced,
+                )
+            previous = info.sha
+            progress.advance()
+        progress.close()
+        self.commits_recorded += len(steps)
+        return len(steps)
+
+    def _store_desired(
+        self, store: GitStore, record: RepoRecord, reader: DesiredReader, key: bytes, sha: str
+    ) -> None:
+        desired = reader.read_commit(sha)
+        objects: list[dict[str, Any]] = []
+        for item in desired.objects:
+            obj = item.obj
+            if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
+                continue
+            objects.append({"path": item.path, "obj": normalize(obj, key)})
+        errors = [{"path": e.path, "message": e.message} for e in desired.errors]
+        store.put_desired_set(record.id, sha, objects, errors)
+
+    def fetch(self) -> None:
+        if not self.branch.remote:
+            return
+        try:
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    self.branch.path,
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    self.branch.remote,
+                ],
+                check=True,
+                capture_output=True,
+                timeout=FETCH_TIMEOUT,
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            self.errors.append(f"git fetch {self.branch.remote}: {exc}")
+
+    def run(self, stop: threading.Event) -> None:
+        """Backfill, then follow the branch until ``stop`` is set."""
+        self.sync()
+        git_dir = Path(self.repo.git_dir)
+        last_fetch = 0.0
+        while not stop.is_set():
+            for _ in watchfiles.watch(
+                git_dir,
+                stop_event=stop,
+                debounce=200,
+                rust_timeout=int(self.poll_interval * 1000),
+                yield_on_timeout=True,
+                raise_interrupt=False,
+            ):
+                break
+            if stop.is_set():
+                return
+            now = time.monotonic()
+            if self.fetch_interval and now - last_fetch >= self.fetch_interval:
+                last_fetch = now
+                self.fetch()
+            try:
+                self.sync(live=True)
+            except (git.GitCommandError, ValueError, OSError) as exc:
+                self.errors.append(f"{self.branch.path}: {exc}")

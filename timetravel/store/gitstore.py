@@ -1,0 +1,268 @@
+"""Git facts in the store: repositories, commits, ref updates, and desired sets per commit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from timetravel.domain.manifests import ParsedFile
+from timetravel.domain.times import to_stored, utc_now
+from timetravel.store import Database, codec
+
+_PARSER_CACHE_PREFIX = "v1:"
+
+
+@dataclass(frozen=True)
+class RepoRecord:
+    id: int
+    path: str
+    branch: str
+    tracked_ref: str
+    remote_url: str | None
+    cluster: str | None
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    sha: str
+    committed_at: str
+    author: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    repo_id: int
+    observed_at: str
+    sha: str
+    previous_sha: str | None
+    backfilled: bool
+    forced: bool
+
+
+@dataclass(frozen=True)
+class StoredDesiredSet:
+    """A commit's desired objects (normalized, redacted) and the paths that could not be read."""
+
+    sha: str
+    objects: list[dict[str, Any]]  # {"path": ..., "obj": {...}}
+    errors: list[dict[str, str]]  # {"path": ..., "message": ...}
+
+
+class SqliteBlobCache:
+    """Manifest parses persisted by blob id, so a restart does not parse history again."""
+
+    def __init__(self, db: Database) -> None:
+        self.conn = db.conn
+
+    def get(self, sha: str) -> ParsedFile | None:
+        row = self.conn.execute(
+            "SELECT parsed FROM manifest_cache WHERE key = ?", (_PARSER_CACHE_PREFIX + sha,)
+        ).fetchone()
+        if row is None:
+            return None
+        return ParsedFile.from_json(codec.decompress_keyframe(row[0]))
+
+    def put(self, sha: str, parsed: ParsedFile) -> None:
+        blob = codec.compress_keyframe(parsed.to_json().encode())
+        self.conn.execute(
+            "INSERT OR REPLACE INTO manifest_cache (key, parsed) VALUES (?, ?)",
+            (_PARSER_CACHE_PREFIX + sha, blob),
+        )
+
+
+class GitStore:
+    """Reads and writes of git facts; one instance per thread."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.conn = db.conn
+        self._keyframes = codec.KeyframeCache(64)
+        self._sets: OrderedDict[tuple[int, str], StoredDesiredSet] = OrderedDict()
+
+    # -- repositories -------------------------------------------------------------------
+    def ensure_repo(
+        self,
+        path: str,
+        branch: str,
+        tracked_ref: str,
+        remote_url: str | None = None,
+        cluster: str | None = None,
+    ) -> RepoRecord:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO repos (path, branch, tracked_ref, remote_url, cluster, first_seen) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(path, branch) DO UPDATE SET "
+                "tracked_ref = excluded.tracked_ref, remote_url = excluded.remote_url, "
+                "cluster = coalesce(excluded.cluster, cluster)",
+                (path, branch, tracked_ref, remote_url, cluster, to_stored(utc_now())),
+            )
+        row = self.conn.execute(
+            "SELECT id, path, branch, tracked_ref, remote_url, cluster FROM repos "
+            "WHERE path = ? AND branch = ?",
+            (path, branch),
+        ).fetchone()
+        return RepoRecord(*row)
+
+    def repos(self) -> list[RepoRecord]:
+        rows = self.conn.execute(
+            "SELECT id, path, branch, tracked_ref, remote_url, cluster FROM repos ORDER BY id"
+        )
+        return [RepoRecord(*row) for row in rows]
+
+    # -- commits and ref updates --------------------------------------------------------
+    def has_commit(self, sha: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM commits WHERE sha = ?", (sha,)).fetchone()
+        return row is not None
+
+    def add_commit(
+        self,
+        sha: str,
+        committed_at: str,
+        authored_at: str | None,
+        author: str | None,
+        committer: str | None,
+        message: str,
+        parents: list[str],
+    ) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO commits (sha, committed_at, authored_at, author, committer, "
+            "message, parents) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                sha,
+                committed_at,
+                authored_at,
+                author,
+                committer,
+                message,
+                orjson.dumps(parents).decode(),
+            ),
+        )
+
+    def commit(self, sha: str) -> CommitRecord | None:
+        row = self.conn.execute(
+            "SELECT sha, committed_at, author, message FROM commits WHERE sha = ?", (sha,)
+        ).fetchone()
+        return CommitRecord(*row) if row else None
+
+    def add_ref_update(
+        self,
+        repo_id: int,
+        observed_at: str,
+        sha: str,
+        previous_sha: str | None,
+        *,
+        backfilled: bool,
+        forced: bool = False,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO ref_updates (repo_id, observed_at, sha, previous_sha, backfilled, forced)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (repo_id, observed_at, sha, previous_sha, int(backfilled), int(forced)),
+        )
+
+    def last_ref_update(self, repo_id: int) -> RefUpdate | None:
+        row = self.conn.execute(
+            "SELECT repo_id, observed_at, sha, previous_sha, backfilled, forced FROM ref_updates "
+            "WHERE repo_id = ? ORDER BY observed_at DESC, id DESC LIMIT 1",
+            (repo_id,),
+        ).fetchone()
+        return _ref(row)
+
+    def ref_at(self, repo_id: int, at: str) -> RefUpdate | None:
+        """Where the tracked branch pointed at ``at``."""
+        row = self.conn.execute(
+            "SELECT repo_id, observed_at, sha, previous_sha, backfilled, forced FROM ref_updates "
+            "WHERE repo_id = ? AND observed_at <= ? ORDER BY observed_at DESC, id DESC LIMIT 1",
+            (repo_id, at),
+        ).fetchone()
+        return _ref(row)
+
+    def ref_updates_between(self, start: str, end: str) -> list[tuple[RefUpdate, CommitRecord]]:
+        """Every commit that became a branch head in [start, end], oldest first."""
+        rows = self.conn.execute(
+            "SELECT u.repo_id, u.observed_at, u.sha, u.previous_sha, u.backfilled, u.forced, "
+            "c.sha, c.committed_at, c.author, c.message FROM ref_updates u "
+            "JOIN commits c ON c.sha = u.sha WHERE u.observed_at >= ? AND u.observed_at <= ? "
+            "ORDER BY u.observed_at, u.id",
+            (start, end),
+        )
+        return [(RefUpdate(*r[:6]), CommitRecord(*r[6:])) for r in rows]
+
+    # -- desired sets -------------------------------------------------------------------
+    def has_desired_set(self, repo_id: int, sha: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM desired_sets WHERE repo_id = ? AND sha = ?", (repo_id, sha)
+        ).fetchone()
+        return row is not None
+
+    def put_desired_set(
+        self, repo_id: int, sha: str, objects: list[dict[str, Any]], errors: list[dict[str, str]]
+    ) -> None:
+        """Store a commit's desired set, as a delta against the repo's latest keyframe."""
+        raw = codec.dumps({"objects": objects, "errors": errors})
+        content_hash = hashlib.blake2b(raw, digest_size=12).hexdigest()
+        previous = self.conn.execute(
+            "SELECT id, keyframe_id FROM desired_sets WHERE repo_id = ? ORDER BY id DESC LIMIT 1",
+            (repo_id,),
+        ).fetchone()
+        keyframe_id: int | None = None
+        blob = b""
+        if previous is not None:
+            kf_id = previous[1] if previous[1] is not None else previous[0]
+            kf_blob = self.conn.execute(
+                "SELECT body FROM desired_sets WHERE id = ?", (kf_id,)
+            ).fetchone()[0]
+            kf_raw = self._keyframe(kf_id, kf_blob)
+            delta = codec.compress_delta(raw, kf_raw)
+            if not codec.needs_new_keyframe(delta, len(kf_blob)):
+                keyframe_id, blob = kf_id, delta
+        if keyframe_id is None:
+            blob = codec.compress_keyframe(raw)
+        self.conn.execute(
+            "INSERT OR IGNORE INTO desired_sets (repo_id, sha, objects, errors, content_hash, "
+            "keyframe_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (repo_id, sha, len(objects), len(errors), content_hash, keyframe_id, blob),
+        )
+
+    def _keyframe(self, kf_id: int, blob: bytes) -> bytes:
+        raw = self._keyframes.get(kf_id)
+        if raw is None:
+            raw = codec.decompress_keyframe(blob)
+            self._keyframes.put(kf_id, raw)
+        return raw
+
+    def desired_set(self, repo_id: int, sha: str) -> StoredDesiredSet | None:
+        cached = self._sets.get((repo_id, sha))
+        if cached is not None:
+            self._sets.move_to_end((repo_id, sha))
+            return cached
+        row = self.conn.execute(
+            "SELECT d.id, d.keyframe_id, d.body, k.body FROM desired_sets d "
+            "LEFT JOIN desired_sets k ON k.id = d.keyframe_id WHERE d.repo_id = ? AND d.sha = ?",
+            (repo_id, sha),
+        ).fetchone()
+        if row is None:
+            return None
+        set_id, kf_id, body, kf_body = row
+        if kf_id is None:
+            raw = self._keyframe(set_id, body)
+        else:
+            raw = codec.decompress_delta(body, self._keyframe(kf_id, kf_body))
+        data = codec.loads(raw)
+        result = StoredDesiredSet(sha, data["objects"], data["errors"])
+        self._sets[(repo_id, sha)] = result
+        while len(self._sets) > 16:
+            self._sets.popitem(last=False)
+        return result
+
+
+def _ref(row: Any) -> RefUpdate | None:
+    if row is None:
+        return None
+    repo_id, observed_at, sha, previous, backfilled, forced = row
+    return RefUpdate(repo_id, observed_at, sha, previous, bool(backfilled), bool(forced))
