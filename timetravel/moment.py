@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from timetravel.causes import CauseFinder
 from timetravel.desired_state import DeclaredObject, DesiredKey, DesiredState, desired_key
+from timetravel.domain.attribution import RunFact
 from timetravel.domain.diff import changed_fields, diff_desired_actual, is_drifted
 from timetravel.domain.managed_fields import field_owners
 from timetravel.domain.model import ResourceKey
@@ -14,6 +16,7 @@ from timetravel.domain.snapshot import (
     ChangeView,
     CommitView,
     FieldChange,
+    PipelineRunView,
     RepoView,
     ResourceView,
     Snapshot,
@@ -26,8 +29,27 @@ from timetravel.store.records import RevisionRecord
 DEFAULT_WINDOW = timedelta(hours=1)
 
 
-def change_view(record: RevisionRecord, previous: RevisionRecord | None) -> ChangeView:
-    """A stored revision as a change: what it did, and which fields moved.
+def run_view(run: RunFact) -> PipelineRunView:
+    def rfc(value: str | None) -> str | None:
+        return stored_to_rfc3339(value) if value else None
+
+    return PipelineRunView(
+        provider=run.provider,
+        pipeline=run.pipeline,
+        run_id=run.run_id,
+        commit=run.commit,
+        url=run.url,
+        status=run.status,
+        actor=run.actor,
+        started_at=rfc(run.started_at),
+        finished_at=rfc(run.finished_at),
+    )
+
+
+def change_view(
+    record: RevisionRecord, previous: RevisionRecord | None, causes: CauseFinder | None = None
+) -> ChangeView:
+    """A stored revision as a change: what it did, which fields moved, and why.
 
     Creations and deletions list no fields: the whole object is the change.
     """
@@ -37,21 +59,27 @@ def change_view(record: RevisionRecord, previous: RevisionRecord | None) -> Chan
             FieldChange(path, before, after)
             for path, before, after in changed_fields(previous.obj, record.obj or {})
         )
+    why = causes.explain(record, previous) if causes is not None else None
     return ChangeView(
         at=stored_to_rfc3339(record.observed_at),
         key=record.key,
         api_version=record.api_version,
         type=record.change,
-        cause="unknown",
-        actor=record.managers[0] if record.managers else None,
-        field_managers=record.managers,
+        cause=why.cause if why else "unknown",
+        actor=why.actor if why else (record.managers[0] if record.managers else None),
+        field_managers=(why.field_managers or record.managers) if why else record.managers,
+        commit=why.commit if why else None,
+        pipeline_run=run_view(why.run) if why and why.run else None,
         fields=fields,
         inferred=record.inferred,
         status_only=record.status_only,
+        evidence=why.evidence if why else None,
     )
 
 
-def changes_in(reader: Reader, records: Sequence[RevisionRecord]) -> list[ChangeView]:
+def changes_in(
+    reader: Reader, records: Sequence[RevisionRecord], causes: CauseFinder | None = None
+) -> list[ChangeView]:
     """Change views for consecutive records, reading each resource's prior revision once."""
     previous_by_resource: dict[int, RevisionRecord | None] = {}
     out = []
@@ -60,7 +88,7 @@ def changes_in(reader: Reader, records: Sequence[RevisionRecord]) -> list[Change
             previous = previous_by_resource[record.resource_id]
         else:
             previous = reader.previous(record)
-        out.append(change_view(record, previous))
+        out.append(change_view(record, previous, causes))
         previous_by_resource[record.resource_id] = record
     return out
 
@@ -91,6 +119,7 @@ def resource_views(
     clusters: Sequence[str],
     at: str,
     *,
+    causes: CauseFinder | None = None,
     with_last_change: bool = True,
 ) -> list[ResourceView]:
     """Every live or declared resource at ``at`` with its state, drift and last change."""
@@ -110,7 +139,7 @@ def resource_views(
                 actual=record.obj,
                 diff=drift,
                 source={"repo": match.repo.path, "path": match.path} if match else None,
-                last_change=change_view(record, reader.previous(record))
+                last_change=change_view(record, reader.previous(record), causes)
                 if with_last_change
                 else None,
             )
@@ -130,7 +159,7 @@ def resource_views(
                 desired=match.obj,
                 actual=None,
                 source={"repo": match.repo.path, "path": match.path},
-                last_change=change_view(last, reader.previous(last)) if last else None,
+                last_change=change_view(last, reader.previous(last), causes) if last else None,
             )
         )
     views.sort(key=lambda v: (v.key.namespace, v.key.kind, v.key.name, v.key.cluster))
@@ -148,6 +177,7 @@ def build_snapshot(
     """Everything live or declared at ``at`` and every change in [at - window, at + window]."""
     reader = Reader(db)
     desired = DesiredState(db)
+    causes = CauseFinder(db)
     at_stored = to_stored(at)
     start, end = to_stored(at - window), to_stored(at + window)
     wanted = set(namespaces)
@@ -159,9 +189,13 @@ def build_snapshot(
     declared = {k: v for k, v in declared.items() if in_scope(k[2])}
     clusters = reader.clusters()
     records = [r for r in reader.state_at(at_stored) if in_scope(r.key.namespace)]
-    resources = resource_views(reader, records, declared, [c["name"] for c in clusters], at_stored)
+    resources = resource_views(
+        reader, records, declared, [c["name"] for c in clusters], at_stored, causes=causes
+    )
     changes = changes_in(
-        reader, [r for r in reader.changes_between(start, end) if in_scope(r.key.namespace)]
+        reader,
+        [r for r in reader.changes_between(start, end) if in_scope(r.key.namespace)],
+        causes,
     )
     errors: list[dict[str, Any]] = [
         {
@@ -206,6 +240,7 @@ def build_snapshot(
         resources=tuple(resources),
         changes=tuple(changes),
         commits=commits,
+        pipeline_runs=tuple(run_view(run) for run in causes.runs_between(start, end)),
         errors=tuple(errors),
     )
 

@@ -375,6 +375,11 @@ _ANY_KIND_DEFAULTS: dict[str, Accept] = {
     join("metadata.annotations", "argocd.argoproj.io/tracking-id"): _any,
     join("metadata.labels", "kustomize.toolkit.fluxcd.io/name"): _any,
     join("metadata.labels", "kustomize.toolkit.fluxcd.io/namespace"): _any,
+    # What a CI step stamps on the objects it deploys, to say which run and commit did it.
+    join("metadata.annotations", "timetravel.io/pipeline-run-url"): _any,
+    join("metadata.annotations", "timetravel.io/commit"): _any,
+    join("metadata.annotations", "app.gitlab.com/app"): _any,
+    join("metadata.annotations", "app.gitlab.com/env"): _any,
 }
 
 

@@ -67,6 +67,7 @@ class ChangeView:
     fields: tuple[FieldChange, ...] = ()
     inferred: bool = False
     status_only: bool = False
+    evidence: str | None = None  # one line: why this cause (shown, not exported)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -142,6 +142,21 @@ class Reader:
         )
         return [self._record(row, with_body) for row in rows]
 
+    def revisions_of_kinds(
+        self, kinds: Sequence[tuple[str, str]], start: str, end: str
+    ) -> list[RevisionRecord]:
+        """Revisions of objects of these (group, kind) pairs observed in [start, end]."""
+        out: list[RevisionRecord] = []
+        for group, kind in kinds:
+            rows = self._select(
+                "res.id = rv.resource_id AND res.api_group = :group AND res.kind = :kind "
+                "AND rv.observed_at >= :start AND rv.observed_at <= :end",
+                {"group": group, "kind": kind, "start": start, "end": end},
+                "ORDER BY rv.observed_at, rv.id",
+            )
+            out.extend(self._record(row) for row in rows)
+        return out
+
     def previous(self, record: RevisionRecord) -> RevisionRecord | None:
         """The revision of the same resource just before ``record``."""
         rows = list(

@@ -1,0 +1,77 @@
+"""``demo``: a recorded week of a small company's cluster, opened at its incident."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from timetravel.cli import user_errors
+from timetravel.config import data_dir
+from timetravel.domain.model import ResourceKey
+from timetravel.domain.timeparse import format_local
+from timetravel.domain.times import utc_now
+
+
+@click.command("demo")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to build it [default: the XDG data dir's demo/].",
+)
+@click.option("--no-ui", is_flag=True, help="Build, print the database path, and exit.")
+@click.option(
+    "--live", is_flag=True, help="Keep the environment changing while the screen follows LIVE."
+)
+@user_errors
+def demo(directory: Path | None, no_ui: bool, live: bool) -> None:
+    """Build a realistic recorded environment and open the screen at its incident.
+
+    A week of payments, checkout, frontend and monitoring: deploys by GitHub Actions
+    runs and Argo CD syncs, an autoscaler, and a Thursday-night incident (a bad image,
+    a hand edit by the person on call, drift left behind), a recorder outage and a
+    Secret rotation. Everything goes through the real ingest paths: a git repository,
+    import-events, record-run and import-audit.
+
+    Example:
+
+        timetravel demo --no-ui && timetravel export --db ~/.local/share/timetravel/demo/timetravel.db --at "thursday 21:30"
+    """
+    from timetravel.demo.build import build
+
+    target = directory or data_dir() / "demo"
+    started = time.monotonic()
+    click.echo(f"building the demo in {target} ...", err=True)
+    result = build(target, now=utc_now())
+    took = time.monotonic() - started
+    story = result.story
+    click.echo(
+        f"built in {took:.1f}s: {len(story.commits)} commits, {len(story.writes)} cluster "
+        f"changes, {len(story.runs)} pipeline runs; incident at {format_local(story.incident)}",
+        err=True,
+    )
+    if no_ui:
+        click.echo(str(result.db_path))
+        return
+    from timetravel.demo.live import LiveDemo
+    from timetravel.screen_data import ScreenData
+    from timetravel.tui.app import TimetravelApp
+
+    feeder = LiveDemo(result.db_path) if live else None
+    if feeder is not None:
+        feeder.start()
+    app = TimetravelApp(
+        ScreenData(result.db_path),
+        at=None if live else story.incident,
+        live=live,
+        recorder="demo (recording)" if live else "demo (read-only)",
+        select=ResourceKey("prod-eu1", "apps", "Deployment", "payments", "api"),
+    )
+    try:
+        app.run()
+    finally:
+        if feeder is not None:
+            feeder.stop.set()

@@ -1,0 +1,364 @@
+"""Why a change happened: pipeline, gitops, manual, controller, or unknown (DESIGN.md).
+
+Pure: the caller gathers the evidence (which field managers touched the object, audit
+events near it, pipeline runs around it, the commit git declared then) and this module
+weighs it. The audit log is the strongest evidence of *who*; a recorded pipeline run is
+the strongest evidence of *why*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from timetravel.domain.managed_fields import ManagerTouch
+from timetravel.domain.times import from_stored, to_stored
+
+ANNOTATION_RUN_URL = "timetravel.io/pipeline-run-url"
+ANNOTATION_COMMIT = "timetravel.io/commit"
+GITLAB_PREFIX = "app.gitlab.com/"
+ARGOCD_TRACKING = "argocd.argoproj.io/tracking-id"
+
+# Runs of GitOps controllers (seen in the cluster): their changes are `gitops`, not `pipeline`.
+GITOPS_PROVIDERS = ("argocd", "flux")
+
+# How far around a run's start/finish a change still counts as made by it: deploy steps
+# report late, and the recorder sees a write a moment after it happens.
+RUN_SLACK = timedelta(minutes=2)
+# An audit event's stageTimestamp is at or just before the moment the recorder saw the write.
+AUDIT_BEFORE = timedelta(minutes=2)
+AUDIT_AFTER = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class ManagerRules:
+    """Which field managers are GitOps controllers, people, or other controllers."""
+
+    gitops: tuple[str, ...] = (
+        "argocd-controller",
+        "argocd-application-controller",
+        "argocd-server",
+        "kustomize-controller",
+        "helm-controller",
+        "source-controller",
+        "gotk-",
+        "flux",
+        "fleet-agent",
+    )
+    manual: tuple[str, ...] = (
+        "kubectl-edit",
+        "kubectl-patch",
+        "kubectl-scale",
+        "kubectl-set",
+        "kubectl-annotate",
+        "kubectl-label",
+        "kubectl-client-side-apply",
+        "kubectl-replace",
+        "kubectl-create",
+        "kubectl-rollout",
+        "kubectl",
+        "k9s",
+        "lens",
+    )
+    controller: tuple[str, ...] = (
+        "kube-controller-manager",
+        "cluster-autoscaler",
+        "kube-scheduler",
+        "kubelet",
+        "vpa-",
+        "keda-",
+        "-operator",
+        "-controller",
+        "cert-manager",
+    )
+    # Managers a CI step uses to deploy (kubectl apply from a job, helm): a person when no
+    # run claims the change, the run when one does.
+    deploy_tools: tuple[str, ...] = ("kubectl-client-side-apply", "kubectl", "helm", "kustomize")
+    pipeline_service_accounts: tuple[str, ...] = ()
+
+    def _matches(self, manager: str, patterns: Iterable[str]) -> bool:
+        for pattern in patterns:
+            if pattern.startswith("-") and manager.endswith(pattern):
+                return True
+            if pattern.endswith("-") and manager.startswith(pattern):
+                return True
+            if manager == pattern:
+                return True
+        return False
+
+    def kind_of(self, manager: str) -> str:
+        """``gitops``, ``manual``, ``controller`` or ``unknown`` for a field manager name."""
+        if self._matches(manager, self.gitops):
+            return "gitops"
+        if self._matches(manager, self.manual):
+            return "manual"
+        if self._matches(manager, self.controller):
+            return "controller"
+        return "unknown"
+
+    def is_deploy_tool(self, manager: str) -> bool:
+        return self._matches(manager, self.deploy_tools)
+
+
+@dataclass(frozen=True)
+class RunFact:
+    """A pipeline run as recorded (record-run, or seen in the cluster)."""
+
+    provider: str
+    pipeline: str
+    run_id: str
+    commit: str | None
+    url: str | None = None
+    status: str | None = None
+    actor: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    reported_at: str | None = None
+    targets: tuple[str, ...] = ()  # KIND/NAMESPACE/NAME or KIND/NAME
+    service_account: str | None = None
+
+    def window(self) -> tuple[str | None, str | None]:
+        """When it may have changed things, with slack on both sides."""
+        start = self.started_at or self.reported_at
+        end = self.finished_at or self.reported_at or self.started_at
+        if start is None or end is None:
+            return None, None
+        return _shift(start, -RUN_SLACK), _shift(end, RUN_SLACK)
+
+    def targets_resource(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether a target (``KIND/NS/NAME``, ``KIND/NAME``, ``*`` wildcards) names this object."""
+        for target in self.targets:
+            parts = target.split("/")
+            if len(parts) == 2:
+                parts = [parts[0], "", parts[1]]
+            if len(parts) != 3:
+                continue
+            t_kind, t_ns, t_name = parts
+            t_kind = t_kind.split(".", 1)[0]
+            if (
+                (t_kind in ("*", kind) or t_kind.lower() == kind.lower())
+                and t_ns in ("*", namespace)
+                and t_name in ("*", name)
+            ):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class AuditFact:
+    """A mutating request from the audit log, matched to the object it changed."""
+
+    stage_at: str
+    verb: str
+    user: str | None
+    impersonated_user: str | None = None
+    field_manager: str | None = None
+    subresource: str | None = None
+
+    @property
+    def identity(self) -> str | None:
+        if self.impersonated_user and self.user:
+            return f"{self.user} as {self.impersonated_user}"
+        return self.user or self.impersonated_user
+
+
+@dataclass(frozen=True)
+class ChangeFacts:
+    """What is known about one change of one object."""
+
+    at: str  # observed_at (stored form)
+    kind: str
+    namespace: str
+    name: str
+    change: str  # created | updated | deleted
+    status_only: bool
+    touched: tuple[ManagerTouch, ...] = ()
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Attribution:
+    cause: str
+    actor: str | None
+    field_managers: tuple[str, ...]
+    commit: str | None
+    run: RunFact | None
+    evidence: str  # one line: why this cause
+
+
+def _shift(stored: str, delta: timedelta) -> str:
+    return to_stored(from_stored(stored) + delta)
+
+
+def primary_manager(change: ChangeFacts) -> ManagerTouch | None:
+    """The manager that made this change: the latest touch, spec before status."""
+    touches = list(change.touched)
+    if not touches:
+        return None
+    if not change.status_only:
+        main = [t for t in touches if t.subresource != "status"]
+        touches = main or touches
+    return max(touches, key=lambda t: t.time or "")
+
+
+def matching_audit(
+    change: ChangeFacts, audits: Sequence[AuditFact], manager: str | None
+) -> AuditFact | None:
+    """The audit event that most likely made this change (same field manager first)."""
+    start = _shift(change.at, -AUDIT_BEFORE)
+    end = _shift(change.at, AUDIT_AFTER)
+    verbs = {"created": {"create"}, "deleted": {"delete", "deletecollection"}}.get(
+        change.change, {"update", "patch", "apply"}
+    )
+    near = [a for a in audits if start <= a.stage_at <= end and a.verb in verbs]
+    if not near:
+        return None
+    if manager:
+        # A request made with another field manager did not make this write.
+        near = [a for a in near if not a.field_manager or a.field_manager == manager]
+        if not near:
+            return None
+    # The latest request before the recorder saw the write.
+    return max(near, key=lambda a: a.stage_at)
+
+
+def matching_run(
+    change: ChangeFacts,
+    runs: Sequence[RunFact],
+    manager: str | None,
+    rules: ManagerRules,
+    audit: AuditFact | None,
+) -> RunFact | None:
+    """A pipeline run that made this change, or None.
+
+    A run claims a change when the change is inside its time window and either names the
+    run (annotation), is one of its declared targets, or was written by the run's service
+    account (audit) — and never when the object says it was deployed from another commit.
+    """
+    kind = rules.kind_of(manager) if manager else "unknown"
+    if kind == "controller":
+        return None  # an autoscaler or a controller wrote it, whatever run was going on
+    # A person's own tool (kubectl edit/scale) is theirs even mid-deploy, unless the audit
+    # log shows the run's service account behind it.
+    by_account_only = kind == "manual" and not (manager and rules.is_deploy_tool(manager))
+    # The run annotations stay on an object after the deploy that set them: they only say
+    # who made a change written by a deploy tool.
+    url = None if by_account_only else change.annotations.get(ANNOTATION_RUN_URL)
+    commit = change.annotations.get(ANNOTATION_COMMIT)
+    best: RunFact | None = None
+    for run in runs:
+        if run.provider in GITOPS_PROVIDERS and manager and rules.kind_of(manager) != "gitops":
+            continue
+        if url and run.url == url:
+            return run
+        if commit and run.commit and commit != run.commit:
+            continue
+        start, end = run.window()
+        if start is None or end is None or not start <= change.at <= end:
+            continue
+        by_target = run.targets_resource(change.kind, change.namespace, change.name)
+        by_account = bool(
+            audit
+            and run.service_account
+            and audit.user
+            and audit.user.endswith(run.service_account)
+        )
+        by_commit_and_tool = bool(
+            commit and run.commit == commit and manager and rules.is_deploy_tool(manager)
+        )
+        claims = by_account or (not by_account_only and (by_target or by_commit_and_tool))
+        if claims and (best is None or (run.started_at or "") > (best.started_at or "")):
+            best = run
+    return best
+
+
+def attribute(
+    change: ChangeFacts,
+    *,
+    runs: Sequence[RunFact] = (),
+    audits: Sequence[AuditFact] = (),
+    desired_commit: str | None = None,
+    rules: ManagerRules | None = None,
+) -> Attribution:
+    """Weigh the evidence for one change; ``unknown`` when nothing can be shown."""
+    rules = rules or ManagerRules()
+    touch = primary_manager(change)
+    manager = touch.manager if touch else None
+    managers = tuple(dict.fromkeys(t.manager for t in change.touched))
+    audit = matching_audit(change, audits, manager)
+    if manager is None and audit is not None:
+        manager = audit.field_manager
+    actor = audit.identity if audit else manager
+    annotated_commit = change.annotations.get(ANNOTATION_COMMIT)
+
+    run = matching_run(change, runs, manager, rules, audit)
+    if run is not None and run.provider in GITOPS_PROVIDERS:
+        if rules.kind_of(manager or "") in ("gitops", "unknown"):
+            return Attribution(
+                "gitops",
+                actor,
+                managers,
+                run.commit or desired_commit,
+                run,
+                f"{run.provider} sync {run.pipeline} of {run.commit or '?'}",
+            )
+        run = None
+    if run is not None:
+        return Attribution(
+            "pipeline",
+            actor or run.actor,
+            managers,
+            run.commit or annotated_commit,
+            run,
+            f"pipeline run {run.provider} {run.pipeline}#{run.run_id}",
+        )
+    if audit and audit.user and audit.user in rules.pipeline_service_accounts:
+        return Attribution(
+            "pipeline",
+            actor,
+            managers,
+            annotated_commit,
+            None,
+            f"audit user {audit.user} is a pipeline account",
+        )
+    kind = rules.kind_of(manager) if manager else "unknown"
+    if kind == "gitops":
+        return Attribution(
+            "gitops",
+            actor,
+            managers,
+            annotated_commit or desired_commit,
+            None,
+            f"field manager {manager} is a GitOps controller",
+        )
+    if kind == "controller":
+        return Attribution(
+            "controller",
+            actor,
+            managers,
+            None,
+            None,
+            f"field manager {manager} is an in-cluster controller",
+        )
+    if kind == "manual":
+        return Attribution(
+            "manual",
+            actor,
+            managers,
+            annotated_commit,
+            None,
+            f"field manager {manager} is a person's tool",
+        )
+    if audit is not None and audit.user and not audit.user.startswith("system:"):
+        return Attribution(
+            "manual", actor, managers, annotated_commit, None, f"audit user {audit.user}"
+        )
+    return Attribution(
+        "unknown",
+        actor,
+        managers,
+        annotated_commit,
+        None,
+        "no field manager, audit event or pipeline run explains it",
+    )
