@@ -264,8 +264,14 @@ def matching_run(
             and audit.user
             and audit.user.endswith(run.service_account)
         )
+        # A run that names its targets speaks for those only; one that names none is
+        # matched by the commit the object says it was deployed from.
         by_commit_and_tool = bool(
-            commit and run.commit == commit and manager and rules.is_deploy_tool(manager)
+            not run.targets
+            and commit
+            and run.commit == commit
+            and manager
+            and rules.is_deploy_tool(manager)
         )
         claims = by_account or (not by_account_only and (by_target or by_commit_and_tool))
         if claims and (best is None or (run.started_at or "") > (best.started_at or "")):

@@ -1,0 +1,48 @@
+"""The drift history of one resource, from its revisions and the branch's moves."""
+
+from __future__ import annotations
+
+from timetravel.causes import CauseFinder
+from timetravel.desired_state import DesiredState
+from timetravel.domain.drift import DriftInterval, DriftPoint, drift_intervals
+from timetravel.domain.model import ResourceKey
+from timetravel.moment import compare
+from timetravel.store import Database
+from timetravel.store.reader import Reader
+from timetravel.store.records import RevisionRecord
+
+
+def drift_history(
+    db: Database, key: ResourceKey, until: str, *, causes: CauseFinder | None = None
+) -> list[DriftInterval]:
+    """Every drift interval of ``key`` up to ``until`` (the last may still be open)."""
+    reader = Reader(db)
+    desired = DesiredState(db)
+    causes = causes or CauseFinder(db)
+    latest = reader.object_at(key, until)
+    if latest is None:
+        return []
+    revisions = list(reversed(reader.history(latest.resource_id, until=until)))
+    dkey = (key.group, key.kind, key.namespace, key.name)
+    moves = sorted({u.observed_at for u, _ in desired.git.ref_updates_between("", until)})
+    events: list[tuple[str, str, RevisionRecord | None, RevisionRecord | None]] = []
+    previous: RevisionRecord | None = None
+    for record in revisions:
+        events.append((record.observed_at, "change", record, previous))
+        previous = record
+    for at in moves:
+        events.append((at, "commit", None, None))
+    events.sort(key=lambda e: (e[0], e[1] == "change"))
+    points = []
+    actual: RevisionRecord | None = None
+    for at, by, record, before in events:
+        cause = actor = None
+        if record is not None:
+            actual = record
+            why = causes.explain(record, before)
+            cause, actor = why.cause, why.actor
+        _, declared = desired.merged_at(at)
+        live = actual if actual is not None and actual.change != "deleted" else None
+        state, _ = compare(declared.get(dkey), live)
+        points.append(DriftPoint(at, state, by, cause, actor))
+    return drift_intervals(points)
