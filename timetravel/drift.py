@@ -35,11 +35,11 @@ def drift_history(
     events.sort(key=lambda e: (e[0], e[1] == "change"))
     points = []
     actual: RevisionRecord | None = None
-    for at, by, record, before in events:
+    for at, by, change, before in events:
         cause = actor = None
-        if record is not None:
-            actual = record
-            why = causes.explain(record, before)
+        if change is not None:
+            actual = change
+            why = causes.explain(change, before)
             cause, actor = why.cause, why.actor
         _, declared = desired.merged_at(at)
         live = actual if actual is not None and actual.change != "deleted" else None

@@ -53,7 +53,7 @@ def _expand(line: int, value: Any) -> Iterator[EventRecord | BadRecord]:
         if kind not in WATCH_TYPES:
             yield BadRecord(line, f"unknown watch event type {kind!r}")
             return
-        if not _is_object(obj):
+        if not isinstance(obj, dict) or not _is_object(obj):
             yield BadRecord(line, "event object lacks apiVersion, kind or metadata.name")
             return
         yield EventRecord(line, str(kind), obj, observed_at)
