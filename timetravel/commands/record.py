@@ -11,9 +11,6 @@ import click
 
 from timetravel.cli import db_option, resolve_db, user_errors
 from timetravel.errors import UserError
-from timetravel.recorder import MonotonicClock, Recorder
-from timetravel.sources.git import GitSource
-from timetravel.sources.kube import Kube, connect
 from timetravel.store.db import open_database
 
 
@@ -116,6 +113,11 @@ def record(
 
         timetravel record --context prod --namespace payments --repo ~/src/gitops
     """
+    # Imported here: the kubernetes client takes a while to load, and only `record` needs it.
+    from timetravel.recorder import MonotonicClock, Recorder
+    from timetravel.sources.git import GitSource
+    from timetravel.sources.kube import Kube, connect
+
     path = resolve_db(db_path)
     open_database(path).conn.close()  # refuse a bad database before connecting
     if len(branches) > len(repos):

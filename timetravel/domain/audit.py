@@ -1,0 +1,310 @@
+"""Kubernetes audit events (``audit.k8s.io`` v1 and v1beta1) as plain facts: who did what, when.
+
+The API server's log backend writes one ``Event`` per line; its webhook backend sends an
+``EventList``. Both are read here, at any audit level (Metadata, Request, RequestResponse).
+
+Only the request's metadata is kept. ``requestObject`` and ``responseObject`` are read for
+one thing, the name of a created object (a ``generateName`` create has no name in its
+``objectRef``), and are otherwise dropped: they can hold Secret values, and nothing in them
+is needed to say who made a change.
+
+A request is logged once per stage (RequestReceived, ResponseStarted, ResponseComplete,
+Panic) under one ``auditID``. Only a finished one (ResponseComplete, or an event written
+without a stage) describes a change that happened; the others are kept but marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from timetravel.domain.times import parse_rfc3339
+
+__all__ = [
+    "CONNECT_SUBRESOURCES",
+    "MUTATING_VERBS",
+    "READ_ONLY_VERBS",
+    "AuditEvent",
+    "BadLine",
+    "guess_resource",
+    "parse_audit_line",
+    "parse_audit_records",
+    "read_audit",
+    "stage_rank",
+]
+
+# Verbs that change nothing: skipped on import (they are most of a real audit log).
+READ_ONLY_VERBS = frozenset({"get", "list", "watch"})
+MUTATING_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+# A `create` on these opens a stream into a pod; the object itself does not change.
+CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy", "log"})
+
+DONE_STAGE = "ResponseComplete"
+# Later stages of one request replace earlier ones; an event without a stage is final.
+_STAGE_RANK = {"RequestReceived": 0, "ResponseStarted": 1, "ResponseComplete": 2, "Panic": 2}
+
+
+def stage_rank(stage: str | None) -> int:
+    """Order of the stages of one request; a missing or unknown stage counts as final."""
+    if stage is None:
+        return 2
+    return _STAGE_RANK.get(stage, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that is not an audit event, and why (``line_no`` counts from 1)."""
+
+    line_no: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """The metadata of one audit event: never a request or response body.
+
+    ``namespace`` is ``""`` for a cluster-scoped object (as in ``ResourceKey``) and None
+    when the request named no object at all. ``api_group`` is ``""`` for the core group.
+    """
+
+    audit_id: str
+    stage: str | None
+    stage_at: datetime
+    verb: str
+    user: str | None
+    user_groups: tuple[str, ...] = ()
+    impersonated_user: str | None = None
+    user_agent: str | None = None
+    field_manager: str | None = None
+    api_group: str | None = None
+    api_version: str | None = None
+    resource: str | None = None
+    subresource: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    response_code: int | None = None
+    request_uri: str | None = None
+    level: str | None = None
+
+    @property
+    def read_only(self) -> bool:
+        return self.verb in READ_ONLY_VERBS
+
+    @property
+    def done(self) -> bool:
+        """The request finished (its effect, if any, happened)."""
+        return self.stage is None or self.stage == DONE_STAGE
+
+    @property
+    def succeeded(self) -> bool:
+        return self.response_code is None or 200 <= self.response_code < 300
+
+    @property
+    def is_change(self) -> bool:
+        """A finished, successful write to an object: evidence of who made a change."""
+        return (
+            self.done
+            and self.succeeded
+            and self.verb in MUTATING_VERBS
+            and self.resource is not None
+            and self.subresource not in CONNECT_SUBRESOURCES
+        )
+
+    @property
+    def acting_user(self) -> str | None:
+        """Whose authority the request used: the impersonated user when there is one."""
+        return self.impersonated_user or self.user
+
+
+def guess_resource(kind: str) -> str:
+    """The plural resource name for a kind, the way Kubernetes guesses it.
+
+    Audit events name resources (``deployments``), revisions name kinds (``Deployment``).
+    This follows apimachinery's ``UnsafeGuessKindToResource`` (with ``-ys`` after a vowel:
+    ``Gateway`` -> ``gateways``); a CRD with an irregular plural needs discovery, which a
+    pure function cannot do.
+    """
+    lower = kind.lower()
+    if not lower:
+        return lower
+    if lower == "endpoints":
+        return lower
+    if lower.endswith("s"):
+        return lower + "es"
+    if lower.endswith("y") and len(lower) > 1 and lower[-2] not in "aeiou":
+        return lower[:-1] + "ies"
+    return lower + "s"
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _field_manager(request_uri: str | None) -> str | None:
+    if not request_uri or "fieldManager=" not in request_uri:
+        return None
+    values = parse_qs(urlsplit(request_uri).query).get("fieldManager")
+    return values[0] if values and values[0] else None
+
+
+def _created_name(event: Mapping[str, Any]) -> str | None:
+    # Only metadata.name is read from the bodies; nothing else of them is kept.
+    for body_key in ("responseObject", "requestObject"):
+        body = event.get(body_key)
+        if isinstance(body, dict):
+            meta = body.get("metadata")
+            if isinstance(meta, dict) and _text(meta.get("name")):
+                return str(meta["name"])
+    return None
+
+
+def event_from_dict(event: Mapping[str, Any], line_no: int = 1) -> AuditEvent | BadLine:
+    """One decoded ``audit.k8s.io`` Event, or why it is not one."""
+    kind = event.get("kind", "Event")
+    if kind != "Event":
+        return BadLine(line_no, f"kind is {kind!r}, not an audit Event")
+    api_version = event.get("apiVersion")
+    if api_version is not None and not (
+        isinstance(api_version, str) and api_version.startswith("audit.k8s.io/")
+    ):
+        # A core/v1 Event (kubectl get events) has the same kind and nothing audit needs.
+        return BadLine(line_no, f"apiVersion {api_version!r} is not audit.k8s.io")
+    audit_id = _text(event.get("auditID"))
+    if audit_id is None:
+        return BadLine(line_no, "missing auditID")
+    verb = _text(event.get("verb"))
+    if verb is None:
+        return BadLine(line_no, "missing verb")
+    stamp = None
+    for time_key in ("stageTimestamp", "requestReceivedTimestamp", "timestamp"):
+        stamp = _text(event.get(time_key))
+        if stamp is not None:
+            break
+    if stamp is None:
+        return BadLine(line_no, "missing stageTimestamp (and requestReceivedTimestamp)")
+    try:
+        stage_at = parse_rfc3339(stamp)
+    except ValueError:
+        return BadLine(line_no, f"timestamp is not RFC 3339: {stamp!r}")
+    stage = event.get("stage")
+    if stage is not None and not isinstance(stage, str):
+        return BadLine(line_no, "stage is not a string")
+
+    user = event.get("user")
+    user = user if isinstance(user, dict) else {}
+    groups = user.get("groups")
+    user_groups = tuple(g for g in groups if isinstance(g, str)) if isinstance(groups, list) else ()
+    impersonated = event.get("impersonatedUser")
+    impersonated_user = (
+        _text(impersonated.get("username")) if isinstance(impersonated, dict) else None
+    )
+
+    ref = event.get("objectRef")
+    api_group = api_ver = resource = subresource = namespace = name = None
+    if isinstance(ref, dict):
+        api_group = _text(ref.get("apiGroup")) or ""
+        api_ver = _text(ref.get("apiVersion"))
+        resource = _text(ref.get("resource"))
+        subresource = _text(ref.get("subresource"))
+        namespace = _text(ref.get("namespace")) or ""
+        name = _text(ref.get("name"))
+        if name is None and verb == "create":
+            name = _created_name(event)
+
+    status = event.get("responseStatus")
+    code = status.get("code") if isinstance(status, dict) else None
+    response_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    request_uri = _text(event.get("requestURI"))
+    return AuditEvent(
+        audit_id=audit_id,
+        stage=stage,
+        stage_at=stage_at,
+        verb=verb,
+        user=_text(user.get("username")),
+        user_groups=user_groups,
+        impersonated_user=impersonated_user,
+        user_agent=_text(event.get("userAgent")),
+        field_manager=_field_manager(request_uri),
+        api_group=api_group,
+        api_version=api_ver,
+        resource=resource,
+        subresource=subresource,
+        namespace=namespace,
+        name=name,
+        response_code=response_code,
+        request_uri=request_uri,
+        level=_text(event.get("level")),
+    )
+
+
+def _decode(line: str | bytes, line_no: int) -> Any:
+    """The JSON value of a line; None for a blank line; BadLine when it is not JSON."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return BadLine(line_no, "not UTF-8 text")
+    if not line.strip():
+        return None
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return BadLine(line_no, f"invalid JSON ({exc})")
+
+
+def _expand(value: Any, line_no: int) -> Iterator[AuditEvent | BadLine]:
+    if isinstance(value, list):
+        # A JSON array of events (what some log shippers write).
+        for item in value:
+            yield from _expand(item, line_no)
+        return
+    if not isinstance(value, dict):
+        yield BadLine(line_no, f"expected a JSON object, found {type(value).__name__}")
+        return
+    if value.get("kind") == "EventList":
+        items = value.get("items")
+        if not isinstance(items, list):
+            yield BadLine(line_no, "EventList without an items list")
+            return
+        for item in items:
+            if isinstance(item, dict):
+                yield event_from_dict(item, line_no)
+            else:
+                yield BadLine(line_no, f"EventList item is {type(item).__name__}, not an object")
+        return
+    yield event_from_dict(value, line_no)
+
+
+def parse_audit_records(line: str | bytes, line_no: int = 1) -> list[AuditEvent | BadLine]:
+    """Every event on one line: one for an Event, all items of an EventList, none if blank."""
+    value = _decode(line, line_no)
+    if value is None:
+        return []
+    if isinstance(value, BadLine):
+        return [value]
+    return list(_expand(value, line_no))
+
+
+def parse_audit_line(line: str | bytes, line_no: int = 1) -> AuditEvent | BadLine | None:
+    """One line holding one audit Event; None for a blank line.
+
+    An EventList line with several items cannot be one event: read those with
+    :func:`parse_audit_records` or :func:`read_audit` (a one-item list is fine here).
+    """
+    records = parse_audit_records(line, line_no)
+    if not records:
+        return None
+    if len(records) > 1:
+        return BadLine(line_no, f"{len(records)} events on one line: use parse_audit_records")
+    return records[0]
+
+
+def read_audit(lines: Iterable[str | bytes]) -> Iterator[AuditEvent | BadLine]:
+    """Every event and bad line of an audit log, in order (lines numbered from 1)."""
+    for line_no, line in enumerate(lines, start=1):
+        yield from parse_audit_records(line, line_no)

@@ -1,0 +1,396 @@
+"""Pipeline runs and Kubernetes audit events: the "who and why" facts, written and queried.
+
+Both are facts that may arrive late (a run reported after its deploy, an audit log imported
+next week); attribution reads them with the functions here whenever it runs, so a late fact
+changes the answer without re-recording anything.
+
+Times passed in may be aware datetimes or text (stored form or any RFC 3339); rows come
+back with stored text (pipeline runs) or aware datetimes (audit events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlite_utils import Database
+
+from timetravel.domain.audit import AuditEvent, stage_rank
+from timetravel.domain.ci_env import PipelineRunFacts, PipelineRunRecord, Target, parse_target
+from timetravel.domain.times import parse_rfc3339, to_stored, utc_now
+
+__all__ = [
+    "AuditInsertResult",
+    "all_pipeline_runs",
+    "audit_events_between",
+    "audit_events_for",
+    "get_pipeline_run",
+    "insert_audit_events",
+    "pipeline_runs_between",
+    "upsert_pipeline_run",
+]
+
+Instant = datetime | str
+
+# SQLite's default limit on bound variables is 999 before 3.32; stay well under it.
+_CHUNK = 500
+
+
+def _stored(at: Instant) -> str:
+    return to_stored(at if isinstance(at, datetime) else parse_rfc3339(at))
+
+
+def _opt_stored(at: datetime | None) -> str | None:
+    return to_stored(at) if at is not None else None
+
+
+# -- pipeline runs ----------------------------------------------------------------------
+
+_RUN_COLUMNS = (
+    "id, provider, pipeline, run_id, url, commit_sha, status, actor, started_at, "
+    "finished_at, targets, service_account, reported_at, source"
+)
+
+
+def _decode_targets(text: str | None) -> tuple[Target, ...]:
+    if not text:
+        return ()
+    out: list[Target] = []
+    for item in orjson.loads(text):
+        try:
+            out.append(parse_target(str(item)))
+        except ValueError:
+            # Written by an older or foreign writer: a target we cannot read is not fatal.
+            continue
+    return tuple(out)
+
+
+def _run_record(row: Sequence[Any]) -> PipelineRunRecord:
+    return PipelineRunRecord(
+        id=int(row[0]),
+        provider=str(row[1]),
+        pipeline=str(row[2]),
+        run_id=str(row[3]),
+        url=row[4],
+        commit=row[5],
+        status=row[6],
+        actor=row[7],
+        started_at=row[8],
+        finished_at=row[9],
+        targets=_decode_targets(row[10]),
+        service_account=row[11],
+        reported_at=str(row[12]),
+        source=str(row[13]),
+    )
+
+
+def get_pipeline_run(
+    db: Database, provider: str, pipeline: str, run_id: str
+) -> PipelineRunRecord | None:
+    """The stored run with this identity, or None."""
+    row = db.execute(
+        f"SELECT {_RUN_COLUMNS} FROM pipeline_runs "
+        "WHERE provider = ? AND pipeline = ? AND run_id = ?",
+        [provider, pipeline, run_id],
+    ).fetchone()
+    return _run_record(row) if row is not None else None
+
+
+def _merge_targets(old: tuple[Target, ...], new: tuple[Target, ...]) -> tuple[Target, ...]:
+    # Steps of one run often report the objects they deployed one by one: keep them all.
+    merged = list(old)
+    for target in new:
+        if target not in merged:
+            merged.append(target)
+    return tuple(merged)
+
+
+def _merge_source(old: str, new: str) -> str:
+    parts = old.split(",")
+    return old if new in parts else f"{old},{new}"
+
+
+def upsert_pipeline_run(db: Database, run: PipelineRunFacts) -> int:
+    """Record one report of a run; returns its row id.
+
+    A later report of the same (provider, pipeline, run_id) fills in what earlier ones did
+    not know and replaces a value only with a non-null one: a final report saying
+    ``success`` at 21:40 keeps the commit and start time the first report gave. Targets
+    accumulate; ``reported_at`` is the latest report's time.
+    """
+    conn = db.conn
+    with conn:
+        row = conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM pipeline_runs "
+            "WHERE provider = ? AND pipeline = ? AND run_id = ?",
+            (run.provider, run.pipeline, run.run_id),
+        ).fetchone()
+        reported_at = to_stored(run.reported_at)
+        if row is None:
+            targets = [str(t) for t in run.targets]
+            cur = conn.execute(
+                "INSERT INTO pipeline_runs (provider, pipeline, run_id, url, commit_sha, "
+                "status, actor, started_at, finished_at, targets, service_account, "
+                "reported_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.provider,
+                    run.pipeline,
+                    run.run_id,
+                    run.url,
+                    run.commit,
+                    run.status,
+                    run.actor,
+                    _opt_stored(run.started_at),
+                    _opt_stored(run.finished_at),
+                    orjson.dumps(targets).decode() if targets else None,
+                    run.service_account,
+                    reported_at,
+                    run.source,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+        old = _run_record(row)
+        merged = _merge_targets(old.targets, run.targets)
+        conn.execute(
+            "UPDATE pipeline_runs SET url = ?, commit_sha = ?, status = ?, actor = ?, "
+            "started_at = ?, finished_at = ?, targets = ?, service_account = ?, "
+            "reported_at = ?, source = ? WHERE id = ?",
+            (
+                run.url or old.url,
+                run.commit or old.commit,
+                run.status or old.status,
+                run.actor or old.actor,
+                _opt_stored(run.started_at) or old.started_at,
+                _opt_stored(run.finished_at) or old.finished_at,
+                orjson.dumps([str(t) for t in merged]).decode() if merged else None,
+                run.service_account or old.service_account,
+                max(reported_at, old.reported_at),
+                _merge_source(old.source, run.source),
+                old.id,
+            ),
+        )
+        return old.id
+
+
+def all_pipeline_runs(db: Database) -> list[PipelineRunRecord]:
+    """Every stored run, earliest first (by start, else finish, else report time)."""
+    rows = db.execute(
+        f"SELECT {_RUN_COLUMNS} FROM pipeline_runs "
+        "ORDER BY COALESCE(started_at, finished_at, reported_at), id"
+    ).fetchall()
+    return [_run_record(r) for r in rows]
+
+
+def pipeline_runs_between(db: Database, start: Instant, end: Instant) -> list[PipelineRunRecord]:
+    """Runs whose window overlaps [start, end], earliest first.
+
+    A run's window is [started_at, finished_at]; where the CI system gave no finish the
+    latest report time stands in, and where it gave no start the window begins at its
+    end (see ``PipelineRunRecord.window``). Widening windows for clock skew or a deploy
+    step that reports late is the caller's decision, not the store's.
+    """
+    rows = db.execute(
+        f"SELECT {_RUN_COLUMNS} FROM pipeline_runs "
+        "WHERE COALESCE(started_at, finished_at, reported_at) <= :end "
+        "AND COALESCE(finished_at, reported_at) >= :start "
+        "ORDER BY COALESCE(started_at, finished_at, reported_at), id",
+        {"start": _stored(start), "end": _stored(end)},
+    ).fetchall()
+    return [_run_record(r) for r in rows]
+
+
+# -- audit events -----------------------------------------------------------------------
+
+_AUDIT_COLUMNS = (
+    "audit_id, stage, stage_at, verb, user, user_groups, impersonated_user, user_agent, "
+    "field_manager, api_group, api_version, resource, subresource, namespace, name, "
+    "response_code, request_uri, level"
+)
+# The same columns minus audit_id, plus imported_at then audit_id: the order of the
+# parameters that _audit_values and an audit_id make.
+_AUDIT_WRITE_COLUMNS = _AUDIT_COLUMNS.removeprefix("audit_id, ") + ", imported_at, audit_id"
+
+
+@dataclass(frozen=True)
+class AuditInsertResult:
+    """What one insert did. Unpacks as ``(inserted, duplicates)``.
+
+    ``inserted`` counts events written: new requests, and later stages of a stored request
+    (a ResponseComplete replacing its RequestReceived). ``duplicates`` counts events whose
+    request was already stored at the same or a later stage. ``changes`` counts the written
+    events that are changes (``AuditEvent.is_change``).
+    """
+
+    inserted: int = 0
+    duplicates: int = 0
+    changes: int = 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter((self.inserted, self.duplicates))
+
+
+def _audit_values(event: AuditEvent, imported_at: str) -> tuple[Any, ...]:
+    # Only metadata columns: AuditEvent carries no request or response body to store.
+    return (
+        event.stage,
+        to_stored(event.stage_at),
+        event.verb,
+        event.user,
+        orjson.dumps(list(event.user_groups)).decode(),
+        event.impersonated_user,
+        event.user_agent,
+        event.field_manager,
+        event.api_group,
+        event.api_version,
+        event.resource,
+        event.subresource,
+        event.namespace,
+        event.name,
+        event.response_code,
+        event.request_uri,
+        event.level,
+        imported_at,
+    )
+
+
+def _stored_ranks(conn: Any, audit_ids: list[str]) -> dict[str, int]:
+    ranks: dict[str, int] = {}
+    for i in range(0, len(audit_ids), _CHUNK):
+        chunk = audit_ids[i : i + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for audit_id, stage in conn.execute(
+            f"SELECT audit_id, stage FROM audit_events WHERE audit_id IN ({marks})", chunk
+        ):
+            ranks[str(audit_id)] = stage_rank(stage)
+    return ranks
+
+
+def insert_audit_events(
+    db: Database, events: Iterable[AuditEvent], *, imported_at: datetime | None = None
+) -> AuditInsertResult:
+    """Store a batch of audit events in one transaction, one row per request (auditID).
+
+    The API server logs a request once per stage under one auditID; the latest stage
+    replaces an earlier one, so a row shows how the request ended when that is known.
+    """
+    batch = list(events)
+    if not batch:
+        return AuditInsertResult()
+    stamp = to_stored(imported_at or utc_now())
+    inserted = duplicates = changes = 0
+    conn = db.conn
+    with conn:
+        ranks = _stored_ranks(conn, sorted({e.audit_id for e in batch}))
+        for event in batch:
+            rank = stage_rank(event.stage)
+            known = ranks.get(event.audit_id)
+            if known is None:
+                conn.execute(
+                    f"INSERT INTO audit_events ({_AUDIT_WRITE_COLUMNS}) "
+                    f"VALUES ({', '.join('?' * 19)})",
+                    (*_audit_values(event, stamp), event.audit_id),
+                )
+            elif rank > known:
+                conn.execute(
+                    "UPDATE audit_events SET stage = ?, stage_at = ?, verb = ?, user = ?, "
+                    "user_groups = ?, impersonated_user = ?, user_agent = ?, "
+                    "field_manager = ?, api_group = ?, api_version = ?, resource = ?, "
+                    "subresource = ?, namespace = ?, name = ?, response_code = ?, "
+                    "request_uri = ?, level = ?, imported_at = ? WHERE audit_id = ?",
+                    (*_audit_values(event, stamp), event.audit_id),
+                )
+            else:
+                duplicates += 1
+                continue
+            ranks[event.audit_id] = rank
+            inserted += 1
+            changes += event.is_change
+    return AuditInsertResult(inserted, duplicates, changes)
+
+
+def _audit_event(row: Sequence[Any]) -> AuditEvent:
+    groups = orjson.loads(row[5]) if row[5] else []
+    return AuditEvent(
+        audit_id=str(row[0]),
+        stage=row[1],
+        stage_at=parse_rfc3339(str(row[2])),
+        verb=str(row[3] or ""),
+        user=row[4],
+        user_groups=tuple(str(g) for g in groups),
+        impersonated_user=row[6],
+        user_agent=row[7],
+        field_manager=row[8],
+        api_group=row[9],
+        api_version=row[10],
+        resource=row[11],
+        subresource=row[12],
+        namespace=row[13],
+        name=row[14],
+        response_code=row[15],
+        request_uri=row[16],
+        level=row[17],
+    )
+
+
+def _select_audit(
+    db: Database, where: str, params: dict[str, Any], changes_only: bool
+) -> list[AuditEvent]:
+    rows = db.execute(
+        f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where} ORDER BY stage_at, id",
+        params,
+    ).fetchall()
+    events = [_audit_event(r) for r in rows]
+    if changes_only:
+        events = [e for e in events if e.is_change]
+    return events
+
+
+def audit_events_for(
+    db: Database,
+    resource: str,
+    namespace: str,
+    name: str,
+    start: Instant,
+    end: Instant,
+    *,
+    api_group: str | None = None,
+    changes_only: bool = False,
+) -> list[AuditEvent]:
+    """Audit events about one object in [start, end] (by stage time), earliest first.
+
+    ``resource`` is the plural resource name (``deployments``; ``domain.audit.
+    guess_resource`` turns a kind into one); ``namespace`` is ``""`` for a cluster-scoped
+    object. ``api_group`` (``""`` for core) narrows when given. Subresource writes
+    (``status``, ``scale``) are included: they change the object. ``changes_only`` keeps
+    finished, successful writes (``AuditEvent.is_change``).
+    """
+    where = (
+        "resource = :resource AND namespace = :namespace AND name = :name "
+        "AND stage_at >= :start AND stage_at <= :end"
+    )
+    params: dict[str, Any] = {
+        "resource": resource,
+        "namespace": namespace,
+        "name": name,
+        "start": _stored(start),
+        "end": _stored(end),
+    }
+    if api_group is not None:
+        where += " AND api_group = :group"
+        params["group"] = api_group
+    return _select_audit(db, where, params, changes_only)
+
+
+def audit_events_between(
+    db: Database, start: Instant, end: Instant, *, changes_only: bool = False
+) -> list[AuditEvent]:
+    """Every stored audit event with a stage time in [start, end], earliest first."""
+    return _select_audit(
+        db,
+        "stage_at >= :start AND stage_at <= :end",
+        {"start": _stored(start), "end": _stored(end)},
+        changes_only,
+    )
