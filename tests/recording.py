@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from timetravel.errors import UserError
 from timetravel.recorder import Recorder
 from timetravel.sources.kube import Kube, connect
 from timetravel.store.db import open_database
@@ -70,7 +71,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "
 
 def revisions(db_path: Path) -> list[tuple[str, str, str, str, int]]:
     """(kind, namespace, name, change, inferred) of every stored revision, in write order."""
-    db = open_database(db_path, readonly=True)
+    try:
+        db = open_database(db_path, readonly=True)
+    except UserError:  # a recorder process is still creating it
+        return []
     try:
         rows = db.execute(
             "SELECT res.kind, res.namespace, res.name, rv.change, rv.inferred FROM revisions rv "
@@ -82,7 +86,10 @@ def revisions(db_path: Path) -> list[tuple[str, str, str, str, int]]:
 
 
 def count(db_path: Path, sql: str) -> int:
-    db = open_database(db_path, readonly=True)
+    try:
+        db = open_database(db_path, readonly=True)
+    except UserError:  # a recorder process is still creating it
+        return 0
     try:
         return int(db.execute(sql).fetchone()[0])
     finally:

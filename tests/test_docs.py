@@ -43,3 +43,11 @@ def test_deploy_rbac_only_reads() -> None:
     role = next(d for d in documents if d["kind"] == "ClusterRole")
     verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
     assert verbs == {"get", "list", "watch"}
+
+
+def test_documented_schema_is_the_contract() -> None:
+    from .conftest import SHARED
+
+    assert (ROOT / "docs/snapshot.schema.json").read_bytes() == (
+        SHARED / "snapshot.schema.json"
+    ).read_bytes()
