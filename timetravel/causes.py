@@ -52,6 +52,12 @@ def run_fact(record: PipelineRunRecord) -> RunFact:
     )
 
 
+def _overlaps(run: RunFact, start: str, end: str) -> bool:
+    first = run.started_at or run.reported_at or ""
+    last = run.finished_at or run.reported_at or first
+    return first <= end and last >= start
+
+
 class CauseFinder:
     """Explains changes; one per reading thread (it holds the database connection)."""
 
@@ -61,31 +67,45 @@ class CauseFinder:
         self.git = GitStore(db)
         self.rules = rules or load_rules()
         self.recorded_runs = [run_fact(r) for r in all_pipeline_runs(db)]
-        self._native: dict[tuple[str, str], list[RunFact]] = {}
+        self._native: dict[str, list[RunFact]] = {}
         self._repos = self.git.repos()
 
     def native_runs(self, start: str, end: str) -> list[RunFact]:
-        """Argo CD / Flux / Tekton / Argo Workflows runs seen in the cluster in [start, end]."""
-        cached = self._native.get((start, end))
+        """Argo CD / Flux / Tekton / Argo Workflows runs seen in the cluster in [start, end].
+
+        Read a day at a time and kept: explaining thousands of changes must not query the
+        run-describing objects again for each one.
+        """
+        first, last = from_stored(start).date(), from_stored(end).date()
+        found: dict[tuple[str, str, str], RunFact] = {}
+        day = first
+        while day <= last:
+            for run in self._native_day(day.isoformat()):
+                found[(run.provider, run.pipeline, run.run_id)] = run
+            day += timedelta(days=1)
+        return sorted(
+            (r for r in found.values() if _overlaps(r, start, end)),
+            key=lambda r: r.started_at or "",
+        )
+
+    def _native_day(self, day: str) -> list[RunFact]:
+        cached = self._native.get(day)
         if cached is not None:
             return cached
         runs: dict[tuple[str, str, str], RunFact] = {}
+        start, end = f"{day}T00:00:00.000000Z", f"{day}T23:59:59.999999Z"
         for record in self.reader.revisions_of_kinds(RUN_KINDS, start, end):
             for run in runs_from_object(record.key.group, record.key.kind, record.obj):
                 # The latest view of a run wins (it knows how the run ended).
                 runs[(run.provider, run.pipeline, run.run_id)] = run
-        found = sorted(runs.values(), key=lambda r: r.started_at or "")
-        self._native[(start, end)] = found
+        found = list(runs.values())
+        self._native[day] = found
         return found
 
     def runs_between(self, start: str, end: str) -> list[RunFact]:
         """Every run, recorded or seen, overlapping [start, end], oldest first."""
-        out = []
-        for run in [*self.recorded_runs, *self.native_runs(start, end)]:
-            first = run.started_at or run.reported_at or ""
-            last = run.finished_at or run.reported_at or first
-            if first <= end and last >= start:
-                out.append(run)
+        out = [r for r in self.recorded_runs if _overlaps(r, start, end)]
+        out += self.native_runs(start, end)
         return sorted(out, key=lambda r: r.started_at or r.reported_at or "")
 
     def _audits(self, record: RevisionRecord) -> list[AuditFact]:

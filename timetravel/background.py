@@ -1,0 +1,160 @@
+"""The recorder behind the screen: `timetravel ui` records while it shows.
+
+The recorder runs as a child process (`timetravel record`) writing to the same database;
+the screen only reads. By default it records the current kubeconfig context when there is
+one and the current directory's repository when it is a git checkout; a cluster that
+cannot be reached leaves it recording git alone. Its status is read back for the header.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from timetravel.config import data_dir
+
+
+@dataclass(frozen=True)
+class RecordingPlan:
+    db_path: Path
+    cluster: bool
+    kube_args: tuple[str, ...] = ()
+    repos: tuple[str, ...] = ()
+    branches: tuple[str, ...] = ()
+    extra: tuple[str, ...] = field(default_factory=tuple)
+
+    def argv(self, *, with_cluster: bool) -> list[str]:
+        argv = [
+            sys.executable,
+            "-m",
+            "timetravel",
+            "record",
+            "--db",
+            str(self.db_path),
+            "--status-every",
+            "30",
+        ]
+        if with_cluster:
+            argv += list(self.kube_args)
+        for repo in self.repos:
+            argv += ["--repo", repo]
+        for branch in self.branches:
+            argv += ["--branch", branch]
+        return argv + list(self.extra)
+
+
+def _git_toplevel(directory: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _kubeconfig_path() -> str | None:
+    """The kubeconfig kubectl would use (first of $KUBECONFIG, else ~/.kube/config), if any."""
+    first = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
+    path = Path(first).expanduser() if first else Path("~/.kube/config").expanduser()
+    return str(path) if path.exists() else None
+
+
+def plan(
+    db_path: Path,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    namespaces: tuple[str, ...] = (),
+    repos: tuple[str, ...] = (),
+    branches: tuple[str, ...] = (),
+    cwd: Path | None = None,
+) -> RecordingPlan | None:
+    """What `ui` should record, or None when there is nothing to record."""
+    kube_args: list[str] = []
+    if kubeconfig:
+        kube_args += ["--kubeconfig", kubeconfig]
+    if context:
+        kube_args += ["--context", context]
+    for namespace in namespaces:
+        kube_args += ["--namespace", namespace]
+    if not kube_args:
+        # `record` with only --repo records git alone: name the kubeconfig to get the cluster.
+        found = _kubeconfig_path()
+        kube_args = ["--kubeconfig", found] if found else []
+    cluster = bool(kube_args)
+    if not repos:
+        top = _git_toplevel(cwd or Path.cwd())
+        repos = (top,) if top else ()
+    if not cluster and not repos:
+        return None
+    return RecordingPlan(db_path, cluster, tuple(kube_args), repos, branches)
+
+
+class BackgroundRecorder:
+    """A `timetravel record` child process and what it last said."""
+
+    def __init__(self, plan: RecordingPlan) -> None:
+        self.plan = plan
+        self.process: subprocess.Popen[bytes] | None = None
+        self.with_cluster = plan.cluster
+        self.log_path = data_dir() / "ui-recorder.log"
+        self.started = 0.0
+        self.gave_up: str | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
+        self.process = subprocess.Popen(
+            self.plan.argv(with_cluster=self.with_cluster),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
+        self.started = time.monotonic()
+
+    def last_line(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+    def status(self) -> str:
+        """recording, git-only or read-only (with why), for the header."""
+        if self.gave_up:
+            return f"read-only ({self.gave_up})"
+        process = self.process
+        if process is None:
+            return "read-only"
+        code = process.poll()
+        if code is None:
+            return "recording" if self.with_cluster else "git-only"
+        reason = self.last_line().removeprefix("timetravel: error: ")
+        if self.with_cluster and self.plan.repos:
+            # The cluster cannot be reached: keep recording git.
+            self.with_cluster = False
+            self.start()
+            return f"git-only ({reason})" if reason else "git-only"
+        self.gave_up = reason or f"recorder exited {code}"
+        return f"read-only ({self.gave_up})"
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
