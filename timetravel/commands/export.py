@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from timetravel.cli import db_option, duration_arg, resolve_db, time_arg, user_errors
+from timetravel.domain.timeparse import local_zone
 from timetravel.errors import UserError
-from timetravel.export import write_export
+from timetravel.export import FORMATS, ONLY, write_bundle_dir, write_export
 from timetravel.moment import DEFAULT_WINDOW, build_snapshot
 from timetravel.store.db import open_database
-
-FORMATS = ("json", "markdown", "html", "bundle")
 
 
 @click.command("export")
@@ -35,12 +35,18 @@ FORMATS = ("json", "markdown", "html", "bundle")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    metavar="PATH",
     default=None,
-    help="Write here instead of stdout (a directory for bundle with a trailing /).",
+    help="Write here instead of stdout; for bundle a .tar.gz file, or a directory with a trailing /.",
 )
 @click.option(
     "--namespace", "-n", "namespaces", multiple=True, help="Only these namespaces (repeatable)."
+)
+@click.option(
+    "--only",
+    type=click.Choice(ONLY),
+    default=None,
+    help="Only drifted (and missing) resources, or only those changed in the window.",
 )
 @user_errors
 def export(
@@ -48,30 +54,44 @@ def export(
     at_text: str,
     window_text: str,
     fmt: str,
-    output: Path | None,
+    output: str | None,
     namespaces: tuple[str, ...],
+    only: str | None,
 ) -> None:
     """Write the snapshot of one moment: desired, actual, drift and changes around it.
 
-    The JSON follows the timetravel.snapshot/v1 schema. Secret values never appear.
+    json follows the timetravel.snapshot/v1 schema (times in UTC). markdown and html are the
+    incident report (times in the local zone): what ran, drift, the timeline and who changed
+    what. bundle holds all three plus desired/actual YAML and a diff per resource. The same
+    store and arguments give the same bytes (apart from generated_at). Secret values never
+    appear.
 
     Example:
 
-        timetravel export --at "thursday 21:30" --window 2h --format json -o incident.json
+        timetravel export --at "thursday 21:30" --window 2h --format markdown -o incident.md
+
+        timetravel export --at "thursday 21:30" --format bundle -o incident/
     """
     at = time_arg(at_text)
     window = duration_arg(window_text) if window_text else DEFAULT_WINDOW
-    db = open_database(resolve_db(db_path), readonly=True)
-    snapshot = build_snapshot(db, at, window=window, namespaces=namespaces)
     if fmt == "bundle" and output is None:
         raise UserError("--format bundle needs -o PATH (a .tar.gz file or a directory/)")
-    data = write_export(snapshot, fmt)
+    db = open_database(resolve_db(db_path), readonly=True)
+    snapshot = build_snapshot(db, at, window=window, namespaces=namespaces)
+    zone = local_zone()
     if output is None:
+        data = write_export(snapshot, fmt, only=only, tz=zone, namespaces=namespaces)
         sys.stdout.buffer.write(data)
         return
+    target = Path(output)
+    if fmt == "bundle" and (output.endswith(("/", os.sep)) or target.is_dir()):
+        count = write_bundle_dir(snapshot, target, only=only, tz=zone, namespaces=namespaces)
+        click.echo(f"wrote {count} files into {target}/", err=True)
+        return
+    data = write_export(snapshot, fmt, only=only, tz=zone, namespaces=namespaces)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     except OSError as exc:
-        raise UserError(f"{output}: cannot write ({exc.strerror})") from None
-    click.echo(f"wrote {output}", err=True)
+        raise UserError(f"{target}: cannot write ({exc.strerror})") from None
+    click.echo(f"wrote {target}", err=True)
