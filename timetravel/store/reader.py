@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from timetravel.domain.model import ResourceKey
 from timetravel.store import codec
-from timetravel.store.records import GapRecord, RevisionRecord
+from timetravel.store.records import GapRecord, ObservationRecord, RevisionRecord
 
 _REVISION_COLUMNS = (
     "rv.id, rv.resource_id, res.cluster, res.api_group, res.kind, res.namespace, res.name, "
@@ -188,6 +188,16 @@ class Reader:
             (end, start),
         )
         return [GapRecord(*row) for row in rows]
+
+    def observations_between(self, start: str, end: str) -> list[ObservationRecord]:
+        """Warning events and the like observed in [start, end], oldest first."""
+        rows = self.conn.execute(
+            "SELECT observed_at, cluster, kind, severity, reason, message, object_kind, "
+            "object_namespace, object_name, count FROM observations "
+            "WHERE observed_at >= ? AND observed_at <= ? ORDER BY observed_at, id",
+            (start, end),
+        )
+        return [ObservationRecord(*row) for row in rows]
 
     def clusters(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT name, server FROM clusters ORDER BY name")

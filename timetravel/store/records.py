@@ -41,3 +41,19 @@ class GapRecord:
     started_at: str
     ended_at: str
     reason: str
+
+
+@dataclass(frozen=True)
+class ObservationRecord:
+    """A Warning event (or similar) seen on the cluster, linked to the object it is about."""
+
+    observed_at: str
+    cluster: str
+    kind: str
+    severity: str
+    reason: str | None
+    message: str | None
+    object_kind: str | None
+    object_namespace: str | None
+    object_name: str | None
+    count: int | None

@@ -1,0 +1,81 @@
+"""Write screenshots/*.svg: the screen on the seeded week, with a frozen clock.
+
+Run it after changing the screen (``.venv/bin/python scripts/screenshots.py``); a test runs
+it too and fails when the committed images are stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+
+from timetravel.domain.model import ResourceKey
+from timetravel.screen_data import ScreenData
+from timetravel.tui.app import TimetravelApp
+from timetravel.tui.sample import INCIDENT, SAMPLE_NOW, build_sample_store
+from timetravel.tui.testing import settle
+
+ROOT = Path(__file__).resolve().parent.parent
+API = ResourceKey("prod", "apps", "Deployment", "payments", "api")
+
+
+@dataclass(frozen=True)
+class Shot:
+    name: str
+    at: datetime
+    select: ResourceKey | None = API
+    keys: tuple[str, ...] = ()
+    size: tuple[int, int] = (120, 36)
+    focus: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+SHOTS = (
+    Shot("overview", INCIDENT),
+    Shot("overview-80x24", INCIDENT, size=(80, 24)),
+    Shot("drift-diff", INCIDENT, focus="#yaml"),
+    Shot("cause-pipeline", datetime(2026, 11, 19, 21, 14, tzinfo=UTC), focus="#cause"),
+    Shot("manual-edit", datetime(2026, 11, 19, 21, 25, tzinfo=UTC), keys=("d",), focus="#changes"),
+)
+
+
+async def _shoot(db: Path, shot: Shot, out: Path) -> Path:
+    data = ScreenData(db, now=SAMPLE_NOW)
+    app = TimetravelApp(
+        data, at=shot.at, now=SAMPLE_NOW, tz=UTC, select=shot.select, export_dir=out
+    )
+    async with app.run_test(size=shot.size) as pilot:
+        await settle(pilot)
+        if shot.focus:
+            app.query_one(shot.focus).focus()
+        for key in shot.keys:
+            await pilot.press(key)
+        await settle(pilot)
+        path = out / f"{shot.name}.svg"
+        path.write_text(app.export_screenshot(title=f"timetravel: {shot.name}"))
+    return path
+
+
+async def _shoot_all(out: Path) -> list[Path]:
+    with tempfile.TemporaryDirectory() as scratch:
+        db = build_sample_store(Path(scratch) / "sample.db")
+        return [await _shoot(db, shot, out) for shot in SHOTS]
+
+
+def main(out: Path | None = None) -> list[Path]:
+    """Write every screenshot into ``out`` (default: the repository's screenshots/)."""
+    target = out or ROOT / "screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_shoot_all(target))
+
+
+if __name__ == "__main__":
+    for written in main(Path(sys.argv[1]) if len(sys.argv) > 1 else None):
+        print(written)

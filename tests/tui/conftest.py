@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from timetravel.screen_data import ScreenData
+from timetravel.tui.app import TimetravelApp
+from timetravel.tui.sample import INCIDENT, SAMPLE_NOW, build_sample_store
+
+# No animations, no cursor blink: screenshots must not depend on timing.
+os.environ["TEXTUAL_ANIMATIONS"] = "none"
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded week, built once per test session (read-only users share it)."""
+    return build_sample_store(tmp_path_factory.mktemp("sample") / "sample.db")
+
+
+@pytest.fixture
+def own_store(sample_store: Path, tmp_path: Path) -> Path:
+    """A private copy for tests that write to the store."""
+    target = tmp_path / "own.db"
+    shutil.copy(sample_store, target)
+    return target
+
+
+@pytest.fixture
+def make_app(sample_store: Path, tmp_path: Path) -> Iterator[Any]:
+    def make(**kwargs: Any) -> TimetravelApp:
+        db = kwargs.pop("db", sample_store)
+        notable = kwargs.pop("notable", None)
+        data = (
+            ScreenData(db, now=SAMPLE_NOW, notable=notable)
+            if notable
+            else ScreenData(db, now=SAMPLE_NOW)
+        )
+        kwargs.setdefault("at", INCIDENT)
+        kwargs.setdefault("now", SAMPLE_NOW)
+        kwargs.setdefault("tz", UTC)
+        kwargs.setdefault("export_dir", tmp_path)
+        app = TimetravelApp(data, **kwargs)
+        return app
+
+    yield make

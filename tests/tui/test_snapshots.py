@@ -1,0 +1,55 @@
+"""SVG baselines of the screen on the seeded week, frozen clock, at 120x36 and 80x24.
+
+Update them with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after a deliberate
+change of the screen, and look at the report before committing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from timetravel.domain.model import ResourceKey
+from timetravel.tui.testing import settle
+
+API = ResourceKey("prod", "apps", "Deployment", "payments", "api")
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_overview(snap_compare: Any, make_app: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(select=API), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_unified_with_noise_after_the_manual_edit(
+    snap_compare: Any, make_app: Any, size: tuple[int, int]
+) -> None:
+    app = make_app(select=API, at=datetime(2026, 11, 19, 21, 25, tzinfo=UTC))
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("d", "z")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_help(snap_compare: Any, make_app: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_light_theme(snap_compare: Any, make_app: Any) -> None:
+    app = make_app(select=API)
+
+    async def run_before(pilot: Any) -> None:
+        pilot.app.theme = "textual-light"
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)

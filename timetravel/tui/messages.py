@@ -1,0 +1,74 @@
+"""Messages between the screen's workers and widgets: small dataclasses.
+
+Workers post results as messages tagged with the request they answer, so a result that
+arrives after the cursor moved on is recognised as stale and dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from textual.message import Message
+
+from timetravel.domain.model import ResourceKey
+from timetravel.domain.snapshot import ChangeView
+from timetravel.screen_data import Density, Detail, Marker, ResourceSet
+
+
+@dataclass
+class ResourcesLoaded(Message):
+    resources: ResourceSet
+
+
+@dataclass
+class DetailLoaded(Message):
+    detail: Detail
+
+
+@dataclass
+class AroundLoaded(Message):
+    at: datetime
+    changes: list[ChangeView]
+    after_index: int
+
+
+@dataclass
+class TimelineLoaded(Message):
+    density: Density
+    markers: list[Marker]
+
+
+@dataclass
+class SeekDone(Message):
+    """A keyboard seek found its target (None: nothing further that way)."""
+
+    request: int
+    target: datetime | None
+    what: str
+
+
+@dataclass
+class StoreChanged(Message):
+    """The live poll saw new facts; ``last`` is the newest observation time.
+
+    Ticks flood while a recorder writes: only the newest one matters.
+    """
+
+    last: datetime | None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StoreChanged)
+
+
+@dataclass
+class CursorRequested(Message):
+    """A widget asks to move the time cursor (timeline click, changes list enter)."""
+
+    at: datetime
+    key: ResourceKey | None = None
+
+
+@dataclass
+class ResourceHighlighted(Message):
+    key: ResourceKey | None

@@ -1,0 +1,98 @@
+"""The cause panel: the selected resource's changes up to the cursor, newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import tzinfo
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from timetravel.domain.snapshot import ChangeView
+from timetravel.domain.times import from_stored
+from timetravel.screen_data import Detail
+from timetravel.tui.widgets.linelist import TIME_KEYS
+from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS
+
+SHOWN = 40
+
+
+def _value(value: object) -> str:
+    text = "∅" if value is None else str(value).replace("\n", "⏎")
+    return text if len(text) <= 48 else text[:47] + "…"
+
+
+class CausePanel(VerticalScroll, can_focus=True):
+    """Why the resource is as it is: time, cause, actor, commit, pipeline run, fields."""
+
+    BINDINGS: ClassVar[list[BindingType]] = TIME_KEYS
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        f"cause--{c}" for c in ("pipeline", "gitops", "manual", "controller", "unknown")
+    }
+
+    def __init__(self, tz: tzinfo, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.tz = tz
+        self.body = Static(id="cause-body")
+
+    def compose(self) -> Iterator[Static]:
+        yield self.body
+
+    def show(self, detail: Detail | None) -> None:
+        self.border_title = "Cause"
+        text = Text()
+        if detail is None:
+            self.body.update(Text("no resource selected", "dim"))
+            return
+        self.border_title = f"Cause · {len(detail.changes)} changes to cursor"
+        if detail.drift_since is not None:
+            since = detail.drift_since
+            text.append("drift open ", "bold")
+            text.append(f"since {self._time(since.at)} by {since.actor or since.cause}\n")
+        if detail.view is None and detail.deleted_at:
+            text.append(f"deleted at {self._time(detail.deleted_at)}\n", "bold")
+        for change in detail.changes[:SHOWN]:
+            self._change(text, change)
+        if len(detail.changes) > SHOWN:
+            text.append(f"… {len(detail.changes) - SHOWN} older changes", "dim")
+        if not detail.changes:
+            text.append("no changes recorded up to the cursor", "dim")
+        self.body.update(text)
+
+    def _cause_style(self, cause: str) -> Style:
+        return self.get_component_rich_style(f"cause--{cause}", partial=True, default=Style())
+
+    def _time(self, stamp: str) -> str:
+        return from_stored(stamp).astimezone(self.tz).strftime("%a %m-%d %H:%M")
+
+    def _change(self, text: Text, change: ChangeView) -> None:
+        glyph = CAUSE_GLYPHS.get(change.cause, "·")
+        text.append(self._time(change.at), "bold")
+        text.append(f" {glyph} {change.cause}", self._cause_style(change.cause))
+        text.append(f" {change.actor or '?'}")
+        text.append(f" {change.type}")
+        flags = [
+            f for f, on in (("inferred", change.inferred), ("status", change.status_only)) if on
+        ]
+        if flags:
+            text.append(f"  [{', '.join(flags)}]", "dim")
+        text.append("\n")
+        if change.commit:
+            text.append(f"    commit {change.commit[:12]}\n")
+        run = change.pipeline_run
+        if run is not None:
+            text.append(
+                f"    run {run.provider} {run.pipeline} #{run.run_id} {run.status or ''}".rstrip()
+                + "\n"
+            )
+            if run.url:
+                text.append(f"    {run.url}\n", "underline")
+        for field in change.fields[:6]:
+            text.append(f"    {field.path}: ", "dim")
+            text.append(f"{_value(field.before)} → {_value(field.after)}\n")
+        if len(change.fields) > 6:
+            text.append(f"    … {len(change.fields) - 6} more fields\n", "dim")

@@ -1,0 +1,73 @@
+"""The header: clusters, repo@branch, recorder status, cursor time (local and UTC), LIVE."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import ClassVar
+
+from rich.text import Text
+from textual.widget import Widget
+
+from timetravel.domain.timeparse import format_local
+
+
+class StatusHeader(Widget):
+    """One line; parts that do not fit are dropped, least important first."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "header--title",
+        "header--live",
+        "header--status",
+        "header--gap",
+        "header--time",
+        "header--dim",
+    }
+
+    def __init__(self, tz: tzinfo, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.tz = tz
+        self.clusters: Sequence[str] = ()
+        self.repos: Sequence[str] = ()
+        self.recorder = "read-only"
+        self.cursor_at: datetime | None = None
+        self.live = False
+        self.gaps = 0
+        self.in_gap = False
+        self.zoom = ""
+
+    def update_state(self, **values: object) -> None:
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.refresh()
+
+    def _style(self, name: str):  # type: ignore[no-untyped-def]
+        return self.get_component_rich_style(f"header--{name}", partial=True)
+
+    def render(self) -> Text:
+        width = self.size.width
+        at = self.cursor_at
+        local = format_local(at, self.tz) if at else "—"
+        utc = f"{at.astimezone(UTC):%H:%M:%SZ}" if at else ""
+        # (priority, text, style): lower priority numbers survive a narrow terminal.
+        parts: list[tuple[int, str, str]] = [
+            (0, "⏱ timetravel", "title"),
+            (1, "LIVE" if self.live else "", "live"),
+            (0, local, "time"),
+            (2, utc, "dim"),
+            (1, f"● {self.recorder}", "status"),
+            (3, "in a gap" if self.in_gap else (f"gaps {self.gaps}" if self.gaps else ""), "gap"),
+            (2, ",".join(self.clusters) or "no cluster", "dim"),
+            (4, ",".join(self.repos) or "no repo", "dim"),
+            (5, self.zoom, "dim"),
+        ]
+        parts = [p for p in parts if p[1]]
+        while parts and sum(len(p[1]) + 3 for p in parts) > width and len(parts) > 2:
+            worst = max(range(len(parts)), key=lambda i: (parts[i][0], i))
+            parts.pop(worst)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for index, (_, piece, style) in enumerate(parts):
+            if index:
+                text.append(" │ ", self._style("dim"))
+            text.append(f" {piece} " if style == "live" else piece, self._style(style))
+        return text

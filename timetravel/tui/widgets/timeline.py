@@ -1,0 +1,198 @@
+"""The timeline bar: an axis, change density, marks with a legend, and the cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, tzinfo
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.events import Click
+from textual.strip import Strip
+from textual.widget import Widget
+
+from timetravel.screen_data import MARK_KINDS, Density, Marker
+from timetravel.tui.messages import CursorRequested
+
+# Glyph and legend word per mark kind (see screen_data.MARK_KINDS for their priority).
+MARKS = {
+    "failed_sync": ("✖", "failed sync"),
+    "drift": ("≠", "drift"),
+    "manual": ("✎", "manual"),
+    "pipeline": ("▲", "pipeline"),
+    "commit": ("◆", "commit"),
+    "gap": ("░", "gap"),
+    "deleted": ("†", "deleted"),
+    "inferred": ("?", "inferred"),
+    "status_only": ("·", "status"),
+}
+BARS = " ▁▂▃▄▅▆▇█"
+TICKS = [
+    timedelta(minutes=m)
+    for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 20160)
+]
+
+
+def column_of(at: datetime, start: datetime, end: datetime, width: int) -> int:
+    """The column ``at`` falls in, when [start, end) spans ``width`` columns."""
+    return int((at - start) / ((end - start) / width)) if width else 0
+
+
+class Timeline(Widget):
+    """Renders four lines; a click asks the app to move the cursor there."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "timeline--axis",
+        "timeline--bar",
+        "timeline--cursor",
+        "timeline--legend",
+        *(f"timeline--{kind}" for kind in MARK_KINDS),
+    }
+
+    def __init__(self, tz: tzinfo, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.tz = tz
+        self.start = datetime.now().astimezone()
+        self.end = self.start + timedelta(hours=1)
+        self.cursor_at = self.start
+        self.density: Density | None = None
+        self.markers: Sequence[Marker] = ()
+        self._lines: list[Text] = []
+
+    def show(self, start: datetime, end: datetime, cursor: datetime) -> None:
+        self.start, self.end, self.cursor_at = start, end, cursor
+        self.refresh()
+
+    def set_data(self, density: Density, markers: Sequence[Marker]) -> None:
+        self.density, self.markers = density, markers
+        self.refresh()
+
+    # -- rendering ------------------------------------------------------------------------
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"timeline--{name}", partial=True)
+
+    def render_line(self, y: int) -> Strip:
+        width = max(1, self.size.width)
+        base = self.rich_style
+        if y == 0:
+            # Lines are built once per repaint, on the first line's request.
+            self._lines = self._build(width)
+        if y >= len(self._lines):
+            return Strip.blank(width, base)
+        segments = [
+            Segment(s.text, base + s.style if s.style else base)
+            for s in self._lines[y].render(self.app.console)
+            if s.text != "\n"
+        ]
+        return Strip(segments).adjust_cell_length(width, base)
+
+    def _build(self, width: int) -> list[Text]:
+        cursor_col = column_of(self.cursor_at, self.start, self.end, width)
+        lines = [self._axis(width), self._bars(width), self._marks(width)]
+        if 0 <= cursor_col < width:
+            for line in lines[1:]:
+                line.stylize(self._style("cursor"), cursor_col, cursor_col + 1)
+        lines.append(self._legend(width))
+        return lines
+
+    def _axis(self, width: int) -> Text:
+        span = self.end - self.start
+        tick = next((t for t in TICKS if width * t / span >= 14), TICKS[-1])
+        local_start = self.start.astimezone(self.tz)
+        # First tick at a round local time.
+        base = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
+        step = int(tick.total_seconds())
+        offset = (local_start - base).total_seconds()
+        first = base + timedelta(seconds=(offset // step + 1) * step)
+        fmt = (
+            "%a %d"
+            if tick >= timedelta(days=1)
+            else "%a %H:%M"
+            if span > timedelta(days=1)
+            else "%H:%M"
+        )
+        chars = [" "] * width
+        at = first
+        while at < self.end:
+            col = column_of(at, self.start, self.end, width)
+            label = "╵" + at.strftime(fmt)
+            if col + len(label) <= width and all(
+                c == " " for c in chars[max(0, col - 1) : col + len(label)]
+            ):
+                chars[col : col + len(label)] = list(label)
+            at += tick
+        return Text("".join(chars), self._style("axis"), no_wrap=True)
+
+    def _bars(self, width: int) -> Text:
+        text = Text(no_wrap=True)
+        counts = self._column_counts(width)
+        top = max(counts) if counts else 0
+        gap_cols = self._gap_columns(width)
+        for col in range(width):
+            count = counts[col] if col < len(counts) else 0
+            if count:
+                level = 1 + int((len(BARS) - 2) * count / top) if top else 0
+                text.append(BARS[min(level, len(BARS) - 1)], self._style("bar"))
+            elif col in gap_cols:
+                text.append(MARKS["gap"][0], self._style("gap"))
+            else:
+                text.append(" ")
+        return text
+
+    def _column_counts(self, width: int) -> list[int]:
+        density = self.density
+        if density is None or not density.counts:
+            return [0] * width
+        counts = [0] * width
+        per = (density.end - density.start) / len(density.counts)
+        for index, count in enumerate(density.counts):
+            col = column_of(density.start + per * index, self.start, self.end, width)
+            if 0 <= col < width:
+                counts[col] += count
+        return counts
+
+    def _gap_columns(self, width: int) -> set[int]:
+        cols: set[int] = set()
+        for marker in self.markers:
+            if marker.kind == "gap" and marker.until is not None:
+                lo = max(0, column_of(marker.at, self.start, self.end, width))
+                hi = min(width - 1, column_of(marker.until, self.start, self.end, width))
+                cols.update(range(lo, hi + 1))
+        return cols
+
+    def _marks(self, width: int) -> Text:
+        best: dict[int, str] = {}
+        rank = {kind: index for index, kind in enumerate(MARK_KINDS)}
+        for marker in self.markers:
+            col = column_of(marker.at, self.start, self.end, width)
+            if 0 <= col < width and (col not in best or rank[marker.kind] < rank[best[col]]):
+                best[col] = marker.kind
+        text = Text(no_wrap=True)
+        for col in range(width):
+            kind = best.get(col)
+            if kind is None:
+                text.append(" ")
+            else:
+                text.append(MARKS[kind][0], self._style(kind))
+        return text
+
+    def _legend(self, width: int) -> Text:
+        text = Text(no_wrap=True)
+        for kind in MARK_KINDS:
+            glyph, word = MARKS[kind]
+            piece = f"{glyph} {word}  "
+            if text.cell_len + len(piece) > width:
+                piece = f"{glyph}{word[:4]} "
+                if text.cell_len + len(piece) > width:
+                    break
+            text.append(glyph, self._style(kind))
+            text.append(piece[1:], self._style("legend"))
+        return text
+
+    # -- mouse ------------------------------------------------------------------------------
+    def on_click(self, event: Click) -> None:
+        width = max(1, self.size.width)
+        at = self.start + (self.end - self.start) * ((event.x + 0.5) / width)
+        self.post_message(CursorRequested(at))
