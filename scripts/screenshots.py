@@ -1,4 +1,4 @@
-"""Write screenshots/*.svg: the screen on the seeded week, with a frozen clock.
+"""Write screenshots/*.svg: the screen on the demo's week, with a frozen clock.
 
 Run it after changing the screen (``.venv/bin/python scripts/screenshots.py``); a test runs
 it too and fails when the committed images are stale.
@@ -16,14 +16,17 @@ from pathlib import Path
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
+from timetravel.demo.build import build
 from timetravel.domain.model import ResourceKey
 from timetravel.screen_data import ScreenData
 from timetravel.tui.app import TimetravelApp
-from timetravel.tui.sample import INCIDENT, SAMPLE_NOW, build_sample_store
 from timetravel.tui.testing import settle
 
 ROOT = Path(__file__).resolve().parent.parent
-API = ResourceKey("prod", "apps", "Deployment", "payments", "api")
+API = ResourceKey("prod-eu1", "apps", "Deployment", "payments", "api")
+# The demo anchored at a fixed moment, so the images do not depend on the day they are made.
+DEMO_NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+INCIDENT = datetime(2026, 11, 19, 21, 30, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -40,16 +43,22 @@ class Shot:
 SHOTS = (
     Shot("overview", INCIDENT),
     Shot("overview-80x24", INCIDENT, size=(80, 24)),
-    Shot("drift-diff", INCIDENT, focus="#yaml"),
-    Shot("cause-pipeline", datetime(2026, 11, 19, 21, 14, tzinfo=UTC), focus="#cause"),
-    Shot("manual-edit", datetime(2026, 11, 19, 21, 25, tzinfo=UTC), keys=("d",), focus="#changes"),
+    Shot("drift-diff", datetime(2026, 11, 20, 9, 0, tzinfo=UTC), focus="#yaml"),
+    Shot("cause-pipeline", datetime(2026, 11, 19, 21, 4, tzinfo=UTC), focus="#cause"),
+    Shot("manual-edit", datetime(2026, 11, 19, 21, 24, tzinfo=UTC), keys=("d",), focus="#changes"),
 )
 
 
 async def _shoot(db: Path, shot: Shot, out: Path) -> Path:
-    data = ScreenData(db, now=SAMPLE_NOW)
+    data = ScreenData(db, now=DEMO_NOW)
     app = TimetravelApp(
-        data, at=shot.at, now=SAMPLE_NOW, tz=UTC, select=shot.select, export_dir=out
+        data,
+        at=shot.at,
+        now=DEMO_NOW,
+        tz=UTC,
+        select=shot.select,
+        export_dir=out,
+        recorder="demo (read-only)",
     )
     async with app.run_test(size=shot.size) as pilot:
         await settle(pilot)
@@ -65,7 +74,7 @@ async def _shoot(db: Path, shot: Shot, out: Path) -> Path:
 
 async def _shoot_all(out: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as scratch:
-        db = build_sample_store(Path(scratch) / "sample.db")
+        db = build(Path(scratch) / "demo", now=DEMO_NOW, zone=UTC).db_path
         return [await _shoot(db, shot, out) for shot in SHOTS]
 
 

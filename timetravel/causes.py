@@ -141,9 +141,16 @@ class CauseFinder:
     def explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
         meta: dict[str, Any] = (record.obj or {}).get("metadata") or {}
         annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
-        touched = touched_by(
-            previous.managed_fields if previous is not None else None, record.managed_fields
-        )
+        if previous is not None or record.change == "created":
+            touched = touched_by(
+                previous.managed_fields if previous is not None else None, record.managed_fields
+            )
+        else:
+            # No previous revision at hand: the managers the writer saw advance are stored
+            # with the revision.
+            touched = [
+                t for t in touched_by(None, record.managed_fields) if t.manager in record.managers
+            ]
         facts = ChangeFacts(
             at=record.observed_at,
             kind=record.key.kind,

@@ -27,6 +27,7 @@ class DeclaredObject:
     repo: RepoRecord
     path: str
     obj: dict[str, Any]
+    sha: str = ""  # the commit that declared it
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class DesiredState:
                 for item in stored.objects:
                     key = desired_key(item["obj"])
                     if key is not None:
-                        objects[key] = DeclaredObject(repo, item["path"], item["obj"])
+                        objects[key] = DeclaredObject(repo, item["path"], item["obj"], ref.sha)
                 errors = stored.errors
             sides.append(DesiredSide(repo, ref, commit, objects, errors))
         return sides

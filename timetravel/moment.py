@@ -51,7 +51,9 @@ def change_view(
 ) -> ChangeView:
     """A stored revision as a change: what it did, which fields moved, and why.
 
-    Creations and deletions list no fields: the whole object is the change.
+    Creations and deletions list no fields: the whole object is the change. Without
+    ``previous`` no fields are listed either (a light view, for lists of thousands), and
+    the cause is read from the field managers stored with the revision.
     """
     fields: tuple[FieldChange, ...] = ()
     if record.change == "updated" and previous is not None and previous.obj is not None:
@@ -93,14 +95,32 @@ def changes_in(
     return out
 
 
+CompareCache = dict[tuple[int, str, str], tuple[str, tuple[dict[str, Any], ...]]]
+
+
 def compare(
-    declared: DeclaredObject | None, record: RevisionRecord | None
+    declared: DeclaredObject | None,
+    record: RevisionRecord | None,
+    cache: CompareCache | None = None,
 ) -> tuple[str, tuple[dict[str, Any], ...]]:
-    """State and drift of one resource: desired (git) against actual (cluster)."""
+    """State and drift of one resource: desired (git) against actual (cluster).
+
+    ``cache`` keeps results by (revision, commit, path): scrubbing moves the cursor, not
+    most objects, so most comparisons are already known.
+    """
     if declared is None:
         return "unmanaged", ()
     if record is None or record.obj is None:
         return "missing", ()
+    if cache is not None:
+        key = (record.id, declared.sha, declared.path)
+        known = cache.get(key)
+        if known is None:
+            known = compare(declared, record)
+            if len(cache) > 200_000:
+                cache.clear()
+            cache[key] = known
+        return known
     owners = field_owners(record.managed_fields) if record.managed_fields else None
     diffs = diff_desired_actual(declared.obj, record.obj, owners=owners)
     drift = tuple(d.to_json() for d in diffs if not d.noise)
@@ -121,6 +141,8 @@ def resource_views(
     *,
     causes: CauseFinder | None = None,
     with_last_change: bool = True,
+    light: bool = False,
+    cache: CompareCache | None = None,
 ) -> list[ResourceView]:
     """Every live or declared resource at ``at`` with its state, drift and last change."""
     views = []
@@ -129,7 +151,7 @@ def resource_views(
         dkey = (record.key.group, record.key.kind, record.key.namespace, record.key.name)
         match = declared.get(dkey)
         seen.add(dkey)
-        state, drift = compare(match, record)
+        state, drift = compare(match, record, cache)
         views.append(
             ResourceView(
                 key=record.key,
@@ -139,7 +161,7 @@ def resource_views(
                 actual=record.obj,
                 diff=drift,
                 source={"repo": match.repo.path, "path": match.path} if match else None,
-                last_change=change_view(record, reader.previous(record), causes)
+                last_change=change_view(record, None if light else reader.previous(record), causes)
                 if with_last_change
                 else None,
             )
@@ -173,11 +195,17 @@ def build_snapshot(
     window: timedelta = DEFAULT_WINDOW,
     namespaces: Sequence[str] = (),
     generated_at: datetime | None = None,
+    light: bool = False,
+    causes: CauseFinder | None = None,
+    cache: CompareCache | None = None,
 ) -> Snapshot:
-    """Everything live or declared at ``at`` and every change in [at - window, at + window]."""
+    """Everything live or declared at ``at`` and every change in [at - window, at + window].
+
+    ``light`` leaves the fields out of each resource's last change (the screen's list).
+    """
     reader = Reader(db)
     desired = DesiredState(db)
-    causes = CauseFinder(db)
+    causes = causes or CauseFinder(db)
     at_stored = to_stored(at)
     start, end = to_stored(at - window), to_stored(at + window)
     wanted = set(namespaces)
@@ -190,7 +218,14 @@ def build_snapshot(
     clusters = reader.clusters()
     records = [r for r in reader.state_at(at_stored) if in_scope(r.key.namespace)]
     resources = resource_views(
-        reader, records, declared, [c["name"] for c in clusters], at_stored, causes=causes
+        reader,
+        records,
+        declared,
+        [c["name"] for c in clusters],
+        at_stored,
+        causes=causes,
+        light=light,
+        cache=cache,
     )
     changes = changes_in(
         reader,

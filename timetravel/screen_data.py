@@ -12,6 +12,7 @@ shows whatever they hold.
 
 from __future__ import annotations
 
+import copy
 import threading
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -20,11 +21,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from timetravel.causes import CauseFinder
+from timetravel.desired_state import DesiredState
+from timetravel.domain.diff import FieldDiff, diff_desired_actual
+from timetravel.domain.drift import DriftInterval
+from timetravel.domain.managed_fields import field_owners
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.native_runs import is_failed
+from timetravel.domain.paths import find_item
+from timetravel.domain.paths import get as get_path
+from timetravel.domain.paths import parse as parse_path
 from timetravel.domain.snapshot import ChangeView, ResourceView, Snapshot, count_states
 from timetravel.domain.times import from_stored, to_stored, utc_now
-from timetravel.moment import build_snapshot, changes_in
+from timetravel.drift import drift_history
+from timetravel.moment import CompareCache, build_snapshot, changes_in, compare
 from timetravel.store.db import open_database
+from timetravel.store.gitstore import CommitRecord
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 
@@ -120,6 +132,10 @@ class Detail:
     changes: tuple[ChangeView, ...]  # up to ``at``, newest first
     drift_since: ChangeView | None  # the change that opened the current drift, if drifted
     change_times: tuple[datetime, ...] = field(default=())  # every change, oldest first
+    drift: DriftInterval | None = None  # the open drift interval at the cursor
+    commits: dict[str, CommitRecord] = field(default_factory=dict)  # by sha, for the panel
+    field_diffs: tuple[FieldDiff, ...] = ()  # every difference, noise (defaults, status) too
+    quiet_actual: dict[str, Any] | None = None  # the live object without its noise fields
 
 
 @dataclass(frozen=True)
@@ -130,8 +146,44 @@ class Density:
     saturated: bool  # counts were capped: the bar shows "at least"
 
 
-def diff_entries(view: ResourceView | None) -> list[tuple[str, Any, Any, bool]]:
+def without_paths(obj: dict[str, Any], drop: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``obj`` without the fields at ``drop`` (noise hidden from the YAML view)."""
+    out: dict[str, Any] = copy.deepcopy(obj)
+    for path in drop:
+        try:
+            segments = parse_path(path)
+        except ValueError:
+            continue
+        if not segments:
+            continue
+        parent = get_path(out, segments[:-1]) if len(segments) > 1 else out
+        last = segments[-1]
+        if isinstance(parent, dict) and isinstance(last, str):
+            parent.pop(last, None)
+        elif isinstance(parent, list):
+            position = last if isinstance(last, int) else find_item(parent, last)
+            if position is not None and 0 <= position < len(parent):
+                parent.pop(position)
+    _prune(out, obj)
+    return out
+
+
+def _prune(new: Any, old: Any) -> None:
+    """Drop maps that removal left empty (``annotations: {}``) where the original had keys."""
+    if not isinstance(new, dict) or not isinstance(old, dict):
+        return
+    for key in list(new):
+        _prune(new[key], old.get(key))
+        if new[key] == {} and old.get(key):
+            del new[key]
+
+
+def diff_entries(
+    view: ResourceView | None, every: Sequence[FieldDiff] = ()
+) -> list[tuple[str, Any, Any, bool]]:
     """The resource's field diff as (path, desired, actual, noise), whatever shape it has."""
+    if every:
+        return [(d.path, d.desired, d.actual, d.noise) for d in every]
     if view is None:
         return []
     out = []
@@ -209,7 +261,9 @@ class ScreenData:
         self._local = threading.local()
         self._now = now
         self._lock = threading.Lock()
+        self._generation = 0
         self._snapshots: dict[str, Snapshot] = {}
+        self._compare_cache: CompareCache = {}
         # Fail fast (a UserError) on a missing or foreign file, before the screen starts.
         self.reader()
 
@@ -222,10 +276,24 @@ class ScreenData:
             self._local.reader = reader
         return reader
 
+    def causes(self) -> CauseFinder:
+        """This thread's cause finder (it caches runs; invalidate() renews it)."""
+        causes: CauseFinder | None = getattr(self._local, "causes", None)
+        generation = getattr(self._local, "generation", -1)
+        if causes is None or generation != self._generation:
+            causes = CauseFinder(self.reader().db)
+            self._local.causes = causes
+            self._local.generation = self._generation
+        return causes
+
+    def _changes(self, records: Sequence[RevisionRecord]) -> list[ChangeView]:
+        return changes_in(self.reader(), records, self.causes())
+
     def invalidate(self) -> None:
         """Forget cached snapshots: the store has new facts (a late fact can change the past)."""
         with self._lock:
             self._snapshots.clear()
+            self._generation += 1
 
     def now(self) -> datetime:
         return self._now if self._now is not None else utc_now()
@@ -249,7 +317,15 @@ class ScreenData:
             cached = self._snapshots.get(stored)
         if cached is not None:
             return cached
-        snap = build_snapshot(self.reader().db, at, window=timedelta(0), generated_at=self.now())
+        snap = build_snapshot(
+            self.reader().db,
+            at,
+            window=timedelta(0),
+            generated_at=self.now(),
+            light=True,
+            causes=self.causes(),
+            cache=self._compare_cache,
+        )
         with self._lock:
             if len(self._snapshots) > 8:
                 self._snapshots.pop(next(iter(self._snapshots)))
@@ -273,7 +349,7 @@ class ScreenData:
             rows=rows,
             counts=count_states(snap.resources),
             clusters=tuple(str(c["name"]) for c in snap.clusters),
-            repos=tuple(f"{r.path}@{r.branch}" for r in snap.repos),
+            repos=tuple(f"{Path(r.path).name}@{r.branch}" for r in snap.repos),
             snapshot=snap,
         )
 
@@ -293,14 +369,30 @@ class ScreenData:
             every = reader.history(latest.resource_id, with_body=False)
             all_times = tuple(from_stored(r.observed_at) for r in reversed(every))
             records = reader.history(latest.resource_id, until=to_stored(at))[:limit]
-        changes = tuple(reversed(changes_in(reader, list(reversed(records)))))
+        changes = tuple(reversed(self._changes(list(reversed(records)))))
         deleted_at = latest.observed_at if latest is not None and latest.deleted else None
         drift_since = None
+        interval = None
         if view is not None and view.state == "drifted":
-            # The drift opened with the newest change that is not a GitOps/pipeline sync.
-            drift_since = next(
-                (c for c in changes if c.cause in ("manual", "controller", "unknown")), None
+            intervals = drift_history(reader.db, key, to_stored(at), causes=self.causes())
+            if intervals and intervals[-1].closed_at is None:
+                interval = intervals[-1]
+                opened = from_stored(interval.opened_at)
+                drift_since = next((c for c in changes if from_stored(c.at) == opened), None)
+        field_diffs: tuple[FieldDiff, ...] = ()
+        quiet_actual = None
+        if view is not None and view.desired is not None and view.actual is not None:
+            owners = (
+                field_owners(latest.managed_fields) if latest and latest.managed_fields else None
             )
+            field_diffs = tuple(diff_desired_actual(view.desired, view.actual, owners=owners))
+            quiet_actual = without_paths(view.actual, (d.path for d in field_diffs if d.noise))
+        git = DesiredState(reader.db).git
+        commits = {
+            sha: found
+            for sha in {c.commit for c in changes if c.commit}
+            if (found := git.commit(sha)) is not None
+        }
         return Detail(
             key=key,
             at=at,
@@ -309,6 +401,10 @@ class ScreenData:
             changes=changes,
             drift_since=drift_since,
             change_times=all_times,
+            drift=interval,
+            commits=commits,
+            field_diffs=field_diffs,
+            quiet_actual=quiet_actual,
         )
 
     # -- changes across all resources ---------------------------------------------------
@@ -372,7 +468,7 @@ class ScreenData:
         before = reader.changes_between(start, to_stored(at))
         after = reader.changes_between(to_stored(at + TICK), END_OF_TIME, limit=half)
         records = before[-half:] + after
-        views = changes_in(reader, records)
+        views = self._changes(records)
         return views, len(before[-half:])
 
     def density(self, start: datetime, end: datetime, buckets: int) -> Density:
@@ -411,9 +507,77 @@ class ScreenData:
             )
             for gap in reader.gaps_between(to_stored(start), to_stored(end))
         ]
-        records = reader.changes_between(to_stored(start), to_stored(end - TICK), limit=MARK_LIMIT)
-        out.extend(self._marks_of(changes_in(reader, records)))
+        lo, hi = to_stored(start), to_stored(end - TICK)
+        records = reader.changes_between(lo, hi, limit=MARK_LIMIT)
+        out.extend(self._marks_of(self._changes(records)))
+        out.extend(self._drift_openings(records))
+        causes = self.causes()
+        for update, commit in causes.git.ref_updates_between(lo, hi):
+            out.append(
+                Marker(
+                    at=from_stored(update.observed_at),
+                    kind="commit",
+                    label=f"{commit.sha[:7]} {commit.message.strip().splitlines()[0]}",
+                )
+            )
+        for run in causes.runs_between(lo, hi):
+            when = run.finished_at or run.started_at or run.reported_at
+            if when is None or not lo <= when <= hi:
+                continue
+            kind = "failed_sync" if is_failed(run) else "pipeline"
+            out.append(
+                Marker(
+                    at=from_stored(when),
+                    kind=kind,
+                    label=f"{run.provider} {run.pipeline} {run.status or ''}".strip(),
+                )
+            )
+        for seen in reader.observations_between(lo, hi):
+            key = None
+            if seen.object_kind and seen.object_name:
+                key = ResourceKey(
+                    seen.cluster,
+                    "",
+                    seen.object_kind,
+                    seen.object_namespace or "",
+                    seen.object_name,
+                )
+            out.append(
+                Marker(
+                    at=from_stored(seen.observed_at),
+                    kind="failed_sync",
+                    key=key,
+                    label=f"{seen.reason}: {seen.message or ''}"[:120],
+                )
+            )
         out.sort(key=lambda m: m.at)
+        return out
+
+    def _drift_openings(self, records: Sequence[RevisionRecord]) -> list[Marker]:
+        """Changes that took a resource away from what git declared at that moment."""
+        out = []
+        desired = DesiredState(self.reader().db)
+        for record in records:
+            if record.status_only or record.change != "updated":
+                continue
+            _, declared = desired.merged_at(record.observed_at)
+            match = declared.get(
+                (record.key.group, record.key.kind, record.key.namespace, record.key.name)
+            )
+            if match is None:
+                continue
+            previous = self.reader().previous(record)
+            before, _ = compare(match, previous, self._compare_cache)
+            after, _ = compare(match, record, self._compare_cache)
+            if after == "drifted" and before != "drifted":
+                out.append(
+                    Marker(
+                        at=from_stored(record.observed_at),
+                        kind="drift",
+                        key=record.key,
+                        label=f"drift opened on {record.key.display()}",
+                    )
+                )
         return out
 
     @staticmethod
@@ -436,7 +600,8 @@ class ScreenData:
             cursor = to_stored(at + TICK)
             for _ in range(50):
                 records = reader.changes_between(cursor, END_OF_TIME, limit=chunk)
-                hits = [m for m in self._marks_of(changes_in(reader, records)) if m.kind in kinds]
+                marks = self._marks_of(self._changes(records)) + self._drift_openings(records)
+                hits = sorted((m for m in marks if m.kind in kinds), key=lambda m: m.at)
                 if hits:
                     return hits[0]
                 if len(records) < chunk:
@@ -449,7 +614,8 @@ class ScreenData:
             if not times:
                 return None
             records = reader.changes_between(times[0], to_stored(end - TICK))
-            hits = [m for m in self._marks_of(changes_in(reader, records)) if m.kind in kinds]
+            marks = self._marks_of(self._changes(records)) + self._drift_openings(records)
+            hits = sorted((m for m in marks if m.kind in kinds), key=lambda m: m.at)
             if hits:
                 return hits[-1]
             end = from_stored(times[0])

@@ -111,10 +111,17 @@ def test_n_and_shift_n_jump_to_notable_changes(make_app: Any) -> None:
     drive(make_app(at=t("2026-11-16T00:00:00"), notable=frozenset({"deleted"})), scenario)
 
 
-def test_n_with_nothing_notable_says_so(make_app: Any) -> None:
+def test_n_and_shift_n_jump_between_notable_changes(make_app: Any) -> None:
     async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
         await press(pilot, "n")
-        assert app.cursor == INCIDENT
+        after = app.cursor
+        assert after > INCIDENT, "the sample has a manual edit after the incident"
+        await press(pilot, "N")
+        assert app.cursor < after
+        await press(pilot, "end")
+        at_end = app.cursor
+        await press(pilot, "n")
+        assert app.cursor == at_end, "nothing notable after the last change: it stays"
 
     drive(make_app(), scenario)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import tzinfo
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -17,6 +17,9 @@ from timetravel.domain.times import from_stored
 from timetravel.screen_data import Detail
 from timetravel.tui.widgets.linelist import TIME_KEYS
 from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS
+
+if TYPE_CHECKING:
+    from timetravel.store.gitstore import CommitRecord
 
 SHOWN = 40
 
@@ -38,6 +41,7 @@ class CausePanel(VerticalScroll, can_focus=True):
         super().__init__(id=id)
         self.tz = tz
         self.body = Static(id="cause-body")
+        self.commits: dict[str, CommitRecord] = {}
 
     def compose(self) -> Iterator[Static]:
         yield self.body
@@ -49,10 +53,12 @@ class CausePanel(VerticalScroll, can_focus=True):
             self.body.update(Text("no resource selected", "dim"))
             return
         self.border_title = f"Cause · {len(detail.changes)} changes to cursor"
-        if detail.drift_since is not None:
-            since = detail.drift_since
+        self.commits = detail.commits
+        if detail.drift is not None:
+            opened = detail.drift
+            who = opened.opened_by or opened.opened_cause or "?"
             text.append("drift open ", "bold")
-            text.append(f"since {self._time(since.at)} by {since.actor or since.cause}\n")
+            text.append(f"since {self._time(opened.opened_at)} by {who}\n")
         if detail.view is None and detail.deleted_at:
             text.append(f"deleted at {self._time(detail.deleted_at)}\n", "bold")
         for change in detail.changes[:SHOWN]:
@@ -82,7 +88,12 @@ class CausePanel(VerticalScroll, can_focus=True):
             text.append(f"  [{', '.join(flags)}]", "dim")
         text.append("\n")
         if change.commit:
-            text.append(f"    commit {change.commit[:12]}\n")
+            commit = self.commits.get(change.commit)
+            line = f"    commit {change.commit[:12]}"
+            if commit is not None:
+                subject = commit.message.strip().splitlines()[0] if commit.message else ""
+                line += f" {subject} ({commit.author or '?'})"
+            text.append(line + "\n")
         run = change.pipeline_run
         if run is not None:
             text.append(

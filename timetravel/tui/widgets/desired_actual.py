@@ -78,7 +78,10 @@ class DesiredActualView(ScrollView, can_focus=True):
             self.border_subtitle = ""
             return
         self.border_subtitle = f"{detail.key.display()} · {view.state if view else 'not live'}"
-        actual = sidebyside.to_yaml(view.actual if view else None, noise=self.noise)
+        shown = view.actual if view else None
+        if not self.noise and detail.quiet_actual is not None:
+            shown = detail.quiet_actual  # defaults and controller fields hidden too
+        actual = sidebyside.to_yaml(shown, noise=self.noise)
         if view is not None and view.desired is not None:
             desired = sidebyside.to_yaml(view.desired, noise=self.noise)
             self.rows = sidebyside.align(desired, actual)
@@ -138,7 +141,9 @@ class FieldDiffList(Static):
     """The selected resource's field differences: path, desired, actual; noise on ``z``."""
 
     def show(self, detail: Detail | None, *, noise: bool) -> None:
-        entries = diff_entries(detail.view if detail else None)
+        entries = diff_entries(
+            detail.view if detail else None, detail.field_diffs if detail else ()
+        )
         hidden = sum(1 for e in entries if e[3]) if not noise else 0
         shown = [e for e in entries if noise or not e[3]]
         self.border_title = f"Field diff {len(shown)}" + (f" (+{hidden} noise)" if hidden else "")
