@@ -1,4 +1,4 @@
-"""``ui``: the screen (also what bare ``timetravel`` runs)."""
+"""``ui``: the screen (also what bare ``timetravel`` runs), recording while it shows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from timetravel.cli import db_option, resolve_db, time_arg, user_errors
+from timetravel.store.db import open_database
 
 
 @click.command("ui")
@@ -15,7 +16,7 @@ from timetravel.cli import db_option, resolve_db, time_arg, user_errors
     "--at",
     "at_text",
     default=None,
-    help="Start with the cursor here (21:30, 'thursday 21:30', -2h, RFC 3339) [default: now].",
+    help="Start with the cursor here (21:30, 'thursday 21:30', -2h, RFC 3339) [default: now, LIVE].",
 )
 @click.option(
     "--no-record", is_flag=True, default=False, help="Only read the database; record nothing."
@@ -23,14 +24,48 @@ from timetravel.cli import db_option, resolve_db, time_arg, user_errors
 @click.option(
     "--live/--no-live", default=None, help="Follow now [default: on unless --at is given]."
 )
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Record this kubeconfig's cluster (default: the current context, when there is a kubeconfig).",
+)
+@click.option("--context", default=None, help="Kubeconfig context to record.")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    help="Record only these namespaces (repeatable).",
+)
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Record this GitOps repository (default: the current directory, when it is a git checkout).",
+)
+@click.option(
+    "--branch", "branches", multiple=True, help="Branch for the --repo at the same position."
+)
 @user_errors
 def ui(
     db_path: Path | None = None,
     at_text: str | None = None,
     no_record: bool = False,
     live: bool | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    namespaces: tuple[str, ...] = (),
+    repos: tuple[str, ...] = (),
+    branches: tuple[str, ...] = (),
 ) -> None:
     """Scrub through recorded time: desired next to actual, the cause of each change.
+
+    Unless --no-record is given, a recorder runs behind the screen (a child process
+    writing to the same database): the current kubeconfig context when there is one, and
+    the current directory's repository when it is a git checkout; the recorder flags
+    override. Its status is always in the header (recording, git-only, read-only).
 
     Keys: left/right previous/next change, +/- zoom, g go to a time, / filter, d unified
     diff, z noise, e export, l live, ? help, q quit.
@@ -39,13 +74,36 @@ def ui(
 
         timetravel ui --db prod.db --at "thursday 21:30" --no-record
     """
+    from timetravel import background
     from timetravel.screen_data import ScreenData
-
-    at = time_arg(at_text) if at_text else None
-    data = ScreenData(resolve_db(db_path))
     from timetravel.tui.app import TimetravelApp
 
-    # Recording from the screen arrives with the recorder flags; until then it only reads.
-    recorder = "read-only"
-    app = TimetravelApp(data, at=at, live=at is None if live is None else live, recorder=recorder)
-    app.run()
+    at = time_arg(at_text) if at_text else None
+    path = resolve_db(db_path)
+    recorder = None
+    if not no_record:
+        plan = background.plan(
+            path,
+            kubeconfig=kubeconfig,
+            context=context,
+            namespaces=namespaces,
+            repos=repos,
+            branches=branches,
+        )
+        if plan is not None:
+            open_database(path).conn.close()  # create or migrate it before the screen reads
+            recorder = background.BackgroundRecorder(plan)
+            recorder.start()
+    try:
+        data = ScreenData(path)
+        app = TimetravelApp(
+            data,
+            at=at,
+            live=at is None if live is None else live,
+            recorder=recorder.status() if recorder else "read-only",
+            recorder_status=recorder.status if recorder else None,
+        )
+        app.run()
+    finally:
+        if recorder is not None:
+            recorder.stop()

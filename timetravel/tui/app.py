@@ -63,6 +63,7 @@ class TimetravelApp(App[None]):
         tz: tzinfo | None = None,
         live: bool = False,
         recorder: str = "read-only",
+        recorder_status: Callable[[], str] | None = None,
         poll_interval: float = 1.0,
         export_dir: Path | None = None,
         select: ResourceKey | None = None,
@@ -76,6 +77,8 @@ class TimetravelApp(App[None]):
             self._clock = now or (lambda: datetime.now(UTC))
         self.tz = tz or local_zone()
         self.recorder = recorder
+        # Asked from the poll worker (it may look at a child process and a log file).
+        self.recorder_status = recorder_status
         self.poll_interval = poll_interval
         self.export_dir = export_dir or Path.cwd()
         self.cursor: datetime = at or self._clock()
@@ -261,6 +264,10 @@ class TimetravelApp(App[None]):
         worker = get_current_worker()
         seen: tuple[datetime | None, datetime | None] | None = None
         while not worker.is_cancelled:
+            if self.recorder_status is not None:
+                status = self.recorder_status()
+                if status != self.recorder:
+                    self.call_from_thread(self._set_recorder, status)
             current = self.data.time_range()
             if current != seen:
                 seen = current
@@ -295,6 +302,10 @@ class TimetravelApp(App[None]):
                 self._resources_dirty = False
                 self._resources_running = True
                 self._load_resources(self.cursor)
+
+    def _set_recorder(self, status: str) -> None:
+        self.recorder = status
+        self._paint_cursor()
 
     def _set_range(self, current: tuple[datetime | None, datetime | None]) -> None:
         self.first_at, self.last_at = current
