@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 from timetravel.domain.model import ResourceKey
 from timetravel.tui.app import TimetravelApp
@@ -19,6 +19,7 @@ from timetravel.tui.testing import settle
 from timetravel.tui.widgets.changes_list import ChangesList
 from timetravel.tui.widgets.desired_actual import DesiredActualView
 from timetravel.tui.widgets.dialogs import GotoScreen, HelpScreen
+from timetravel.tui.widgets.export_dialog import ExportScreen
 from timetravel.tui.widgets.resource_list import ResourceList
 from timetravel.tui.widgets.timeline import Timeline
 
@@ -233,16 +234,56 @@ def test_d_and_z_toggle_unified_and_noise(make_app: Any) -> None:
     drive(make_app(select=API), scenario)
 
 
+async def exported(app: TimetravelApp, pilot: Pilot[Any]) -> None:
+    """Wait for the export worker (the store poller never finishes, so not all workers)."""
+    for _ in range(1000):
+        await pilot.pause(0.01)
+        if not any(w.group == "export" and not w.is_finished for w in app.workers):
+            break
+    await pilot.pause()
+
+
 def test_e_exports_json_at_the_cursor(make_app: Any, tmp_path: Path) -> None:
-    # app.export
+    # app.export, export.cancel
     async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
         await press(pilot, "e")
+        assert isinstance(app.screen, ExportScreen)
+        await press(pilot, "escape")
+        assert not isinstance(app.screen, ExportScreen)
+        assert not list(tmp_path.glob("timetravel-*"))
+        await press(pilot, "e")
+        app.screen.query_one("#export-path", Input).focus()
+        await press(pilot, "enter")
+        await exported(app, pilot)
         written = list(tmp_path.glob("timetravel-*.json"))
         assert len(written) == 1
         snapshot = json.loads(written[0].read_text())
         assert snapshot["at"] == "2026-11-19T21:30:00Z"
         assert any(r["name"] == "api" for r in snapshot["resources"])
         assert any(str(written[0]) in n.message for n in app._notifications)
+
+    drive(make_app(), scenario)
+
+
+def test_export_dialog_writes_markdown_with_a_window(make_app: Any, tmp_path: Path) -> None:
+    async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
+        await press(pilot, "e")
+        screen = app.screen
+        screen.query_one("#export-format", Select).value = "markdown"
+        await pilot.pause()
+        window = screen.query_one("#export-window", Input)
+        window.value = "nonsense"
+        window.focus()
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ExportScreen), "a bad window keeps the dialog open"
+        window.value = "2h"
+        await press(pilot, "enter")
+        await exported(app, pilot)
+        written = list(tmp_path.glob("timetravel-*.md"))
+        assert len(written) == 1
+        text = written[0].read_text()
+        assert text.startswith("# Incident snapshot")
+        assert "19:30" in text and "23:30" in text, "the 2h window around 21:30"
 
     drive(make_app(), scenario)
 

@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.timeparse import local_zone, parse_time
 from timetravel.domain.times import to_rfc3339
+from timetravel.errors import UserError
 from timetravel.screen_data import Detail, ResourceSet, ScreenData, step_in
 from timetravel.tui.keys import APP_BINDINGS, DEBOUNCE, DEFAULT_ZOOM, ZOOMS, zoom_label
 from timetravel.tui.messages import (
@@ -41,6 +42,7 @@ from timetravel.tui.widgets.cause_panel import CausePanel
 from timetravel.tui.widgets.changes_list import ChangesList
 from timetravel.tui.widgets.desired_actual import DesiredActualView, FieldDiffList
 from timetravel.tui.widgets.dialogs import GotoScreen, HelpScreen
+from timetravel.tui.widgets.export_dialog import ExportRequest, ExportScreen
 from timetravel.tui.widgets.header import StatusHeader
 from timetravel.tui.widgets.linelist import LineList
 from timetravel.tui.widgets.resource_list import ResourceList
@@ -278,18 +280,18 @@ class TimetravelApp(App[None]):
                 time.sleep(0.02)
 
     @work(exclusive=True, group="export", thread=True, exit_on_error=False)
-    def _export_worker(self, at: datetime) -> None:
+    def _export_worker(self, at: datetime, request: ExportRequest) -> None:
         from timetravel.export import write_export
 
-        snapshot = self.data.export_snapshot(at)
-        stamp = to_rfc3339(at).replace(":", "").replace("-", "")
-        path = self.export_dir / f"timetravel-{stamp}.json"
+        snapshot = self.data.export_snapshot(at, window=request.window)
         try:
-            path.write_bytes(write_export(snapshot, "json"))
-        except OSError as exc:
+            data = write_export(snapshot, request.fmt, tz=self.tz)
+            request.path.parent.mkdir(parents=True, exist_ok=True)
+            request.path.write_bytes(data)
+        except (OSError, UserError) as exc:
             self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
             return
-        self.call_from_thread(self.notify, f"wrote {path}", title="Export")
+        self.call_from_thread(self.notify, f"wrote {request.path}", title="Export")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A failed read is shown, not fatal: the screen stays up on the last good data."""
@@ -492,8 +494,18 @@ class TimetravelApp(App[None]):
         self._show_detail()
 
     def action_export(self) -> None:
-        self.notify(f"exporting the snapshot at {to_rfc3339(self.cursor)}…", timeout=2)
-        self._export_worker(self.cursor)
+        at = self.cursor
+        stamp = to_rfc3339(at).replace(":", "").replace("-", "")
+
+        def chosen(request: ExportRequest | None) -> None:
+            if request is None:
+                return
+            self.notify(
+                f"exporting {request.fmt} at {to_rfc3339(at)} to {request.path}…", timeout=3
+            )
+            self._export_worker(at, request)
+
+        self.push_screen(ExportScreen(self.export_dir, stamp), chosen)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_rows()))

@@ -1,0 +1,84 @@
+"""The export dialog: format, window and path for the snapshot at the cursor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Select, Static
+
+from timetravel.domain.timeparse import DURATION_FORMS, parse_duration
+from timetravel.errors import UserError
+
+FORMATS = (
+    ("JSON (schema v1)", "json"),
+    ("Markdown", "markdown"),
+    ("HTML", "html"),
+    ("Bundle (.tar.gz)", "bundle"),
+)
+SUFFIX = {"json": ".json", "markdown": ".md", "html": ".html", "bundle": ".tar.gz"}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    fmt: str
+    window: timedelta
+    path: Path
+
+
+class ExportScreen(ModalScreen[ExportRequest | None]):
+    """Asks how to export; enter in the path field exports, esc cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="export.cancel"),
+    ]
+
+    def __init__(self, directory: Path, stamp: str) -> None:
+        super().__init__()
+        self.directory = directory
+        self.stamp = stamp
+
+    def _default_path(self, fmt: str) -> str:
+        return str(self.directory / f"timetravel-{self.stamp}{SUFFIX[fmt]}")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="export-box") as box:
+            box.border_title = "Export the snapshot at the cursor"
+            yield Select(FORMATS, value="json", allow_blank=False, id="export-format")
+            yield Input(value="1h", placeholder="window: 90s, 15m, 2h, 1d", id="export-window")
+            yield Input(value=self._default_path("json"), id="export-path")
+            yield Static("enter exports · esc cancels", id="export-error")
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        path = self.query_one("#export-path", Input)
+        fmt = str(event.value)
+        # Follow the format with the file name, unless the user typed their own.
+        if any(path.value == self._default_path(f) for f in SUFFIX):
+            path.value = self._default_path(fmt)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        fmt = str(self.query_one("#export-format", Select).value)
+        try:
+            window = parse_duration(self.query_one("#export-window", Input).value)
+        except UserError as exc:
+            self._error(f"window: {exc} ({DURATION_FORMS})")
+            return
+        text = self.query_one("#export-path", Input).value.strip()
+        if not text:
+            self._error("a path to write to")
+            return
+        self.dismiss(ExportRequest(fmt, window, Path(text).expanduser()))
+
+    def _error(self, message: str) -> None:
+        self.query_one("#export-error", Static).update(message)
+        self.query_one("#export-box").add_class("-error")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
