@@ -273,3 +273,40 @@ def test_manual_edit_then_argocd_self_heal(tmp_path: Path, db_path: Path) -> Non
     assert interval.opened_at == to_stored(T0 + timedelta(minutes=5))
     assert interval.closed_at == to_stored(T0 + timedelta(minutes=7))
     assert (interval.opened_cause, interval.closed_how) == ("manual", "sync")
+
+
+def test_annotations_other_tools_set_name_the_run(db_path: Path) -> None:
+    db = open_database(db_path)
+    cluster = Cluster(db)
+    cluster.write(
+        T0 + timedelta(minutes=3),
+        "kubectl-client-side-apply",
+        ("spec",),
+        mutate=set_image("api:2.0"),
+        annotations={"app.gitlab.com/app": "acme-payments", "app.gitlab.com/env": "prod"},
+    )
+    gitlab = PipelineRunFacts(
+        provider="gitlab-ci",
+        pipeline="acme/payments",
+        run_id="9001",
+        reported_at=T0 + timedelta(minutes=6),
+        commit="d" * 40,
+        status="success",
+        started_at=T0 + timedelta(minutes=1),
+        finished_at=T0 + timedelta(minutes=6),
+    )
+    other = PipelineRunFacts(
+        provider="gitlab-ci",
+        pipeline="acme/checkout",
+        run_id="9002",
+        reported_at=T0 + timedelta(minutes=6),
+        commit="e" * 40,
+        status="success",
+        started_at=T0 + timedelta(minutes=1),
+        finished_at=T0 + timedelta(minutes=6),
+    )
+    upsert_pipeline_run(db, other)
+    assert changes(db)[-1]["cause"] == "manual", "another project's pipeline does not claim it"
+    upsert_pipeline_run(db, gitlab)
+    last = changes(db)[-1]
+    assert (last["cause"], last["pipeline_run"]["run_id"]) == ("pipeline", "9001")

@@ -223,6 +223,22 @@ def matching_audit(
     return max(near, key=lambda a: a.stage_at)
 
 
+def _named_by_annotation(run: RunFact, annotations: dict[str, str]) -> bool:
+    """Annotations other tools already set name the run's project or application.
+
+    Argo CD's tracking id starts with the Application's name (``payments:apps/Deployment:
+    ns/name``); GitLab's ``app.gitlab.com/app`` is the project path slug of the pipeline.
+    """
+    tracking = annotations.get(ARGOCD_TRACKING)
+    if run.provider == "argocd" and tracking and tracking.split(":", 1)[0] == run.pipeline:
+        return True
+    app = annotations.get(GITLAB_PREFIX + "app")
+    if run.provider == "gitlab-ci" and app:
+        slug = run.pipeline.lower().replace("/", "-").replace("_", "-").replace(".", "-")
+        return app.lower() == slug
+    return False
+
+
 def matching_run(
     change: ChangeFacts,
     runs: Sequence[RunFact],
@@ -257,7 +273,9 @@ def matching_run(
         start, end = run.window()
         if start is None or end is None or not start <= change.at <= end:
             continue
-        by_target = run.targets_resource(change.kind, change.namespace, change.name)
+        by_target = run.targets_resource(
+            change.kind, change.namespace, change.name
+        ) or _named_by_annotation(run, change.annotations)
         by_account = bool(
             audit
             and run.service_account
