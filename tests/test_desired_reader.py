@@ -22,7 +22,9 @@ from timetravel.sources.desired import (
     first_parent_history,
 )
 
-BUNDLE = Path(__file__).resolve().parents[2] / "shared/testdata/gitops/argocd-example-apps.bundle"
+from .conftest import SHARED
+
+BUNDLE = SHARED / "testdata/gitops/argocd-example-apps.bundle"
 HAS_KUBECTL = shutil.which("kubectl") is not None
 needs_kubectl = pytest.mark.skipif(not HAS_KUBECTL, reason="kubectl (built-in kustomize) absent")
 NO_TOOLS: dict[str, str | None] = {"kubectl": None, "kustomize": None, "helm": None}
@@ -522,8 +524,7 @@ def test_first_parent_history_follows_the_branch(gitrepo: GitRepo) -> None:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> git.Repo:
-    if not BUNDLE.exists():
-        pytest.skip(f"{BUNDLE} not found")
+    assert BUNDLE.exists(), f"{BUNDLE} missing: shared/ must lie beside the checkout"
     return git.Repo.clone_from(str(BUNDLE), tmp_path_factory.mktemp("aea"), branch="master")
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks for timetravel: `python bench/run.py [--quick] [--only NAME]` (see BENCHMARKS.md)."""
