@@ -67,6 +67,17 @@ class CauseFinder:
         self.git = GitStore(db)
         self.rules = rules or load_rules()
         self.recorded_runs = [run_fact(r) for r in all_pipeline_runs(db)]
+        # Runs by the days their window (with slack) touches: a change only weighs the runs
+        # of its own day, not every run ever reported.
+        self._runs_by_day: dict[str, list[RunFact]] = {}
+        for run in self.recorded_runs:
+            first, last = run.window()
+            if first is None or last is None:
+                continue
+            day = from_stored(first).date()
+            while day <= from_stored(last).date():
+                self._runs_by_day.setdefault(day.isoformat(), []).append(run)
+                day += timedelta(days=1)
         self._native: dict[str, list[RunFact]] = {}
         self._repos = self.git.repos()
 
@@ -167,7 +178,7 @@ class CauseFinder:
         )
         return attribute(
             facts,
-            runs=[*self.recorded_runs, *native],
+            runs=[*self._runs_by_day.get(at.date().isoformat(), ()), *native],
             audits=self._audits(record),
             desired_commit=self.desired_commit(record.observed_at),
             rules=self.rules,

@@ -143,6 +143,7 @@ def resource_views(
     with_last_change: bool = True,
     light: bool = False,
     cache: CompareCache | None = None,
+    detail_since: str = "",
 ) -> list[ResourceView]:
     """Every live or declared resource at ``at`` with its state, drift and last change."""
     views = []
@@ -161,7 +162,15 @@ def resource_views(
                 actual=record.obj,
                 diff=drift,
                 source={"repo": match.repo.path, "path": match.path} if match else None,
-                last_change=change_view(record, None if light else reader.previous(record), causes)
+                # Fields of the last change are read for what git declares and for changes
+                # inside the window; for the many other objects the cause is enough.
+                last_change=change_view(
+                    record,
+                    None
+                    if light or (match is None and record.observed_at < detail_since)
+                    else reader.previous(record),
+                    causes,
+                )
                 if with_last_change
                 else None,
             )
@@ -226,6 +235,7 @@ def build_snapshot(
         causes=causes,
         light=light,
         cache=cache,
+        detail_since=start,
     )
     changes = changes_in(
         reader,
