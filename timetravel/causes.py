@@ -22,7 +22,7 @@ from timetravel.domain.attribution import (
 )
 from timetravel.domain.audit import guess_resource
 from timetravel.domain.ci_env import PipelineRunRecord
-from timetravel.domain.managed_fields import touched_by
+from timetravel.domain.managed_fields import ManagerTouch
 from timetravel.domain.native_runs import RUN_KINDS, runs_from_object
 from timetravel.domain.times import from_stored, to_stored
 from timetravel.store import Database
@@ -52,6 +52,46 @@ def run_fact(record: PipelineRunRecord) -> RunFact:
     )
 
 
+def _entry_id(entry: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (
+        str(entry.get("manager") or ""),
+        str(entry.get("operation") or ""),
+        str(entry.get("subresource") or ""),
+        str(entry.get("apiVersion") or "") if entry.get("operation") == "Update" else "",
+    )
+
+
+def managers_touched(
+    previous: list[dict[str, Any]] | None,
+    current: list[dict[str, Any]],
+    stored: tuple[str, ...] | None = None,
+) -> list[ManagerTouch]:
+    """The managedFields entries this revision advanced: new, later, or owning more.
+
+    What ``managed_fields.touched_by`` says, without turning every FieldsV1 trie into
+    paths: attribution needs who and when, and explaining thousands of changes must be
+    cheap. Without the previous revision, ``stored`` (the managers the writer saw
+    advance) picks the entries.
+    """
+    before = {_entry_id(e): e for e in previous or []}
+    out = []
+    for entry in current:
+        ident = _entry_id(entry)
+        if stored is not None:
+            if ident[0] not in stored:
+                continue
+        else:
+            old = before.get(ident)
+            if (
+                old is not None
+                and old.get("time") == entry.get("time")
+                and old.get("fieldsV1") == entry.get("fieldsV1")
+            ):
+                continue
+        out.append(ManagerTouch(ident[0], ident[1], ident[2] or None, entry.get("time"), ()))
+    return out
+
+
 def _overlaps(run: RunFact, start: str, end: str) -> bool:
     first = run.started_at or run.reported_at or ""
     last = run.finished_at or run.reported_at or first
@@ -79,6 +119,7 @@ class CauseFinder:
                 self._runs_by_day.setdefault(day.isoformat(), []).append(run)
                 day += timedelta(days=1)
         self._native: dict[str, list[RunFact]] = {}
+        self._run_resources: list[int] | None = None
         self._repos = self.git.repos()
 
     def native_runs(self, start: str, end: str) -> list[RunFact]:
@@ -105,7 +146,9 @@ class CauseFinder:
             return cached
         runs: dict[tuple[str, str, str], RunFact] = {}
         start, end = f"{day}T00:00:00.000000Z", f"{day}T23:59:59.999999Z"
-        for record in self.reader.revisions_of_kinds(RUN_KINDS, start, end):
+        if self._run_resources is None:
+            self._run_resources = self.reader.resource_ids_of_kinds(RUN_KINDS)
+        for record in self.reader.revisions_of(self._run_resources, start, end):
             for run in runs_from_object(record.key.group, record.key.kind, record.obj):
                 # The latest view of a run wins (it knows how the run ended).
                 runs[(run.provider, run.pipeline, run.run_id)] = run
@@ -152,16 +195,11 @@ class CauseFinder:
     def explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
         meta: dict[str, Any] = (record.obj or {}).get("metadata") or {}
         annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
-        if previous is not None or record.change == "created":
-            touched = touched_by(
-                previous.managed_fields if previous is not None else None, record.managed_fields
-            )
-        else:
-            # No previous revision at hand: the managers the writer saw advance are stored
-            # with the revision.
-            touched = [
-                t for t in touched_by(None, record.managed_fields) if t.manager in record.managers
-            ]
+        touched = managers_touched(
+            previous.managed_fields if previous is not None else None,
+            record.managed_fields,
+            None if previous is not None or record.change == "created" else record.managers,
+        )
         facts = ChangeFacts(
             at=record.observed_at,
             kind=record.key.kind,

@@ -142,19 +142,26 @@ class Reader:
         )
         return [self._record(row, with_body) for row in rows]
 
-    def revisions_of_kinds(
-        self, kinds: Sequence[tuple[str, str]], start: str, end: str
+    def resource_ids_of_kinds(self, kinds: Sequence[tuple[str, str]]) -> list[int]:
+        """Ids of every resource of these (group, kind) pairs (one pass over resources)."""
+        wanted = set(kinds)
+        rows = self.conn.execute("SELECT id, api_group, kind FROM resources")
+        return [int(rid) for rid, group, kind in rows if (group, kind) in wanted]
+
+    def revisions_of(
+        self, resource_ids: Sequence[int], start: str, end: str
     ) -> list[RevisionRecord]:
-        """Revisions of objects of these (group, kind) pairs observed in [start, end]."""
+        """Revisions of these resources observed in [start, end], oldest first."""
         out: list[RevisionRecord] = []
-        for group, kind in kinds:
+        for rid in resource_ids:
             rows = self._select(
-                "res.id = rv.resource_id AND res.api_group = :group AND res.kind = :kind "
+                "res.id = rv.resource_id AND rv.resource_id = :rid "
                 "AND rv.observed_at >= :start AND rv.observed_at <= :end",
-                {"group": group, "kind": kind, "start": start, "end": end},
+                {"rid": rid, "start": start, "end": end},
                 "ORDER BY rv.observed_at, rv.id",
             )
             out.extend(self._record(row) for row in rows)
+        out.sort(key=lambda r: (r.observed_at, r.id))
         return out
 
     def previous(self, record: RevisionRecord) -> RevisionRecord | None:
