@@ -6,6 +6,7 @@ Every user error becomes one line on stderr and exit status 2 (see ``errors.User
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -101,6 +102,11 @@ _register()
 
 
 def main() -> None:
+    # Parsed Kubernetes JSON is millions of small dicts and lists without cycles; the
+    # default collector thresholds spent more time walking them than parsing them (see
+    # BENCHMARKS.md). Freeze what import created and collect young objects less often.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     try:
         cli.main(prog_name="timetravel", standalone_mode=True)
     except BrokenPipeError:
