@@ -22,14 +22,23 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from timetravel.domain.model import Gap, Observation, ResourceKey
-from timetravel.domain.times import to_stored, utc_now
+from timetravel.domain.times import from_stored, to_stored, utc_now
 from timetravel.errors import UserError
 from timetravel.sources.kube import DEFAULT_EXCLUDED, Expired, Kube, KubeError, ResourceType
 from timetravel.store.db import open_database
-from timetravel.store.writer import RecorderState, RevisionWriter, record_warning_event
+from timetravel.store.writer import (
+    RETRYABLE,
+    RecorderState,
+    RevisionWriter,
+    latest_time,
+    record_warning_event,
+    validate,
+)
 
 QUEUE_SIZE = 5000
 BATCH = 1000
+GIVE_UP_AFTER = 10.0  # seconds of failing writes after stop before giving up
+REPLAY_WINDOW = 2.0  # seconds at the start of a watch in which a replay would show
 
 
 @dataclass(frozen=True)
@@ -69,23 +78,138 @@ class Stats:
 
 
 class MonotonicClock:
-    """UTC now that never goes backwards for one recorder; a step back is reported once."""
+    """UTC now that never goes backwards for one recorder; a step back is reported once.
+
+    After the system clock steps back, times are held just after the latest one given
+    until the clock catches up: order is kept, and the step (recorded as a gap) says
+    which span of times was held.
+    """
 
     def __init__(self, now: Callable[[], datetime] = utc_now) -> None:
         self._now = now
-        self._last: datetime | None = None
+        self._last: datetime | None = None  # the latest time given
+        self._raw: datetime | None = None  # the system clock when last read
         self._lock = threading.Lock()
         self.steps: list[tuple[datetime, datetime]] = []
+
+    def hold_after(self, stored: str) -> None:
+        """Never return ``stored`` (a time already written by this source) or earlier.
+
+        A restart calls it with the latest time the source wrote, so a clock that stepped
+        back while the recorder was down is held monotonic, and reported, too.
+        """
+        at = from_stored(stored)
+        with self._lock:
+            current = self._now()
+            if current < at - timedelta(seconds=1):
+                self.steps.append((at, current))
+            self._raw = current
+            if self._last is None or at > self._last:
+                self._last = at
 
     def __call__(self) -> str:
         with self._lock:
             current = self._now()
+            # A step is the system clock itself going back, compared with its own last
+            # reading: while it is merely still behind the held time, that is the same step.
+            if self._raw is not None and self._raw - current > timedelta(seconds=1):
+                self.steps.append((self._last or self._raw, current))
+            self._raw = current
             if self._last is not None and current <= self._last:
-                if self._last - current > timedelta(seconds=1):
-                    self.steps.append((self._last, current))
                 current = self._last + timedelta(microseconds=1)
             self._last = current
             return to_stored(current)
+
+
+def _rv_number(rv: str | None) -> int | None:
+    """A resourceVersion as a number, or None. resourceVersions are opaque by contract, but
+    kube-apiserver serves etcd revisions (increasing integers); anything else turns the
+    replay check off rather than guessing."""
+    return int(rv) if rv and rv.isdigit() else None
+
+
+def _later(current: str | None, new: str) -> str:
+    """The resourceVersion to resume from: never moved back by a replayed older event."""
+    old_n, new_n = _rv_number(current), _rv_number(new)
+    if old_n is not None and new_n is not None and new_n < old_n:
+        return str(current)
+    return new
+
+
+def _track(present: set[ResourceKey], kind: str, obj: dict[str, Any], cluster: str) -> None:
+    try:
+        key = ResourceKey.of(obj, cluster)
+    except (KeyError, TypeError):
+        return
+    if kind == "DELETED":
+        present.discard(key)
+    else:
+        present.add(key)
+
+
+def _inferred(obs: Observation) -> Observation:
+    return Observation(
+        obs.cluster, obs.event, obs.obj, obs.observed_at, inferred=True, source="list"
+    )
+
+
+class _Stream:
+    """One watch's defence against a server that ignores the resourceVersion asked for.
+
+    Such a server replays every object as ADDED at the start of the watch. An honest one
+    only sends events after that resourceVersion, in increasing order; so an event at or
+    before it (or an out-of-order one in the leading ADDED events) shows a replay. Leading
+    ADDED events are held until the stream shows which it is (for ``REPLAY_WINDOW``
+    seconds at most: a replay comes first, in one burst). In a replay, versions already
+    known are skipped and the others are inferred: they say what exists, not when it
+    changed.
+    """
+
+    def __init__(self, rv: str | None, *, track: bool) -> None:
+        self.start = _rv_number(rv)
+        self.last = self.start
+        self.replayed = False
+        self.leading = track
+        self.held: list[Observation] = []
+        self.opened = time.monotonic()
+        # Until the first bookmark: which objects the stream showed, for a replay's deletes.
+        self.present: set[ResourceKey] | None = set() if track else None
+
+    def stale(self, rv: Any) -> bool:
+        """True for a version at or before the one asked for: a replay, and already known."""
+        number = _rv_number(str(rv) if rv else None)
+        if self.start is not None and number is not None and number <= self.start:
+            self.replayed = True
+            return True
+        return False
+
+    def route(self, obs: Observation, rv: Any) -> list[Observation]:
+        """What to queue now for this event: nothing while held or skipped."""
+        if self.present is not None:
+            _track(self.present, obs.event, obs.obj, obs.cluster)
+        if self.stale(rv):
+            return self.release()
+        if not (self.leading and obs.event == "ADDED"):
+            return [*self.end_leading(), obs]
+        number = _rv_number(str(rv) if rv else None)
+        if number is not None and self.last is not None and number <= self.last:
+            self.replayed = True
+        if number is not None:
+            self.last = number if self.last is None else max(self.last, number)
+        if self.replayed:
+            return [*self.release(), _inferred(obs)]
+        if time.monotonic() - self.opened <= REPLAY_WINDOW:
+            self.held.append(obs)
+            return []
+        return [*self.end_leading(), obs]  # no sign of a replay: an honest stream
+
+    def release(self) -> list[Observation]:
+        held, self.held = self.held, []
+        return [_inferred(o) for o in held] if self.replayed else held
+
+    def end_leading(self) -> list[Observation]:
+        self.leading = False
+        return self.release()
 
 
 class Backoff:
@@ -139,6 +263,7 @@ class Recorder:
         self._reflectors: dict[tuple[str, str | None], threading.Thread] = {}
         self._writer_done = threading.Event()
         self._writer_error: BaseException | None = None
+        self._writer_ready = threading.Event()
         self.ready = threading.Event()  # set once every first list is written
 
     # -- what to watch ------------------------------------------------------------------
@@ -173,6 +298,13 @@ class Recorder:
         types = self.discover()
         writer = threading.Thread(target=self._write_loop, name="tt-writer", daemon=True)
         writer.start()
+        # The writer first reads where this source's times stand (see _write_loop); nothing
+        # is observed before that.
+        while not self._writer_ready.wait(0.05):
+            if self._writer_done.is_set():
+                if self._writer_error is not None:
+                    raise self._writer_error
+                return
         self._start_reflectors(types)
         next_discovery = time.monotonic() + self.rediscover_every
         next_status = time.monotonic() + self.status_every
@@ -242,33 +374,72 @@ class Recorder:
                         self.stats.add(gaps=1, relists=1)
                     relist_reason = None
                     last_seen = self.clock()
-                for event in self.kube.watch(
-                    rtype, rv, namespace, timeout_seconds=self.watch_timeout
-                ):
-                    if self.stop.is_set():
-                        return
-                    kind = event.get("type")
-                    obj = event.get("object") or {}
-                    new_rv = (obj.get("metadata") or {}).get("resourceVersion")
-                    last_seen = self.clock()
-                    backoff.reset()
-                    if kind != "BOOKMARK":
-                        obj.setdefault("kind", rtype.kind)
-                        obj.setdefault("apiVersion", rtype.api_version)
-                        self.stats.add(events=1)
-                        if warnings_only:
-                            if obj.get("type") == "Warning":
-                                self._put(WarningSeen(self.cluster, last_seen, obj))
-                        elif kind in ("ADDED", "MODIFIED", "DELETED"):
-                            self._put(Observation(self.cluster, str(kind), obj, last_seen))
-                    if new_rv:
-                        rv = str(new_rv)
+                # A server may ignore the resourceVersion asked for, replay every object and
+                # never send what happened while the watch was down, deletes included (see
+                # _Stream). Such a replay is used as a list: at its end (the first bookmark,
+                # or the end of the stream) objects it did not show are inferred deleted, and
+                # the span is recorded as a gap.
+                stream = _Stream(rv, track=not warnings_only)
+                watch_from = last_seen
+                try:
+                    for event in self.kube.watch(
+                        rtype, rv, namespace, timeout_seconds=self.watch_timeout
+                    ):
+                        if self.stop.is_set():
+                            return
+                        kind = str(event.get("type"))
+                        obj = event.get("object") or {}
+                        new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+                        last_seen = self.clock()
+                        backoff.reset()
+                        if kind == "BOOKMARK":
+                            self._put_all(stream.end_leading())
+                            if stream.replayed and stream.present is not None:
+                                self._replay_done(rtype, namespace, rv, stream.present, watch_from)
+                            stream.present = None
+                        else:
+                            obj.setdefault("kind", rtype.kind)
+                            obj.setdefault("apiVersion", rtype.api_version)
+                            self.stats.add(events=1)
+                            if warnings_only:
+                                if obj.get("type") == "Warning" and not stream.stale(new_rv):
+                                    self._put(WarningSeen(self.cluster, last_seen, obj))
+                            elif kind in ("ADDED", "MODIFIED", "DELETED"):
+                                observation = Observation(self.cluster, kind, obj, last_seen)
+                                self._put_all(stream.route(observation, new_rv))
+                        if new_rv:
+                            rv = _later(rv, str(new_rv))
+                finally:
+                    self._put_all(stream.end_leading())  # what was received is kept
+                if stream.replayed and stream.present is not None:  # a clean end of stream
+                    self._replay_done(rtype, namespace, rv, stream.present, watch_from)
             except Expired as exc:
                 relist_reason = f"watch expired (410 Gone), relisted: {exc}"
                 rv = None
             except KubeError as exc:
                 self._error(f"{rtype.name}: {exc}")
                 self.stop.wait(backoff.next())
+
+    def _put_all(self, items: list[Observation]) -> None:
+        for item in items:
+            self._put(item)
+
+    def _replay_done(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        rv: str,
+        present: set[ResourceKey],
+        since: str,
+    ) -> None:
+        now = self.clock()
+        self._put(ListDone(self.cluster, rtype, namespace, frozenset(present), now))
+        reason = (
+            "server ignored the resourceVersion and replayed every object; "
+            f"changes while the watch was down are inferred (now at {rv})"
+        )
+        self._put(Gap(self.cluster, f"watch:{rtype.name}", since, now, reason))
+        self.stats.add(gaps=1, relists=1)
 
     def _list(self, rtype: ResourceType, namespace: str | None, warnings_only: bool) -> str:
         present: set[ResourceKey] = set()
@@ -295,6 +466,11 @@ class Recorder:
             self._put(ListDone(self.cluster, rtype, namespace, frozenset(present), self.clock()))
         return list_rv
 
+    def _report(self, message: str) -> None:
+        """A line on the status stream whatever --verbose says: the user must know."""
+        self.status_stream.write(f"timetravel: {message}\n")
+        self.status_stream.flush()
+
     def _error(self, message: str) -> None:
         self.stats.add(errors=1)
         self.stats.last_error = message
@@ -307,31 +483,84 @@ class Recorder:
         try:
             db = open_database(self.db_path)
             writer = RevisionWriter(db)
+            source = f"cluster:{self.cluster}"
+            latest = latest_time(db, self.cluster, source)
+            if latest is not None:
+                self.clock.hold_after(latest)
             writer.ensure_cluster(
                 self.cluster, self.kube.connection.server, self.kube.connection.context
             )
-            state = RecorderState(db, f"cluster:{self.cluster}")
+            state = RecorderState(db, source)
             gap = state.start(self.clock(), detail=self.kube.connection.server)
             if gap is not None:
                 writer.record_gap(gap)
                 self.stats.add(gaps=1)
-            next_beat = time.monotonic() + self.heartbeat_every
-            while True:
-                items = self._drain()
-                if items:
-                    self._apply(writer, items)
-                if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + self.heartbeat_every
-                    state.beat(self.clock())
-                    self._clock_steps(writer)
-                if self.stop.is_set() and self.queue.empty():
-                    break
+            self._writer_ready.set()
+            self._write_until_stopped(writer, state)
             state.stop(self.clock())
             db.conn.close()
         except BaseException as exc:  # reported by run(); the recorder must not hang
             self._writer_error = exc
         finally:
+            self._writer_ready.set()
             self._writer_done.set()
+
+    def _write_until_stopped(self, writer: RevisionWriter, state: RecorderState) -> None:
+        """Write what the reflectors queue. A write that fails (disk full, database locked
+        by another writer, an I/O error) is reported once, and the same items are retried
+        with backoff until it works: nothing is dropped, and the queue's bound holds the
+        reflectors back meanwhile. If stopped while still failing, it gives up after
+        ``GIVE_UP_AFTER`` seconds with a UserError; the next start relists, so what was
+        held comes back as inferred changes, and the time in between is a gap."""
+        next_beat = time.monotonic() + self.heartbeat_every
+        pending: list[Any] = []
+        failing: str | None = None
+        retry_at = 0.0
+        backoff = Backoff(first=0.1, cap=5.0)
+        stopped_at: float | None = None
+        while True:
+            now = time.monotonic()
+            if not pending and failing is None:
+                pending = self._drain()
+            elif now < retry_at:
+                time.sleep(min(0.1, retry_at - now))  # not stop.wait: it may be set already
+            if pending and time.monotonic() >= retry_at:
+                try:
+                    self._apply(writer, pending)
+                except RETRYABLE as exc:
+                    reason = str(getattr(exc, "reason", exc))
+                    if failing is None:
+                        self._report(
+                            f"cannot write to {self.db_path}: {reason}; holding what is seen "
+                            "and retrying"
+                        )
+                    failing = reason
+                    self.stats.add(errors=1)
+                    self.stats.last_error = f"write: {reason}"
+                    retry_at = time.monotonic() + backoff.next()
+                else:
+                    if failing is not None:
+                        self._report(f"writing to {self.db_path} again")
+                        failing = None
+                        backoff.reset()
+            if time.monotonic() >= next_beat and failing is None:
+                next_beat = time.monotonic() + self.heartbeat_every
+                try:
+                    state.beat(self.clock())
+                    self._clock_steps(writer)
+                except RETRYABLE:
+                    pass  # the next write reports it; the beat is retried
+            if self.stop.is_set():
+                if not pending and self.queue.empty():
+                    return
+                stopped_at = stopped_at or time.monotonic()
+                if failing is not None and time.monotonic() - stopped_at > GIVE_UP_AFTER:
+                    held = len(pending) + self.queue.qsize()
+                    raise UserError(
+                        f"{self.db_path}: stopped while writes fail ({failing}); {held} "
+                        "observations not written: the next start relists them as inferred "
+                        "changes and records the gap"
+                    )
 
     def _drain(self) -> list[Any]:
         items: list[Any] = []
@@ -347,31 +576,38 @@ class Recorder:
         return items
 
     def _apply(self, writer: RevisionWriter, items: list[Any]) -> None:
-        pending: list[Observation] = []
-
-        def flush() -> None:
-            if pending:
-                result = writer.write(pending)
+        """Write ``items`` in order, removing each as it is committed: when a write fails,
+        ``items`` holds exactly what is still to be written, so a retry neither loses nor
+        repeats anything."""
+        while items:
+            run = 0
+            while run < len(items) and isinstance(items[run], Observation):
+                run += 1
+            if run:
+                batch = []
+                for obs in items[:run]:
+                    try:
+                        validate(obs)
+                    except ValueError as exc:  # a server sent something that is not an object
+                        self._error(f"skipped an event: {exc}")
+                        continue
+                    batch.append(obs)
+                result = writer.write(batch)
                 self.stats.add(revisions=result.written)
-                pending.clear()
-
-        for item in items:
-            if isinstance(item, Observation):
-                pending.append(item)
-            elif isinstance(item, ListDone):
-                flush()
+                del items[:run]
+                continue
+            item = items[0]
+            if isinstance(item, ListDone):
                 self._reconcile(writer, item)
             elif isinstance(item, WarningSeen):
-                flush()
                 with writer.conn:
                     if record_warning_event(
                         writer.conn, item.cluster, item.observed_at, item.event
                     ):
                         self.stats.add(warnings=1)
             elif isinstance(item, Gap):
-                flush()
                 writer.record_gap(item)
-        flush()
+            del items[0]
 
     def _reconcile(self, writer: RevisionWriter, done: ListDone) -> None:
         """Objects the store has as live but the list did not show were deleted unseen."""
@@ -394,7 +630,7 @@ class Recorder:
 
     def _clock_steps(self, writer: RevisionWriter) -> None:
         while self.clock.steps:
-            before, after = self.clock.steps.pop(0)
+            before, after = self.clock.steps[0]
             writer.record_gap(
                 Gap(
                     self.cluster,
@@ -404,6 +640,7 @@ class Recorder:
                     f"system clock stepped back {before - after}; times held monotonic",
                 )
             )
+            self.clock.steps.pop(0)  # only once written: a failed write keeps it
 
     def _status(self, final: bool = False) -> None:
         if self.status_every <= 0 and not final:

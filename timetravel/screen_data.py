@@ -264,8 +264,11 @@ class ScreenData:
         self._generation = 0
         self._snapshots: dict[str, Snapshot] = {}
         self._compare_cache: CompareCache = {}
-        # Fail fast (a UserError) on a missing or foreign file, before the screen starts.
+        # Fail fast (a UserError) on a missing, foreign or damaged file, before the screen
+        # starts: a first real read of facts, not only the header pages.
         self.reader()
+        self.time_range()
+        self.resources_at(self.time_range()[1] or self.now())
 
     # -- plumbing -------------------------------------------------------------------
     def reader(self) -> Reader:

@@ -15,15 +15,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import git
 import watchfiles
 
-from timetravel.domain.normalize import normalize
-from timetravel.domain.times import to_stored
+from timetravel.domain.manifests import ParsedFile
+from timetravel.domain.normalize import is_secret, normalize
+from timetravel.domain.times import from_stored, to_stored
 from timetravel.errors import UserError
 from timetravel.progress import Progress
 from timetravel.sources.desired import CommitInfo, DesiredReader, first_parent_history
@@ -45,6 +46,20 @@ class _Step:
 
 def _stored(dt: datetime) -> str:
     return to_stored(dt)
+
+
+def _printable(text: str) -> str:
+    """A path (or a message naming one) as stored text. The reader keeps a file name that is
+    not UTF-8 with surrogate escapes, to reach the file again; stored text must be UTF-8, so
+    such bytes become U+FFFD here rather than failing the whole commit."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _after(stored: str, floor: str) -> str:
+    """``stored``, or a microsecond after ``floor`` when ``stored`` is not later."""
+    if stored > floor:
+        return stored
+    return to_stored(from_stored(floor) + timedelta(microseconds=1))
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,25 @@ def resolve_branch(repo: git.Repo, branch: str | None) -> TrackedBranch:
     return TrackedBranch(top, branch, tracked, remote, remote_url)
 
 
+class _NoSecretsCache:
+    """The persistent parse cache, without files that declare a Secret.
+
+    A parse holds the manifest as written, values included: one that holds a Secret's
+    ``data`` or ``stringData`` must not reach the database (desired sets are stored
+    normalized, which redacts them). Such files are parsed again after a restart instead.
+    """
+
+    def __init__(self, inner: SqliteBlobCache) -> None:
+        self.inner = inner
+
+    def get(self, sha: str) -> ParsedFile | None:
+        return self.inner.get(sha)
+
+    def put(self, sha: str, parsed: ParsedFile) -> None:
+        if not any(is_secret(obj) for obj in parsed.objects):
+            self.inner.put(sha, parsed)
+
+
 class GitSource:
     """Records one repository branch into one database."""
 
@@ -138,7 +172,7 @@ class GitSource:
             self.branch.remote_url,
             self.cluster,
         )
-        reader = DesiredReader(self.repo, blob_cache=SqliteBlobCache(db))
+        reader = DesiredReader(self.repo, blob_cache=_NoSecretsCache(SqliteBlobCache(db)))
         return store, record, reader, redaction_key(db)
 
     def sync(self, *, live: bool = False) -> int:
@@ -159,12 +193,15 @@ class GitSource:
         shas = [c.sha for c in history]
         if last is None:
             return [_Step(info, _stored(info.committed_at), True, False) for info in history]
+        # A ref update seen now is after the last one recorded, even if the system clock
+        # stepped back since: desired state at T is read in observed_at order.
+        now = _after(self.clock(), last.observed_at)
         if last.sha not in shas:
             # History was rewritten (a force-push): the new head replaces the old one.
-            return [_Step(history[-1], self.clock(), False, True)]
+            return [_Step(history[-1], now, False, True)]
         new = history[shas.index(last.sha) + 1 :]
         if live:
-            return [_Step(new[-1], self.clock(), False, False)] if new else []
+            return [_Step(new[-1], now, False, False)] if new else []
         steps = []
         floor = last.observed_at
         for info in new:
@@ -228,8 +265,10 @@ class GitSource:
             obj = item.obj
             if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
                 continue
-            objects.append({"path": item.path, "obj": normalize(obj, key)})
-        errors = [{"path": e.path, "message": e.message} for e in desired.errors]
+            objects.append({"path": _printable(item.path), "obj": normalize(obj, key)})
+        errors = [
+            {"path": _printable(e.path), "message": _printable(e.message)} for e in desired.errors
+        ]
         store.put_desired_set(record.id, sha, objects, errors)
 
     def fetch(self) -> None:

@@ -11,6 +11,7 @@ import os
 import secrets
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -37,12 +38,118 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+class DatabaseUnavailable(UserError):
+    """The database cannot be written (or read) now: the disk is full, another program holds
+    the lock past the busy timeout, an I/O error. The operation in progress is not kept,
+    everything before it is, and trying again later may work."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # SQLite's own words: "database or disk is full"
+
+
+# Primary SQLite result codes. Damaged: no retry or code path fixes the file.
+_DAMAGED = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+_UNAVAILABLE = frozenset({5, 6, 10, 13})  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL
+
+
+def _translated(conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> BaseException:
+    """A damaged or unavailable database as a UserError naming the file; others unchanged.
+
+    Opening reads only the first pages, so damage further in shows on the first query that
+    touches it, and a full disk on the first write that needs space: in an export, an import
+    or the recorder's writer. Those are problems with the file or the machine, to be told
+    in one line, not a crash with a traceback.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    path = getattr(conn, "timetravel_path", None)
+    if code is None or path is None:
+        return exc  # no path yet: open_database is still checking the file, and says why
+    if code & 0xFF in _DAMAGED:
+        return UserError(
+            f"{path}: the database file is damaged ({exc}); restore it from a backup, or try "
+            f"`sqlite3 {path} .recover`"
+        )
+    if code & 0xFF in _UNAVAILABLE:
+        return DatabaseUnavailable(
+            f"{path}: {exc}; what was being written is not kept, everything before it is",
+            str(exc),
+        )
+    return exc
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose errors about the file are user errors (see :func:`_translated`)."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> _Cursor:
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def fetchmany(self, size: int | None = 1) -> list[Any]:
+        try:
+            return super().fetchmany(size if size is not None else self.arraysize)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self.connection, exc) from None
+
+
+class _Connection(sqlite3.Connection):
+    """Hands out :class:`_Cursor` s, also from the ``execute`` shortcuts, and translates
+    errors of a commit (where a full disk often shows) the same way."""
+
+    def cursor(self, factory: Any = _Cursor) -> Any:
+        return super().cursor(factory)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
+        return self.cursor().executemany(sql, parameters)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self, exc) from None
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return super().__exit__(*exc_info)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(self, exc) from None
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
         uri = f"file:{path}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, factory=_Connection)
     else:
-        conn = sqlite3.connect(path, check_same_thread=False)
+        conn = sqlite3.connect(path, check_same_thread=False, factory=_Connection)
     conn.execute("PRAGMA busy_timeout = 10000")
     return conn
 
@@ -103,6 +210,7 @@ def open_database(path: Path | str, *, readonly: bool = False, create: bool = Tr
         raise UserError(f"{path}: cannot open ({exc})") from None
     tables = _table_names(conn, path)
     _check_ours(conn, path, tables)
+    conn.timetravel_path = str(path)  # type: ignore[attr-defined]
     db = Database(conn)
     if readonly:
         if not tables:

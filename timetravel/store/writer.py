@@ -7,9 +7,10 @@ Every source (the live recorder, ``import-events``, the demo) goes through
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -19,7 +20,12 @@ from timetravel.domain.model import Gap, Observation, ResourceKey
 from timetravel.domain.normalize import normalize, strip_status
 from timetravel.domain.times import to_stored, utc_now
 from timetravel.store import codec
-from timetravel.store.db import redaction_key
+from timetravel.store.db import DatabaseUnavailable, redaction_key
+
+# Errors of a write that may work when tried again: the disk full, the database locked by
+# another writer past the busy timeout, an I/O error. Callers that must not lose what they
+# hold (the recorder) keep it and retry on these; anything else is not retried.
+RETRYABLE: tuple[type[Exception], ...] = (DatabaseUnavailable, sqlite3.OperationalError)
 
 
 def _hash(raw: bytes) -> str:
@@ -254,6 +260,11 @@ class RevisionWriter:
             elif rv is not None and rv == last.resource_version:
                 result.unchanged += 1
                 return
+            elif obs.event == "ADDED" and not obs.inferred:
+                # ADDED for an object that is already live (same uid) is a listing or a
+                # server's replay showing it, not a change seen as it happened: whatever
+                # changed, it changed at a moment not known, so the revision is inferred.
+                obs = replace(obs, inferred=True)
         change = "created" if last is None or last.deleted else "updated"
         self._insert(rid, obs, raw_obj, change, last, result)
 
@@ -478,3 +489,33 @@ def record_warning_event(conn: Any, cluster: str, observed_at: str, event: dict[
         ),
     )
     return bool(cur.rowcount)
+
+
+def latest_time(db: Database, cluster: str, source: str) -> str | None:
+    """The latest time a recorder source has written for ``cluster``, or None.
+
+    A restarted recorder holds its clock after it, so observed times stay monotonic per
+    source even when the system clock stepped back while it was down. Only what the
+    recorder itself wrote counts (its heartbeat, watch and list revisions, Warning events,
+    gaps): imported facts carry times of other clocks.
+    """
+    conn = db.conn
+    times: list[str] = []
+    row = conn.execute(
+        "SELECT heartbeat_at, stopped_at FROM recorder_state WHERE source = ?", (source,)
+    ).fetchone()
+    if row is not None:
+        times.extend(t for t in row if t)
+    # Newest first along the time index: this stops at the first row of the cluster.
+    for sql in (
+        "SELECT rv.observed_at FROM revisions rv CROSS JOIN resources res "
+        "WHERE res.id = rv.resource_id AND res.cluster = ? AND rv.source IN ('watch', 'list') "
+        "ORDER BY rv.observed_at DESC LIMIT 1",
+        "SELECT observed_at FROM observations WHERE cluster = ? AND kind = 'k8s-event' "
+        "ORDER BY observed_at DESC LIMIT 1",
+        "SELECT max(ended_at) FROM gaps WHERE cluster = ?",
+    ):
+        found = conn.execute(sql, (cluster,)).fetchone()
+        if found is not None and found[0]:
+            times.append(str(found[0]))
+    return max(times) if times else None
