@@ -10,6 +10,7 @@ import pytest
 from timetravel.domain.managed_fields import (
     ManagerTouch,
     Owner,
+    advanced,
     field_owners,
     fields_v1_paths,
     is_manual_manager,
@@ -258,6 +259,26 @@ def test_touched_by_a_new_object_is_every_entry_oldest_first() -> None:
 
 def test_touched_by_nothing_when_nothing_moved() -> None:
     assert touched_by(managed_fields(), managed_fields()) == []
+
+
+def test_advanced_names_the_same_writers_as_touched_by_without_paths() -> None:
+    base = managed_fields()
+    grown = copy.deepcopy(DEBUG_ONLY)
+    grown["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"api"}']["f:image"] = {}
+    cases = [
+        (None, base),
+        (base, base),
+        (base, edited(base, "kubectl-edit", "2024-05-21T08:30:00Z", DEBUG_ONLY)),
+        (base, edited(base, "kubectl-edit", "2024-05-20T14:01:58Z", grown)),
+        ([e for e in base if e["manager"] != "kubectl-edit"], base),
+    ]
+    for previous, current in cases:
+        cheap = advanced(previous, current)
+        full = touched_by(previous, current)
+        assert [(t.manager, t.subresource, t.time) for t in cheap] == [
+            (t.manager, t.subresource, t.time) for t in full
+        ]
+        assert all(t.paths == () for t in cheap)
 
 
 def test_scale_subresource_is_its_own_entry() -> None:

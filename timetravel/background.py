@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from timetravel.config import data_dir
@@ -25,7 +25,6 @@ class RecordingPlan:
     kube_args: tuple[str, ...] = ()
     repos: tuple[str, ...] = ()
     branches: tuple[str, ...] = ()
-    extra: tuple[str, ...] = field(default_factory=tuple)
 
     def argv(self, *, with_cluster: bool) -> list[str]:
         argv = [
@@ -44,7 +43,7 @@ class RecordingPlan:
             argv += ["--repo", repo]
         for branch in self.branches:
             argv += ["--branch", branch]
-        return argv + list(self.extra)
+        return argv
 
 
 def _git_toplevel(directory: Path) -> str | None:

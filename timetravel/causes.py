@@ -22,7 +22,7 @@ from timetravel.domain.attribution import (
 )
 from timetravel.domain.audit import guess_resource
 from timetravel.domain.ci_env import PipelineRunRecord
-from timetravel.domain.managed_fields import ManagerTouch
+from timetravel.domain.managed_fields import advanced
 from timetravel.domain.native_runs import RUN_KINDS, runs_from_object
 from timetravel.domain.times import from_stored, to_stored
 from timetravel.store import Database
@@ -50,46 +50,6 @@ def run_fact(record: PipelineRunRecord) -> RunFact:
         targets=tuple(str(t) for t in record.targets),
         service_account=record.service_account,
     )
-
-
-def _entry_id(entry: dict[str, Any]) -> tuple[str, str, str, str]:
-    return (
-        str(entry.get("manager") or ""),
-        str(entry.get("operation") or ""),
-        str(entry.get("subresource") or ""),
-        str(entry.get("apiVersion") or "") if entry.get("operation") == "Update" else "",
-    )
-
-
-def managers_touched(
-    previous: list[dict[str, Any]] | None,
-    current: list[dict[str, Any]],
-    stored: tuple[str, ...] | None = None,
-) -> list[ManagerTouch]:
-    """The managedFields entries this revision advanced: new, later, or owning more.
-
-    What ``managed_fields.touched_by`` says, without turning every FieldsV1 trie into
-    paths: attribution needs who and when, and explaining thousands of changes must be
-    cheap. Without the previous revision, ``stored`` (the managers the writer saw
-    advance) picks the entries.
-    """
-    before = {_entry_id(e): e for e in previous or []}
-    out = []
-    for entry in current:
-        ident = _entry_id(entry)
-        if stored is not None:
-            if ident[0] not in stored:
-                continue
-        else:
-            old = before.get(ident)
-            if (
-                old is not None
-                and old.get("time") == entry.get("time")
-                and old.get("fieldsV1") == entry.get("fieldsV1")
-            ):
-                continue
-        out.append(ManagerTouch(ident[0], ident[1], ident[2] or None, entry.get("time"), ()))
-    return out
 
 
 def _overlaps(run: RunFact, start: str, end: str) -> bool:
@@ -195,11 +155,13 @@ class CauseFinder:
     def explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
         meta: dict[str, Any] = (record.obj or {}).get("metadata") or {}
         annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
-        touched = managers_touched(
-            previous.managed_fields if previous is not None else None,
-            record.managed_fields,
-            None if previous is not None or record.change == "created" else record.managers,
+        touched = advanced(
+            previous.managed_fields if previous is not None else None, record.managed_fields
         )
+        if previous is None and record.change != "created":
+            # No previous revision at hand: the managers the writer saw advance are stored
+            # with the revision.
+            touched = [t for t in touched if t.manager in record.managers]
         facts = ChangeFacts(
             at=record.observed_at,
             kind=record.key.kind,

@@ -16,7 +16,6 @@ from timetravel.demo import objects as o
 from timetravel.domain.times import to_stored
 
 CLUSTER = "prod-eu1"
-REPO_URL = "https://github.com/acme/gitops"
 PIPELINE_SA = "system:serviceaccount:ci:deployer"
 COMMIT_REF = "@commit:"  # replaced by the commit id when the repository is written
 
@@ -26,8 +25,7 @@ class Commit:
     at: datetime
     author: str
     message: str
-    files: dict[str, list[dict[str, Any]]]  # path -> objects (None = delete the file)
-    removed: tuple[str, ...] = ()
+    files: dict[str, list[dict[str, Any]]]  # path -> objects
 
 
 @dataclass

@@ -260,6 +260,30 @@ def touched_by(
     return touches
 
 
+def advanced(
+    previous: Iterable[Mapping[str, Any]] | None, current: Iterable[Mapping[str, Any]]
+) -> list[ManagerTouch]:
+    """The entries of ``current`` that are new, or whose time or fields moved since
+    ``previous``, without their paths: what ``touched_by`` finds, cheaply enough to explain
+    thousands of changes (no FieldsV1 trie is expanded)."""
+    before = {_identity(entry): entry for entry in previous or ()}
+    touches = []
+    for entry in current:
+        old = before.get(_identity(entry))
+        if (
+            old is not None
+            and old.get("time") == entry.get("time")
+            and old.get("fieldsV1") == entry.get("fieldsV1")
+        ):
+            continue
+        owner = _owner(entry)
+        touches.append(
+            ManagerTouch(owner.manager, owner.operation, owner.subresource, owner.time, ())
+        )
+    touches.sort(key=lambda t: (_time_key(t.time), t.manager))
+    return touches
+
+
 def summarize(managed_fields: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """A compact, JSON-able form of managedFields to keep with a revision: one dict per entry
     with manager, operation, subresource, apiVersion, time and the sorted owned ``paths``;

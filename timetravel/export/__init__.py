@@ -29,7 +29,6 @@ from timetravel.domain import paths
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import (
     ChangeView,
-    CommitView,
     FieldChange,
     PipelineRunView,
     ResourceView,
@@ -915,7 +914,3 @@ def unified_diff(desired: str, other: str, from_name: str, to_name: str) -> Iter
     return difflib.unified_diff(
         desired.splitlines(), other.splitlines(), from_name, to_name, lineterm="", n=3
     )
-
-
-def commit_title(commit: CommitView) -> str:
-    return first_line(commit.message)

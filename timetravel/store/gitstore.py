@@ -115,10 +115,6 @@ class GitStore:
         return [RepoRecord(*row) for row in rows]
 
     # -- commits and ref updates --------------------------------------------------------
-    def has_commit(self, sha: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM commits WHERE sha = ?", (sha,)).fetchone()
-        return row is not None
-
     def add_commit(
         self,
         sha: str,
