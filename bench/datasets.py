@@ -67,6 +67,8 @@ def state_store(ctx: Context) -> StateStore:
         _build_state(ctx, path, meta_path, params)
     else:
         ctx.log(f"state store: cached {path.name}")
+        # A store cached by an older program is migrated, as `timetravel` does on open.
+        open_database(path).conn.close()
     meta = json.loads(meta_path.read_text())
     return StateStore(
         path=path,

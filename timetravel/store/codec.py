@@ -59,11 +59,16 @@ def decompress_delta(blob: bytes, keyframe_raw: bytes) -> bytes:
 
 
 class KeyframeCache:
-    """Decompressed keyframes by revision id (many revisions share one keyframe)."""
+    """Decompressed keyframes by revision id (many revisions share one keyframe).
+
+    Each keyframe also keeps the decompressor made with it as a dictionary once a delta
+    needed one: loading the dictionary costs more than decoding a delta with it.
+    """
 
     def __init__(self, capacity: int = 4096) -> None:
         self._capacity = capacity
         self._items: OrderedDict[int, bytes] = OrderedDict()
+        self._decompressors: dict[int, zstd.ZstdDecompressor] = {}
 
     def get(self, keyframe_id: int) -> bytes | None:
         raw = self._items.get(keyframe_id)
@@ -75,7 +80,16 @@ class KeyframeCache:
         self._items[keyframe_id] = raw
         self._items.move_to_end(keyframe_id)
         while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
+            evicted, _ = self._items.popitem(last=False)
+            self._decompressors.pop(evicted, None)
+
+    def decompress_delta(self, keyframe_id: int, keyframe_raw: bytes, blob: bytes) -> bytes:
+        decompressor = self._decompressors.get(keyframe_id)
+        if decompressor is None:
+            decompressor = zstd.ZstdDecompressor(dict_data=_dictionary(keyframe_raw))
+            if keyframe_id in self._items:
+                self._decompressors[keyframe_id] = decompressor
+        return decompressor.decompress(blob)
 
 
 def decode_body(
@@ -100,4 +114,4 @@ def decode_body(
             raise ValueError(f"revision {revision_id}: keyframe {keyframe_id} is missing")
         keyframe_raw = decompress_keyframe(keyframe_blob)
         cache.put(keyframe_id, keyframe_raw)
-    return decompress_delta(blob, keyframe_raw)
+    return cache.decompress_delta(keyframe_id, keyframe_raw, blob)

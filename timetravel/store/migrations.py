@@ -242,3 +242,25 @@ def m003_git_pipelines_audit(db: Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX audit_by_object ON audit_events (resource, namespace, name, stage_at)")
+
+
+@migrations(name="m004_resource_lifetimes")
+def m004_resource_lifetimes(db: Database) -> None:
+    # When each identity was first seen and, if its latest revision is a deletion, when it
+    # went. State at T seeks a latest revision only for identities alive around T instead
+    # of every identity ever recorded (replaced Pods make those ten times the live ones).
+    # A re-created object keeps its first first_at: the bounds are a superset, the
+    # revisions decide.
+    db.execute("ALTER TABLE resources ADD COLUMN first_at TEXT")
+    db.execute("ALTER TABLE resources ADD COLUMN gone_at TEXT")
+    db.execute(
+        "UPDATE resources SET first_at = (SELECT min(observed_at) FROM revisions "
+        "WHERE resource_id = resources.id)"
+    )
+    db.execute(
+        "UPDATE resources SET gone_at = (SELECT CASE change WHEN 'deleted' THEN observed_at END "
+        "FROM revisions WHERE resource_id = resources.id "
+        "ORDER BY observed_at DESC, id DESC LIMIT 1)"
+    )
+    # One namespace's state without scanning every identity of the cluster.
+    db.execute("CREATE INDEX resources_by_namespace ON resources (namespace, first_at)")

@@ -6,7 +6,9 @@ decoded records; callers never see SQL or blobs.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -32,10 +34,14 @@ _LATEST_AT = (
 class Reader:
     """Read access to one database; keeps a cache of decoded keyframes between calls."""
 
-    def __init__(self, db: Database, *, keyframe_cache: int = 8192) -> None:
+    def __init__(self, db: Database, *, keyframe_cache: int = 16384) -> None:
         self.db = db
         self.conn = db.conn
         self._keyframes = codec.KeyframeCache(keyframe_cache)
+        # A database written before m004 and opened read-only has no lifetimes: every
+        # identity is then a candidate, as before.
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(resources)")}
+        self._lifetimes = "gone_at" in columns
 
     def _record(self, row: Sequence[Any], with_body: bool = True) -> RevisionRecord:
         (
@@ -60,14 +66,11 @@ class Reader:
             body,
             kf_body,
         ) = row
-        obj: dict[str, Any] | None = None
-        managed: list[dict[str, Any]] = []
-        if with_body:
-            raw = codec.decode_body(body, keyframe_id, kf_body, self._keyframes, rev_id)
-            if raw is not None:
-                decoded = codec.loads(raw)
-                obj = decoded.get("object")
-                managed = decoded.get("managedFields") or []
+        raw = (
+            codec.decode_body(body, keyframe_id, kf_body, self._keyframes, rev_id)
+            if with_body
+            else None
+        )
         return RevisionRecord(
             id=rev_id,
             resource_id=resource_id,
@@ -82,8 +85,7 @@ class Reader:
             source=source,
             server_time=server_time,
             managers=tuple(orjson.loads(managers)) if managers else (),
-            obj=obj,
-            managed_fields=managed,
+            body=raw,
         )
 
     def _select(self, where: str, params: dict[str, Any], tail: str = "") -> Iterator[Any]:
@@ -104,6 +106,11 @@ class Reader:
         """Every resource live at ``at``: its latest revision at or before then."""
         filters = []
         params: dict[str, Any] = {"at": at}
+        if self._lifetimes:
+            # Identities born after ``at`` or gone before it need no seek (see m004).
+            filters.append("res.first_at <= :at")
+            if not include_deleted:
+                filters.append("(res.gone_at IS NULL OR res.gone_at > :at)")
         if cluster is not None:
             filters.append("res.cluster = :cluster")
             params["cluster"] = cluster
@@ -113,8 +120,14 @@ class Reader:
         if not include_deleted:
             filters.append("rv.change != 'deleted'")
         tail = ("WHERE " + " AND ".join(filters)) if filters else ""
-        tail += " ORDER BY res.namespace, res.kind, res.name, res.cluster"
-        return [self._record(row) for row in self._select(_LATEST_AT, params, tail)]
+        rows = self._select(_LATEST_AT, params, tail)
+        # Thousands of records are alive at once and hold no reference cycles: collection
+        # passes over them would only cost time.
+        with _collector_paused():
+            records = [self._record(row) for row in rows]
+        # Sorted here, not by SQL: its sorter would copy every body blob once more.
+        records.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
+        return records
 
     def object_at(self, key: ResourceKey, at: str) -> RevisionRecord | None:
         """The latest revision of one resource at or before ``at`` (deleted ones included)."""
@@ -215,6 +228,17 @@ class Reader:
         row = self.conn.execute("SELECT min(observed_at), max(observed_at) FROM revisions")
         first, last = row.fetchone()
         return first, last
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _key_params(key: ResourceKey) -> dict[str, Any]:

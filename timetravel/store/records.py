@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
+
+import orjson
 
 from timetravel.domain.model import ResourceKey
+
+# A stored body is ``{"managedFields": [...], "object": {...}}`` with sorted keys. No key
+# inside managedFields is "object" (FieldsV1 keys start with f:, k:, v:, i: or "."), and a
+# quote inside a string is escaped, so the first occurrence of this is the boundary; were
+# it ever inside a nested value, the first half would not parse and the whole body is.
+_MANAGED_PREFIX = b'{"managedFields":'
+_OBJECT_SEPARATOR = b',"object":'
+
+T = TypeVar("T")
+
+
+class _parsed(Generic[T]):
+    """A value computed on first read and kept in the instance: functools.cached_property
+    without its lock (Python 3.11), as thousands of records are read per state."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self._compute = compute
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> _parsed[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> T: ...
+    def __get__(self, instance: object | None, owner: type | None = None) -> T | _parsed[T]:
+        if instance is None:
+            return self
+        value = self._compute(instance)
+        instance.__dict__[self._name] = value
+        return value
 
 
 @dataclass(frozen=True)
 class RevisionRecord:
-    """One stored revision of one resource, with its decoded body."""
+    """One stored revision of one resource; its body is parsed when first read.
+
+    A state holds thousands of records while most callers read keys and states only, or
+    the object without its managedFields: parsing each half on demand keeps them cheap.
+    """
 
     id: int
     resource_id: int
@@ -25,12 +64,47 @@ class RevisionRecord:
     source: str
     server_time: str | None
     managers: tuple[str, ...]
-    obj: dict[str, Any] | None = None
-    managed_fields: list[dict[str, Any]] = field(default_factory=list)
+    body: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def deleted(self) -> bool:
         return self.change == "deleted"
+
+    @_parsed
+    def obj(self) -> dict[str, Any] | None:
+        """The normalized object as recorded (None without a body)."""
+        if self.body is None:
+            return None
+        found = self._part(1)
+        return found if found is not None else self._whole().get("object")
+
+    @_parsed
+    def managed_fields(self) -> list[dict[str, Any]]:
+        """The managedFields summary recorded with the object."""
+        found = self._part(0)
+        return (found if found is not None else self._whole().get("managedFields")) or []
+
+    def _part(self, index: int) -> Any:
+        """One half of the body parsed alone, or None when the body is not of that shape."""
+        raw = self.body
+        if raw is None or not raw.startswith(_MANAGED_PREFIX) or not raw.endswith(b"}"):
+            return None
+        cut = raw.find(_OBJECT_SEPARATOR)
+        if cut < 0:
+            return None
+        part = (
+            raw[len(_MANAGED_PREFIX) : cut]
+            if index == 0
+            else raw[cut + len(_OBJECT_SEPARATOR) : -1]
+        )
+        try:
+            return orjson.loads(part)
+        except orjson.JSONDecodeError:
+            return None
+
+    def _whole(self) -> dict[str, Any]:
+        decoded = orjson.loads(self.body) if self.body is not None else None
+        return decoded if isinstance(decoded, dict) else {}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,155 @@
+"""resources.first_at/gone_at (m004) only prune; records parse their body halves on demand."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from timetravel.domain.model import Observation, ResourceKey
+from timetravel.domain.times import to_stored
+from timetravel.store import codec
+from timetravel.store.db import open_database
+from timetravel.store.migrations import m004_resource_lifetimes
+from timetravel.store.reader import Reader
+from timetravel.store.records import RevisionRecord
+from timetravel.store.writer import RevisionWriter
+
+START = datetime(2026, 11, 19, 20, 0, tzinfo=UTC)
+
+
+def pod(name: str, uid: str, version: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "ns-a" if name < "p2" else "ns-b",
+            "uid": uid,
+            "resourceVersion": str(version),
+            "managedFields": [
+                {
+                    "manager": "kubelet",
+                    "operation": "Update",
+                    "apiVersion": "v1",
+                    "time": "2026-11-19T20:00:00Z",
+                    "fieldsV1": {"f:status": {"f:phase": {}}},
+                }
+            ],
+        },
+        "status": {"phase": f"Running-{version % 3}"},
+    }
+
+
+# (name, event, uid generation, seconds from START): times may go backwards, as an import
+# of a file written out of order does.
+step = st.tuples(
+    st.sampled_from(["p0", "p1", "p2", "p3"]),
+    st.sampled_from(["ADDED", "MODIFIED", "DELETED"]),
+    st.integers(min_value=0, max_value=2),
+    st.integers(min_value=0, max_value=600),
+)
+
+
+def _write(db: Any, steps: list[tuple[str, str, int, int]]) -> list[str]:
+    writer = RevisionWriter(db)
+    times = []
+    for version, (name, event, generation, seconds) in enumerate(steps, start=1):
+        at = to_stored(START + timedelta(seconds=seconds))
+        times.append(at)
+        obj = pod(name, f"{name}-uid-{generation}", version)
+        writer.write([Observation("c", event, obj, at)])
+    return times
+
+
+def _all_identities(reader: Reader) -> Reader:
+    reader._lifetimes = False  # the plain query: a seek for every identity ever seen
+    return reader
+
+
+def _state(reader: Reader, at: str, **options: Any) -> list[tuple[int, int]]:
+    return [(r.resource_id, r.id) for r in reader.state_at(at, **options)]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(step, min_size=1, max_size=40), st.lists(st.integers(0, 700), max_size=12))
+def test_lifetimes_prune_nothing_that_is_live(
+    steps: list[tuple[str, str, int, int]], probes: list[int]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(Path(tmp) / "tt.db")
+        times = _write(db, steps)
+        pruned, plain = Reader(db), _all_identities(Reader(db))
+        moments = times + [to_stored(START + timedelta(seconds=s)) for s in probes]
+        for at in moments:
+            for options in ({}, {"include_deleted": True}, {"namespace": "ns-b"}):
+                assert _state(pruned, at, **options) == _state(plain, at, **options)
+
+
+def test_migration_backfills_what_the_writer_keeps(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "tt.db")
+    _write(
+        db,
+        [
+            ("p0", "ADDED", 0, 10),
+            ("p0", "MODIFIED", 0, 20),
+            ("p0", "DELETED", 0, 30),
+            ("p1", "ADDED", 0, 15),
+            ("p2", "ADDED", 0, 5),
+            ("p2", "DELETED", 0, 25),
+            ("p2", "ADDED", 1, 40),
+        ],
+    )
+    kept = db.execute("SELECT id, first_at, gone_at FROM resources ORDER BY id").fetchall()
+    assert [gone is None for _, _, gone in kept] == [False, True, True]
+    db.execute("DROP INDEX resources_by_namespace")
+    db.execute("ALTER TABLE resources DROP COLUMN first_at")
+    db.execute("ALTER TABLE resources DROP COLUMN gone_at")
+    m004_resource_lifetimes(db)
+    assert db.execute("SELECT id, first_at, gone_at FROM resources ORDER BY id").fetchall() == kept
+
+
+def test_a_database_before_m004_opened_read_only_still_answers(tmp_path: Path) -> None:
+    path = tmp_path / "tt.db"
+    db = open_database(path)
+    _write(db, [("p0", "ADDED", 0, 10), ("p1", "ADDED", 0, 20), ("p1", "DELETED", 0, 30)])
+    db.execute("DROP INDEX resources_by_namespace")
+    db.execute("ALTER TABLE resources DROP COLUMN first_at")
+    db.execute("ALTER TABLE resources DROP COLUMN gone_at")
+    db.conn.close()
+    reader = Reader(open_database(path, readonly=True))
+    at = to_stored(START + timedelta(seconds=25))
+    assert [r.key.name for r in reader.state_at(at)] == ["p0", "p1"]
+
+
+def _record(body: bytes) -> RevisionRecord:
+    key = ResourceKey("c", "", "Pod", "ns", "p")
+    return RevisionRecord(
+        1, 1, key, "v1", "t", "updated", "1", "u", False, False, "w", None, (), body
+    )
+
+
+def test_record_halves_equal_the_whole_body() -> None:
+    managed = [{"manager": "kubectl", "fieldsV1": {"f:data": {"f:object": {}}}}]
+    obj = {"kind": "ConfigMap", "data": {"object": '","object":{'}, "z": [1, {"object": 2}]}
+    raw = codec.dumps({"object": obj, "managedFields": managed})
+    record = _record(raw)
+    assert record.obj == obj
+    assert record.managed_fields == managed
+
+
+def test_record_falls_back_when_the_separator_is_nested() -> None:
+    # Not something the writer produces: a key "object" inside managedFields. The split
+    # at its first occurrence cannot parse, so the whole body is parsed instead.
+    managed = [{"manager": "m", "fieldsV1": {"a": 1, "object": {"b": 2}}}]
+    obj = {"kind": "Pod", "spec": {"x": 1}}
+    record = _record(codec.dumps({"object": obj, "managedFields": managed}))
+    assert record.obj == obj
+    assert record.managed_fields == managed
+    assert _record(orjson.dumps({"object": obj})).obj == obj
+    assert _record(orjson.dumps({"object": obj})).managed_fields == []
