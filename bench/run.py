@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.perf_counter() - started
             print(f"  [{elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
 
+    # Measured in this process, the library runs with the collector `timetravel` sets.
+    from timetravel.cli import tune_collector
+
+    tune_collector()
     ctx = Context(quick=args.quick, out=args.out.resolve(), seed=args.seed, log=log)
     info = machine()
     print(

@@ -101,12 +101,19 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
-    # Parsed Kubernetes JSON is millions of small dicts and lists without cycles; the
-    # default collector thresholds spent more time walking them than parsing them (see
-    # BENCHMARKS.md). Freeze what import created and collect young objects less often.
+def tune_collector() -> None:
+    """The cyclic collector as every timetravel process runs it (benchmarks too).
+
+    Parsed Kubernetes JSON is millions of small dicts and lists without cycles; the
+    default collector thresholds spent more time walking them than parsing them (see
+    BENCHMARKS.md). Freeze what import created and collect young objects less often.
+    """
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+def main() -> None:
+    tune_collector()
     try:
         cli.main(prog_name="timetravel", standalone_mode=True)
     except BrokenPipeError:

@@ -35,7 +35,10 @@ from timetravel.store.writer import (
     validate,
 )
 
-QUEUE_SIZE = 5000
+# Parsed events waiting for the writer, ~24 KB of Python objects each: a full queue is
+# about one batch being written plus one waiting, which keeps the recorder near 300 MB at
+# 20,000 watched objects while the watches (not the API server) absorb a burst.
+QUEUE_SIZE = 1000
 BATCH = 1000
 GIVE_UP_AFTER = 10.0  # seconds of failing writes after stop before giving up
 REPLAY_WINDOW = 2.0  # seconds at the start of a watch in which a replay would show
