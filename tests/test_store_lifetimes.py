@@ -153,3 +153,13 @@ def test_record_falls_back_when_the_separator_is_nested() -> None:
     assert record.managed_fields == managed
     assert _record(orjson.dumps({"object": obj})).obj == obj
     assert _record(orjson.dumps({"object": obj})).managed_fields == []
+
+
+def test_a_body_from_its_halves_is_the_canonical_dump() -> None:
+    obj = {"kind": "Pod", "metadata": {"name": "p"}, "status": {"phase": "Running"}}
+    managed = [{"manager": "kubelet", "fieldsV1": {"f:status": {}}}]
+    expected = codec.dumps({"object": obj, "managedFields": managed})
+    assert codec.body(codec.dumps(obj), codec.dumps(managed)) == expected
+    assert codec.body(codec.dumps(obj), codec.dumps([])) == codec.dumps(
+        {"object": obj, "managedFields": []}
+    )

@@ -26,6 +26,12 @@ def dumps(body: Any) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
+def body(object_json: bytes, managed_json: bytes) -> bytes:
+    """``dumps({"object": ..., "managedFields": ...})`` from the two halves already dumped:
+    sorted keys put managedFields first, and orjson writes no whitespace."""
+    return b'{"managedFields":' + managed_json + b',"object":' + object_json + b"}"
+
+
 def loads(raw: bytes) -> Any:
     return orjson.loads(raw)
 

@@ -296,13 +296,16 @@ class RevisionWriter:
             last.resource_version = (raw_obj.get("metadata") or {}).get("resourceVersion")
             result.unchanged += 1
             return
-        spec_hash = _hash(codec.dumps(strip_status(normalized)))
+        # Without a status the spec is the content: no second serialization.
+        spec_hash = (
+            _hash(codec.dumps(strip_status(normalized))) if "status" in normalized else content_hash
+        )
         status_only = change == "updated" and last is not None and spec_hash == last.spec_hash
         managed = _managed_summary(raw_obj)
         manager_times = _manager_times(managed)
         touched = _touched(last.manager_times if last else None, manager_times)
         server_time = max((t for t in manager_times.values() if t), default=None)
-        raw = codec.dumps({"object": normalized, "managedFields": managed})
+        raw = codec.body(content, codec.dumps(managed))
 
         keyframe_id: int | None = None
         blob: bytes
