@@ -163,3 +163,42 @@ def test_a_body_from_its_halves_is_the_canonical_dump() -> None:
     assert codec.body(codec.dumps(obj), codec.dumps([])) == codec.dumps(
         {"object": obj, "managedFields": []}
     )
+
+
+def _changes(db: Any) -> list[tuple[str, str | None]]:
+    return [tuple(row) for row in db.execute("SELECT change, uid FROM revisions ORDER BY id")]
+
+
+def test_uid_kept_where_it_appears_and_a_new_one_still_found_after_restart(
+    tmp_path: Path,
+) -> None:
+    db = open_database(tmp_path / "tt.db")
+    at = [to_stored(START + timedelta(seconds=s)) for s in range(4)]
+    RevisionWriter(db).write(
+        [
+            Observation("c", "ADDED", pod("p0", "uid-1", 1), at[0]),
+            Observation("c", "MODIFIED", pod("p0", "uid-1", 2), at[1]),
+        ]
+    )
+    # A fresh writer (a restarted recorder) must still know the live object's uid.
+    RevisionWriter(db).write([Observation("c", "ADDED", pod("p0", "uid-2", 3), at[2])])
+    assert _changes(db) == [
+        ("created", "uid-1"),
+        ("updated", None),
+        ("deleted", "uid-1"),
+        ("created", "uid-2"),
+    ]
+
+
+def test_content_hashes_written_in_hex_still_dedupe(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "tt.db")
+    at = [to_stored(START + timedelta(seconds=s)) for s in range(3)]
+    RevisionWriter(db).write([Observation("c", "ADDED", pod("p0", "uid-1", 1), at[0])])
+    with db.conn:  # as an older timetravel stored them
+        db.execute(
+            "UPDATE revisions SET content_hash = hex(content_hash), spec_hash = hex(spec_hash)"
+        )
+    again = pod("p0", "uid-1", 1)
+    again["metadata"]["resourceVersion"] = "99"  # a resync: same content, new version
+    result = RevisionWriter(db).write([Observation("c", "MODIFIED", again, at[1])])
+    assert (result.written, result.unchanged) == (0, 1)
