@@ -108,6 +108,7 @@ def _touched(previous: dict[str, str] | None, current: dict[str, str]) -> list[s
 
 Family = tuple[str, ...]
 _SIBLINGS = 4096
+_RAW_KEYFRAMES = 1024  # ~7 MB of raw keyframes
 
 
 def _families(cluster: str, raw_obj: dict[str, Any], meta: dict[str, Any]) -> tuple[Family, ...]:
@@ -160,6 +161,7 @@ class RevisionWriter:
         # compressed against a sibling's (a new Pod of a ReplicaSet against the last one,
         # ~150 B instead of a ~1.1 KB keyframe of its own).
         self._siblings: OrderedDict[Family, tuple[int, bytes]] = OrderedDict()
+        self._raw_keyframes: OrderedDict[int, bytes] = OrderedDict()
 
     # -- resources -------------------------------------------------------------------
     def resource_id(self, key: ResourceKey, api_version: str) -> int:
@@ -270,6 +272,7 @@ class RevisionWriter:
         except BaseException:
             self._last.clear()
             self._siblings.clear()
+            self._raw_keyframes.clear()
             self._resource_ids.clear()
             self._known_clusters.clear()
             raise
@@ -355,7 +358,7 @@ class RevisionWriter:
         blob: bytes
         reference = (last.keyframe_id, last.keyframe_blob) if last else self._sibling(families)
         if reference is not None:
-            delta = codec.compress_delta(raw, codec.decompress_keyframe(reference[1]))
+            delta = codec.compress_delta(raw, self._keyframe_raw(*reference))
             if not codec.needs_new_keyframe(delta, len(reference[1])):
                 keyframe_id = reference[0]
                 blob = delta
@@ -414,6 +417,19 @@ class RevisionWriter:
         )
         result.written += 1
         result.by_change[change] = result.by_change.get(change, 0) + 1
+
+    def _keyframe_raw(self, keyframe_id: int, blob: bytes) -> bytes:
+        """A keyframe decompressed, from a small cache: the objects that change most often
+        (the ones worth the memory) keep theirs."""
+        raw = self._raw_keyframes.get(keyframe_id)
+        if raw is None:
+            raw = codec.decompress_keyframe(blob)
+            self._raw_keyframes[keyframe_id] = raw
+            if len(self._raw_keyframes) > _RAW_KEYFRAMES:
+                self._raw_keyframes.popitem(last=False)
+        else:
+            self._raw_keyframes.move_to_end(keyframe_id)
+        return raw
 
     def _sibling(self, families: tuple[Family, ...]) -> tuple[int, bytes] | None:
         for family in families:
