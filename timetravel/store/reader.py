@@ -24,6 +24,14 @@ _REVISION_COLUMNS = (
     "rv.status_only, rv.source, rv.server_time, rv.managers, rv.keyframe_id, rv.body, kf.body"
 )
 
+# A state's rows leave out what the reader keeps between calls: identities (they never
+# change) and keyframe bodies (shared by many revisions, cached decompressed).
+_STATE_COLUMNS = (
+    "rv.id, rv.resource_id, rv.observed_at, rv.change, rv.resource_version, rv.uid, "
+    "rv.inferred, rv.status_only, rv.source, rv.server_time, rv.managers, rv.keyframe_id, rv.body"
+)
+_IDENTITIES = 200_000
+
 # The latest revision of each resource at or before :at, found with one index seek each.
 _LATEST_AT = (
     "rv.id = (SELECT id FROM revisions WHERE resource_id = res.id AND observed_at <= :at "
@@ -42,6 +50,7 @@ class Reader:
         # identity is then a candidate, as before.
         columns = {row[1] for row in self.conn.execute("PRAGMA table_info(resources)")}
         self._lifetimes = "gone_at" in columns
+        self._identities: dict[int, tuple[ResourceKey, str]] = {}
 
     def _record(self, row: Sequence[Any], with_body: bool = True) -> RevisionRecord:
         (
@@ -88,6 +97,75 @@ class Reader:
             body=raw,
         )
 
+    def _state_record(
+        self, row: Sequence[Any], identity: tuple[ResourceKey, str]
+    ) -> RevisionRecord:
+        (
+            rev_id,
+            resource_id,
+            observed_at,
+            change,
+            rv,
+            uid,
+            inferred,
+            status_only,
+            source,
+            server_time,
+            managers,
+            keyframe_id,
+            body,
+        ) = row
+        keyframe_blob = None
+        if keyframe_id is not None and self._keyframes.get(keyframe_id) is None:
+            keyframe_blob = self._body_of(keyframe_id)  # evicted since _cache_keyframes
+        return RevisionRecord(
+            id=rev_id,
+            resource_id=resource_id,
+            key=identity[0],
+            api_version=identity[1],
+            observed_at=observed_at,
+            change=change,
+            resource_version=rv,
+            uid=uid,
+            inferred=bool(inferred),
+            status_only=bool(status_only),
+            source=source,
+            server_time=server_time,
+            managers=tuple(orjson.loads(managers)) if managers else (),
+            body=codec.decode_body(body, keyframe_id, keyframe_blob, self._keyframes, rev_id),
+        )
+
+    def _identities_of(self, resource_ids: Sequence[int]) -> dict[int, tuple[ResourceKey, str]]:
+        known = self._identities
+        missing = [rid for rid in set(resource_ids) if rid not in known]
+        if len(known) + len(missing) > _IDENTITIES:
+            known.clear()
+            missing = list(set(resource_ids))
+        for chunk in _chunks(missing):
+            rows = self.conn.execute(
+                "SELECT id, cluster, api_group, kind, namespace, name, api_version "
+                f"FROM resources WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for rid, cluster, group, kind, namespace, name, api_version in rows:
+                known[rid] = (ResourceKey(cluster, group, kind, namespace, name), api_version)
+        return known
+
+    def _cache_keyframes(self, keyframe_ids: set[int]) -> None:
+        missing = [kid for kid in keyframe_ids if self._keyframes.get(kid) is None]
+        for chunk in _chunks(missing):
+            rows = self.conn.execute(
+                f"SELECT id, body FROM revisions WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for kid, blob in rows:
+                self._keyframes.put(kid, codec.decompress_keyframe(blob))
+
+    def _body_of(self, revision_id: int) -> bytes | None:
+        row = self.conn.execute("SELECT body FROM revisions WHERE id = ?", (revision_id,))
+        found = row.fetchone()
+        return None if found is None else bytes(found[0])
+
     def _select(self, where: str, params: dict[str, Any], tail: str = "") -> Iterator[Any]:
         sql = (
             f"SELECT {_REVISION_COLUMNS} FROM resources res JOIN revisions rv ON {where} "
@@ -120,11 +198,14 @@ class Reader:
         if not include_deleted:
             filters.append("rv.change != 'deleted'")
         tail = ("WHERE " + " AND ".join(filters)) if filters else ""
-        rows = self._select(_LATEST_AT, params, tail)
+        sql = f"SELECT {_STATE_COLUMNS} FROM resources res JOIN revisions rv ON {_LATEST_AT} {tail}"
+        rows = self.conn.execute(sql, params).fetchall()
         # Thousands of records are alive at once and hold no reference cycles: collection
         # passes over them would only cost time.
         with _collector_paused():
-            records = [self._record(row) for row in rows]
+            identities = self._identities_of([row[1] for row in rows])
+            self._cache_keyframes({row[11] for row in rows if row[11] is not None})
+            records = [self._state_record(row, identities[row[1]]) for row in rows]
         # Sorted here, not by SQL: its sorter would copy every body blob once more.
         records.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
         return records
@@ -228,6 +309,12 @@ class Reader:
         row = self.conn.execute("SELECT min(observed_at), max(observed_at) FROM revisions")
         first, last = row.fetchone()
         return first, last
+
+
+def _chunks(values: Sequence[int], size: int = 900) -> Iterator[list[int]]:
+    """Slices small enough for SQLite's limit on parameters of older builds (999)."""
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
 
 
 @contextmanager
