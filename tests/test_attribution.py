@@ -243,6 +243,33 @@ def test_audit_user_overrides_the_field_manager_and_shows_impersonation(db_path)
     assert patch["actor"] == "admin@acme.io as dave@acme.io"
 
 
+def test_evidence_from_the_day_before_explains_a_change_just_after_midnight(
+    tmp_path: Path, db_path: Path
+) -> None:
+    # Causes read audit events and branch moves a day at a time: the evidence for a write
+    # seconds after midnight is on the day before.
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    repo = GitOpsRepo(tmp_path / "gitops")
+    repo.write("payments/api.yaml", deployment("payments", "api", "api:1.0", 3))
+    repo.commit("api", T0 - timedelta(days=1))
+    repo.write("payments/api.yaml", deployment("payments", "api", "api:1.0", 4))
+    repo.commit("four replicas", midnight - timedelta(minutes=1))
+    GitSource(db_path, repo.path, clock=MonotonicClock(), progress=False).sync()
+    db = open_database(db_path)
+    cluster = Cluster(db)
+    edit_at = midnight + timedelta(seconds=5)
+    cluster.write(edit_at, "kubectl-edit", ("spec.replicas",), mutate=set_replicas(6))
+    sync_at = midnight + timedelta(seconds=30)
+    cluster.write(
+        sync_at, "argocd-controller", ("spec.replicas",), mutate=set_replicas(4), operation="Apply"
+    )
+    lines = [audit_line(edit_at - timedelta(seconds=10), "alice@acme.io", "kubectl-edit")]
+    insert_audit_events(db, [e for e in read_audit(lines) if isinstance(e, AuditEvent)])
+    edit, sync = [c for c in changes(db, at=midnight) if c["type"] == "updated"]
+    assert (edit["cause"], edit["actor"]) == ("manual", "alice@acme.io")
+    assert (sync["cause"], sync["commit"]) == ("gitops", repo.repo.head.commit.hexsha)
+
+
 def test_manual_edit_then_argocd_self_heal(tmp_path: Path, db_path: Path) -> None:
     repo = GitOpsRepo(tmp_path / "gitops")
     repo.write("payments/api.yaml", deployment("payments", "api", "api:1.0", 3))

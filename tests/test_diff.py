@@ -515,6 +515,20 @@ def test_changed_fields_treat_null_as_absent_and_keep_bool_apart_from_int() -> N
     assert changed_fields({"a": [True]}, {"a": [1]}) == [("a", [True], [1])]
 
 
+def test_changed_fields_skip_equal_subtrees_yet_see_true_where_1_was() -> None:
+    # Subtrees equal as JSON are skipped whole; ``==`` alone would take True for 1, and an
+    # integer too large for JSON to encode is compared field by field.
+    big = 2**70
+    before = {"spec": {"a": {"b": {"on": True}}, "big": {"n": big}, "c": {"d": 1}, "e": [{"x": 1}]}}
+    after = {
+        "spec": {"a": {"b": {"on": 1}}, "big": {"n": big}, "c": {"d": 1.0}, "e": [{"x": True}]}
+    }
+    assert changed_fields(before, after) == [
+        ("spec.a.b.on", True, 1),
+        ("spec.e[0].x", 1, True),
+    ]
+
+
 def _step(node: Any, segment: Segment) -> Any:
     if isinstance(segment, str):
         return node[segment]

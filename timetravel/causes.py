@@ -6,7 +6,8 @@ log imported next week, changes the answer without re-recording anything.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from bisect import bisect_right
+from datetime import datetime, timedelta
 from typing import Any
 
 from timetravel.config import load_rules
@@ -20,19 +21,24 @@ from timetravel.domain.attribution import (
     RunFact,
     attribute,
 )
-from timetravel.domain.audit import guess_resource
+from timetravel.domain.audit import AuditEvent, guess_resource
 from timetravel.domain.ci_env import PipelineRunRecord
 from timetravel.domain.managed_fields import advanced
 from timetravel.domain.native_runs import RUN_KINDS, runs_from_object
 from timetravel.domain.times import from_stored, to_stored
 from timetravel.store import Database
-from timetravel.store.gitstore import GitStore
+from timetravel.store.gitstore import GitStore, RefUpdate
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
-from timetravel.store.runs import all_pipeline_runs, audit_events_for
+from timetravel.store.runs import all_pipeline_runs, audit_events_between
 
 # Cluster-native runs (Argo CD syncs...) are looked for this far before a change.
 NATIVE_LOOKBACK = timedelta(hours=6)
+NATIVE_AHEAD = timedelta(minutes=10)
+# Explanations kept by (revision, previous revision); beyond this many they start over.
+EXPLAINED_LIMIT = 50_000
+
+ObjectRef = tuple[str, str, str]  # audit resource (plural), namespace, name
 
 
 def run_fact(record: PipelineRunRecord) -> RunFact:
@@ -52,6 +58,33 @@ def run_fact(record: PipelineRunRecord) -> RunFact:
     )
 
 
+def _days(first: datetime, last: datetime) -> list[str]:
+    """The calendar days (UTC, ISO form) from ``first`` to ``last`` inclusive."""
+    day, end = first.date(), last.date()
+    if day == end:  # nearly always: the spans looked at are minutes or hours long
+        return [day.isoformat()]
+    out = []
+    while day <= end:
+        out.append(day.isoformat())
+        day += timedelta(days=1)
+    return out
+
+
+def _day_bounds(day: str) -> tuple[str, str]:
+    return f"{day}T00:00:00.000000Z", f"{day}T23:59:59.999999Z"
+
+
+def _audit_fact(event: AuditEvent) -> AuditFact:
+    return AuditFact(
+        stage_at=to_stored(event.stage_at),
+        verb=event.verb,
+        user=event.user,
+        impersonated_user=event.impersonated_user,
+        field_manager=event.field_manager,
+        subresource=event.subresource,
+    )
+
+
 def _overlaps(run: RunFact, start: str, end: str) -> bool:
     first = run.started_at or run.reported_at or ""
     last = run.finished_at or run.reported_at or first
@@ -59,7 +92,12 @@ def _overlaps(run: RunFact, start: str, end: str) -> bool:
 
 
 class CauseFinder:
-    """Explains changes; one per reading thread (it holds the database connection)."""
+    """Explains changes; one per reading thread (it holds the database connection).
+
+    It reads the evidence (runs, audit events, ref moves) a day at a time and keeps it, and
+    keeps each explanation: it answers with the facts stored when it first read them. Make
+    a new one to weigh facts that arrived since (a run reported late, an audit log imported).
+    """
 
     def __init__(self, db: Database, rules: ManagerRules | None = None) -> None:
         self.db = db
@@ -81,6 +119,9 @@ class CauseFinder:
         self._native: dict[str, list[RunFact]] = {}
         self._run_resources: list[int] | None = None
         self._repos = self.git.repos()
+        self._audit_days: dict[str, dict[ObjectRef, list[AuditFact]]] = {}
+        self._ref_days: dict[str, list[tuple[list[str], list[RefUpdate]]]] = {}
+        self._explained: dict[tuple[int, int | None], Attribution] = {}
 
     def native_runs(self, start: str, end: str) -> list[RunFact]:
         """Argo CD / Flux / Tekton / Argo Workflows runs seen in the cluster in [start, end].
@@ -122,46 +163,93 @@ class CauseFinder:
         out += self.native_runs(start, end)
         return sorted(out, key=lambda r: r.started_at or r.reported_at or "")
 
-    def _audits(self, record: RevisionRecord) -> list[AuditFact]:
-        at = from_stored(record.observed_at)
-        events = audit_events_for(
-            self.db,
-            guess_resource(record.key.kind),
-            record.key.namespace,
-            record.key.name,
-            to_stored(at - AUDIT_BEFORE),
-            to_stored(at + AUDIT_AFTER),
-            changes_only=True,
-        )
-        return [
-            AuditFact(
-                stage_at=to_stored(e.stage_at),
-                verb=e.verb,
-                user=e.user,
-                impersonated_user=e.impersonated_user,
-                field_manager=e.field_manager,
-                subresource=e.subresource,
-            )
-            for e in events
-        ]
+    def _audits(self, record: RevisionRecord, at: datetime) -> list[AuditFact]:
+        """The audit events about ``record``'s object around the moment it was seen."""
+        first, last = at - AUDIT_BEFORE, at + AUDIT_AFTER
+        days = [by_object for day in _days(first, last) if (by_object := self._audit_day(day))]
+        if not days:  # most days of most stores: no audit log imported
+            return []
+        ref = (guess_resource(record.key.kind), record.key.namespace, record.key.name)
+        near = [fact for by_object in days for fact in by_object.get(ref, ())]
+        if not near:
+            return near
+        start, end = to_stored(first), to_stored(last)
+        return [fact for fact in near if start <= fact.stage_at <= end]
+
+    def _audit_day(self, day: str) -> dict[ObjectRef, list[AuditFact]]:
+        """One day's audit writes by object, earliest first: one query for every change of
+        that day rather than one per change."""
+        cached = self._audit_days.get(day)
+        if cached is not None:
+            return cached
+        by_object: dict[ObjectRef, list[AuditFact]] = {}
+        for event in audit_events_between(self.db, *_day_bounds(day), changes_only=True):
+            if event.resource is None or event.namespace is None or event.name is None:
+                continue  # names no object: no change's evidence
+            ref = (event.resource, event.namespace, event.name)
+            by_object.setdefault(ref, []).append(_audit_fact(event))
+        self._audit_days[day] = by_object
+        return by_object
 
     def desired_commit(self, at: str) -> str | None:
-        for repo in self._repos:
-            ref = self.git.ref_at(repo.id, at)
-            if ref is not None:
-                return ref.sha
+        """The commit the first followed branch that had one pointed to at ``at``."""
+        for times, updates in self._refs_of_day(at[:10]):
+            position = bisect_right(times, at)
+            if position:
+                return updates[position - 1].sha
         return None
 
+    def _refs_of_day(self, day: str) -> list[tuple[list[str], list[RefUpdate]]]:
+        """Per followed branch (in the store's order): where it pointed when ``day`` began,
+        then its moves during the day, oldest first, with their times to bisect."""
+        cached = self._ref_days.get(day)
+        if cached is not None:
+            return cached
+        start, end = _day_bounds(day)
+        moves = [update for update, _ in self.git.ref_updates_between(start, end)]
+        out = []
+        for repo in self._repos:
+            begin = self.git.ref_at(repo.id, start)
+            updates = [begin] if begin is not None else []
+            updates += [u for u in moves if u.repo_id == repo.id]
+            out.append(([u.observed_at for u in updates], updates))
+        self._ref_days[day] = out
+        return out
+
+    def _native_near(self, at: datetime) -> list[RunFact]:
+        first, last = at - NATIVE_LOOKBACK, at + NATIVE_AHEAD
+        if not any(self._native_day(day) for day in _days(first, last)):
+            return []
+        return self.native_runs(to_stored(first), to_stored(last))
+
     def explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
+        """The cause of ``record``'s change, ``previous`` being the revision before it (None
+        when not at hand)."""
+        key = (record.id, previous.id if previous is not None else None)
+        known = self._explained.get(key)
+        if known is None:
+            known = self._explain(record, previous)
+            if len(self._explained) >= EXPLAINED_LIMIT:
+                self._explained.clear()
+            self._explained[key] = known
+        return known
+
+    def _explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
         meta: dict[str, Any] = (record.obj or {}).get("metadata") or {}
         annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
-        touched = advanced(
-            previous.managed_fields if previous is not None else None, record.managed_fields
-        )
         if previous is None and record.change != "created":
             # No previous revision at hand: the managers the writer saw advance are stored
-            # with the revision.
-            touched = [t for t in touched if t.manager in record.managers]
+            # with the revision, and their entries are the ones that wrote.
+            entries = [
+                entry
+                for entry in record.managed_fields
+                if str(entry.get("manager") or "") in record.managers
+            ]
+            touched = advanced(None, entries)
+        else:
+            touched = advanced(
+                previous.managed_fields if previous is not None else None, record.managed_fields
+            )
         facts = ChangeFacts(
             at=record.observed_at,
             kind=record.key.kind,
@@ -173,13 +261,10 @@ class CauseFinder:
             annotations=annotations,
         )
         at = from_stored(record.observed_at)
-        native = self.native_runs(
-            to_stored(at - NATIVE_LOOKBACK), to_stored(at + timedelta(minutes=10))
-        )
         return attribute(
             facts,
-            runs=[*self._runs_by_day.get(at.date().isoformat(), ()), *native],
-            audits=self._audits(record),
+            runs=[*self._runs_by_day.get(at.date().isoformat(), ()), *self._native_near(at)],
+            audits=self._audits(record, at),
             desired_commit=self.desired_commit(record.observed_at),
             rules=self.rules,
         )

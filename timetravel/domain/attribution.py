@@ -8,6 +8,7 @@ the strongest evidence of *why*.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -77,6 +78,12 @@ class ManagerRules:
     deploy_tools: tuple[str, ...] = ("kubectl-client-side-apply", "kubectl", "helm", "kustomize")
     pipeline_service_accounts: tuple[str, ...] = ()
 
+    @functools.cached_property
+    def _kinds(self) -> dict[str, str]:
+        """``kind_of`` by manager name: a snapshot asks about the same few managers thousands
+        of times."""
+        return {}
+
     def _matches(self, manager: str, patterns: Iterable[str]) -> bool:
         for pattern in patterns:
             if pattern.startswith("-") and manager.endswith(pattern):
@@ -89,6 +96,13 @@ class ManagerRules:
 
     def kind_of(self, manager: str) -> str:
         """``gitops``, ``manual``, ``controller`` or ``unknown`` for a field manager name."""
+        kind = self._kinds.get(manager)
+        if kind is None:
+            kind = self._classify(manager)
+            self._kinds[manager] = kind
+        return kind
+
+    def _classify(self, manager: str) -> str:
         if self._matches(manager, self.gitops):
             return "gitops"
         if self._matches(manager, self.manual):
@@ -206,6 +220,8 @@ def matching_audit(
     change: ChangeFacts, audits: Sequence[AuditFact], manager: str | None
 ) -> AuditFact | None:
     """The audit event that most likely made this change (same field manager first)."""
+    if not audits:
+        return None
     start = _shift(change.at, -AUDIT_BEFORE)
     end = _shift(change.at, AUDIT_AFTER)
     verbs = {"created": {"create"}, "deleted": {"delete", "deletecollection"}}.get(
@@ -252,6 +268,8 @@ def matching_run(
     run (annotation), is one of its declared targets, or was written by the run's service
     account (audit) — and never when the object says it was deployed from another commit.
     """
+    if not runs:
+        return None
     kind = rules.kind_of(manager) if manager else "unknown"
     if kind == "controller":
         return None  # an autoscaler or a controller wrote it, whatever run was going on

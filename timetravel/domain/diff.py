@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from timetravel.domain.managed_fields import Owner, is_manual_manager, owner_of, resolve_paths
 from timetravel.domain.paths import (
     Named,
@@ -529,14 +531,35 @@ def is_drifted(diffs: Iterable[FieldDiff]) -> bool:
     return any(not d.noise for d in diffs)
 
 
-def _changes(
-    segments: list[Segment], before: Any, after: Any, out: list[tuple[str, Any, Any]]
-) -> None:
-    if before is None and after is None:
-        return
+def _identical(before: Any, after: Any) -> bool:
+    """Whether two values are the same JSON, cheaply: ``==`` runs in C, and for maps and
+    lists their encodings tell apart what ``==`` confuses (``True`` and ``1``). Values that
+    differ only in a way ``_same`` forgives (``1`` and ``1.0``, key order) are not identical:
+    the caller looks closer."""
+    if before != after:
+        return False
+    if not isinstance(before, dict | list):
+        return type(before) is type(after)
+    try:
+        return orjson.dumps(before) == orjson.dumps(after)
+    except orjson.JSONEncodeError:  # an integer JSON cannot hold: compare field by field
+        return False
+
+
+def _child(path: str, segment: Segment) -> str:
+    """``format_path`` of the parent's segments plus ``segment``, from the parent's text."""
+    text = format_segment(segment)
+    return text[1:] if not path and text.startswith(".") else path + text
+
+
+def _changes(path: str, before: Any, after: Any, out: list[tuple[str, Any, Any]]) -> None:
+    # Most of an object is untouched by a change (status churn): each child that is
+    # identical on both sides is skipped whole, before a path is even made for it.
     if isinstance(before, dict) and isinstance(after, dict):
         for key in sorted(before.keys() | after.keys()):
-            _changes([*segments, key], before.get(key), after.get(key), out)
+            old, new = before.get(key), after.get(key)
+            if not _identical(old, new):
+                _changes(_child(path, key), old, new, out)
         return
     if (
         isinstance(before, list)
@@ -545,18 +568,21 @@ def _changes(
         and not is_atomic_list(after)
     ):
         if is_named_list(before) and is_named_list(after):
-            old = {item["name"]: item for item in before}
-            new = {item["name"]: item for item in after}
-            for name in [*old, *(n for n in new if n not in old)]:
-                _changes([*segments, Named(name)], old.get(name), new.get(name), out)
+            old_items = {item["name"]: item for item in before}
+            new_items = {item["name"]: item for item in after}
+            for name in [*old_items, *(n for n in new_items if n not in old_items)]:
+                old, new = old_items.get(name), new_items.get(name)
+                if not _identical(old, new):
+                    _changes(_child(path, Named(name)), old, new, out)
         else:
             for position in range(max(len(before), len(after))):
-                old_item = before[position] if position < len(before) else None
-                new_item = after[position] if position < len(after) else None
-                _changes([*segments, position], old_item, new_item, out)
+                old = before[position] if position < len(before) else None
+                new = after[position] if position < len(after) else None
+                if not _identical(old, new):
+                    _changes(_child(path, position), old, new, out)
         return
     if not _same(before, after):
-        out.append((format_path(segments), before, after))
+        out.append((path, before, after))
 
 
 def changed_fields(
@@ -570,5 +596,5 @@ def changed_fields(
     no change), other lists of maps by index; lists of scalars are one value. Paths are in
     traversal order: map keys sorted, list items in order."""
     out: list[tuple[str, Any, Any]] = []
-    _changes([], dict(before or {}), dict(after or {}), out)
+    _changes("", dict(before or {}), dict(after or {}), out)
     return out

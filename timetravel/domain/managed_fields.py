@@ -269,18 +269,24 @@ def advanced(
     before = {_identity(entry): entry for entry in previous or ()}
     touches = []
     for entry in current:
-        old = before.get(_identity(entry))
+        old = before.get(_identity(entry)) if before else None
         if (
             old is not None
             and old.get("time") == entry.get("time")
             and old.get("fieldsV1") == entry.get("fieldsV1")
         ):
             continue
-        owner = _owner(entry)
         touches.append(
-            ManagerTouch(owner.manager, owner.operation, owner.subresource, owner.time, ())
+            ManagerTouch(
+                manager=str(entry.get("manager") or ""),
+                operation=str(entry.get("operation") or ""),
+                subresource=entry.get("subresource") or None,
+                time=entry.get("time"),
+                paths=(),
+            )
         )
-    touches.sort(key=lambda t: (_time_key(t.time), t.manager))
+    if len(touches) > 1:
+        touches.sort(key=lambda t: (_time_key(t.time), t.manager))
     return touches
 
 

@@ -18,6 +18,7 @@ Rules (``format_path`` and ``parse`` are inverses of each other):
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -65,21 +66,27 @@ def _is_json_literal(text: str) -> bool:
 
 
 def _format_token(value: Scalar) -> str:
-    if isinstance(value, str) and _PLAIN_TOKEN.fullmatch(value) and not _is_json_literal(value):
+    if isinstance(value, str):
+        return _string_token(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+# Item names repeat across objects (containers, env vars, ports): each is judged once.
+@functools.lru_cache(maxsize=65_536)
+def _string_token(value: str) -> str:
+    if _PLAIN_TOKEN.fullmatch(value) and not _is_json_literal(value):
         return value
     return json.dumps(value, ensure_ascii=False)
 
 
 def format_segment(segment: Segment) -> str:
     """The text of one segment, with its leading ``.`` for a plain key."""
+    if isinstance(segment, str):
+        return _key_segment(segment)
     if isinstance(segment, bool):
         raise TypeError("a path segment cannot be a bool")
     if isinstance(segment, int):
         return f"[{segment}]"
-    if isinstance(segment, str):
-        if _PLAIN_KEY.fullmatch(segment):
-            return "." + segment
-        return "[" + json.dumps(segment, ensure_ascii=False) + "]"
     if isinstance(segment, Named):
         token = _format_token(segment.name)
         return f"[{token}]" if not token.startswith('"') else f"[name={token}]"
@@ -89,9 +96,17 @@ def format_segment(segment: Segment) -> str:
     return f"[={_format_token(segment.value)}]"
 
 
+# The same few hundred map keys make up the paths of every object.
+@functools.lru_cache(maxsize=65_536)
+def _key_segment(key: str) -> str:
+    if _PLAIN_KEY.fullmatch(key):
+        return "." + key
+    return "[" + json.dumps(key, ensure_ascii=False) + "]"
+
+
 def format_path(segments: list[Segment] | tuple[Segment, ...]) -> str:
     """The path text for ``segments``; ``parse(format_path(s)) == s``."""
-    text = "".join(format_segment(s) for s in segments)
+    text = "".join(map(format_segment, segments))
     return text[1:] if text.startswith(".") else text
 
 
@@ -198,6 +213,13 @@ def _bracket(reader: _Reader) -> Segment:
 
 def parse(path: str) -> list[Segment]:
     """The segments of ``path``; raises ``ValueError`` for text that is not a field path."""
+    return list(_parse(path))
+
+
+# Objects of one kind share most of their paths (managedFields of thousands of Deployments):
+# each is parsed once.
+@functools.lru_cache(maxsize=65_536)
+def _parse(path: str) -> tuple[Segment, ...]:
     reader = _Reader(path)
     segments: list[Segment] = []
     while reader.pos < len(path):
@@ -212,7 +234,7 @@ def parse(path: str) -> list[Segment]:
         if not _PLAIN_KEY.fullmatch(key):
             raise reader.error("empty key, or one that needs quoting")
         segments.append(key)
-    return segments
+    return tuple(segments)
 
 
 def is_named_list(items: list[Any]) -> bool:
@@ -287,11 +309,12 @@ def get(obj: Any, path: str | list[Segment]) -> Any:
     return current
 
 
+@functools.lru_cache(maxsize=65_536)
 def sort_key(path: str) -> tuple[tuple[int, str, int | float], ...]:
     """A key that orders paths as a reader expects: by segment, indexes numerically
     (``ports[2]`` before ``ports[10]``), map keys before list items."""
     key: list[tuple[int, str, int | float]] = []
-    for segment in parse(path):
+    for segment in _parse(path):
         if isinstance(segment, str):
             key.append((0, segment, 0))
         elif isinstance(segment, int):

@@ -28,17 +28,14 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import ResourceView, Snapshot, count_states
 from timetravel.domain.times import parse_rfc3339
 from timetravel.errors import UserError
-from timetravel.export import (
-    ExportOptions,
-    drift_texts,
-    narrow,
-    plural,
-    to_yaml,
-    unified_diff,
-)
 from timetravel.export.html import render_html
 from timetravel.export.json_export import render_json
+from timetravel.export.manifest_diff import drift_texts, unified_diff
 from timetravel.export.markdown import render_markdown
+from timetravel.export.options import ExportOptions
+from timetravel.export.report import narrow
+from timetravel.export.wording import plural
+from timetravel.export.yaml_writer import to_yaml
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 

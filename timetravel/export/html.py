@@ -17,16 +17,14 @@ from typing import Any
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import ChangeView, PipelineRunView, Snapshot
 from timetravel.domain.times import parse_rfc3339
-from timetravel.export import (
+from timetravel.export.manifest_diff import drift_texts
+from timetravel.export.options import ExportOptions
+from timetravel.export.report import Affected, Event, Report, build_report, trim
+from timetravel.export.sentences import Sentences
+from timetravel.export.wording import (
     CAUSES,
     STATE_WORDS,
-    Affected,
-    Event,
-    ExportOptions,
-    Report,
     actor_text,
-    build_report,
-    drift_texts,
     first_line,
     plural,
     run_failed,
@@ -34,9 +32,8 @@ from timetravel.export import (
     running,
     safe_url,
     short_value,
-    to_yaml,
-    trim,
 )
+from timetravel.export.yaml_writer import to_yaml
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -159,10 +156,13 @@ def render_html(snapshot: Snapshot, options: ExportOptions | None = None) -> byt
     return _Html(report).render().encode("utf-8", "backslashreplace")
 
 
-class _Html:
+class _Html(Sentences):
+    absent = "<em>absent</em>"
+    field_separator = "<br>"
+    inferred_mark = ' <abbr title="found by a relist after a recording gap">(inferred)</abbr>'
+
     def __init__(self, report: Report) -> None:
-        self.r = report
-        self.out: list[str] = []
+        super().__init__(report)
         self.anchors = {a.key: f"r{i + 1}" for i, a in enumerate(report.affected)}
 
     def add(self, *parts: str) -> None:
@@ -210,60 +210,26 @@ class _Html:
         parts = self.r.name(key).split("/")
         return '<code class="res">' + "/<wbr>".join(esc(p) for p in parts) + "</code>"
 
-    def sha(self, sha: str | None) -> str:
-        if not sha:
-            return ""
-        return link(code(sha[:7]), self.r.commit_urls.get(sha))
+    # --- markup ------------------------------------------------------------------------------
 
-    def run(self, run: PipelineRunView, *, provider: bool = True) -> str:
-        label = esc(f"{run.provider} {run_label(run)}" if provider else run_label(run))
-        return link(label, run.url)
+    def text(self, value: Any) -> str:
+        return esc(value)
 
-    def status(self, run: PipelineRunView) -> str:
-        status = esc(run.status or "unknown")
-        return f'<span class="fail">{status}</span>' if run_failed(run) else status
+    def code(self, value: Any) -> str:
+        return code(value)
 
-    def cause(self, change: ChangeView, *, evidence: bool) -> str:
-        name = change.cause if change.cause in CAUSES else "unknown"
-        out = f'<span class="cause cause-{name}">{esc(change.cause)}</span>'
-        if change.pipeline_run is not None:
-            out += " " + self.run(change.pipeline_run, provider=False)
-        elif change.commit:
-            out += " " + self.sha(change.commit)
-        if evidence and change.evidence and change.pipeline_run is None:
-            out += f'<br><span class="muted">{esc(change.evidence)}</span>'
-        return out
+    def link(self, label: str, url: str | None) -> str:
+        return link(label, url)
 
-    def change_word(self, change: ChangeView) -> str:
-        word = esc(change.type)
-        if change.status_only:
-            word += " (status)"
-        if change.inferred:
-            word += ' <abbr title="found by a relist after a recording gap">(inferred)</abbr>'
-        return word
+    def cause_label(self, cause: str) -> str:
+        name = cause if cause in CAUSES else "unknown"
+        return f'<span class="cause cause-{name}">{esc(cause)}</span>'
 
-    def fields(self, change: ChangeView, *, count: int, limit: int) -> str:
-        if change.type != "updated":
-            return "whole object"
-        if not change.fields:
-            return "no field changed"
-        parts = []
-        for field in change.fields[:count]:
-            path = code(field.path)
-            if field.before is None:
-                parts.append(f"{path} added {self.inline(field.after, limit)}")
-            elif field.after is None:
-                parts.append(f"{path} removed (was {self.inline(field.before, limit)})")
-            else:
-                parts.append(
-                    f"{path} {self.inline(field.before, limit)} → {self.inline(field.after, limit)}"
-                )
-        if len(change.fields) > count:
-            parts.append(f"+{len(change.fields) - count} more")
-        return "<br>".join(parts)
+    def evidence(self, evidence: str) -> str:
+        return f'<br><span class="muted">{esc(evidence)}</span>'
 
-    def inline(self, value: Any, limit: int) -> str:
-        return "<em>absent</em>" if value is None else code(short_value(value, limit))
+    def failed(self, status: str) -> str:
+        return f'<span class="fail">{status}</span>'
 
     def block(self, value: Any) -> str:
         """A table cell's value: scalars on one line, maps and lists as (cut) YAML."""
@@ -697,36 +663,6 @@ class _Html:
                 f'<p class="note">The diff is cut at {budget:,} lines; the bundle holds it whole '
                 "(diffs/).</p>"
             )
-
-    def state_sentence(self, a: Affected) -> str:
-        r = self.r
-        res = a.resource
-        assert res is not None
-        if res.state == "drifted":
-            differ = plural(len(res.diff), "field differs", "fields differ")
-            return f"Drifted at {esc(r.clock(r.at))}: {esc(differ)} from git."
-        if res.state == "missing":
-            sentence = f"Missing: declared in git, not live at {esc(r.clock(r.at))}."
-            last = res.last_change
-            if last is not None and last.type == "deleted":
-                who = actor_text(last)
-                sentence += (
-                    f" Deleted at {esc(r.clock(last.at))} ({self.cause(last, evidence=False)}"
-                    + (f", {esc(who)}" if who else "")
-                    + ")."
-                )
-            return sentence
-        if res.state == "unmanaged":
-            return "Unmanaged: live, not declared in git, so there is no desired state to compare."
-        return f"In sync with git at {esc(r.clock(r.at))}."
-
-    def setter(self, change: ChangeView | None) -> str:
-        if change is None:
-            return f"not in the window (before {esc(self.r.clock(self.r.start))})"
-        who = actor_text(change)
-        return f"{esc(self.r.clock(change.at))} {self.cause(change, evidence=False)}" + (
-            f", {esc(who)}" if who else ""
-        )
 
     def problems(self) -> None:
         r = self.r

@@ -16,22 +16,18 @@ import re
 from typing import Any
 
 from timetravel.domain.snapshot import ChangeView, PipelineRunView, Snapshot
-from timetravel.export import (
+from timetravel.export.options import ExportOptions
+from timetravel.export.report import Affected, Event, build_report, trim
+from timetravel.export.sentences import Sentences
+from timetravel.export.wording import (
     STATE_WORDS,
-    Affected,
-    Event,
-    ExportOptions,
-    Report,
     actor_text,
-    build_report,
     first_line,
     plural,
     run_failed,
-    run_label,
     running,
     safe_url,
     short_value,
-    trim,
 )
 
 _ESCAPE = re.compile(r"([\\`*_\[\]<>~&$])")
@@ -60,10 +56,6 @@ def link(label: str, url: str | None) -> str:
     return f"[{label}]({safe})" if safe else label
 
 
-def value(item: Any, limit: int) -> str:
-    return "*absent*" if item is None else code(short_value(item, limit))
-
-
 def row(*cells: str) -> str:
     """A table row. Every ``|`` in a cell is content (links never hold one), so all are
     escaped here, inside code spans too: GFM splits cells before it reads code spans."""
@@ -79,10 +71,10 @@ def render_markdown(snapshot: Snapshot, options: ExportOptions | None = None) ->
     return _Markdown(report).render().encode("utf-8", "backslashreplace")
 
 
-class _Markdown:
-    def __init__(self, report: Report) -> None:
-        self.r = report
-        self.out: list[str] = []
+class _Markdown(Sentences):
+    absent = "*absent*"
+    field_separator = "; "
+    inferred_mark = " (inferred)"
 
     def render(self) -> str:
         self.title()
@@ -97,53 +89,25 @@ class _Markdown:
     def add(self, *lines: str) -> None:
         self.out.extend(lines)
 
-    # --- pieces ------------------------------------------------------------------------------
+    # --- markup ------------------------------------------------------------------------------
 
-    def sha(self, sha: str | None) -> str:
-        if not sha:
-            return ""
-        return link(code(sha[:7]), self.r.commit_urls.get(sha))
+    def text(self, value: Any) -> str:
+        return text(value)
 
-    def run(self, run: PipelineRunView, *, provider: bool = True) -> str:
-        label = text(f"{run.provider} {run_label(run)}" if provider else run_label(run))
-        return link(label, run.url)
+    def code(self, value: Any) -> str:
+        return code(value)
 
-    def cause(self, change: ChangeView, *, evidence: bool) -> str:
-        out = f"**{text(change.cause)}**"
-        if change.pipeline_run is not None:
-            out += " " + self.run(change.pipeline_run, provider=False)
-        elif change.commit:
-            out += " " + self.sha(change.commit)
-        if evidence and change.evidence and change.pipeline_run is None:
-            out += ": " + text(change.evidence)
-        return out
+    def link(self, label: str, url: str | None) -> str:
+        return link(label, url)
 
-    def change_word(self, change: ChangeView) -> str:
-        word = text(change.type)
-        if change.status_only:
-            word += " (status)"
-        if change.inferred:
-            word += " (inferred)"
-        return word
+    def cause_label(self, cause: str) -> str:
+        return f"**{text(cause)}**"
 
-    def fields(self, change: ChangeView, *, count: int, limit: int) -> str:
-        if change.type != "updated":
-            return "whole object"
-        if not change.fields:
-            return "no field changed"
-        parts = []
-        for field in change.fields[:count]:
-            if field.before is None:
-                parts.append(f"{code(field.path)} added {value(field.after, limit)}")
-            elif field.after is None:
-                parts.append(f"{code(field.path)} removed (was {value(field.before, limit)})")
-            else:
-                parts.append(
-                    f"{code(field.path)} {value(field.before, limit)} → {value(field.after, limit)}"
-                )
-        if len(change.fields) > count:
-            parts.append(f"+{len(change.fields) - count} more")
-        return "; ".join(parts)
+    def evidence(self, evidence: str) -> str:
+        return ": " + text(evidence)
+
+    def failed(self, status: str) -> str:
+        return f"**{status}**"
 
     # --- sections ----------------------------------------------------------------------------
 
@@ -268,13 +232,12 @@ class _Markdown:
         if s.pipeline_runs:
             self.add(*header("started", "finished", "run", "status", "actor", "commit"))
             for run in s.pipeline_runs:
-                status = text(run.status or "unknown")
                 self.add(
                     row(
                         r.clock(run.started_at),
                         r.clock(run.finished_at),
                         self.run(run),
-                        f"**{status}**" if run_failed(run) else status,
+                        self.status(run),
                         text(run.actor or ""),
                         self.sha(run.commit),
                     )
@@ -322,9 +285,7 @@ class _Markdown:
         if event.kind == "run":
             run: PipelineRunView = item
             span = r.span(run.started_at, run.finished_at)
-            status = text(run.status or "unknown")
-            status = f"**{status}**" if run_failed(run) else status
-            what = f"{self.run(run)}: {status}, {span}"
+            what = f"{self.run(run)}: {self.status(run)}, {span}"
             if run.commit:
                 what += f", commit {self.sha(run.commit)}"
             return row(when, "pipeline run", "", "", text(run.actor or ""), what)
@@ -407,8 +368,8 @@ class _Markdown:
                 self.add(
                     row(
                         code(entry.get("path", "")),
-                        value(entry.get("desired"), limit),
-                        value(entry.get("actual"), limit),
+                        self.value(entry.get("desired"), limit),
+                        self.value(entry.get("actual"), limit),
                         self.setter(setter),
                     )
                 )
@@ -449,35 +410,6 @@ class _Markdown:
             if note:
                 self.add("", f"*{text(note)}; every change is in the JSON snapshot.*")
             self.add("")
-
-    def state_sentence(self, a: Affected) -> str:
-        r = self.r
-        res = a.resource
-        assert res is not None
-        if res.state == "drifted":
-            differ = plural(len(res.diff), "field differs", "fields differ")
-            return f"Drifted at {r.clock(r.at)}: {differ} from git."
-        if res.state == "missing":
-            sentence = f"Missing: declared in git, not live at {r.clock(r.at)}."
-            last = res.last_change
-            if last is not None and last.type == "deleted":
-                sentence += (
-                    f" Deleted at {r.clock(last.at)} ({self.cause(last, evidence=False)}"
-                    + (f", {text(actor_text(last))}" if actor_text(last) else "")
-                    + ")."
-                )
-            return sentence
-        if res.state == "unmanaged":
-            return "Unmanaged: live, not declared in git, so there is no desired state to compare."
-        return f"In sync with git at {r.clock(r.at)}."
-
-    def setter(self, change: ChangeView | None) -> str:
-        if change is None:
-            return f"not in the window (before {self.r.clock(self.r.start)})"
-        who = actor_text(change)
-        return f"{self.r.clock(change.at)} {self.cause(change, evidence=False)}" + (
-            f", {text(who)}" if who else ""
-        )
 
     def problems(self) -> None:
         r = self.r

@@ -1,0 +1,125 @@
+"""Small wording both reports share: labels, counts, values on one line, safe links."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from timetravel.domain.snapshot import ChangeView, PipelineRunView
+from timetravel.export.secrets import REDACTED
+
+CAUSES = ("pipeline", "gitops", "manual", "controller", "unknown")
+STATE_WORDS = {
+    "in_sync": "in sync",
+    "drifted": "drifted",
+    "missing": "missing",
+    "unmanaged": "unmanaged",
+    "gone": "not live",
+}
+FAILED_STATUSES = frozenset({"failed", "failure", "error", "errored", "cancelled", "canceled"})
+SAFE_URL = re.compile(r"^https?://[^\s<>()\[\]{}\"'`\\|^]+$")
+
+
+def safe_url(url: Any) -> str | None:
+    """``url`` when it is a plain http(s) URL that is safe to link, else None."""
+    if isinstance(url, str) and len(url) <= 2048 and SAFE_URL.match(url):
+        return url
+    return None
+
+
+def run_label(run: PipelineRunView) -> str:
+    """``deploy-payments #5121``; a long id that is not a number (Argo CD's are the sync's
+    start time, shown beside it anyway) is left to the JSON."""
+    run_id = run.run_id
+    if run_id.isdigit():
+        return f"{run.pipeline} #{run_id}"
+    return f"{run.pipeline} {run_id}" if len(run_id) <= 16 else run.pipeline
+
+
+def run_failed(run: PipelineRunView) -> bool:
+    return (run.status or "").lower() in FAILED_STATUSES
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def actor_text(change: ChangeView) -> str:
+    """The actor, with the field manager when it adds something (``alice (kubectl-edit)``)."""
+    actor = change.actor or ""
+    managers = [m for m in change.field_managers if m and m != actor]
+    if actor and managers:
+        return f"{actor} ({', '.join(managers)})"
+    return actor or ", ".join(managers)
+
+
+_AMBIGUOUS = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_.,:eE+-]*|\.[0-9]+|\.inf|\.nan)|true|false|null|yes|no|on|off|y|n|~)$",
+    re.IGNORECASE,
+)
+
+
+def short_value(value: Any, limit: int) -> str:
+    """A value on one line: strings bare (quoted when they would read as something else),
+    other values as compact JSON, Secret hashes shortened, long text cut with ``…``."""
+    if isinstance(value, str):
+        if value.startswith(REDACTED):
+            return value[: len(REDACTED) + 12] + ("…" if len(value) > len(REDACTED) + 12 else "")
+        text = (
+            json.dumps(value, ensure_ascii=False)
+            if _AMBIGUOUS.match(value) or (value != value.strip() or not value)
+            else value
+        )
+    elif isinstance(value, bool) or value is None:
+        text = json.dumps(value)
+    elif isinstance(value, int | float):
+        text = (
+            json.dumps(value)
+            if not isinstance(value, float) or math.isfinite(value)
+            else str(value)
+        )
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    text = text.replace("\r\n", "⏎").replace("\n", "⏎").replace("\r", "⏎")
+    if len(text) > limit:
+        text = text[: max(limit - 1, 1)] + "…"
+    return text
+
+
+def _dig(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def running(obj: dict[str, Any] | None) -> tuple[list[tuple[str, str]], Any, Any]:
+    """What a workload ran: (container, image) pairs, desired replicas, ready replicas."""
+    kind = _dig(obj, "kind")
+    if kind == "Pod":
+        pod = _dig(obj, "spec")
+    elif kind == "CronJob":
+        pod = _dig(obj, "spec", "jobTemplate", "spec", "template", "spec")
+    else:
+        pod = _dig(obj, "spec", "template", "spec")
+    images: list[tuple[str, str]] = []
+    for group in ("initContainers", "containers"):
+        containers = _dig(pod, group)
+        for container in containers if isinstance(containers, list) else []:
+            if isinstance(container, dict) and container.get("image"):
+                images.append((str(container.get("name") or "?"), str(container["image"])))
+    replicas = ready = None
+    if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+        replicas = _dig(obj, "spec", "replicas")
+        ready = _dig(obj, "status", "readyReplicas") or 0
+    elif kind == "DaemonSet":
+        replicas = _dig(obj, "status", "desiredNumberScheduled")
+        ready = _dig(obj, "status", "numberReady")
+    return images, replicas, ready
