@@ -202,3 +202,28 @@ def test_content_hashes_written_in_hex_still_dedupe(tmp_path: Path) -> None:
     again["metadata"]["resourceVersion"] = "99"  # a resync: same content, new version
     result = RevisionWriter(db).write([Observation("c", "MODIFIED", again, at[1])])
     assert (result.written, result.unchanged) == (0, 1)
+
+
+def test_previous_many_equals_previous_one_by_one(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "tt.db")
+    # Equal observation times too: the tie goes by id, as previous() has it.
+    _write(
+        db,
+        [
+            ("p0", "ADDED", 0, 10),
+            ("p0", "MODIFIED", 0, 10),
+            ("p1", "ADDED", 0, 5),
+            ("p0", "MODIFIED", 0, 20),
+            ("p1", "DELETED", 0, 30),
+            ("p1", "ADDED", 1, 40),
+        ],
+    )
+    reader = Reader(db)
+    records = reader.changes_between("", "9999")
+    batch = reader.previous_many(records)
+    for record in records:
+        one = reader.previous(record)
+        assert (batch[record.id].id if batch[record.id] else None) == (one.id if one else None)
+        if one is not None:
+            assert batch[record.id].obj == one.obj  # type: ignore[union-attr]
+    assert sum(1 for found in batch.values() if found is None) == 2

@@ -93,13 +93,17 @@ def changes_in(
     reader: Reader, records: Sequence[RevisionRecord], causes: CauseFinder | None = None
 ) -> list[ChangeView]:
     """Change views for consecutive records, reading each resource's prior revision once."""
+    firsts: dict[int, RevisionRecord] = {}
+    for record in records:
+        firsts.setdefault(record.resource_id, record)
+    before_first = reader.previous_many(list(firsts.values()))
     previous_by_resource: dict[int, RevisionRecord | None] = {}
     out = []
     for record in records:
         if record.resource_id in previous_by_resource:
             previous = previous_by_resource[record.resource_id]
         else:
-            previous = reader.previous(record)
+            previous = before_first[record.id]
         out.append(change_view(record, previous, causes))
         previous_by_resource[record.resource_id] = record
     return out
@@ -163,10 +167,26 @@ def resource_views(
     """
     known = known or {}
 
+    def detailed(record: RevisionRecord) -> bool:
+        # Fields of the last change are read for what git declares and for changes inside
+        # the window; for the many other objects the cause is enough.
+        dkey = (record.key.group, record.key.kind, record.key.namespace, record.key.name)
+        return not light and (dkey in declared or record.observed_at >= detail_since)
+
+    # The revisions before the detailed last changes, read together.
+    previous = (
+        reader.previous_many([r for r in records if r.id not in known and detailed(r)])
+        if with_last_change
+        else {}
+    )
+
     def last_change(record: RevisionRecord, detailed: bool) -> ChangeView:
         view = known.get(record.id) if detailed else None
         if view is None:
-            view = change_view(record, reader.previous(record) if detailed else None, causes)
+            before = None
+            if detailed:
+                before = previous[record.id] if record.id in previous else reader.previous(record)
+            view = change_view(record, before, causes)
         return view
 
     views = []
@@ -176,9 +196,6 @@ def resource_views(
         match = declared.get(dkey)
         seen.add(dkey)
         state, drift = compare(match, record, cache)
-        # Fields of the last change are read for what git declares and for changes inside
-        # the window; for the many other objects the cause is enough.
-        detailed = not light and (match is not None or record.observed_at >= detail_since)
         views.append(
             ResourceView(
                 key=record.key,
@@ -188,7 +205,7 @@ def resource_views(
                 actual=record.obj,
                 diff=drift,
                 source={"repo": match.repo.path, "path": match.path} if match else None,
-                last_change=last_change(record, detailed) if with_last_change else None,
+                last_change=last_change(record, detailed(record)) if with_last_change else None,
             )
         )
     cluster = clusters[0] if clusters else "default"

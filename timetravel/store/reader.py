@@ -237,10 +237,16 @@ class Reader:
         return [self._record(row, with_body) for row in rows]
 
     def resource_ids_of_kinds(self, kinds: Sequence[tuple[str, str]]) -> list[int]:
-        """Ids of every resource of these (group, kind) pairs (one pass over resources)."""
-        wanted = set(kinds)
-        rows = self.conn.execute("SELECT id, api_group, kind FROM resources")
-        return [int(rid) for rid, group, kind in rows if (group, kind) in wanted]
+        """Ids of every resource of these (group, kind) pairs."""
+        pairs = sorted(set(kinds))
+        if not pairs:
+            return []
+        values = ",".join("(?, ?)" for _ in pairs)
+        rows = self.conn.execute(
+            f"SELECT id FROM resources WHERE (api_group, kind) IN (VALUES {values})",
+            [value for pair in pairs for value in pair],
+        )
+        return [int(rid) for (rid,) in rows]
 
     def revisions_of(
         self, resource_ids: Sequence[int], start: str, end: str
@@ -269,6 +275,28 @@ class Reader:
             )
         )
         return self._record(rows[0]) if rows else None
+
+    def previous_many(self, records: Sequence[RevisionRecord]) -> dict[int, RevisionRecord | None]:
+        """The revision just before each record (as :meth:`previous`), by record id; one
+        statement per few hundred records instead of one per record."""
+        out: dict[int, RevisionRecord | None] = {record.id: None for record in records}
+        wanted = [(r.id, r.resource_id, r.observed_at) for r in records]
+        for start in range(0, len(wanted), 300):
+            chunk = wanted[start : start + 300]
+            values = ",".join("(?, ?, ?)" for _ in chunk)
+            sql = (
+                f"WITH wanted(wid, rid, at) AS (VALUES {values}) "
+                f"SELECT wanted.wid, {_REVISION_COLUMNS} FROM wanted "
+                "JOIN revisions rv ON rv.id = (SELECT id FROM revisions WHERE resource_id = "
+                "wanted.rid AND (observed_at < wanted.at OR (observed_at = wanted.at AND "
+                "id < wanted.wid)) ORDER BY observed_at DESC, id DESC LIMIT 1) "
+                "JOIN resources res ON res.id = rv.resource_id "
+                "LEFT JOIN revisions kf ON kf.id = rv.keyframe_id"
+            )
+            params = [value for triple in chunk for value in triple]
+            for row in self.conn.execute(sql, params):
+                out[row[0]] = self._record(row[1:])
+        return out
 
     def history(
         self, resource_id: int, *, until: str | None = None, with_body: bool = True
