@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.profiles recorder-gc     # the recorder with the GC tuned
     .venv/bin/python -m bench.profiles recorder-memory # tracemalloc in a recorder process
     .venv/bin/python -m bench.profiles import          # cProfile of import-events
-    .venv/bin/python -m bench.profiles state           # cProfile of state_at, and GC's share
+    .venv/bin/python -m bench.profiles state           # a full state: seeks, rows, parse
+    .venv/bin/python -m bench.profiles storage         # bytes by table, column and blob
     .venv/bin/python -m bench.profiles backfill        # cProfile of the git backfill
     .venv/bin/python -m bench.profiles snapshot        # cProfile of build_snapshot (slow!)
 
@@ -217,47 +218,81 @@ def import_events_profile(ctx: Context) -> str:
 
 
 def state_profile(ctx: Context) -> str:
+    """Where a full state's time goes: the seeks, the rows, the decode, the parse."""
     from bench.datasets import state_store
+    from timetravel.cli import tune_collector
     from timetravel.domain.times import to_stored
     from timetravel.store.db import open_database
     from timetravel.store.reader import Reader
 
+    tune_collector()
     store = state_store(ctx)
     db = open_database(store.path, readonly=True)
     reader = Reader(db)
+    at = to_stored(store.end - timedelta(days=3))
+    live = (
+        "SELECT {cols} FROM resources res JOIN revisions rv ON rv.id = (SELECT id FROM "
+        "revisions WHERE resource_id = res.id AND observed_at <= :at ORDER BY observed_at "
+        "DESC, id DESC LIMIT 1) WHERE res.first_at <= :at AND (res.gone_at IS NULL OR "
+        "res.gone_at > :at) AND rv.change != 'deleted'"
+    )
     out = [
         f"resources ever seen: {db.execute('SELECT count(*) FROM resources').fetchone()[0]:,}"
         f" (live: {store.live:,})"
     ]
-    at = to_stored(store.end - timedelta(days=3))
-    reader.state_at(at)
-    for label, disable in (("gc enabled", False), ("gc disabled", True), ("gc enabled", False)):
-        if disable:
-            gc.disable()
+    records = reader.state_at(at)  # warm, as the screen's reader is
+    for label, sql in (
+        ("candidates (first_at/gone_at), no seek", "SELECT count(*) FROM resources res WHERE "
+         "res.first_at <= :at AND (res.gone_at IS NULL OR res.gone_at > :at)"),
+        ("the latest-revision seek of each candidate, ids only", live.format(cols="rv.id")),
+        ("the same with the state's columns and bodies", live.format(cols="rv.*")),
+    ):  # fmt: skip
         t = time.perf_counter()
-        records = reader.state_at(at)
-        elapsed = time.perf_counter() - t
-        gc.enable()
-        del records
-        out.append(f"state_at, {label}: {elapsed * 1000:,.0f} ms")
-    sql = (
-        "SELECT count(*) FROM resources res JOIN revisions rv ON rv.id = (SELECT id FROM "
-        "revisions WHERE resource_id = res.id AND observed_at <= :at ORDER BY observed_at "
-        "DESC, id DESC LIMIT 1)"
-    )
+        db.execute(sql, {"at": at}).fetchall()
+        out.append(f"{label}: {(time.perf_counter() - t) * 1000:,.0f} ms")
     t = time.perf_counter()
-    db.execute(sql, {"at": at}).fetchone()
-    out.append(f"the latest-revision seek for every resource ever seen, no decode: "
+    records = reader.state_at(at)
+    out.append(f"Reader.state_at (records, bodies decompressed): "
                f"{(time.perf_counter() - t) * 1000:,.0f} ms")  # fmt: skip
-    plan = db.execute(
-        "EXPLAIN QUERY PLAN SELECT rv.id FROM resources res JOIN revisions rv ON rv.id = "
-        "(SELECT id FROM revisions WHERE resource_id = res.id AND observed_at <= :at ORDER BY "
-        "observed_at DESC, id DESC LIMIT 1) WHERE res.namespace = :ns",
-        {"at": at, "ns": store.namespaces[0]},
-    ).fetchall()
-    out.append("namespace query plan: " + "; ".join(str(r[3]) for r in plan))
-    _, text = _cprofile(lambda: reader.state_at(at))
+    t = time.perf_counter()
+    parsed = sum(1 for record in records if record.obj is not None)
+    out.append(f"parsing {parsed:,} objects (orjson): {(time.perf_counter() - t) * 1000:,.0f} ms")
+
+    def full() -> int:
+        return sum(1 for record in reader.state_at(at) if record.obj is not None)
+
+    _, text = _cprofile(full)
     return "\n".join(out) + "\n\n" + text
+
+
+def storage_profile(ctx: Context) -> str:
+    """Where the bytes of the storage benchmark's database go (run `--only storage` first)."""
+    import sqlite3
+
+    path = ctx.out / "storage-tt.db"
+    conn = sqlite3.connect(path)
+    n = conn.execute("SELECT count(*) FROM revisions").fetchone()[0]
+    out = [f"{path.name}: {path.stat().st_size:,} bytes, {n:,} revisions"]
+    for name, size in conn.execute(
+        "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8"
+    ):
+        out.append(f"  {name:30s} {size / n:7.1f} B/revision")
+    out.append("average stored length of each revisions column (NULLs count 0):")
+    for (column,) in conn.execute("SELECT name FROM pragma_table_info('revisions')"):
+        avg = conn.execute(f"SELECT avg(coalesce(length({column}), 0)) FROM revisions").fetchone()[
+            0
+        ]
+        out.append(f"  {column:18s} {avg:7.1f} B")
+    out.append("bodies by kind and kind of blob:")
+    for kind, delta, count, size in conn.execute(
+        "SELECT res.kind, rv.keyframe_id IS NOT NULL, count(*), avg(length(rv.body)) "
+        "FROM revisions rv JOIN resources res ON res.id = rv.resource_id GROUP BY 1, 2 "
+        "ORDER BY count(*) * avg(length(rv.body)) DESC"
+    ):
+        label = "deltas" if delta else "keyframes"
+        out.append(f"  {kind:12s} {label:9s} {count:8,} x {size:6.0f} B")
+    conn.close()
+    return "\n".join(out)
 
 
 def backfill_profile(ctx: Context) -> str:
@@ -283,9 +318,11 @@ def backfill_profile(ctx: Context) -> str:
 
 def snapshot_profile(ctx: Context) -> str:
     from bench.datasets import state_store
+    from timetravel.cli import tune_collector
     from timetravel.moment import build_snapshot
     from timetravel.store.db import open_database
 
+    tune_collector()
     store = state_store(ctx)
     backfilled = ctx.out / "desired.db"  # left by bench/run.py's desired benchmark
     db = open_database(backfilled if backfilled.exists() else store.path, readonly=True)
@@ -306,6 +343,7 @@ PROFILES = {
     "recorder-memory": recorder_memory,
     "import": import_events_profile,
     "state": state_profile,
+    "storage": storage_profile,
     "backfill": backfill_profile,
     "snapshot": snapshot_profile,
 }
