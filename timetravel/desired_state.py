@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,11 +42,20 @@ class DesiredSide:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
+# What one commit of one branch declares, by key, and the paths that could not be read.
+_Declared = tuple[dict[DesiredKey, DeclaredObject], list[dict[str, str]]]
+
+
 class DesiredState:
-    """Looks up desired state at moments; keeps decoded sets of recent commits."""
+    """Looks up desired state at moments; keeps decoded sets of recent commits.
+
+    Sides share their ``objects`` and ``errors`` with that cache: treat them as read-only.
+    """
 
     def __init__(self, db: Database) -> None:
         self.git = GitStore(db)
+        # Scrubbing asks for the same commit many times in a row.
+        self._declared: OrderedDict[tuple[RepoRecord, str], _Declared] = OrderedDict()
 
     def repos(self) -> list[RepoRecord]:
         return self.git.repos()
@@ -57,18 +67,26 @@ class DesiredState:
             if ref is None:
                 sides.append(DesiredSide(repo, None, None))
                 continue
-            commit = self.git.commit(ref.sha)
-            stored = self.git.desired_set(repo.id, ref.sha)
-            objects: dict[DesiredKey, DeclaredObject] = {}
-            errors: list[dict[str, str]] = []
-            if stored is not None:
-                for item in stored.objects:
-                    key = desired_key(item["obj"])
-                    if key is not None:
-                        objects[key] = DeclaredObject(repo, item["path"], item["obj"], ref.sha)
-                errors = stored.errors
-            sides.append(DesiredSide(repo, ref, commit, objects, errors))
+            objects, errors = self._declared_by(repo, ref.sha)
+            sides.append(DesiredSide(repo, ref, self.git.commit(ref.sha), objects, errors))
         return sides
+
+    def _declared_by(self, repo: RepoRecord, sha: str) -> _Declared:
+        if (known := self._declared.get((repo, sha))) is not None:
+            self._declared.move_to_end((repo, sha))
+            return known
+        stored = self.git.desired_set(repo.id, sha)
+        if stored is None:
+            return {}, []
+        objects: dict[DesiredKey, DeclaredObject] = {}
+        for item in stored.objects:
+            key = desired_key(item["obj"])
+            if key is not None:
+                objects[key] = DeclaredObject(repo, item["path"], item["obj"], sha)
+        self._declared[(repo, sha)] = (objects, stored.errors)
+        if len(self._declared) > 16:
+            self._declared.popitem(last=False)
+        return objects, stored.errors
 
     def merged_at(self, at: str) -> tuple[list[DesiredSide], dict[DesiredKey, DeclaredObject]]:
         """Every branch at ``at`` and all declared objects (a later repo wins a conflict)."""

@@ -17,6 +17,11 @@
   ``namespace_defaults`` argument, ``[namespaces]`` in ``timetravel.toml`` at the repository
   root, an Argo CD Application's ``spec.destination.namespace`` for its ``spec.source.path``;
   else ``default``. Cluster-scoped kinds get none.
+- Reading the commits of a history one after the other costs little more than what changed: a
+  commit's tree is put together from the last commit's directories that did not change (tree
+  objects through git's long-lived ``cat-file`` process), and a file or rendered directory whose
+  objects and namespace defaults did not change yields the very same ``DesiredObject``s again,
+  so callers can reuse what they derived from them by identity.
 - Nothing is read outside the commit's tree: symlinks are resolved inside the tree and reported
   when they point outside it, dangle or loop. Every problem becomes a :class:`ManifestError`;
   ``read_commit`` raises only for a commit that does not exist.
@@ -26,6 +31,7 @@ Objects in a ``DesiredSet`` are shared with the caches: treat them as read-only.
 
 from __future__ import annotations
 
+import operator
 import os
 import posixpath
 import re
@@ -56,7 +62,6 @@ CONFIG_FILE = "timetravel.toml"
 DEFAULT_NAMESPACE = "default"
 ROOT = "."
 
-_GIT_TIMEOUT_S = 60.0
 _MAX_SYMLINK_HOPS = 40  # as Linux's MAXSYMLINKS
 _MAX_MATERIALIZED_BYTES = 256 * 1024 * 1024
 _MAX_MESSAGE = 500
@@ -65,6 +70,7 @@ _MODE_LINK = 0o120000
 _MODE_SUBMODULE = 0o160000
 # Fields of a kustomization whose entries are other kustomizations (or files) to build in.
 _REFERENCE_FIELDS = ("resources", "bases", "components")
+_NAMESPACING_KINDS = ("Application", "CustomResourceDefinition")
 
 
 # --- public types -------------------------------------------------------------------------------
@@ -214,27 +220,86 @@ class _Entry:
         return self.mode not in (_MODE_TREE, _MODE_LINK, _MODE_SUBMODULE)
 
 
-class _Tree:
-    """Every path of one commit (``git ls-tree -r -t``), with directory listings."""
+def _canonical_mode(mode: int) -> int:
+    """The mode as git reads it from a tree object (``canon_mode``): ``ls-tree`` shows this."""
+    kind = mode & 0o170000
+    if kind == _MODE_TREE:
+        return _MODE_TREE
+    if kind == _MODE_LINK:
+        return _MODE_LINK
+    if kind == 0o100000:
+        return 0o100755 if mode & 0o100 else 0o100644
+    return _MODE_SUBMODULE
 
-    def __init__(self, root_sha: str, listing: bytes) -> None:
-        self.entries: dict[str, _Entry] = {ROOT: _Entry(_MODE_TREE, root_sha)}
-        self.children: dict[str, list[str]] = {ROOT: []}
+
+def _tree_entries(data: bytes) -> list[tuple[int, str, str]]:
+    """``(mode, name, object id)`` of each entry of a raw tree object, in the tree's order."""
+    entries = []
+    start = 0
+    while start < len(data):
+        space = data.index(b" ", start)
+        nul = data.index(b"\0", space)
+        # surrogateescape: a non-UTF-8 file name still round-trips to the file system.
+        name = data[space + 1 : nul].decode("utf-8", errors="surrogateescape")
+        sha = data[nul + 1 : nul + 21].hex()
+        entries.append((_canonical_mode(int(data[start:space], 8)), name, sha))
+        start = nul + 21
+    return entries
+
+
+class _Tree:
+    """Every path of one directory of a commit, recursively, in ``git ls-tree -r -t`` order,
+    with directory listings and the files a read looks for.
+
+    A directory's ``_Tree`` is put together from its own tree object and its subdirectories'
+    ``_Tree``s, so consecutive commits share every directory that did not change.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        sha: str,
+        listing: list[tuple[int, str, str]],
+        subtree: Callable[[str, str], _Tree],
+    ) -> None:
+        self.entries: dict[str, _Entry] = {path: _Entry(_MODE_TREE, sha)}
+        self.children: dict[str, list[str]] = {path: []}
         self.links: list[str] = []
-        for record in listing.split(b"\0"):
-            if not record:
+        # Files that may hold manifests, by their names: (path, directory, entry).
+        self.manifests: list[tuple[str, str, _Entry]] = []
+        self.kustomizations: dict[str, str] = {}  # directory -> its kustomization file
+        self.charts: list[str] = []  # directories with a Chart.yaml
+        self.subtrees: dict[tuple[str, str], _Tree] = {}  # every directory below, by id
+        kustomization_files: dict[str, str] = {}
+        for mode, name, child_sha in listing:
+            child = _join(path, name)
+            self.children[path].append(child)
+            if mode == _MODE_TREE:
+                self._include(child, child_sha, subtree(child, child_sha))
                 continue
-            meta, _, raw_path = record.partition(b"\t")
-            mode, _, sha = meta.split(b" ")
-            # surrogateescape: a non-UTF-8 file name still round-trips to the file system.
-            path = raw_path.decode("utf-8", errors="surrogateescape")
-            entry = _Entry(int(mode, 8), sha.decode("ascii"))
-            self.entries[path] = entry
-            self.children.setdefault(_parent(path), []).append(path)
-            if entry.is_tree:
-                self.children.setdefault(path, [])
-            elif entry.is_link:
-                self.links.append(path)
+            entry = self.entries[child] = _Entry(mode, child_sha)
+            if mode == _MODE_LINK:
+                self.links.append(child)
+            if mode != _MODE_SUBMODULE and is_manifest_path(child):
+                self.manifests.append((child, path, entry))
+            if name in KUSTOMIZATION_FILES:
+                kustomization_files[name] = child
+            elif name == CHART_FILE:
+                self.charts.append(path)
+        for name in KUSTOMIZATION_FILES:
+            if name in kustomization_files:
+                self.kustomizations[path] = kustomization_files[name]
+                break
+
+    def _include(self, path: str, sha: str, sub: _Tree) -> None:
+        self.entries.update(sub.entries)
+        self.children.update(sub.children)
+        self.links += sub.links
+        self.manifests += sub.manifests
+        self.kustomizations.update(sub.kustomizations)
+        self.charts += sub.charts
+        self.subtrees[(path, sha)] = sub
+        self.subtrees.update(sub.subtrees)
 
     def walk(self, directory: str) -> Iterator[str]:
         """Every non-tree path under ``directory`` (recursively)."""
@@ -254,6 +319,29 @@ class _Kustomization:
     references: list[str] = field(default_factory=list)  # resolved resources/bases/components
     escaping: list[str] = field(default_factory=list)  # any path string that leaves directory
     problems: list[str] = field(default_factory=list)
+
+
+# A kustomization as read from its file, and the error that reading it reported.
+_ReadKustomization = tuple[_Kustomization, ManifestError | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Parse:
+    """A file's parse, and which of its objects decide other objects' namespaces."""
+
+    sha: str  # the blob parsed
+    parsed: ParsedFile
+    namespacing: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """A unit's objects as one commit declared them, and what their namespaces came from."""
+
+    declared: tuple[dict[str, Any], ...]  # as read or rendered
+    namespaces: _Namespaces
+    cluster_kinds: frozenset[str]
+    objects: tuple[DesiredObject, ...]  # with default namespaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +381,12 @@ class DesiredReader:
         self._configs: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
         self._renders: OrderedDict[tuple[object, ...], _Rendered] = OrderedDict()
         self._sets: OrderedDict[str, DesiredSet] = OrderedDict()
+        self._trees: dict[tuple[str, str], _Tree] = {}  # the last commit's directories
+        self._kustomization_files: dict[tuple[str, str, str], _ReadKustomization] = {}
+        self._config_files: dict[str, tuple[dict[str, str], ManifestError | None]] = {}
+        self._namespace_defaults: dict[frozenset[tuple[str, str]], _Namespaces] = {}
+        self._last_parses: dict[str, _Parse] = {}  # the last commit's files, by path
+        self._finished: dict[str, _Finished] = {}  # the last commit's units, by path
         self._remote_urls = _remote_urls(repo)
 
     # -- public --
@@ -307,24 +401,43 @@ class DesiredReader:
         if (known := self._sets.get(root_sha)) is not None:
             self._sets.move_to_end(root_sha)
             return known
-        listing = self._repo.git.ls_tree(
-            "-r",
-            "-t",
-            "-z",
-            "--full-tree",
-            commit.hexsha,
-            stdout_as_string=False,
-            kill_after_timeout=_GIT_TIMEOUT_S,
-        )
-        result = _CommitRead(self, _Tree(root_sha, listing)).run()
+        result = _CommitRead(self, self._tree(root_sha)).run()
         self._sets[root_sha] = result
         if len(self._sets) > 8:
             self._sets.popitem(last=False)
         return result
 
+    # -- trees --
+
+    def _tree(self, root_sha: str) -> _Tree:
+        """The whole tree of a commit, reusing each directory of the last one read that is
+        unchanged (same path, same tree id): a commit usually changes a few files."""
+        known = self._trees
+        listings: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
+        pending = [(ROOT, root_sha)]
+        while pending:  # every directory not known yet, each before its subdirectories
+            key = pending.pop()
+            if key in known or key in listings:
+                continue
+            listing = _tree_entries(self._object_bytes(key[1]))
+            listings[key] = listing
+            pending.extend(
+                (_join(key[0], n), sha) for mode, n, sha in listing if mode == _MODE_TREE
+            )
+        built: dict[tuple[str, str], _Tree] = {}
+
+        def subtree(path: str, sha: str) -> _Tree:
+            return built.get((path, sha)) or known[(path, sha)]
+
+        for path, sha in reversed(listings):  # subdirectories first
+            built[(path, sha)] = _Tree(path, sha, listings[(path, sha)], subtree)
+        root = subtree(ROOT, root_sha)
+        self._trees = {**root.subtrees, (ROOT, root_sha): root}
+        return root
+
     # -- blobs --
 
-    def _blob_bytes(self, sha: str) -> bytes:
+    def _object_bytes(self, sha: str) -> bytes:
         return bytes(self._repo.odb.stream(bytes.fromhex(sha)).read())
 
     def _blob_size(self, sha: str) -> int:
@@ -332,7 +445,7 @@ class DesiredReader:
 
     def _small_blob(self, sha: str) -> bytes:
         if (data := self._texts.get(sha)) is None:
-            data = b"" if self._blob_size(sha) > MAX_MANIFEST_BYTES else self._blob_bytes(sha)
+            data = b"" if self._blob_size(sha) > MAX_MANIFEST_BYTES else self._object_bytes(sha)
             self._texts[sha] = data
         return data
 
@@ -349,7 +462,7 @@ class DesiredReader:
             # The size is known before reading, so an oversized blob is never loaded.
             parsed = too_large(size) if size > MAX_MANIFEST_BYTES else None
             if parsed is None:
-                parsed = parse_manifest_file(path, self._blob_bytes(sha))
+                parsed = parse_manifest_file(path, self._object_bytes(sha))
             self.stats.blobs_parsed += 1
             if self._blob_cache is not None:
                 self._blob_cache.put(key, parsed)
@@ -363,9 +476,47 @@ class DesiredReader:
             if self._blob_size(sha) > MAX_MANIFEST_BYTES:
                 known = (None, "file too large")
             else:
-                known = load_yaml_mapping(self._blob_bytes(sha))
+                known = load_yaml_mapping(self._object_bytes(sha))
             self._configs[sha] = known
         return known
+
+    # -- configuration --
+
+    def _kustomization(self, directory: str, file: str, sha: str) -> _ReadKustomization:
+        """The kustomization in blob ``sha`` read as ``directory``'s, and the error to report
+        when it is not YAML. Read once per version: nothing else in the tree changes it."""
+        key = (directory, file, sha)
+        if (known := self._kustomization_files.get(key)) is None:
+            doc, error = self._yaml_config(sha)
+            if doc is None:
+                # kustomize reports its own view of the file when it runs; ours says why the
+                # directories it reaches are unknown.
+                known = (
+                    _Kustomization(directory, file),
+                    ManifestError(file, f"kustomization not read: {error}"),
+                )
+            else:
+                known = (_parse_kustomization(directory, file, doc), None)
+            self._kustomization_files[key] = known
+        return known
+
+    def _config(self, sha: str) -> tuple[dict[str, str], ManifestError | None]:
+        """``[namespaces]`` of a timetravel.toml blob, and the error to report about it."""
+        if (known := self._config_files.get(sha)) is None:
+            known = _config_namespaces(self._small_blob(sha))
+            self._config_files[sha] = known
+        return known
+
+    def _namespaces(self, apps: Mapping[str, str], config: Mapping[str, str]) -> _Namespaces:
+        """Namespace defaults for these layers, kept with the lookups already made while
+        commits keep the same defaults (they seldom change)."""
+        namespaces = _Namespaces(apps, config, self._overrides)
+        if (known := self._namespace_defaults.get(namespaces.key)) is not None:
+            return known
+        if len(self._namespace_defaults) >= 8:
+            self._namespace_defaults.clear()
+        self._namespace_defaults[namespaces.key] = namespaces
+        return namespaces
 
     # -- renders --
 
@@ -388,17 +539,15 @@ class _CommitRead:
         self.r = reader
         self.tree = tree
         self.errors: list[ManifestError] = []
-        self.objects: list[DesiredObject] = []
+        # (path, objects) of each file read and each directory rendered, in the order read.
+        self.units: list[tuple[str, tuple[dict[str, Any], ...]]] = []
+        # Of those objects, the ones that decide other objects' namespaces, in the same order.
+        self.namespacing: list[dict[str, Any]] = []
 
     def run(self) -> DesiredSet:
-        tree = self.tree
         config_namespaces = self._config_namespaces()
         kustomizations = self._kustomizations()
-        charts = {
-            _parent(p)
-            for p, e in tree.entries.items()
-            if posixpath.basename(p) == CHART_FILE and not e.is_tree
-        }
+        charts = set(self.tree.charts)
         referenced = {
             ref
             for k in kustomizations.values()
@@ -412,8 +561,8 @@ class _CommitRead:
         owned = set(kustomizations) | charts
 
         self._plain_files(owned)
-        apps = _applications((d.obj for d in self.objects), self.r._remote_urls)
-        namespaces = _Namespaces(apps, config_namespaces, self.r._overrides)
+        apps = _applications(self._declared("Application"), self.r._remote_urls)
+        namespaces = self.r._namespaces(apps, config_namespaces)
         # Charts first: an app-of-apps chart yields the Applications that say which referenced
         # kustomizations are deployed on their own as well.
         for directory in sorted(charts):
@@ -422,7 +571,7 @@ class _CommitRead:
             ):
                 continue  # a subchart, or input of a kustomization
             self._render_chart(directory, namespaces.lookup(directory))
-        apps = {**_applications((d.obj for d in self.objects), self.r._remote_urls), **apps}
+        apps = {**_applications(self._declared("Application"), self.r._remote_urls), **apps}
         for directory in sorted(kustomizations):
             if any(a in charts for a in _ancestors(directory)):
                 continue  # part of a chart (a post-renderer's input), rendered with it
@@ -431,16 +580,50 @@ class _CommitRead:
             self._render_kustomization(kustomizations[directory], kustomizations)
         # Applications that came out of any render count for namespaces too; those written in
         # plain files win on equal paths, being what a person wrote down.
-        apps = {**_applications((d.obj for d in self.objects), self.r._remote_urls), **apps}
-        namespaces = _Namespaces(apps, config_namespaces, self.r._overrides)
-        cluster_kinds = _cluster_scoped_crd_kinds(d.obj for d in self.objects)
-        objects = [
-            DesiredObject(d.path, _with_namespace(d.obj, d.path, namespaces, cluster_kinds))
-            for d in self.objects
-        ]
-        objects.sort(key=lambda d: d.path)  # stable: file order is kept within a path
+        apps = {**_applications(self._declared("Application"), self.r._remote_urls), **apps}
+        namespaces = self.r._namespaces(apps, config_namespaces)
+        cluster_kinds = frozenset(
+            _cluster_scoped_crd_kinds(self._declared("CustomResourceDefinition"))
+        )
+        objects = self._finish(namespaces, cluster_kinds)
         self.errors.sort(key=lambda e: (e.path, e.message))
         return DesiredSet(objects=tuple(objects), errors=tuple(self.errors))
+
+    def _declared(self, kind: str) -> list[dict[str, Any]]:
+        """The objects of ``kind`` (one of ``_NAMESPACING_KINDS``) read or rendered so far."""
+        return [obj for obj in self.namespacing if obj.get("kind") == kind]
+
+    def _finish(
+        self, namespaces: _Namespaces, cluster_kinds: frozenset[str]
+    ) -> list[DesiredObject]:
+        """Every unit's objects with their default namespaces, in path order (a unit's own
+        order kept). A unit read from the same objects under the same defaults as in the last
+        commit gives the very same DesiredObjects: nothing is copied again, and a caller can
+        reuse what it derived from them by identity."""
+        last = self.r._finished
+        finished: dict[str, _Finished] = {}
+        objects: list[DesiredObject] = []
+        for path, declared in sorted(self.units, key=_unit_path):
+            known = last.get(path)
+            if (
+                known is None
+                or known.declared is not declared
+                or known.namespaces is not namespaces
+                or known.cluster_kinds != cluster_kinds
+            ):
+                known = _Finished(
+                    declared,
+                    namespaces,
+                    cluster_kinds,
+                    tuple(
+                        DesiredObject(path, _with_namespace(obj, path, namespaces, cluster_kinds))
+                        for obj in declared
+                    ),
+                )
+            finished[path] = known
+            objects.extend(known.objects)
+        self.r._finished = finished
+        return objects
 
     # -- configuration --
 
@@ -448,31 +631,25 @@ class _CommitRead:
         entry = self.tree.entries.get(CONFIG_FILE)
         if entry is None or not entry.is_file:
             return {}
-        data = self.r._small_blob(entry.sha)
-        try:
-            config = tomllib.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            self.errors.append(ManifestError(CONFIG_FILE, f"not read: {exc}"))
-            return {}
-        table = config.get("namespaces", {})
-        if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
-            self.errors.append(
-                ManifestError(CONFIG_FILE, "[namespaces] must map directories to namespace names")
-            )
-            return {}
-        return {_config_prefix(prefix): namespace for prefix, namespace in table.items()}
+        namespaces, error = self.r._config(entry.sha)
+        if error is not None:
+            self.errors.append(error)
+        return namespaces
 
     # -- plain files --
 
     def _plain_files(self, owned: set[str]) -> None:
         tree = self.tree
-        for path, entry in tree.entries.items():
-            if entry.is_tree or entry.mode == _MODE_SUBMODULE or not is_manifest_path(path):
-                continue
-            if path in owned or any(a in owned for a in _ancestors(path)):
+        inside: dict[str, bool] = {}
+        # Most files of a commit are the last commit's: their parses are at hand by path.
+        last = self.r._last_parses
+        parses: dict[str, _Parse] = {}
+        unchanged = 0
+        for path, directory, entry in tree.manifests:
+            if owned and (path in owned or _inside(directory, owned, inside)):
                 continue
             sha = entry.sha
-            if entry.is_link:
+            if entry.mode == _MODE_LINK:
                 target, problem = self._resolve(path)
                 if problem is not None:
                     self.errors.append(ManifestError(path, problem))
@@ -485,9 +662,19 @@ class _CommitRead:
                     )
                     continue
                 sha = target_entry.sha
-            parsed = self.r._parse(sha, path)
-            self.errors.extend(ManifestError(path, message) for message in parsed.errors)
-            self.objects.extend(DesiredObject(path, obj) for obj in parsed.objects)
+            known = last.get(path)
+            if known is None or known.sha != sha:
+                parsed = self.r._parse(sha, path)
+                known = _Parse(sha, parsed, _namespacing(parsed.objects))
+            else:
+                unchanged += 1
+            parses[path] = known
+            if known.parsed.errors:
+                self.errors.extend(ManifestError(path, m) for m in known.parsed.errors)
+            self.units.append((path, known.parsed.objects))
+            self.namespacing += known.namespacing
+        self.r._last_parses = parses
+        self.r.stats.cache_hits += unchanged
 
     def _resolve(self, path: str) -> tuple[str | None, str | None]:
         """Follow symlinks inside the tree: ``(real path, None)`` or ``(None, problem)``."""
@@ -521,51 +708,24 @@ class _CommitRead:
     # -- kustomize --
 
     def _kustomizations(self) -> dict[str, _Kustomization]:
-        found: dict[str, _Kustomization] = {}
-        for directory, children in self.tree.children.items():
-            names = {posixpath.basename(c): c for c in children if not self.tree.entries[c].is_tree}
-            for name in KUSTOMIZATION_FILES:
-                if name in names:
-                    found[directory] = self._read_kustomization(directory, names[name])
-                    break
-        return found
+        return {
+            directory: self._read_kustomization(directory, file)
+            for directory, file in self.tree.kustomizations.items()
+        }
 
     def _read_kustomization(self, directory: str, file: str) -> _Kustomization:
-        k = _Kustomization(directory, file)
         entry = self.tree.entries[file]
         sha = entry.sha
         if entry.is_link:
             target, problem = self._resolve(file)
             if problem is not None or target is None or not self.tree.entries[target].is_file:
-                k.problems.append(f"{file}: {problem or 'not a file'}")
-                return k
+                return _Kustomization(
+                    directory, file, problems=[f"{file}: {problem or 'not a file'}"]
+                )
             sha = self.tree.entries[target].sha
-        doc, error = self.r._yaml_config(sha)
-        if doc is None:
-            # kustomize reports its own view of the file when it runs; ours says why the
-            # directories it reaches are unknown.
-            self.errors.append(ManifestError(file, f"kustomization not read: {error}"))
-            return k
-        for name in _REFERENCE_FIELDS:
-            entries = doc.get(name)
-            for ref in entries if isinstance(entries, list) else ():
-                if not isinstance(ref, str) or _is_remote(ref):
-                    continue
-                resolved = _normalize(directory, ref)
-                if resolved is None:
-                    k.problems.append(f"{name} entry {ref!r} is outside the repository")
-                else:
-                    k.references.append(resolved)
-        # Any string that reads as a path out of this directory (patches, generators'
-        # files/envs, replacements, ...) is something kustomize may load: it is copied for the
-        # render and is part of the render's cache key.
-        for text in _strings(doc):
-            for candidate in (text, text.rpartition("=")[2]):
-                if ".." not in candidate or "\n" in candidate or _is_remote(candidate):
-                    continue
-                resolved = _normalize(directory, candidate)
-                if resolved is not None and not _under(resolved, directory):
-                    k.escaping.append(resolved)
+        k, error = self.r._kustomization(directory, file, sha)
+        if error is not None:
+            self.errors.append(error)
         return k
 
     def _render_kustomization(
@@ -667,7 +827,8 @@ class _CommitRead:
                 self.r._store_render(full_key, rendered)
         self.errors.extend(link_errors)
         self.errors.extend(rendered.errors)
-        self.objects.extend(DesiredObject(directory, obj) for obj in rendered.objects)
+        self.units.append((directory, rendered.objects))
+        self.namespacing += _namespacing(rendered.objects)
 
     def _render_now(
         self,
@@ -717,7 +878,7 @@ class _CommitRead:
             destination = os.path.join(workdir, *parts)
             os.makedirs(os.path.dirname(destination), exist_ok=True)
             with open(destination, "wb") as handle:
-                handle.write(self.r._blob_bytes(sha))
+                handle.write(self.r._object_bytes(sha))
         for path in paths:  # an empty directory still has to exist to be rendered
             if path in self.tree.entries and self.tree.entries[path].is_tree:
                 os.makedirs(
@@ -725,6 +886,36 @@ class _CommitRead:
                     exist_ok=True,
                 )
         return None
+
+
+# --- kustomizations ----------------------------------------------------------------------------
+
+
+def _parse_kustomization(directory: str, file: str, doc: Mapping[str, Any]) -> _Kustomization:
+    """What a kustomization file builds in (``resources``/``bases``/``components``) and every
+    path it may load from outside its directory."""
+    k = _Kustomization(directory, file)
+    for name in _REFERENCE_FIELDS:
+        entries = doc.get(name)
+        for ref in entries if isinstance(entries, list) else ():
+            if not isinstance(ref, str) or _is_remote(ref):
+                continue
+            resolved = _normalize(directory, ref)
+            if resolved is None:
+                k.problems.append(f"{name} entry {ref!r} is outside the repository")
+            else:
+                k.references.append(resolved)
+    # Any string that reads as a path out of this directory (patches, generators'
+    # files/envs, replacements, ...) is something kustomize may load: it is copied for the
+    # render and is part of the render's cache key.
+    for text in _strings(doc):
+        for candidate in (text, text.rpartition("=")[2]):
+            if ".." not in candidate or "\n" in candidate or _is_remote(candidate):
+                continue
+            resolved = _normalize(directory, candidate)
+            if resolved is not None and not _under(resolved, directory):
+                k.escaping.append(resolved)
+    return k
 
 
 # --- namespaces ---------------------------------------------------------------------------------
@@ -735,6 +926,20 @@ def _config_prefix(prefix: str) -> str:
     return ROOT if cleaned in ("", ".") else cleaned
 
 
+def _config_namespaces(data: bytes) -> tuple[dict[str, str], ManifestError | None]:
+    """``[namespaces]`` of timetravel.toml as prefixes, or nothing and why."""
+    try:
+        config = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return {}, ManifestError(CONFIG_FILE, f"not read: {exc}")
+    table = config.get("namespaces", {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
+        return {}, ManifestError(
+            CONFIG_FILE, "[namespaces] must map directories to namespace names"
+        )
+    return {_config_prefix(prefix): namespace for prefix, namespace in table.items()}, None
+
+
 class _Namespaces:
     """Default namespace by longest directory prefix; on equal prefixes the explicit argument
     beats timetravel.toml, which beats an Argo CD Application."""
@@ -743,8 +948,15 @@ class _Namespaces:
         self._by_prefix: dict[str, str] = {}
         for layer in layers:
             self._by_prefix.update(layer)
+        self.key = frozenset(self._by_prefix.items())
+        self._found: dict[str, str] = {}  # path -> namespace, for paths looked up before
 
     def lookup(self, path: str) -> str:
+        if (found := self._found.get(path)) is None:
+            found = self._found[path] = self._longest_prefix(path)
+        return found
+
+    def _longest_prefix(self, path: str) -> str:
         if path in self._by_prefix:
             return self._by_prefix[path]
         for ancestor in _ancestors(path):
@@ -754,7 +966,7 @@ class _Namespaces:
 
 
 def _with_namespace(
-    obj: dict[str, Any], path: str, namespaces: _Namespaces, cluster_kinds: set[str]
+    obj: dict[str, Any], path: str, namespaces: _Namespaces, cluster_kinds: frozenset[str]
 ) -> dict[str, Any]:
     metadata = obj.get("metadata")
     if isinstance(metadata, dict) and metadata.get("namespace"):
@@ -766,6 +978,32 @@ def _with_namespace(
     copied = dict(obj)
     copied["metadata"] = {**(metadata or {}), "namespace": namespaces.lookup(path)}
     return copied
+
+
+_unit_path = operator.itemgetter(0)  # of (path, objects)
+
+
+def _inside(directory: str, owned: set[str], known: dict[str, bool]) -> bool:
+    """Whether ``directory`` is one of ``owned`` or below one; ``known`` remembers answers."""
+    chain = []
+    current = directory
+    while (answer := known.get(current)) is None:
+        if current in owned:
+            answer = True
+            break
+        chain.append(current)
+        if current == ROOT:
+            answer = False
+            break
+        current = _parent(current)
+    for visited in chain:
+        known[visited] = answer
+    return answer
+
+
+def _namespacing(objects: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The objects that decide other objects' namespaces (Argo CD Applications, CRDs)."""
+    return tuple(obj for obj in objects if obj.get("kind") in _NAMESPACING_KINDS)
 
 
 def _cluster_scoped_crd_kinds(objects: Iterable[dict[str, Any]]) -> set[str]:

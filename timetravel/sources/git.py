@@ -27,9 +27,9 @@ from timetravel.domain.normalize import is_secret, normalize
 from timetravel.domain.times import from_stored, to_stored
 from timetravel.errors import UserError
 from timetravel.progress import Progress
-from timetravel.sources.desired import CommitInfo, DesiredReader, first_parent_history
+from timetravel.sources.desired import CommitInfo, DesiredReader, DesiredSet, first_parent_history
 from timetravel.store.db import open_database, redaction_key
-from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord, SqliteBlobCache
+from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord, SqliteBlobCache, desired_item
 
 FETCH_TIMEOUT = 120
 
@@ -130,6 +130,41 @@ class _NoSecretsCache:
             self.inner.put(sha, parsed)
 
 
+class _Encoder:
+    """Consecutive commits' objects as the store keeps them: normalized, encoded.
+
+    The reader hands out the very same dict for an object that did not change since the last
+    commit, and its stored form depends on nothing else but its path: it is reused by
+    identity, so a commit costs what changed in it rather than everything it declares.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        # id -> (object, path, stored form or None when not stored); holding the object keeps
+        # its id its own.
+        self._last: dict[int, tuple[dict[str, Any], str, bytes | None]] = {}
+
+    def commit(self, desired: DesiredSet) -> list[bytes]:
+        """The stored entries of a commit's objects (those with a name)."""
+        current: dict[int, tuple[dict[str, Any], str, bytes | None]] = {}
+        entries: list[bytes] = []
+        for item in desired.objects:
+            obj = item.obj
+            known = self._last.get(id(obj))
+            if known is None or known[1] != item.path:
+                known = (obj, item.path, self._encode(item.path, obj))
+            current[id(obj)] = known
+            if known[2] is not None:
+                entries.append(known[2])
+        self._last = current
+        return entries
+
+    def _encode(self, path: str, obj: dict[str, Any]) -> bytes | None:
+        if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
+            return None
+        return desired_item(_printable(path), normalize(obj, self.key))
+
+
 class GitSource:
     """Records one repository branch into one database."""
 
@@ -162,7 +197,7 @@ class GitSource:
         except (git.BadName, ValueError, git.GitCommandError):
             return None
 
-    def _setup(self) -> tuple[GitStore, RepoRecord, DesiredReader, bytes]:
+    def _setup(self) -> tuple[GitStore, RepoRecord, DesiredReader, _Encoder]:
         db = open_database(self.db_path)
         store = GitStore(db)
         record = store.ensure_repo(
@@ -173,7 +208,7 @@ class GitSource:
             self.cluster,
         )
         reader = DesiredReader(self.repo, blob_cache=_NoSecretsCache(SqliteBlobCache(db)))
-        return store, record, reader, redaction_key(db)
+        return store, record, reader, _Encoder(redaction_key(db))
 
     def sync(self, *, live: bool = False) -> int:
         """Record what is new since the last look; returns how many ref updates were recorded.
@@ -182,9 +217,9 @@ class GitSource:
         now; otherwise (first sight, or catching up after downtime) each new first-parent
         commit became desired at its committer time, marked backfilled.
         """
-        store, record, reader, key = self._setup()
+        store, record, reader, encoder = self._setup()
         try:
-            return self._sync(store, record, reader, key, live)
+            return self._sync(store, record, reader, encoder, live)
         finally:
             store.conn.close()
 
@@ -211,7 +246,12 @@ class GitSource:
         return steps
 
     def _sync(
-        self, store: GitStore, record: RepoRecord, reader: DesiredReader, key: bytes, live: bool
+        self,
+        store: GitStore,
+        record: RepoRecord,
+        reader: DesiredReader,
+        encoder: _Encoder,
+        live: bool,
     ) -> int:
         head = self._head()
         if head is None:
@@ -241,7 +281,7 @@ class GitSource:
                     list(info.parents),
                 )
                 if not store.has_desired_set(record.id, info.sha):
-                    self._store_desired(store, record, reader, key, info.sha)
+                    self._store_desired(store, record, reader, encoder, info.sha)
                 store.add_ref_update(
                     record.id,
                     step.observed_at,
@@ -257,19 +297,19 @@ class GitSource:
         return len(steps)
 
     def _store_desired(
-        self, store: GitStore, record: RepoRecord, reader: DesiredReader, key: bytes, sha: str
+        self,
+        store: GitStore,
+        record: RepoRecord,
+        reader: DesiredReader,
+        encoder: _Encoder,
+        sha: str,
     ) -> None:
         desired = reader.read_commit(sha)
-        objects: list[dict[str, Any]] = []
-        for item in desired.objects:
-            obj = item.obj
-            if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
-                continue
-            objects.append({"path": _printable(item.path), "obj": normalize(obj, key)})
+        entries = encoder.commit(desired)
         errors = [
             {"path": _printable(e.path), "message": _printable(e.message)} for e in desired.errors
         ]
-        store.put_desired_set(record.id, sha, objects, errors)
+        store.put_desired_set(record.id, sha, entries, errors)
 
     def fetch(self) -> None:
         if not self.branch.remote:

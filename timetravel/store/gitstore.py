@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,13 +200,20 @@ class GitStore:
         return row is not None
 
     def put_desired_set(
-        self, repo_id: int, sha: str, objects: list[dict[str, Any]], errors: list[dict[str, str]]
+        self, repo_id: int, sha: str, objects: Sequence[bytes], errors: list[dict[str, str]]
     ) -> None:
-        """Store a commit's desired set, as a delta against the repo's latest keyframe."""
-        raw = codec.dumps({"objects": objects, "errors": errors})
+        """Store a commit's desired set, as a delta against the repo's latest keyframe.
+
+        ``objects`` are the set's entries encoded by :func:`desired_item`: consecutive commits
+        share most of them, so a caller encodes each once rather than the whole set each time.
+        """
+        raw = _desired_body(objects, errors)
         content_hash = hashlib.blake2b(raw, digest_size=12).hexdigest()
+        # Newest rows first, stopping at the repo's latest: the (repo_id, sha) index would
+        # visit every set of the repo and sort them, once per commit recorded.
         previous = self.conn.execute(
-            "SELECT id, keyframe_id FROM desired_sets WHERE repo_id = ? ORDER BY id DESC LIMIT 1",
+            "SELECT id, keyframe_id FROM desired_sets NOT INDEXED WHERE repo_id = ? "
+            "ORDER BY id DESC LIMIT 1",
             (repo_id,),
         ).fetchone()
         keyframe_id: int | None = None
@@ -245,16 +255,40 @@ class GitStore:
         if row is None:
             return None
         set_id, kf_id, body, kf_body = row
-        if kf_id is None:
-            raw = self._keyframe(set_id, body)
-        else:
-            raw = codec.decompress_delta(body, self._keyframe(kf_id, kf_body))
-        data = codec.loads(raw)
+        # The cache keeps each keyframe's dictionary loaded: most sets are deltas against a few.
+        raw = codec.decode_body(body, kf_id, kf_body, self._keyframes, set_id)
+        assert raw is not None  # body is NOT NULL
+        with _collector_paused():
+            data = codec.loads(raw)
         result = StoredDesiredSet(sha, data["objects"], data["errors"])
         self._sets[(repo_id, sha)] = result
         while len(self._sets) > 16:
             self._sets.popitem(last=False)
         return result
+
+
+def desired_item(path: str, obj: dict[str, Any]) -> bytes:
+    """One entry of a stored desired set (``{"path", "obj"}``), encoded as the store keeps it."""
+    return codec.dumps({"path": path, "obj": obj})
+
+
+def _desired_body(items: Sequence[bytes], errors: list[dict[str, str]]) -> bytes:
+    """``codec.dumps({"objects": [...], "errors": errors})`` joined from encoded entries: the
+    keys are sorted ("errors" first) and nothing separates tokens, so the bytes are the same."""
+    return b'{"errors":' + codec.dumps(errors) + b',"objects":[' + b",".join(items) + b"]}"
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Run without CPython's cyclic collector: parsed JSON holds no cycles, and a pass that
+    starts while a large set is being built walks every object alive (tens of ms)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _ref(row: Any) -> RefUpdate | None:
