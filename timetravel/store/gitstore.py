@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from timetravel.domain.manifests import ParsedFile
+from timetravel.domain.snapshot import collector_paused
 from timetravel.domain.times import to_stored, utc_now
 from timetravel.store import Database, codec
 
@@ -258,7 +257,7 @@ class GitStore:
         # The cache keeps each keyframe's dictionary loaded: most sets are deltas against a few.
         raw = codec.decode_body(body, kf_id, kf_body, self._keyframes, set_id)
         assert raw is not None  # body is NOT NULL
-        with _collector_paused():
+        with collector_paused():
             data = codec.loads(raw)
         result = StoredDesiredSet(sha, data["objects"], data["errors"])
         self._sets[(repo_id, sha)] = result
@@ -276,19 +275,6 @@ def _desired_body(items: Sequence[bytes], errors: list[dict[str, str]]) -> bytes
     """``codec.dumps({"objects": [...], "errors": errors})`` joined from encoded entries: the
     keys are sorted ("errors" first) and nothing separates tokens, so the bytes are the same."""
     return b'{"errors":' + codec.dumps(errors) + b',"objects":[' + b",".join(items) + b"]}"
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Run without CPython's cyclic collector: parsed JSON holds no cycles, and a pass that
-    starts while a large set is being built walks every object alive (tens of ms)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _ref(row: Any) -> RefUpdate | None:

@@ -6,15 +6,14 @@ decoded records; callers never see SQL or blobs.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from sqlite_utils import Database
 
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.snapshot import collector_paused
 from timetravel.store import codec
 from timetravel.store.records import GapRecord, ObservationRecord, RevisionRecord
 
@@ -202,7 +201,7 @@ class Reader:
         rows = self.conn.execute(sql, params).fetchall()
         # Thousands of records are alive at once and hold no reference cycles: collection
         # passes over them would only cost time.
-        with _collector_paused():
+        with collector_paused():
             identities = self._identities_of([row[1] for row in rows])
             self._cache_keyframes({row[11] for row in rows if row[11] is not None})
             records = [self._state_record(row, identities[row[1]]) for row in rows]
@@ -343,17 +342,6 @@ def _chunks(values: Sequence[int], size: int = 900) -> Iterator[list[int]]:
     """Slices small enough for SQLite's limit on parameters of older builds (999)."""
     for start in range(0, len(values), size):
         yield list(values[start : start + size])
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _key_params(key: ResourceKey) -> dict[str, Any]:
