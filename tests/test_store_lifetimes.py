@@ -227,3 +227,16 @@ def test_previous_many_equals_previous_one_by_one(tmp_path: Path) -> None:
         if one is not None:
             assert batch[record.id].obj == one.obj  # type: ignore[union-attr]
     assert sum(1 for found in batch.values() if found is None) == 2
+
+
+def test_state_decodes_when_the_keyframe_cache_is_smaller_than_the_state(
+    tmp_path: Path,
+) -> None:
+    db = open_database(tmp_path / "tt.db")
+    steps = [(f"p{i}", "ADDED", 0, i) for i in range(6)]
+    steps += [(f"p{i}", "MODIFIED", 0, 10 + i) for i in range(6)]
+    _write(db, steps)
+    at = to_stored(START + timedelta(seconds=100))
+    roomy, tiny = Reader(db), Reader(db, keyframe_cache=1)
+    assert [r.obj for r in tiny.state_at(at)] == [r.obj for r in roomy.state_at(at)]
+    assert all(r.obj is not None for r in tiny.state_at(at))

@@ -52,53 +52,18 @@ class Reader:
         self._identities: dict[int, tuple[ResourceKey, str]] = {}
 
     def _record(self, row: Sequence[Any], with_body: bool = True) -> RevisionRecord:
-        (
-            rev_id,
-            resource_id,
-            cluster,
-            group,
-            kind,
-            namespace,
-            name,
-            api_version,
-            observed_at,
-            change,
-            rv,
-            uid,
-            inferred,
-            status_only,
-            source,
-            server_time,
-            managers,
-            keyframe_id,
-            body,
-            kf_body,
-        ) = row
-        raw = (
-            codec.decode_body(body, keyframe_id, kf_body, self._keyframes, rev_id)
-            if with_body
-            else None
-        )
-        return RevisionRecord(
-            id=rev_id,
-            resource_id=resource_id,
-            key=ResourceKey(cluster, group, kind, namespace, name),
-            api_version=api_version,
-            observed_at=observed_at,
-            change=change,
-            resource_version=rv,
-            uid=uid,
-            inferred=bool(inferred),
-            status_only=bool(status_only),
-            source=source,
-            server_time=server_time,
-            managers=tuple(orjson.loads(managers)) if managers else (),
-            body=raw,
-        )
+        """A record from a row of ``_REVISION_COLUMNS`` (identity and keyframe joined)."""
+        identity = (ResourceKey(*row[2:7]), row[7])
+        return self._state_record((*row[:2], *row[8:19]), identity, row[19], with_body)
 
     def _state_record(
-        self, row: Sequence[Any], identity: tuple[ResourceKey, str]
+        self,
+        row: Sequence[Any],
+        identity: tuple[ResourceKey, str],
+        keyframe_blob: bytes | None = None,
+        with_body: bool = True,
     ) -> RevisionRecord:
+        """A record from a row of ``_STATE_COLUMNS`` and the resource's identity."""
         (
             rev_id,
             resource_id,
@@ -114,9 +79,12 @@ class Reader:
             keyframe_id,
             body,
         ) = row
-        keyframe_blob = None
-        if keyframe_id is not None and self._keyframes.get(keyframe_id) is None:
-            keyframe_blob = self._body_of(keyframe_id)  # evicted since _cache_keyframes
+        raw = None
+        if with_body:
+            missing = keyframe_id is not None and self._keyframes.get(keyframe_id) is None
+            if keyframe_blob is None and missing:
+                keyframe_blob = self._body_of(keyframe_id)  # evicted since cached
+            raw = codec.decode_body(body, keyframe_id, keyframe_blob, self._keyframes, rev_id)
         return RevisionRecord(
             id=rev_id,
             resource_id=resource_id,
@@ -131,7 +99,7 @@ class Reader:
             source=source,
             server_time=server_time,
             managers=tuple(orjson.loads(managers)) if managers else (),
-            body=codec.decode_body(body, keyframe_id, keyframe_blob, self._keyframes, rev_id),
+            body=raw,
         )
 
     def _identities_of(self, resource_ids: Sequence[int]) -> dict[int, tuple[ResourceKey, str]]:
