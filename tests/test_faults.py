@@ -625,8 +625,9 @@ def test_410_storm_relists_with_gaps_and_keeps_history_exact(tmp_path: Path) -> 
                 double.drop_watches()
         double.drop_watches()
         wait_until_exact(db_path, churn, timeout=60)
-        relists = recorder.stats.relists
-        assert relists >= 2, recorder.stats
+    # Counted once the recorder stopped: a relist can still start after the store is exact.
+    relists = recorder.stats.relists
+    assert relists >= 2, recorder.stats
     report = check_history(db_path, churn)
     assert report["inferred"] > 0
     gaps = count(db_path, "SELECT count(*) FROM gaps WHERE reason LIKE 'watch expired (410%'")
@@ -644,8 +645,10 @@ def test_server_ignoring_resource_version_keeps_history_exact(tmp_path: Path) ->
                 double.drop_watches()
         double.drop_watches()
         wait_until_exact(db_path, churn)
-        replays = recorder.stats.relists
-        assert replays >= 1, recorder.stats  # a replay cut before its end is not one
+    # Counted once the recorder stopped: the last replay can be seen after the store is
+    # exact (it changes nothing) and still record its gap.
+    replays = recorder.stats.relists
+    assert replays >= 1, recorder.stats  # a replay cut before its end is not one
     report = check_history(db_path, churn)
     assert report["inferred"] > 0
     gaps = count(db_path, "SELECT count(*) FROM gaps WHERE reason LIKE 'server ignored%'")
