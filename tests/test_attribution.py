@@ -337,3 +337,42 @@ def test_annotations_other_tools_set_name_the_run(db_path: Path) -> None:
     upsert_pipeline_run(db, gitlab)
     last = changes(db)[-1]
     assert (last["cause"], last["pipeline_run"]["run_id"]) == ("pipeline", "9001")
+
+
+def test_changes_without_runs_or_audits_keep_their_own_commits(
+    tmp_path: Path, db_path: Path
+) -> None:
+    # With no run or audit event near them, changes by the same managers share one
+    # explanation (a snapshot explains thousands); the commit git declared at each change
+    # and the commit each object was annotated with must still be its own.
+    repo = GitOpsRepo(tmp_path / "gitops")
+    repo.write("payments/api.yaml", deployment("payments", "api", "api:1.0", 3))
+    first = repo.commit("api", T0 - timedelta(days=1))
+    repo.write("payments/api.yaml", deployment("payments", "api", "api:1.0", 4))
+    second = repo.commit("four replicas", T0 + timedelta(minutes=10))
+    GitSource(db_path, repo.path, clock=MonotonicClock(), progress=False).sync()
+    db = open_database(db_path)
+    cluster = Cluster(db)
+    for minute, replicas in ((5, 5), (15, 4)):
+        cluster.write(
+            T0 + timedelta(minutes=minute),
+            "argocd-controller",
+            ("spec.replicas",),
+            mutate=set_replicas(replicas),
+            operation="Apply",
+        )
+    for minute, commit in ((20, "c1"), (25, "c2")):
+        cluster.write(
+            T0 + timedelta(minutes=minute),
+            "kubectl-edit",
+            ("spec.replicas",),
+            mutate=set_replicas(minute),
+            annotations={"timetravel.io/commit": commit},
+        )
+    updated = [c for c in changes(db) if c["type"] == "updated"]
+    assert [(c["cause"], c["commit"]) for c in updated] == [
+        ("gitops", first),
+        ("gitops", second),
+        ("manual", "c1"),
+        ("manual", "c2"),
+    ]

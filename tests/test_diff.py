@@ -211,6 +211,35 @@ def test_defaulted_fields_are_noise_not_drift() -> None:
     assert not is_drifted(diff_desired_actual(git_deployment(), live))
 
 
+class _Unread(list[dict[str, Any]]):
+    """managedFields that fail the test when read."""
+
+    def __iter__(self) -> Any:
+        raise AssertionError("managedFields read, though no live-only field needed an owner")
+
+
+def test_managed_fields_are_read_only_when_a_live_only_field_needs_an_owner() -> None:
+    # A snapshot compares hundreds of declared objects; reading managedFields into owned
+    # paths cost more than the rest of the diff, and most objects have no field to judge.
+    live, managed = clean_live()
+    assert not is_drifted(diff_desired_actual(git_deployment(), live, managed_fields=_Unread()))
+    live, managed = live_deployment()
+    with pytest.raises(AssertionError, match="managedFields read"):
+        diff_desired_actual(git_deployment(), live, managed_fields=_Unread(managed))
+    assert diff_desired_actual(git_deployment(), live, managed_fields=managed) == (
+        diff_desired_actual(git_deployment(), live, owners=field_owners(managed))
+    )
+    # Owned by a controller, not a person: noise when read from managedFields as well.
+    by_controller = [
+        {**m, "manager": "kube-controller-manager"} if m["manager"] == "kubectl-edit" else m
+        for m in managed
+    ]
+    assert [d.path for d in drift(diff_desired_actual(git_deployment(), live))] == [
+        f"{API}.env[DEBUG]"
+    ]
+    assert not drift(diff_desired_actual(git_deployment(), live, managed_fields=by_controller))
+
+
 def test_diffs_are_sorted_and_match_the_schema() -> None:
     live, managed = live_deployment()
     diffs = diff_desired_actual(git_deployment(), live, owners=field_owners(managed))

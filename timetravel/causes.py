@@ -12,6 +12,7 @@ from typing import Any
 
 from timetravel.config import load_rules
 from timetravel.domain.attribution import (
+    ANNOTATION_COMMIT,
     AUDIT_AFTER,
     AUDIT_BEFORE,
     Attribution,
@@ -20,6 +21,7 @@ from timetravel.domain.attribution import (
     ManagerRules,
     RunFact,
     attribute,
+    primary_touch,
 )
 from timetravel.domain.audit import AuditEvent, guess_resource
 from timetravel.domain.ci_env import PipelineRunRecord
@@ -122,6 +124,7 @@ class CauseFinder:
         self._audit_days: dict[str, dict[ObjectRef, list[AuditFact]]] = {}
         self._ref_days: dict[str, list[tuple[list[str], list[RefUpdate]]]] = {}
         self._explained: dict[tuple[int, int | None], Attribution] = {}
+        self._unevidenced: dict[tuple[Any, ...], Attribution] = {}
 
     def native_runs(self, start: str, end: str) -> list[RunFact]:
         """Argo CD / Flux / Tekton / Argo Workflows runs seen in the cluster in [start, end].
@@ -235,8 +238,6 @@ class CauseFinder:
         return known
 
     def _explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
-        meta: dict[str, Any] = (record.obj or {}).get("metadata") or {}
-        annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
         if previous is None and record.change != "created":
             # No previous revision at hand: the managers the writer saw advance are stored
             # with the revision, and their entries are the ones that wrote.
@@ -250,21 +251,101 @@ class CauseFinder:
             touched = advanced(
                 previous.managed_fields if previous is not None else None, record.managed_fields
             )
-        facts = ChangeFacts(
-            at=record.observed_at,
-            kind=record.key.kind,
-            namespace=record.key.namespace,
-            name=record.key.name,
-            change=record.change,
-            status_only=record.status_only,
-            touched=tuple(touched),
-            annotations=annotations,
+        observed = record.observed_at
+        day = _stored_day(observed)
+        at: datetime | None = None
+        if day is None:
+            at = from_stored(observed)
+            day = at.date().isoformat()
+        runs = self._runs_by_day.get(day, [])
+        if _audit_window_in_day(observed) and not self._audit_day(day):
+            audits: list[AuditFact] = []  # the audit window stays in a day without audits
+        else:
+            at = at or from_stored(observed)
+            audits = self._audits(record, at)
+        native = self._native_near(at or from_stored(observed)) if self._may_have_native() else []
+
+        def facts() -> ChangeFacts:
+            return ChangeFacts(
+                at=observed,
+                kind=record.key.kind,
+                namespace=record.key.namespace,
+                name=record.key.name,
+                change=record.change,
+                status_only=record.status_only,
+                touched=tuple(touched),
+                annotations=_annotations(record),
+            )
+
+        if runs or native or audits:
+            return attribute(
+                facts(),
+                runs=[*runs, *native],
+                audits=audits,
+                desired_commit=self.desired_commit(observed),
+                rules=self.rules,
+            )
+        # Without runs or audit events the answer rests on the primary manager, the
+        # managers, the commit annotation and (for a GitOps manager only) the commit git
+        # declared: thousands of changes share a few such answers.
+        touch = primary_touch(touched, record.status_only)
+        manager = touch.manager if touch else None
+        commit = None
+        if manager is not None and self.rules.kind_of(manager) == "gitops":
+            commit = self.desired_commit(observed)
+        shared = (
+            manager,
+            tuple(dict.fromkeys(t.manager for t in touched)),
+            _annotation(record, ANNOTATION_COMMIT),
+            commit,
         )
-        at = from_stored(record.observed_at)
-        return attribute(
-            facts,
-            runs=[*self._runs_by_day.get(at.date().isoformat(), ()), *self._native_near(at)],
-            audits=self._audits(record, at),
-            desired_commit=self.desired_commit(record.observed_at),
-            rules=self.rules,
-        )
+        known = self._unevidenced.get(shared)
+        if known is None:
+            known = attribute(facts(), desired_commit=commit, rules=self.rules)
+            if len(self._unevidenced) >= EXPLAINED_LIMIT:
+                self._unevidenced.clear()
+            self._unevidenced[shared] = known
+        return known
+
+    def _may_have_native(self) -> bool:
+        """Whether any run-describing object (Argo CD Application...) was ever recorded."""
+        if self._run_resources is None:
+            self._run_resources = self.reader.resource_ids_of_kinds(RUN_KINDS)
+        return bool(self._run_resources)
+
+
+def _annotations(record: RevisionRecord) -> dict[str, str]:
+    meta: dict[str, Any] = (record.obj or {}).get("metadata") or {}
+    return {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+
+
+def _annotation(record: RevisionRecord, name: str) -> str | None:
+    """``_annotations(record).get(name)`` without copying every annotation."""
+    meta: dict[str, Any] = (record.obj or {}).get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return str(annotations[name]) if name in annotations else None
+
+
+def _stored_day(stored: str) -> str | None:
+    """The UTC day of a time in the store's fixed-width form, read off the text; None for
+    any other form (parse it then)."""
+    if len(stored) == 27 and stored[10] == "T" and stored[26] == "Z":
+        return stored[:10]
+    return None
+
+
+def _clock(offset: timedelta) -> str:
+    """The time of day ``offset`` after midnight, as the store's fixed-width text has it."""
+    return (datetime(2000, 1, 1) + offset).strftime("%H:%M:%S.%f")
+
+
+# A change seen between these times of day has its whole audit window in its own day.
+_AUDIT_DAY = (_clock(AUDIT_BEFORE), _clock(timedelta(days=1) - AUDIT_AFTER))
+
+
+def _audit_window_in_day(stored: str) -> bool:
+    """Whether [``stored`` - AUDIT_BEFORE, ``stored`` + AUDIT_AFTER] stays within the UTC day
+    of ``stored``, read off the fixed-width text (False for any other form)."""
+    if _stored_day(stored) is None:
+        return False
+    return _AUDIT_DAY[0] <= stored[11:26] < _AUDIT_DAY[1]

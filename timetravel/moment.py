@@ -10,7 +10,6 @@ from timetravel.causes import CauseFinder
 from timetravel.desired_state import DeclaredObject, DesiredKey, DesiredState, desired_key
 from timetravel.domain.attribution import RunFact
 from timetravel.domain.diff import changed_fields, diff_desired_actual, is_drifted
-from timetravel.domain.managed_fields import field_owners
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import (
     ChangeView,
@@ -135,8 +134,7 @@ def compare(
                 cache.clear()
             cache[key] = known
         return known
-    owners = field_owners(record.managed_fields) if record.managed_fields else None
-    diffs = diff_desired_actual(declared.obj, record.obj, owners=owners)
+    diffs = diff_desired_actual(declared.obj, record.obj, managed_fields=record.managed_fields)
     drift = tuple(d.to_json() for d in diffs if not d.noise)
     return ("drifted" if is_drifted(diffs) else "in_sync"), drift
 

@@ -207,10 +207,15 @@ def _shift(stored: str, delta: timedelta) -> str:
 
 def primary_manager(change: ChangeFacts) -> ManagerTouch | None:
     """The manager that made this change: the latest touch, spec before status."""
-    touches = list(change.touched)
+    return primary_touch(change.touched, change.status_only)
+
+
+def primary_touch(touched: Sequence[ManagerTouch], status_only: bool) -> ManagerTouch | None:
+    """``primary_manager`` of a change with these touches."""
+    touches = list(touched)
     if not touches:
         return None
-    if not change.status_only:
+    if not status_only:
         main = [t for t in touches if t.subresource != "status"]
         touches = main or touches
     return max(touches, key=lambda t: t.time or "")

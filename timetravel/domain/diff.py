@@ -7,13 +7,19 @@ None field and (in a manifest) an empty map or list are all the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from timetravel.domain.managed_fields import Owner, is_manual_manager, owner_of, resolve_paths
+from timetravel.domain.managed_fields import (
+    Owner,
+    field_owners,
+    is_manual_manager,
+    owner_of,
+    resolve_paths,
+)
 from timetravel.domain.paths import (
     Named,
     Segment,
@@ -418,9 +424,18 @@ def is_default(kind: str, segments: list[Segment], value: Any, parent: Any) -> b
 @dataclass
 class _Drift:
     kind: str
-    owners: Mapping[str, Owner]
+    # The owners by path, made when a live-only field first needs one: most objects have
+    # none, and reading managedFields into paths costs more than the rest of the diff.
+    owners_of: Callable[[], Mapping[str, Owner]]
     is_manual: Callable[[str], bool]
     out: list[FieldDiff] = field(default_factory=list)
+    _owners: Mapping[str, Owner] | None = None
+
+    @property
+    def owners(self) -> Mapping[str, Owner]:
+        if self._owners is None:
+            self._owners = self.owners_of()
+        return self._owners
 
     def emit(self, segments: list[Segment], desired: Any, actual: Any, reason: str) -> None:
         noise = reason in (DEFAULT, STATUS, CONTROLLER)
@@ -508,6 +523,7 @@ def diff_desired_actual(
     actual: Mapping[str, Any],
     *,
     owners: Mapping[str, Owner] | None = None,
+    managed_fields: Sequence[Mapping[str, Any]] | None = None,
     is_manual: Callable[[str], bool] = is_manual_manager,
 ) -> list[FieldDiff]:
     """Every difference between a manifest from git and the live object, sorted by path.
@@ -517,11 +533,19 @@ def diff_desired_actual(
     int-or-string ports as text, named lists by name); a declared value the server omits
     (null, empty, false/0/"") matches an absent one. A field only ``actual`` has is noise when
     it is ``status``, a documented server default (``_DEFAULTS`` below), or owned (per ``owners``,
-    from ``field_owners``) by a manager ``is_manual`` rejects; otherwise it is drift
+    from ``field_owners``, or else per the live object's ``managed_fields``, read only if
+    such a field needs an owner) by a manager ``is_manual`` rejects; otherwise it is drift
     (reason ``added``), which includes live-only fields nobody is known to own."""
     kind = str(actual.get("kind") or desired.get("kind") or "")
     live = dict(actual)
-    drift = _Drift(kind, resolve_paths(owners, live) if owners else {}, is_manual)
+
+    def owners_of() -> Mapping[str, Owner]:
+        known = owners
+        if known is None and managed_fields:
+            known = field_owners(managed_fields)
+        return resolve_paths(known, live) if known else {}
+
+    drift = _Drift(kind, owners_of, is_manual)
     drift.compare([], dict(desired), live, None)
     return sorted(drift.out, key=lambda d: sort_key(d.path))
 
