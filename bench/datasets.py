@@ -59,9 +59,14 @@ def state_params(quick: bool) -> dict[str, int]:
     return {"live": 10_000, "revisions": 1_000_000, "namespaces": 50}
 
 
+# The layout RevisionWriter writes (keyframes, deltas, columns): a cached store written by
+# an older one is not what a recorder of this version would have made, so it is rebuilt.
+WRITER_LAYOUT = 2  # 2: sibling keyframes, uid where it changes, binary hashes
+
+
 def state_store(ctx: Context) -> StateStore:
     params = state_params(ctx.quick)
-    path = ctx.cache_path("state", params)
+    path = ctx.cache_path("state", {**params, "writer": WRITER_LAYOUT})
     meta_path = path.with_suffix(".json")
     if not (path.exists() and meta_path.exists()):
         _build_state(ctx, path, meta_path, params)
