@@ -130,7 +130,7 @@ def test_a_database_before_m004_opened_read_only_still_answers(tmp_path: Path) -
 def _record(body: bytes) -> RevisionRecord:
     key = ResourceKey("c", "", "Pod", "ns", "p")
     return RevisionRecord(
-        1, 1, key, "v1", "t", "updated", "1", "u", False, False, "w", None, (), body
+        1, 1, key, "v1", "t", "updated", "1", "u", False, False, "w", None, None, body
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import orjson
 from sqlite_utils import Database
 
 from timetravel.domain.model import ResourceKey
@@ -98,7 +97,7 @@ class Reader:
             status_only=bool(status_only),
             source=source,
             server_time=server_time,
-            managers=tuple(orjson.loads(managers)) if managers else (),
+            managers_json=managers,
             body=raw,
         )
 

@@ -63,12 +63,17 @@ class RevisionRecord:
     status_only: bool
     source: str
     server_time: str | None
-    managers: tuple[str, ...]
+    managers_json: str | None  # as stored: a JSON list, or NULL for none
     body: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def deleted(self) -> bool:
         return self.change == "deleted"
+
+    @_parsed
+    def managers(self) -> tuple[str, ...]:
+        """The field managers whose entry is new or advanced in this revision."""
+        return tuple(orjson.loads(self.managers_json)) if self.managers_json else ()
 
     @_parsed
     def obj(self) -> dict[str, Any] | None:
