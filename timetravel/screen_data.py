@@ -1,13 +1,14 @@
 """What the screen shows, as plain values: the data layer under ``timetravel ui``.
 
 Pure Python over :class:`~timetravel.store.reader.Reader` and :mod:`timetravel.moment`; no
-Textual. The screen calls it from worker threads only, so every call may block: each thread
-gets its own read-only connection (SQLite connections are not shared across threads).
+Textual. The screen calls it from worker threads only, so every call may block: a call
+borrows a session (a read-only connection and its caches) that no other thread uses
+meanwhile. The loads a newer one replaces take a ``stop`` callable and give up
+(:class:`~timetravel.screen_moment.Superseded`) once it says so.
 
-Nothing here decides desired state, drift or causes: those arrive in the
-:class:`~timetravel.domain.snapshot.ResourceView` and
-:class:`~timetravel.domain.snapshot.ChangeView` values that ``moment`` builds, and the screen
-shows whatever they hold.
+Nothing here decides desired state, drift or causes: states come from ``moment.compare``,
+causes from the :class:`~timetravel.domain.snapshot.ChangeView` values ``moment`` builds,
+drift from the same points as ``drift.drift_history``; the screen shows whatever they hold.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from __future__ import annotations
 import copy
 import threading
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from timetravel.causes import CauseFinder
-from timetravel.desired_state import DesiredState
+from timetravel.desired_state import DeclaredObject, DesiredState
 from timetravel.domain.diff import FieldDiff, diff_desired_actual
 from timetravel.domain.drift import DriftInterval
 from timetravel.domain.managed_fields import field_owners
@@ -31,10 +33,22 @@ from timetravel.domain.native_runs import is_failed
 from timetravel.domain.paths import find_item
 from timetravel.domain.paths import get as get_path
 from timetravel.domain.paths import parse as parse_path
-from timetravel.domain.snapshot import ChangeView, ResourceView, Snapshot, count_states
+from timetravel.domain.snapshot import ChangeView, ResourceView, Snapshot
 from timetravel.domain.times import from_stored, to_stored, utc_now
-from timetravel.drift import drift_history
-from timetravel.moment import CompareCache, build_snapshot, changes_in, compare
+from timetravel.moment import CompareCache, build_snapshot, change_view, changes_in, compare
+from timetravel.screen_drift import DriftWalker
+from timetravel.screen_moment import (
+    STOP_EVERY,
+    LiveSet,
+    Rows,
+    Stop,
+    check,
+    count_rows,
+    live_at,
+    never,
+)
+from timetravel.screen_moment import ResourceRow as ResourceRow  # re-exported
+from timetravel.screen_moment import ResourceSet as ResourceSet  # re-exported
 from timetravel.store.db import open_database
 from timetravel.store.gitstore import CommitRecord
 from timetravel.store.reader import Reader
@@ -46,8 +60,13 @@ END_OF_TIME = "9999-12-31T23:59:59.999999Z"
 START_OF_TIME = "0001-01-01T00:00:00.000000Z"
 # Most changes whose causes are read for timeline marks in one visible range.
 MARK_LIMIT = 3000
+# Revisions read per query while looking for the last observation time.
+RANGE_PAGE = 1000
 # Most revisions counted exactly for a density bar; past it, counts saturate per bucket.
 DENSITY_LIMIT = 20000
+
+# Changes explained between two looks at a load's ``stop`` (each parses two bodies).
+CHANGES_EVERY = 25
 
 # Marker kinds, most important first: a column of the timeline shows the first one present.
 MARK_KINDS = (
@@ -77,51 +96,6 @@ class Marker:
 
 
 @dataclass(frozen=True)
-class ResourceRow:
-    """One line of the resource list."""
-
-    key: ResourceKey
-    state: str  # in_sync | drifted | missing | unmanaged
-    last_change_at: str | None
-    last_cause: str | None
-    last_type: str | None
-
-    @property
-    def search_text(self) -> str:
-        k = self.key
-        return f"{k.namespace}/{k.kind}/{k.name}".lower()
-
-    def matches(self, query: str) -> bool:
-        """The ``/`` filter: words all match; ``state:drifted`` (``kind:``, ``ns:``) by field."""
-        for word in query.lower().split():
-            name, sep, value = word.partition(":")
-            if sep and name == "state":
-                if not self.state.startswith(value):
-                    return False
-            elif sep and name == "kind":
-                if self.key.kind.lower() != value:
-                    return False
-            elif sep and name in ("ns", "namespace"):
-                if self.key.namespace.lower() != value:
-                    return False
-            elif word not in self.search_text:
-                return False
-        return True
-
-
-@dataclass(frozen=True)
-class ResourceSet:
-    """Every resource at one moment, with the moment's snapshot header facts."""
-
-    at: datetime
-    rows: tuple[ResourceRow, ...]
-    counts: dict[str, int]
-    clusters: tuple[str, ...]
-    repos: tuple[str, ...]
-    snapshot: Snapshot
-
-
-@dataclass(frozen=True)
 class Detail:
     """One resource at one moment: desired, actual, their difference, how it came to be."""
 
@@ -144,6 +118,15 @@ class Density:
     end: datetime
     counts: tuple[int, ...]
     saturated: bool  # counts were capped: the bar shows "at least"
+
+
+def with_drift(detail: Detail, interval: DriftInterval | None) -> Detail:
+    """``detail`` with the drift interval open at its moment and the change that opened it."""
+    if interval is None:
+        return replace(detail, drift=None, drift_since=None)
+    opened = from_stored(interval.opened_at)
+    since = next((c for c in detail.changes if from_stored(c.at) == opened), None)
+    return replace(detail, drift=interval, drift_since=since)
 
 
 def without_paths(obj: dict[str, Any], drop: Iterable[str]) -> dict[str, Any]:
@@ -246,8 +229,40 @@ def summary(view: ChangeView) -> str:
     return _describe(view)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _in_session(
+    method: Callable[Concatenate[ScreenData, P], R],
+) -> Callable[Concatenate[ScreenData, P], R]:
+    """Run the method on a borrowed session (see :meth:`ScreenData.session`)."""
+
+    def borrowing(self: ScreenData, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.session():
+            return method(self, *args, **kwargs)
+
+    borrowing.__name__, borrowing.__doc__ = method.__name__, method.__doc__
+    return borrowing
+
+
+@dataclass
+class _Session:
+    """One reading connection and what is cached over it; one thread uses it at a time."""
+
+    reader: Reader
+    desired: DesiredState
+    causes: CauseFinder | None = None
+    generation: int = -1
+
+
 class ScreenData:
-    """Queries the screen needs, each safe to call from any worker thread."""
+    """Queries the screen needs, each safe to call from any worker thread.
+
+    Every worker of the screen is a new thread: the connections and their caches (decoded
+    keyframes, desired sets, the evidence causes are weighed with) live in a pool of
+    sessions that each call borrows, so a load does not start cold.
+    """
 
     def __init__(
         self,
@@ -262,8 +277,13 @@ class ScreenData:
         self._now = now
         self._lock = threading.Lock()
         self._generation = 0
-        self._snapshots: dict[str, Snapshot] = {}
+        self._pool: list[_Session] = []
+        self._live: LiveSet | None = None
+        self._sets: dict[str, ResourceSet] = {}
         self._compare_cache: CompareCache = {}
+        self._rows = Rows(self._compare_cache)
+        self._drift = DriftWalker(self._compare_cache)
+        self._range: tuple[str | None, str | None] | None = None
         # Fail fast (a UserError) on a missing, foreign or damaged file, before the screen
         # starts: a first real read of facts, not only the header pages.
         self.reader()
@@ -271,8 +291,31 @@ class ScreenData:
         self.resources_at(self.time_range()[1] or self.now())
 
     # -- plumbing -------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[_Session]:
+        """Borrow a session for this thread (calls nested in it share it)."""
+        current: _Session | None = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with self._lock:
+            session = self._pool.pop() if self._pool else None
+        if session is None:
+            db = open_database(self.db_path, readonly=True)
+            session = _Session(Reader(db), DesiredState(db))
+        self._local.session = session
+        try:
+            yield session
+        finally:
+            self._local.session = None
+            with self._lock:
+                self._pool.append(session)
+
     def reader(self) -> Reader:
-        """This thread's reader over its own read-only connection."""
+        """The reader of the session this thread holds, else this thread's own."""
+        session: _Session | None = getattr(self._local, "session", None)
+        if session is not None:
+            return session.reader
         reader: Reader | None = getattr(self._local, "reader", None)
         if reader is None:
             reader = Reader(open_database(self.db_path, readonly=True))
@@ -280,22 +323,29 @@ class ScreenData:
         return reader
 
     def causes(self) -> CauseFinder:
-        """This thread's cause finder (it caches runs; invalidate() renews it)."""
-        causes: CauseFinder | None = getattr(self._local, "causes", None)
-        generation = getattr(self._local, "generation", -1)
-        if causes is None or generation != self._generation:
-            causes = CauseFinder(self.reader().db)
-            self._local.causes = causes
-            self._local.generation = self._generation
-        return causes
+        """The session's cause finder (it caches runs; invalidate() renews it)."""
+        with self.session() as session:
+            if session.causes is None or session.generation != self._generation:
+                session.causes = CauseFinder(session.reader.db)
+                session.generation = self._generation
+            return session.causes
 
-    def _changes(self, records: Sequence[RevisionRecord]) -> list[ChangeView]:
-        return changes_in(self.reader(), records, self.causes())
+    def _changes(self, records: Sequence[RevisionRecord], stop: Stop = never) -> list[ChangeView]:
+        """Change views of consecutive records, ``stop`` looked at between chunks."""
+        out: list[ChangeView] = []
+        for start in range(0, len(records), CHANGES_EVERY):
+            check(stop)
+            out.extend(
+                changes_in(self.reader(), records[start : start + CHANGES_EVERY], self.causes())
+            )
+        return out
 
     def invalidate(self) -> None:
-        """Forget cached snapshots: the store has new facts (a late fact can change the past)."""
+        """Forget cached moments: the store has new facts (a late fact can change the past)."""
         with self._lock:
-            self._snapshots.clear()
+            self._sets.clear()
+            self._live = None
+            self._drift.forget()
             self._generation += 1
 
     def now(self) -> datetime:
@@ -303,85 +353,137 @@ class ScreenData:
 
     # -- the store as a whole ---------------------------------------------------------
     def time_range(self) -> tuple[datetime | None, datetime | None]:
-        first, last = self.reader().time_range()
+        first, last = self._stored_range()
         return (
             from_stored(first) if first else None,
             from_stored(last) if last else None,
         )
 
+    @_in_session
+    def _stored_range(self) -> tuple[str | None, str | None]:
+        """The first and last observation times, moved on from the last ones seen.
+
+        ``Reader.time_range`` scans every revision (~0.25 s on a million: min and max in
+        one SELECT use no index), and the poll asks every second: once it is known, look
+        only for revisions before the first and after the last, which the index finds.
+        """
+        reader = self.reader()
+        first, last = self._range or (None, None)
+        if first is None or last is None:
+            found = reader.time_range()
+        else:
+            earlier = reader.changes_between(
+                START_OF_TIME, _moved(first, -TICK), with_body=False, limit=1
+            )
+            if earlier:
+                first = earlier[0].observed_at
+            found = (first, _latest_from(reader, last))
+        self._range = found
+        return found
+
     def clusters(self) -> list[str]:
-        return [c["name"] for c in self.reader().clusters()]
+        with self.session():
+            return [c["name"] for c in self.reader().clusters()]
 
     # -- resources at a moment --------------------------------------------------------
-    def snapshot(self, at: datetime) -> Snapshot:
-        """The snapshot at ``at`` (no change window): resources with state and last change."""
+    def resources_at(self, at: datetime, stop: Stop = never) -> ResourceSet:
+        """Every resource live or declared at ``at``, with its state (rows without causes:
+        :meth:`causes_of` explains the rows on screen)."""
         stored = to_stored(at)
         with self._lock:
-            cached = self._snapshots.get(stored)
+            cached = self._sets.get(stored)
+            base, generation = self._live, self._generation
         if cached is not None:
-            return cached
-        snap = build_snapshot(
-            self.reader().db,
-            at,
-            window=timedelta(0),
-            generated_at=self.now(),
-            light=True,
-            causes=self.causes(),
-            cache=self._compare_cache,
-        )
-        with self._lock:
-            if len(self._snapshots) > 8:
-                self._snapshots.pop(next(iter(self._snapshots)))
-            self._snapshots[stored] = snap
-        return snap
-
-    def resources_at(self, at: datetime) -> ResourceSet:
-        snap = self.snapshot(at)
-        rows = tuple(
-            ResourceRow(
-                key=view.key,
-                state=view.state,
-                last_change_at=view.last_change.at if view.last_change else None,
-                last_cause=view.last_change.cause if view.last_change else None,
-                last_type=view.last_change.type if view.last_change else None,
-            )
-            for view in snap.resources
-        )
-        return ResourceSet(
+            return replace(cached, at=at)
+        with self.session() as session:
+            live = live_at(session.reader, stored, base, stop)
+            sides, declared = session.desired.merged_at(stored)
+            clusters = [c["name"] for c in session.reader.clusters()]
+            rows, records = self._rows.of(session.reader, live, declared, clusters, stop)
+        positions = {row.key: index for index, row in enumerate(rows)}
+        found = ResourceSet(
             at=at,
             rows=rows,
-            counts=count_states(snap.resources),
-            clusters=tuple(str(c["name"]) for c in snap.clusters),
-            repos=tuple(f"{Path(r.path).name}@{r.branch}" for r in snap.repos),
-            snapshot=snap,
+            counts=count_rows(rows),
+            clusters=tuple(clusters),
+            repos=tuple(f"{Path(s.repo.path).name}@{s.repo.branch}" for s in sides),
+            records=records,
+            positions=positions,
         )
+        with self._lock:
+            if generation == self._generation:  # nothing new arrived meanwhile
+                self._live = live
+                if len(self._sets) >= 8:
+                    self._sets.pop(next(iter(self._sets)))
+                self._sets[stored] = found
+        return found
+
+    def causes_of(
+        self, resources: ResourceSet, keys: Iterable[ResourceKey], stop: Stop = never
+    ) -> dict[ResourceKey, str]:
+        """The cause of each row's last change, for the rows asked (those on screen)."""
+        out: dict[ResourceKey, str] = {}
+        with self.session():
+            causes = self.causes()
+            for count, key in enumerate(keys):
+                if count % 20 == 0:
+                    check(stop)
+                record = resources.records.get(key)
+                if record is not None:
+                    # Without the previous revision, as a list of thousands always showed it.
+                    out[key] = change_view(record, None, causes).cause
+        return out
 
     def export_snapshot(self, at: datetime, window: timedelta = timedelta(hours=1)) -> Snapshot:
-        return build_snapshot(self.reader().db, at, window=window, generated_at=self.now())
+        with self.session():
+            return build_snapshot(self.reader().db, at, window=window, generated_at=self.now())
 
     # -- one resource ---------------------------------------------------------------------
-    def detail(self, key: ResourceKey, at: datetime, *, limit: int = 200) -> Detail:
-        """Desired, actual and diff of ``key`` at ``at``, and its changes up to then."""
-        reader = self.reader()
-        snap = self.snapshot(at)
-        view = next((v for v in snap.resources if v.key == key), None)
-        latest = reader.object_at(key, to_stored(at))
+    def detail(
+        self,
+        key: ResourceKey,
+        at: datetime,
+        *,
+        limit: int = 200,
+        drift: bool = True,
+        stop: Stop = never,
+    ) -> Detail:
+        """Desired, actual and diff of ``key`` at ``at``, and its changes up to then.
+
+        ``drift=False`` leaves out the open drift interval, the slow part on a long history:
+        the screen reads it apart (:meth:`drift_at`) so the rest shows first.
+        """
+        with self.session() as session:
+            found = self._detail(session, key, at, limit, stop)
+            if drift and found.view is not None and found.view.state == "drifted":
+                found = with_drift(found, self.drift_at(key, at, stop=stop))
+            return found
+
+    def drift_at(self, key: ResourceKey, at: datetime, stop: Stop = never) -> DriftInterval | None:
+        """The drift interval of ``key`` open at ``at``, if it is drifted then."""
+        with self.session() as session:
+            return self._drift.open_at(
+                session.reader, session.desired, self.causes(), key, to_stored(at), stop
+            )
+
+    def _detail(
+        self, session: _Session, key: ResourceKey, at: datetime, limit: int, stop: Stop
+    ) -> Detail:
+        reader = session.reader
+        stored = to_stored(at)
+        latest = reader.object_at(key, stored)
+        _, declared = session.desired.merged_at(stored)
+        match = declared.get((key.group, key.kind, key.namespace, key.name))
+        view = self._view(key, latest if latest is not None and not latest.deleted else None, match)
         records: list[RevisionRecord] = []
         all_times: tuple[datetime, ...] = ()
         if latest is not None:
             every = reader.history(latest.resource_id, with_body=False)
             all_times = tuple(from_stored(r.observed_at) for r in reversed(every))
-            records = reader.history(latest.resource_id, until=to_stored(at))[:limit]
-        changes = tuple(reversed(self._changes(list(reversed(records)))))
+            check(stop)
+            records = reader.history(latest.resource_id, until=stored)[:limit]
+        changes = tuple(reversed(self._changes(list(reversed(records)), stop)))
         deleted_at = latest.observed_at if latest is not None and latest.deleted else None
-        drift_since = None
-        interval = None
-        if view is not None and view.state == "drifted":
-            intervals = drift_history(reader.db, key, to_stored(at), causes=self.causes())
-            if intervals and intervals[-1].closed_at is None:
-                interval = intervals[-1]
-                opened = from_stored(interval.opened_at)
-                drift_since = next((c for c in changes if from_stored(c.at) == opened), None)
         field_diffs: tuple[FieldDiff, ...] = ()
         quiet_actual = None
         if view is not None and view.desired is not None and view.actual is not None:
@@ -390,7 +492,7 @@ class ScreenData:
             )
             field_diffs = tuple(diff_desired_actual(view.desired, view.actual, owners=owners))
             quiet_actual = without_paths(view.actual, (d.path for d in field_diffs if d.noise))
-        git = DesiredState(reader.db).git
+        git = session.desired.git
         commits = {
             sha: found
             for sha in {c.commit for c in changes if c.commit}
@@ -402,12 +504,38 @@ class ScreenData:
             view=view,
             deleted_at=deleted_at,
             changes=changes,
-            drift_since=drift_since,
+            drift_since=None,
             change_times=all_times,
-            drift=interval,
             commits=commits,
             field_diffs=field_diffs,
             quiet_actual=quiet_actual,
+        )
+
+    def _view(
+        self, key: ResourceKey, live: RevisionRecord | None, match: DeclaredObject | None
+    ) -> ResourceView | None:
+        """The resource as the snapshot shows it: live, declared-but-missing, or neither."""
+        source = {"repo": match.repo.path, "path": match.path} if match else None
+        if live is not None:
+            state, drift = compare(match, live, self._compare_cache)
+            return ResourceView(
+                key=live.key,
+                api_version=live.api_version,
+                state=state,
+                desired=match.obj if match else None,
+                actual=live.obj,
+                diff=drift,
+                source=source,
+            )
+        if match is None:
+            return None
+        return ResourceView(
+            key=key,
+            api_version=str(match.obj.get("apiVersion") or ""),
+            state="missing",
+            desired=match.obj,
+            actual=None,
+            source=source,
         )
 
     # -- changes across all resources ---------------------------------------------------
@@ -419,7 +547,8 @@ class ScreenData:
         reader = self.reader()
         hi = to_stored(end - TICK)
         width = timedelta(minutes=1)
-        first, _ = reader.time_range()
+        first = self._range[0] if self._range else None
+        first = first or self._stored_range()[0]
         if first is None:
             return []
         lowest = max(first, floor)
@@ -436,6 +565,7 @@ class ScreenData:
             width *= 8
         return [r.observed_at for r in rows[-count:]]
 
+    @_in_session
     def next_change_after(self, at: datetime, steps: int = 1) -> datetime | None:
         """The ``steps``-th distinct change time after ``at`` (or the last one there is)."""
         reader = self.reader()
@@ -450,6 +580,7 @@ class ScreenData:
             found = cursor = from_stored(rows[0].observed_at)
         return found
 
+    @_in_session
     def prev_change_before(self, at: datetime, steps: int = 1) -> datetime | None:
         """The ``steps``-th distinct change time before ``at`` (or the first one there is)."""
         found: datetime | None = None
@@ -461,7 +592,10 @@ class ScreenData:
             found = cursor = from_stored(times[-1])
         return found
 
-    def changes_around(self, at: datetime, count: int = 60) -> tuple[list[ChangeView], int]:
+    @_in_session
+    def changes_around(
+        self, at: datetime, count: int = 60, stop: Stop = never
+    ) -> tuple[list[ChangeView], int]:
         """Up to ``count`` changes nearest ``at`` (half before, half after), oldest first,
         and the index of the first one after ``at``."""
         reader = self.reader()
@@ -471,9 +605,10 @@ class ScreenData:
         before = reader.changes_between(start, to_stored(at))
         after = reader.changes_between(to_stored(at + TICK), END_OF_TIME, limit=half)
         records = before[-half:] + after
-        views = self._changes(records)
+        views = self._changes(records, stop)
         return views, len(before[-half:])
 
+    @_in_session
     def density(self, start: datetime, end: datetime, buckets: int) -> Density:
         """How many revisions fall in each of ``buckets`` equal slices of [start, end)."""
         reader = self.reader()
@@ -498,7 +633,8 @@ class ScreenData:
             )
         return Density(start, end, tuple(counts), saturated=True)
 
-    def markers(self, start: datetime, end: datetime) -> list[Marker]:
+    @_in_session
+    def markers(self, start: datetime, end: datetime, stop: Stop = never) -> list[Marker]:
         """Notable moments in [start, end): gaps, and every change that earns a mark."""
         reader = self.reader()
         out = [
@@ -512,8 +648,8 @@ class ScreenData:
         ]
         lo, hi = to_stored(start), to_stored(end - TICK)
         records = reader.changes_between(lo, hi, limit=MARK_LIMIT)
-        out.extend(self._marks_of(self._changes(records)))
-        out.extend(self._drift_openings(records))
+        out.extend(self._marks_of(self._changes(records, stop)))
+        out.extend(self._drift_openings(records, stop))
         causes = self.causes()
         for update, commit in causes.git.ref_updates_between(lo, hi):
             out.append(
@@ -556,11 +692,16 @@ class ScreenData:
         out.sort(key=lambda m: m.at)
         return out
 
-    def _drift_openings(self, records: Sequence[RevisionRecord]) -> list[Marker]:
+    def _drift_openings(
+        self, records: Sequence[RevisionRecord], stop: Stop = never
+    ) -> list[Marker]:
         """Changes that took a resource away from what git declared at that moment."""
         out = []
-        desired = DesiredState(self.reader().db)
-        for record in records:
+        with self.session() as session:
+            desired = session.desired
+        for count, record in enumerate(records):
+            if count % STOP_EVERY == 0:
+                check(stop)
             if record.status_only or record.change != "updated":
                 continue
             _, declared = desired.merged_at(record.observed_at)
@@ -593,8 +734,15 @@ class ScreenData:
                 )
         return out
 
+    @_in_session
     def next_notable(
-        self, at: datetime, *, forward: bool, kinds: frozenset[str] | None = None, chunk: int = 2000
+        self,
+        at: datetime,
+        *,
+        forward: bool,
+        kinds: frozenset[str] | None = None,
+        chunk: int = 2000,
+        stop: Stop = never,
     ) -> Marker | None:
         """The nearest drift opening or manual edit (``notable`` kinds) after/before ``at``."""
         reader = self.reader()
@@ -603,7 +751,8 @@ class ScreenData:
             cursor = to_stored(at + TICK)
             for _ in range(50):
                 records = reader.changes_between(cursor, END_OF_TIME, limit=chunk)
-                marks = self._marks_of(self._changes(records)) + self._drift_openings(records)
+                marks = self._marks_of(self._changes(records, stop))
+                marks += self._drift_openings(records, stop)
                 hits = sorted((m for m in marks if m.kind in kinds), key=lambda m: m.at)
                 if hits:
                     return hits[0]
@@ -617,12 +766,29 @@ class ScreenData:
             if not times:
                 return None
             records = reader.changes_between(times[0], to_stored(end - TICK))
-            marks = self._marks_of(self._changes(records)) + self._drift_openings(records)
+            marks = self._marks_of(self._changes(records, stop))
+            marks += self._drift_openings(records, stop)
             hits = sorted((m for m in marks if m.kind in kinds), key=lambda m: m.at)
             if hits:
                 return hits[-1]
             end = from_stored(times[0])
         return None
+
+
+def _moved(stored: str, by: timedelta) -> str:
+    return to_stored(from_stored(stored) + by)
+
+
+def _latest_from(reader: Reader, last: str) -> str:
+    """The last observation time, ``last`` or a later one, paging forward from it."""
+    while True:
+        newer = reader.changes_between(
+            _moved(last, TICK), END_OF_TIME, with_body=False, limit=RANGE_PAGE
+        )
+        if newer:
+            last = newer[-1].observed_at
+        if len(newer) < RANGE_PAGE:
+            return last
 
 
 def step_in(times: Sequence[datetime], at: datetime, *, forward: bool) -> datetime | None:

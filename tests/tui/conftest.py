@@ -3,12 +3,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from timetravel.demo.build import build
 from timetravel.screen_data import ScreenData
 from timetravel.tui.app import TimetravelApp
 from timetravel.tui.sample import INCIDENT, SAMPLE_NOW, build_sample_store
@@ -49,3 +50,12 @@ def make_app(sample_store: Path, tmp_path: Path) -> Iterator[Any]:
         return app
 
     yield make
+
+
+DEMO_NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's week (git, drift, causes), built once per test session, read-only."""
+    return build(tmp_path_factory.mktemp("demo"), now=DEMO_NOW, zone=UTC).db_path

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import random
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
+import pytest
+
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.times import to_rfc3339, to_stored
+from timetravel.drift import drift_history
+from timetravel.ingest import import_events
+from timetravel.moment import build_snapshot
 from timetravel.screen_data import ResourceRow, ScreenData, step_in
+from timetravel.screen_moment import Superseded, live_at
+from timetravel.store.db import open_database
+from timetravel.store.reader import Reader
 from timetravel.tui import sidebyside
 from timetravel.tui.sample import INCIDENT, SAMPLE_NOW
 
+from .conftest import DEMO_NOW
+
 API = ResourceKey("prod", "apps", "Deployment", "payments", "api")
 BANNER = ResourceKey("prod", "apps", "Deployment", "frontend", "legacy-banner")
+API_DEMO = ResourceKey("prod-eu1", "apps", "Deployment", "payments", "api")
 
 
 def t(text: str) -> datetime:
@@ -106,3 +121,141 @@ def test_side_by_side_alignment() -> None:
     unified = sidebyside.unified(rows)
     assert ("-", "  replicas: 2") in unified and ("+", "  replicas: 6") in unified
     _ = timedelta
+
+
+# -- the demo's week (git, drift, causes): the screen's shortcuts against the full answers --
+
+
+def demo_moments(data: ScreenData, step: timedelta = timedelta(minutes=37)) -> list[datetime]:
+    first, last = data.time_range()
+    assert first is not None and last is not None
+    moments = []
+    at = first
+    while at <= last:
+        moments.append(at)
+        at += step
+    return moments
+
+
+def test_live_set_moves_like_a_full_read(demo_store: Path, tmp_path: Path) -> None:
+    store = tmp_path / "demo.db"
+    shutil.copy(demo_store, store)
+    # One name deleted and created again: going back over the second life ends the first.
+    writer = open_database(store)
+    start = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
+    lives = [("ADDED", 0), ("DELETED", 1), ("ADDED", 2), ("MODIFIED", 3)]
+    import_events(
+        writer,
+        [
+            configmap_event("ledger", start + timedelta(hours=h), t, f"uid-{h // 2}")
+            for t, h in lives
+        ],
+        cluster="prod-eu1",
+    )
+    writer.conn.close()
+    reader = Reader(open_database(store, readonly=True))
+    times = sorted({r.observed_at for r in reader.changes_between("0", "9", with_body=False)})
+    shuffled = random.Random(7).sample(times, len(times))
+    moments = times + times[::-1] + shuffled
+    for limits in ((5000, 800), (3, 2)):  # moved in steps, and read again past the limits
+        base = None
+        for at in moments:
+            base = live_at(reader, at, base, limits=limits)
+            want = {r.resource_id: r.id for r in reader.state_at(at)}
+            assert {rid: r.id for rid, r in base.by_resource.items()} == want, (limits, at)
+
+
+def test_rows_and_their_causes_are_the_snapshots(demo_store: Path) -> None:
+    data = ScreenData(demo_store, now=DEMO_NOW)
+    db = open_database(demo_store, readonly=True)
+    managed = 0
+    for at in demo_moments(data):
+        resources = data.resources_at(at)
+        snap = build_snapshot(db, at, window=timedelta(0), light=True)
+        rows = [(r.key, r.state, r.last_change_at) for r in resources.rows]
+        assert rows == [
+            (v.key, v.state, v.last_change.at if v.last_change else None) for v in snap.resources
+        ]
+        causes = data.causes_of(resources, [r.key for r in resources.rows])
+        assert causes == {v.key: v.last_change.cause for v in snap.resources if v.last_change}
+        managed += sum(1 for r in resources.rows if r.state != "unmanaged")
+    assert managed > 0
+
+
+def test_the_open_drift_is_the_drift_historys(demo_store: Path) -> None:
+    data = ScreenData(demo_store, now=DEMO_NOW)
+    db = open_database(demo_store, readonly=True)
+    drifted = 0
+    for at in demo_moments(data):
+        for row in data.resources_at(at).rows:
+            if row.state != "drifted":
+                continue
+            drifted += 1
+            history = drift_history(db, row.key, to_stored(at))
+            assert history and history[-1].closed_at is None
+            assert data.drift_at(row.key, at) == history[-1]
+            assert data.detail(row.key, at).drift == history[-1]
+    assert drifted > 10
+
+
+def test_a_superseded_load_gives_up(demo_store: Path) -> None:
+    data = ScreenData(demo_store, now=DEMO_NOW)
+    first, last = data.time_range()
+    assert first is not None and last is not None
+    at = first + (last - first) / 2
+    asked = 0
+
+    def stop_soon() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > 1  # lets the load start, then stops it
+
+    with pytest.raises(Superseded):
+        data.resources_at(at, stop=stop_soon)
+    loads = (
+        lambda stop: data.changes_around(at, stop=stop),
+        lambda stop: data.markers(first, last, stop=stop),
+        lambda stop: data.detail(API_DEMO, at, stop=stop),
+        lambda stop: data.next_notable(first, forward=True, stop=stop),
+    )
+    for load in loads:
+        asked = 0
+        with pytest.raises(Superseded):
+            load(stop_soon)
+    # Not superseded, the same loads answer.
+    assert data.resources_at(at).rows
+    assert data.changes_around(at)[0]
+
+
+def test_time_range_follows_what_a_writer_adds(own_store: Path) -> None:
+    data = ScreenData(own_store, now=SAMPLE_NOW)
+    first, last = data.time_range()
+    assert first is not None and last is not None
+    writer = open_database(own_store)
+    later, earlier = last + timedelta(minutes=3), first - timedelta(days=1)
+    import_events(writer, [configmap_added("late", later)], cluster="prod")
+    assert data.time_range() == (first, later)
+    import_events(writer, [configmap_added("early", earlier)], cluster="prod")
+    assert data.time_range() == (earlier, later)
+    writer.conn.close()
+
+
+def configmap_added(name: str, at: datetime) -> str:
+    return configmap_event(name, at)
+
+
+def configmap_event(name: str, at: datetime, kind: str = "ADDED", uid: str = "uid-1") -> str:
+    """A watch event of a ConfigMap in payments, as ``kubectl get -w`` prints it."""
+    version = str(99000 + int(at.timestamp()) % 1000)
+    obj = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": "payments",
+            "uid": uid,
+            "resourceVersion": version,
+        },
+        "data": {"mode": "strict", "at": to_rfc3339(at)},
+    }
+    return orjson.dumps({"type": kind, "object": obj, "observed_at": to_rfc3339(at)}).decode()

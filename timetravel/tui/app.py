@@ -1,47 +1,48 @@
 """The timetravel screen: scrub a timeline over the store and see what ran, and why.
 
 The event loop only moves the cursor and repaints; every read of the store happens in a
-thread worker (``@work(thread=True, exclusive=True)``) that posts its result back as a
-message. Results for a cursor that has moved on are dropped.
+thread worker (see :mod:`timetravel.tui.loads`) that posts its result back as a message.
+Results for a cursor that has moved on are dropped.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual import events, on, work
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from timetravel.domain.model import ResourceKey
-from timetravel.domain.timeparse import local_zone, parse_time
 from timetravel.domain.times import to_rfc3339
 from timetravel.errors import UserError
-from timetravel.screen_data import Detail, ResourceSet, ScreenData, step_in
-from timetravel.tui.keys import APP_BINDINGS, DEBOUNCE, DEFAULT_ZOOM, ZOOMS, zoom_label
+from timetravel.screen_data import ResourceSet, ScreenData, with_drift
+from timetravel.tui.keys import APP_BINDINGS, zoom_label
+from timetravel.tui.loads import Loads
 from timetravel.tui.messages import (
     AroundLoaded,
-    CursorRequested,
+    CausesLoaded,
+    CausesWanted,
     DetailLoaded,
+    DriftLoaded,
     ResourceHighlighted,
     ResourcesLoaded,
-    SeekDone,
     StoreChanged,
     TimelineLoaded,
 )
+from timetravel.tui.scrub import ScrubbingApp
 from timetravel.tui.widgets.cause_panel import CausePanel
 from timetravel.tui.widgets.changes_list import ChangesList
 from timetravel.tui.widgets.desired_actual import DesiredActualView, FieldDiffList
-from timetravel.tui.widgets.dialogs import GotoScreen, HelpScreen
+from timetravel.tui.widgets.dialogs import HelpScreen
 from timetravel.tui.widgets.export_dialog import ExportRequest, ExportScreen
 from timetravel.tui.widgets.header import StatusHeader
 from timetravel.tui.widgets.linelist import LineList
@@ -49,7 +50,7 @@ from timetravel.tui.widgets.resource_list import ResourceList
 from timetravel.tui.widgets.timeline import Timeline
 
 
-class TimetravelApp(App[None]):
+class TimetravelApp(ScrubbingApp):
     """The screen. ``now`` freezes the clock (tests); ``tz`` is the local zone shown."""
 
     CSS_PATH = "app.tcss"
@@ -70,38 +71,18 @@ class TimetravelApp(App[None]):
         export_dir: Path | None = None,
         select: ResourceKey | None = None,
     ) -> None:
-        super().__init__()
-        self.data = data
-        if isinstance(now, datetime):
-            frozen = now
-            self._clock: Callable[[], datetime] = lambda: frozen
-        else:
-            self._clock = now or (lambda: datetime.now(UTC))
-        self.tz = tz or local_zone()
+        super().__init__(data, at=at, now=now, tz=tz, live=live, select=select)
+        self.loads = Loads(self, data)
         self.recorder = recorder
         # Asked from the poll worker (it may look at a child process and a log file).
         self.recorder_status = recorder_status
         self.poll_interval = poll_interval
         self.export_dir = export_dir or Path.cwd()
-        self.cursor: datetime = at or self._clock()
-        self.live = live
-        self.zoom_index = DEFAULT_ZOOM
-        self.view_start = self.cursor - ZOOMS[self.zoom_index] / 2
-        self.selected: ResourceKey | None = select
         self.unified = False
         self.noise = False
-        self.first_at: datetime | None = None
-        self.last_at: datetime | None = None
-        self.detail: Detail | None = None
         self.resources: ResourceSet | None = None
-        self._seek_request = 0
-        self._seek_origin: datetime | None = None
-        self._seek_steps = 0
-        self._load_timer: Timer | None = None
         self.gap_count = 0
         self._polled_once = False
-        self._resources_running = False
-        self._resources_dirty = False
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -131,6 +112,7 @@ class TimetravelApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.loads.own_threads()
         self.w_filter.display = False
         self.w_resources.focus()
         self.w_yaml.show(None, unified=False, noise=False)
@@ -141,6 +123,11 @@ class TimetravelApp(App[None]):
         self._cursor_changed(immediate=True)
         self._poll_store()
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.loads.hold()
+        await super().on_event(event)
+
     def on_resize(self) -> None:
         compact = self.size.width < 100 or self.size.height < 30
         self.screen.set_class(compact, "-compact")
@@ -148,32 +135,6 @@ class TimetravelApp(App[None]):
         self.call_after_refresh(self._load_timeline)
 
     # -- the cursor ----------------------------------------------------------------------------
-    @property
-    def span(self) -> timedelta:
-        return ZOOMS[self.zoom_index]
-
-    def move_cursor(self, at: datetime, *, keep_live: bool = False) -> None:
-        if not keep_live:
-            self._set_live(False)
-        self.cursor = at
-        self._cursor_changed()
-
-    def _cursor_changed(self, *, immediate: bool = False, recenter: bool = False) -> None:
-        """Repaint what needs no data now; start the loads after a short quiet spell."""
-        end = self.view_start + self.span
-        if recenter or not self.view_start <= self.cursor < end:
-            fraction = 0.9 if self.live else 0.5
-            self.view_start = self.cursor - self.span * fraction
-            self._load_timeline()
-        self._paint_cursor()
-        if self._load_timer is not None:
-            self._load_timer.stop()
-            self._load_timer = None
-        if immediate:
-            self._load_at_cursor()
-        else:
-            self._load_timer = self.set_timer(DEBOUNCE, self._load_at_cursor)
-
     def _paint_cursor(self) -> None:
         self.w_timeline.show(self.view_start, self.view_start + self.span, self.cursor)
         self.w_header.update_state(
@@ -186,21 +147,19 @@ class TimetravelApp(App[None]):
     def _load_at_cursor(self) -> None:
         self._load_timer = None
         self.w_resources.loading_stale = True
-        # A thread cannot be stopped: while one resource load runs, only note that another
-        # is wanted, so fast scrubbing never piles up threads fighting for the GIL.
-        if self._resources_running:
-            self._resources_dirty = True
-        else:
-            self._resources_running = True
-            self._load_resources(self.cursor)
-        self._load_around(self.cursor)
-        # The detail is read once the resources are in: it reuses their snapshot.
+        self.loads.resources(self.cursor)
+        self.loads.around(self.cursor)
+        if self.selected is not None:
+            self.loads.detail(self.selected, self.cursor)
 
     @property
     def settled(self) -> bool:
         """No load pending or running (tests wait for this rather than sleeping)."""
-        busy = [w for w in self.workers if w.group != "poll" and not w.is_finished]
-        loading = self._resources_running or self._resources_dirty
+        # Loads are followed by their slots (their workers are never cancelled); the poller
+        # never ends; seeks and exports are plain workers.
+        others = ("poll", *Loads.KINDS)
+        busy = [w for w in self.workers if w.group not in others and not w.is_finished]
+        loading = self.loads.busy or bool(self.w_resources.asked)
         timeline = self.w_timeline
         density = timeline.density
         current = density is not None and (density.start, density.end, len(density.counts)) == (
@@ -213,52 +172,10 @@ class TimetravelApp(App[None]):
         return polled and idle
 
     # -- workers -------------------------------------------------------------------------------
-    @work(exclusive=True, group="resources", thread=True, exit_on_error=False)
-    def _load_resources(self, at: datetime) -> None:
-        resources = self.data.resources_at(at)
-        if not get_current_worker().is_cancelled:
-            self.post_message(ResourcesLoaded(resources))
-
-    @work(exclusive=True, group="detail", thread=True, exit_on_error=False)
-    def _load_detail(self, key: ResourceKey, at: datetime) -> None:
-        detail = self.data.detail(key, at)
-        if not get_current_worker().is_cancelled:
-            self.post_message(DetailLoaded(detail))
-
-    @work(exclusive=True, group="around", thread=True, exit_on_error=False)
-    def _load_around(self, at: datetime) -> None:
-        changes, after = self.data.changes_around(at)
-        if not get_current_worker().is_cancelled:
-            self.post_message(AroundLoaded(at, changes, after))
-
     def _load_timeline(self) -> None:
         width = self.w_timeline.size.width
         if width:
-            self._timeline_worker(self.view_start, self.view_start + self.span, width)
-
-    @work(exclusive=True, group="timeline", thread=True, exit_on_error=False)
-    def _timeline_worker(self, start: datetime, end: datetime, buckets: int) -> None:
-        density = self.data.density(start, end, buckets)
-        markers = self.data.markers(start, end)
-        if not get_current_worker().is_cancelled:
-            self.post_message(TimelineLoaded(density, markers))
-
-    @work(exclusive=True, group="seek", thread=True, exit_on_error=False)
-    def _seek_worker(self, request: int, origin: datetime, steps: int, what: str) -> None:
-        if what == "first":
-            target = self.data.time_range()[0]
-        elif steps > 0:
-            target = self.data.next_change_after(origin, steps)
-        else:
-            target = self.data.prev_change_before(origin, -steps)
-        self.post_message(SeekDone(request, target, what))
-
-    @work(exclusive=True, group="notable", thread=True, exit_on_error=False)
-    def _notable_worker(self, origin: datetime, forward: bool) -> None:
-        marker = self.data.next_notable(origin, forward=forward)
-        self.post_message(
-            CursorRequested(marker.at, marker.key) if marker else SeekDone(-1, None, "notable")
-        )
+            self.loads.timeline(self.view_start, self.view_start + self.span, width)
 
     @work(exclusive=True, group="poll", thread=True, exit_on_error=False)
     def _poll_store(self) -> None:
@@ -298,12 +215,8 @@ class TimetravelApp(App[None]):
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             self.notify(f"{event.worker.group}: {error}", severity="error", timeout=6)
-        if event.worker.group == "resources" and event.worker.is_finished:
-            self._resources_running = False
-            if self._resources_dirty:
-                self._resources_dirty = False
-                self._resources_running = True
-                self._load_resources(self.cursor)
+        if event.worker.is_finished:
+            self.loads.finished(event.worker)
 
     def _set_recorder(self, status: str) -> None:
         self.recorder = status
@@ -322,9 +235,10 @@ class TimetravelApp(App[None]):
         listing.loading_stale = False
         if self.selected is None and resources.rows:
             self.selected = resources.rows[0].key
-        if self.selected is not None:
-            self._load_detail(self.selected, self.cursor)
-        listing.set_rows(resources.rows, self.selected)
+            self.loads.detail(self.selected, self.cursor)
+        listing.set_rows(
+            resources.rows, self.selected, positions=resources.positions, counts=resources.counts
+        )
         self.w_header.update_state(
             clusters=resources.clusters or tuple(self.data_clusters(resources)),
             repos=resources.repos,
@@ -334,11 +248,31 @@ class TimetravelApp(App[None]):
     def data_clusters(resources: ResourceSet) -> Iterable[str]:
         return sorted({row.key.cluster for row in resources.rows})
 
+    @on(CausesWanted)
+    def _causes_wanted(self, message: CausesWanted) -> None:
+        if self.resources is not None:
+            self.loads.causes(self.resources, message.keys)
+
+    def on_causes_loaded(self, message: CausesLoaded) -> None:
+        if self.resources is not None and message.at == self.resources.at:
+            self.w_resources.add_causes(message.causes)
+        else:
+            self.w_resources.ask_again()  # asked of rows no longer shown
+
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         detail = message.detail
         if detail.key != self.selected or detail.at != self.cursor:
             return
         self.detail = detail
+        self._show_detail()
+        if detail.view is not None and detail.view.state == "drifted":
+            self.loads.drift(detail.key, detail.at)
+
+    def on_drift_loaded(self, message: DriftLoaded) -> None:
+        detail = self.detail
+        if detail is None or (detail.key, detail.at) != (message.key, message.at):
+            return
+        self.detail = with_drift(detail, message.interval)
         self._show_detail()
 
     def _show_detail(self) -> None:
@@ -359,36 +293,20 @@ class TimetravelApp(App[None]):
         in_gap = any(m.until is not None and m.at <= self.cursor <= m.until for m in gaps)
         self.w_header.update_state(gaps=len(gaps), in_gap=in_gap)
 
-    def on_seek_done(self, message: SeekDone) -> None:
-        if message.request not in (-1, self._seek_request):
-            return
-        self._seek_origin = None
-        self._seek_steps = 0
-        if message.target is None:
-            self.notify(f"no {message.what} that way", timeout=2)
-            return
-        self.move_cursor(message.target)
-
     def on_store_changed(self, message: StoreChanged) -> None:
         self._polled_once = True
         self.data.invalidate()
+        self.w_resources.forget_causes()
         if self.live:
             self._follow_now(message.last)
             self._cursor_changed(immediate=True, recenter=True)
         self._load_timeline()
 
-    @on(CursorRequested)
-    def _cursor_requested(self, message: CursorRequested) -> None:
-        if message.key is not None and message.key != self.selected:
-            self.selected = message.key
-            self.detail = None
-        self.move_cursor(message.at)
-
     @on(ResourceHighlighted)
     def _resource_highlighted(self, message: ResourceHighlighted) -> None:
         self.selected = message.key
         if message.key is not None:
-            self._load_detail(message.key, self.cursor)
+            self.loads.detail(message.key, self.cursor)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -398,79 +316,8 @@ class TimetravelApp(App[None]):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         self.w_resources.focus()
 
-    # -- live ----------------------------------------------------------------------------------
-    def _follow_now(self, last: datetime | None = None) -> None:
-        latest = last or self.last_at
-        now = self._clock()
-        self.cursor = max(now, latest) if latest else now
-
-    def _set_live(self, live: bool) -> None:
-        if live != self.live:
-            self.live = live
-            self.w_header.update_state(live=live)
-
-    def action_live(self) -> None:
-        self._set_live(not self.live)
-        if self.live:
-            self._follow_now()
-            self._cursor_changed(immediate=True, recenter=True)
-
-    # -- actions: time -------------------------------------------------------------------------
-    def action_step(self, direction: int) -> None:
-        self._set_live(False)
-        if self._seek_origin is None:
-            self._seek_origin, self._seek_steps = self.cursor, 0
-        self._seek_steps += direction
-        self._seek_request += 1
-        if self._seek_steps == 0:
-            self._seek_origin = None
-            return
-        self._seek_worker(self._seek_request, self._seek_origin, self._seek_steps, "change")
-
-    def action_shift(self, direction: int) -> None:
-        self.move_cursor(self.cursor + self.span / 10 * direction)
-
-    def action_resource_step(self, direction: int) -> None:
-        detail = self.detail
-        if detail is None or detail.key != self.selected:
-            self.notify("no resource selected", timeout=2)
-            return
-        target = step_in(detail.change_times, self.cursor, forward=direction > 0)
-        if target is None:
-            self.notify("no change of this resource that way", timeout=2)
-            return
-        self.move_cursor(target)
-
-    def action_notable(self, direction: int) -> None:
-        self._notable_worker(self.cursor, direction > 0)
-
-    def action_goto(self) -> None:
-        def parse(text: str) -> datetime:
-            return parse_time(text, now=self._clock(), tz=self.tz)
-
-        def done(at: datetime | None) -> None:
-            if at is not None:
-                self.move_cursor(at)
-
-        self.push_screen(GotoScreen(parse), done)
-
-    def action_first(self) -> None:
-        if self.first_at is not None:
-            self.move_cursor(self.first_at)
-            return
-        self._seek_request += 1
-        self._seek_origin = self.cursor
-        self._seek_worker(self._seek_request, self.cursor, 0, "first")
-
-    def action_last(self) -> None:
-        self._follow_now()
-        self.move_cursor(self.cursor)
-
-    def action_zoom(self, direction: int) -> None:
-        index = max(0, min(len(ZOOMS) - 1, self.zoom_index + direction))
-        if index != self.zoom_index:
-            self.zoom_index = index
-            self._cursor_changed(recenter=True)
+    def _show_live(self, live: bool) -> None:
+        self.w_header.update_state(live=live)
 
     # -- actions: view ---------------------------------------------------------------------------
     def action_filter(self) -> None:

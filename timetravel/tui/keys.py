@@ -11,7 +11,9 @@ ZOOMS = tuple(
     timedelta(minutes=m) for m in (15, 30, 60, 180, 360, 720, 1440, 4320, 10080, 20160, 43200)
 )
 DEFAULT_ZOOM = 6  # one day
-DEBOUNCE = 0.03  # seconds of quiet before the heavy loads start while scrubbing
+# Seconds without a key before loads start (and running ones resume): a held key repeats
+# every 30-80 ms, and the data for each moment it passes is not wanted.
+QUIET = 0.08
 
 
 def zoom_label(span: timedelta) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from textual.message import Message
 
+from timetravel.domain.drift import DriftInterval
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import ChangeView
 from timetravel.screen_data import Density, Detail, Marker, ResourceSet
@@ -22,8 +23,32 @@ class ResourcesLoaded(Message):
 
 
 @dataclass
+class CausesLoaded(Message):
+    """Causes of the last change of rows at ``at`` (the rows that were on screen)."""
+
+    at: datetime
+    causes: dict[ResourceKey, str]
+
+
+@dataclass
+class CausesWanted(Message):
+    """The resource list shows rows whose last change has no known cause yet."""
+
+    keys: tuple[ResourceKey, ...]
+
+
+@dataclass
 class DetailLoaded(Message):
     detail: Detail
+
+
+@dataclass
+class DriftLoaded(Message):
+    """The drift interval open at ``at`` for ``key`` (None: not drifted then)."""
+
+    key: ResourceKey
+    at: datetime
+    interval: DriftInterval | None
 
 
 @dataclass

@@ -1,15 +1,21 @@
-"""Resources at the cursor: namespace, kind/name and a state badge; ``/`` filters."""
+"""Resources at the cursor: namespace, kind/name, a state badge and the last change's
+cause; ``/`` filters.
+
+Thousands of rows: only the visible ones are rendered, and only their causes are asked
+for (:class:`~timetravel.tui.messages.CausesWanted`); a known cause is kept for as long as
+the row's last change is the same.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from rich.text import Text
 
 from timetravel.domain.model import ResourceKey
 from timetravel.screen_data import ResourceRow
-from timetravel.tui.messages import ResourceHighlighted
+from timetravel.tui.messages import CausesWanted, ResourceHighlighted
 from timetravel.tui.widgets.linelist import LineList
 
 # Glyph and label per state; colours come from the theme through component classes.
@@ -26,6 +32,12 @@ CAUSE_GLYPHS = {
     "controller": "⚙",
     "unknown": "·",
 }
+# The narrowest list that shows the last change's cause.
+CAUSE_WIDTH = 50
+# Causes kept across moments, by (resource, time of its last change).
+CAUSES_KEPT = 20_000
+
+CauseKey = tuple[ResourceKey, str | None]
 
 
 class ResourceList(LineList):
@@ -48,12 +60,70 @@ class ResourceList(LineList):
         self.selected: ResourceKey | None = None
         self.loading_stale = False
         self._quiet = False
+        self._positions: Mapping[ResourceKey, int] | None = None  # of all_rows
+        self._counts: dict[str, int] | None = None  # of all_rows
+        self.causes: dict[CauseKey, str] = {}
+        self._stale_causes: dict[CauseKey, str] = {}  # shown until asked again
+        self.asked: tuple[ResourceKey, ...] = ()  # causes asked for, not answered yet
+        self._asked_rows: dict[ResourceKey, ResourceRow] = {}
 
     # -- data -------------------------------------------------------------------------
-    def set_rows(self, rows: Sequence[ResourceRow], selected: ResourceKey | None) -> None:
+    def set_rows(
+        self,
+        rows: Sequence[ResourceRow],
+        selected: ResourceKey | None,
+        *,
+        positions: Mapping[ResourceKey, int] | None = None,
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        """Show ``rows``; ``positions`` and ``counts`` of them, when known, spare a pass
+        over thousands of rows on the event loop."""
         self.all_rows = tuple(rows)
+        self._positions, self._counts = positions, counts
         self.selected = selected
         self._apply()
+
+    def add_causes(self, causes: Mapping[ResourceKey, str]) -> None:
+        """The causes asked for arrived, for these rows (a row left unexplained is shown
+        as unknown rather than asked for again and again)."""
+        if len(self.causes) > CAUSES_KEPT:
+            self.causes.clear()
+        for key, row in self._asked_rows.items():
+            self.causes[(key, row.last_change_at)] = causes.get(key, "unknown")
+        self.refresh()
+        self.ask_again()
+
+    def ask_again(self) -> None:
+        """Ask anew for the causes the visible rows lack (an answer was dropped)."""
+        self.asked, self._asked_rows = (), {}
+        self._ask_causes()
+
+    def forget_causes(self) -> None:
+        """New facts can change causes: ask again, showing the old ones meanwhile."""
+        if len(self._stale_causes) > CAUSES_KEPT:
+            self._stale_causes.clear()
+        self._stale_causes.update(self.causes)
+        self.causes.clear()
+        self._ask_causes()
+
+    def cause_of(self, row: ResourceRow) -> str | None:
+        known = (row.key, row.last_change_at)
+        return self.causes.get(known) or self._stale_causes.get(known) or row.last_cause
+
+    def _ask_causes(self) -> None:
+        """Ask for the causes of the visible rows that have none yet (when shown at all)."""
+        if self.scrollable_content_region.width < CAUSE_WIDTH:
+            return
+        top = self.scroll_offset.y
+        height = max(1, self.scrollable_content_region.height)
+        wanted = {
+            row.key: row
+            for row in self.rows[top : top + height]
+            if row.last_change_at and (row.key, row.last_change_at) not in self.causes
+        }
+        if wanted and tuple(wanted) != self.asked:
+            self.asked, self._asked_rows = tuple(wanted), wanted
+            self.post_message(CausesWanted(self.asked))
 
     def set_filter(self, text: str) -> None:
         self.query_text = text.strip()
@@ -72,8 +142,11 @@ class ResourceList(LineList):
         finally:
             self._quiet = False
         self._update_titles()
+        self.ask_again()
 
     def index_of(self, key: ResourceKey | None) -> int | None:
+        if not self.query_text and self._positions is not None:
+            return self._positions.get(key) if key is not None else None
         for index, row in enumerate(self.rows):
             if row.key == key:
                 return index
@@ -83,9 +156,11 @@ class ResourceList(LineList):
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
     def _update_titles(self) -> None:
-        counts: dict[str, int] = {}
-        for row in self.all_rows:
-            counts[row.state] = counts.get(row.state, 0) + 1
+        counts = self._counts
+        if counts is None:
+            counts = {}
+            for row in self.all_rows:
+                counts[row.state] = counts.get(row.state, 0) + 1
         parts = [f"{BADGES[s][0]}{counts.get(s, 0)}" for s in BADGES]
         shown = f"{len(self.rows)}/{len(self.all_rows)}" if self.query_text else f"{len(self.rows)}"
         self.border_title = f"Resources {shown}"
@@ -110,8 +185,10 @@ class ResourceList(LineList):
         badge = f"{glyph} {label}" if width >= 38 else glyph
         tail_width = len(badge) + 1
         cause = ""
-        if width >= 50 and row.last_change_at:
-            cause = f" {CAUSE_GLYPHS.get(row.last_cause or 'unknown', '·')}"
+        if width >= CAUSE_WIDTH and row.last_change_at:
+            # Blank until the cause is read, rather than a glyph that then changes.
+            known = self.cause_of(row)
+            cause = f" {CAUSE_GLYPHS.get(known, '·') if known else ' '}"
             tail_width += len(cause)
         room = max(4, width - ns_width - 1 - tail_width - 1)
         if len(kind_name) > room:
@@ -125,6 +202,15 @@ class ResourceList(LineList):
         return text
 
     # -- events ---------------------------------------------------------------------------
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self._ask_causes()
+
+    def on_resize(self) -> None:
+        # LineList.on_resize runs too (handlers of every class in the MRO do).
+        self.call_after_refresh(self._ask_causes)
+
     def cursor_moved(self, index: int) -> None:
         if self._quiet:
             return

@@ -60,6 +60,10 @@ class Timeline(Widget):
         self.density: Density | None = None
         self.markers: Sequence[Marker] = ()
         self._lines: list[Text] = []
+        # The lines without the cursor, and what they were built from: moving the cursor
+        # (every scrubbing key) restyles one column instead of placing thousands of marks.
+        self._base: tuple[object, list[Text]] | None = None
+        self._data_version = 0
 
     def show(self, start: datetime, end: datetime, cursor: datetime) -> None:
         self.start, self.end, self.cursor_at = start, end, cursor
@@ -67,6 +71,7 @@ class Timeline(Widget):
 
     def set_data(self, density: Density, markers: Sequence[Marker]) -> None:
         self.density, self.markers = density, markers
+        self._data_version += 1
         self.refresh()
 
     # -- rendering ------------------------------------------------------------------------
@@ -90,12 +95,20 @@ class Timeline(Widget):
 
     def _build(self, width: int) -> list[Text]:
         cursor_col = column_of(self.cursor_at, self.start, self.end, width)
-        lines = [self._axis(width), self._bars(width), self._marks(width)]
+        lines = [line.copy() for line in self._base_lines(width)]
         if 0 <= cursor_col < width:
-            for line in lines[1:]:
+            for line in lines[1:3]:
                 line.stylize(self._style("cursor"), cursor_col, cursor_col + 1)
-        lines.append(self._legend(width))
         return lines
+
+    def _base_lines(self, width: int) -> list[Text]:
+        """Axis, bars, marks and legend, built again only when what they show changed."""
+        made_of = (self.start, self.end, width, self._data_version, self.app.theme)
+        if self._base is None or self._base[0] != made_of:
+            lines = [self._axis(width), self._bars(width), self._marks(width)]
+            lines.append(self._legend(width))
+            self._base = (made_of, lines)
+        return self._base[1]
 
     def _axis(self, width: int) -> Text:
         span = self.end - self.start

@@ -1,0 +1,183 @@
+"""Scrubbing stays responsive: the store is read in worker threads only, one thread per
+kind of load, a newer request stops the running one, keys pause running loads, and the
+resource list asks for the causes of the rows on screen only."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.worker import WorkerState
+
+from timetravel.screen_data import ScreenData
+from timetravel.screen_moment import Stop, Superseded
+from timetravel.tui.app import TimetravelApp
+from timetravel.tui.testing import settle
+from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS, CAUSE_WIDTH, ResourceList
+
+SCRUB = ("right", "right", "left", "down", "shift+right", "shift+left", "minus", "plus", "n")
+
+
+def run(app: TimetravelApp, scenario: Callable[[Pilot[Any]], Any], size=(120, 36)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+def borrow_sessions(data: ScreenData, count: int) -> None:
+    """Make ``count`` sessions exist at once (each thread holds one until all do)."""
+    together = threading.Barrier(count)
+
+    def hold(_: int) -> None:
+        with data.session():
+            together.wait(timeout=10)
+
+    with ThreadPoolExecutor(count) as pool:
+        list(pool.map(hold, range(count)))
+
+
+def test_scrubbing_reads_the_store_only_in_worker_threads(make_app: Any) -> None:
+    app = make_app()
+    readers: list[int] = []
+
+    def traced(sql: str) -> None:
+        readers.append(threading.get_ident())
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        data = app.data
+        # More sessions than loads can borrow at once, each traced, and this thread's own.
+        borrow_sessions(data, 16)
+        for session in data._pool:
+            session.reader.conn.set_trace_callback(traced)
+        data.reader().conn.set_trace_callback(traced)
+        for key in SCRUB:
+            await pilot.press(key)
+        await settle(pilot)
+        assert len(data._pool) == 16  # no connection made meanwhile, untraced
+
+    run(app, scenario)
+    assert readers, "the trace saw no read"
+    assert threading.get_ident() not in readers
+
+
+def blocking(name: str, log: list[str]) -> Callable[[Stop], None]:
+    """A load that runs until it is told to stop, then gives up as the data layer does."""
+
+    def job(stop: Stop) -> None:
+        log.append(f"{name} started")
+        while not stop():
+            time.sleep(0.002)
+        log.append(f"{name} stopped")
+        raise Superseded
+
+    return job
+
+
+def test_a_newer_load_stops_the_running_one_and_waits_for_it(make_app: Any) -> None:
+    app = make_app()
+    log: list[str] = []
+    most_running = 0
+
+    def running() -> int:
+        nonlocal most_running
+        count = sum(
+            1 for w in app.workers if w.group == "around" and w.state == WorkerState.RUNNING
+        )
+        most_running = max(most_running, count)
+        return count
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        slot = app.loads.slots["around"]
+        slot.request("a", blocking("a", log))
+        while "a started" not in log:
+            await pilot.pause(0.01)
+        slot.request("b", blocking("b", log))  # stops a, waits for it
+        slot.request("b", blocking("b", log))  # the same again: nothing more
+        slot.request("c", lambda stop: log.append("c ran"))  # replaces b before it starts
+        for _ in range(100):
+            running()
+            await pilot.pause(0.005)
+        await settle(pilot)
+        slot.request("d", blocking("d", log))
+        while "d started" not in log:
+            await pilot.pause(0.01)
+        slot.request("d", blocking("d", log))  # what runs already: it is not restarted
+        running()
+        slot.request("e", lambda stop: log.append("e ran"))
+        await settle(pilot)
+
+    run(app, scenario)
+    assert log == ["a started", "a stopped", "c ran", "d started", "d stopped", "e ran"]
+    assert most_running == 1
+
+
+def test_keys_pause_running_loads_until_they_stop_coming(make_app: Any) -> None:
+    app = make_app()
+    ticks = 0
+
+    def ticking(stop: Stop) -> None:
+        nonlocal ticks
+        while not stop():
+            ticks += 1
+            time.sleep(0.002)
+        raise Superseded
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        loads = app.loads
+        loads.hold_for = 30.0  # held until the next key says otherwise
+        loads.slots["around"].request("ticking", ticking)
+        while ticks < 5:
+            await pilot.pause(0.01)
+        await pilot.press("z")
+        held = ticks
+        await pilot.pause(0.2)
+        assert ticks - held <= 1  # parked at its next look at stop
+        loads.hold_for = 0.01
+        await pilot.press("z")
+        await pilot.pause(0.2)
+        assert ticks - held > 5  # resumed once keys were quiet
+        loads.slots["around"].request("end", lambda stop: None)
+        await settle(pilot)
+
+    run(app, scenario)
+
+
+def test_causes_are_read_for_the_rows_on_screen(make_app: Any) -> None:
+    app = make_app()
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        listing = app.query_one(ResourceList)
+        assert listing.scrollable_content_region.width < CAUSE_WIDTH
+        assert not listing.causes  # not shown, not read
+        app.query_one("#left").styles.width = CAUSE_WIDTH + 10  # wide enough to show them
+        await settle(pilot)
+        height = listing.scrollable_content_region.height
+        assert len(listing.rows) > height  # some rows are off screen
+
+        def explained() -> set[int]:
+            rows = {(row.key, row.last_change_at): index for index, row in enumerate(listing.rows)}
+            return {rows[known] for known in listing.causes if known in rows}
+
+        top = listing.scroll_offset.y
+        on_screen = set(range(top, top + height))
+        assert explained() == {i for i in on_screen if listing.rows[i].last_change_at}
+        shown = listing.row_text(top).plain
+        assert shown.rstrip()[-1] in CAUSE_GLYPHS.values()
+        listing.focus()
+        await pilot.press("end")  # a time key in the list: jumps to the latest moment
+        await settle(pilot)
+        listing.cursor = len(listing.rows) - 1
+        await settle(pilot)
+        top = listing.scroll_offset.y
+        assert top > 0
+        assert {i for i in range(top, len(listing.rows))} <= explained()
+
+    run(app, scenario, size=(120, 30))

@@ -1,0 +1,117 @@
+"""The drift open at the cursor, for the screen: walked back from the cursor, stoppable.
+
+:func:`timetravel.drift.drift_history` builds every drift interval of a resource from the
+first revision, with the desired set of every commit the branch ever moved to: seconds
+to tens of seconds on a long history, and nothing can stop it. The screen only needs the
+interval open at the cursor, so this walks back from the cursor through the same events
+(the resource's revisions, the branch's moves) and stops at the first one after which
+the resource was not drifted. States are kept by event, so moving the cursor later reuses
+them; ``stop`` is looked at between events.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from timetravel.causes import CauseFinder
+from timetravel.desired_state import DesiredState
+from timetravel.domain.drift import DriftInterval
+from timetravel.domain.model import ResourceKey
+from timetravel.moment import CompareCache, compare
+from timetravel.screen_moment import Stop, check
+from timetravel.store.reader import Reader
+from timetravel.store.records import RevisionRecord
+
+# States kept by (resource, event); beyond this many they start over.
+STATES_KEPT = 200_000
+
+
+@dataclass(frozen=True)
+class _Event:
+    at: str
+    change: RevisionRecord | None  # None: the branch moved
+    live: RevisionRecord | None  # the revision live just after the event (None: not live)
+    before: RevisionRecord | None = None  # for a change: the revision before it
+
+
+class DriftWalker:
+    """Finds open drift intervals over one store; one per screen (states are shared)."""
+
+    def __init__(self, compare_cache: CompareCache) -> None:
+        self._compare_cache = compare_cache
+        self._states: dict[tuple[int, str, int | None], str] = {}
+
+    def forget(self) -> None:
+        self._states.clear()
+
+    def open_at(
+        self,
+        reader: Reader,
+        desired: DesiredState,
+        causes: CauseFinder,
+        key: ResourceKey,
+        at: str,
+        stop: Stop,
+    ) -> DriftInterval | None:
+        """The drift interval of ``key`` open at ``at`` (None when it is not drifted),
+        as :func:`timetravel.drift.drift_history` would end."""
+        latest = reader.object_at(key, at)
+        if latest is None:
+            return None
+        events = _events(reader, desired, latest, at)
+        dkey = (key.group, key.kind, key.namespace, key.name)
+        opened: _Event | None = None
+        for event in reversed(events):
+            check(stop)
+            if self._state(desired, latest.resource_id, dkey, event) != "drifted":
+                break
+            opened = event
+        if opened is None:
+            return None
+        if opened.change is None:
+            return DriftInterval(opened.at, None, "commit", None, None)
+        why = causes.explain(opened.change, opened.before)
+        return DriftInterval(opened.at, why.actor, why.cause, None, None)
+
+    def _state(
+        self,
+        desired: DesiredState,
+        resource_id: int,
+        dkey: tuple[str, str, str, str],
+        event: _Event,
+    ) -> str:
+        known_key = (resource_id, event.at, event.change.id if event.change else None)
+        known = self._states.get(known_key)
+        if known is None:
+            _, declared = desired.merged_at(event.at)
+            known, _ = compare(declared.get(dkey), event.live, self._compare_cache)
+            if len(self._states) >= STATES_KEPT:
+                self._states.clear()
+            self._states[known_key] = known
+        return known
+
+
+def _events(reader: Reader, desired: DesiredState, latest: RevisionRecord, at: str) -> list[_Event]:
+    """The resource's revisions and the branch's moves up to ``at``, oldest first; a move
+    at the same instant as a revision comes first (as in ``drift_history``)."""
+    revisions = list(reversed(reader.history(latest.resource_id, until=at)))
+    times = [r.observed_at for r in revisions]
+    moves = sorted({u.observed_at for u, _ in desired.git.ref_updates_between("", at)})
+    events: list[_Event] = []
+    for move in moves:
+        # Live at the move: the latest revision strictly before it.
+        index = bisect_right(times, move) - 1
+        while index >= 0 and times[index] == move:
+            index -= 1
+        events.append(_Event(move, None, _alive(revisions[index]) if index >= 0 else None))
+    before: RevisionRecord | None = None
+    for record in revisions:
+        events.append(_Event(record.observed_at, record, _alive(record), before))
+        before = record
+    events.sort(key=lambda e: (e.at, e.change is not None))
+    return events
+
+
+def _alive(record: RevisionRecord) -> RevisionRecord | None:
+    return None if record.deleted else record

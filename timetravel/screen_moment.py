@@ -1,0 +1,250 @@
+"""The resources at a moment: the revisions live then, moved from the last moment read
+rather than read again, and the resource list's rows made of them.
+
+Scrubbing moves the cursor by one change, or by a few thousand: reading every live revision
+again for each step (10,000 of them, ~0.3 s) would keep a thread busy that shares the GIL
+with the event loop. A step applies the revisions in between instead, and falls back to
+a full read when there are too many of them.
+
+Loads check a ``stop`` callable between steps and raise :class:`Superseded` once it says
+so: a thread cannot be killed, but a superseded load can give up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from timetravel.desired_state import DeclaredObject, DesiredKey
+from timetravel.domain.model import ResourceKey
+from timetravel.domain.times import from_stored, stored_to_rfc3339, to_stored
+from timetravel.moment import CompareCache, compare
+from timetravel.store.reader import Reader
+from timetravel.store.records import RevisionRecord
+
+Stop = Callable[[], bool]
+
+# Going forward a revision in between costs its decoding; past this many a full read of the
+# state (10,000 decoded revisions) is as cheap.
+FORWARD_LIMIT = 5000
+# Going back costs one indexed query per resource changed in between.
+BACKWARD_LIMIT = 800
+# How many resources are handled between two looks at ``stop``.
+STOP_EVERY = 200
+# Rows kept by (revision, state); beyond this many they start over.
+ROWS_KEPT = 200_000
+
+TICK = timedelta(microseconds=1)
+
+
+class Superseded(Exception):
+    """A load gave up: a newer one replaces it (its worker was cancelled)."""
+
+
+def never() -> bool:
+    """The ``stop`` of a load that nothing supersedes."""
+    return False
+
+
+def check(stop: Stop) -> None:
+    if stop():
+        raise Superseded
+
+
+@dataclass(frozen=True)
+class LiveSet:
+    """The latest revision of every resource live at ``at`` (stored time), by resource id."""
+
+    at: str
+    by_resource: dict[int, RevisionRecord]
+
+
+def live_at(
+    reader: Reader,
+    at: str,
+    base: LiveSet | None,
+    stop: Stop = never,
+    *,
+    limits: tuple[int, int] = (FORWARD_LIMIT, BACKWARD_LIMIT),
+) -> LiveSet:
+    """The resources live at ``at``, moved from ``base`` when few revisions lie between
+    (``limits``: most revisions applied going forward, and going back)."""
+    if base is not None:
+        if base.at == at:
+            return base
+        if at > base.at:
+            moved = _forward(reader, base, at, limits[0], stop)
+        else:
+            moved = _back(reader, base, at, limits[1], stop)
+        if moved is not None:
+            return moved
+    check(stop)
+    records = reader.state_at(at)
+    return LiveSet(at, {record.resource_id: record for record in records})
+
+
+def _after(stored: str) -> str:
+    return to_stored(from_stored(stored) + TICK)
+
+
+def _forward(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
+    """Apply the revisions in (base.at, at], oldest first: the latest of each wins."""
+    records = reader.changes_between(_after(base.at), at, limit=limit + 1)
+    if len(records) > limit:
+        return None
+    check(stop)
+    live = dict(base.by_resource)
+    for record in records:
+        if record.deleted:
+            live.pop(record.resource_id, None)
+        else:
+            live[record.resource_id] = record
+    return LiveSet(at, live)
+
+
+def _back(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
+    """Undo the revisions in (at, base.at]: each resource they touched takes the revision
+    just before the first of them (or is not live, when that is none or a deletion)."""
+    records = reader.changes_between(_after(at), base.at, with_body=False, limit=limit + 1)
+    if len(records) > limit:
+        return None
+    first: dict[int, RevisionRecord] = {}
+    for record in records:
+        first.setdefault(record.resource_id, record)
+    live = dict(base.by_resource)
+    for count, (resource_id, record) in enumerate(first.items()):
+        if count % STOP_EVERY == 0:
+            check(stop)
+        before = reader.previous(record)
+        if before is None or before.deleted:
+            live.pop(resource_id, None)
+        else:
+            live[resource_id] = before
+    return LiveSet(at, live)
+
+
+@dataclass(frozen=True)
+class ResourceRow:
+    """One line of the resource list."""
+
+    key: ResourceKey
+    state: str  # in_sync | drifted | missing | unmanaged
+    last_change_at: str | None
+    last_cause: str | None
+    last_type: str | None
+
+    @property
+    def search_text(self) -> str:
+        k = self.key
+        return f"{k.namespace}/{k.kind}/{k.name}".lower()
+
+    def matches(self, query: str) -> bool:
+        """The ``/`` filter: words all match; ``state:drifted`` (``kind:``, ``ns:``) by field."""
+        for word in query.lower().split():
+            name, sep, value = word.partition(":")
+            if sep and name == "state":
+                if not self.state.startswith(value):
+                    return False
+            elif sep and name == "kind":
+                if self.key.kind.lower() != value:
+                    return False
+            elif sep and name in ("ns", "namespace"):
+                if self.key.namespace.lower() != value:
+                    return False
+            elif word not in self.search_text:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class ResourceSet:
+    """Every resource at one moment, with the moment's header facts."""
+
+    at: datetime
+    rows: tuple[ResourceRow, ...]
+    counts: dict[str, int]
+    clusters: tuple[str, ...]
+    repos: tuple[str, ...]
+    # The last revision of each row (causes are read for the rows on screen only).
+    records: Mapping[ResourceKey, RevisionRecord] = field(default_factory=dict, repr=False)
+    positions: Mapping[ResourceKey, int] = field(default_factory=dict, repr=False)
+
+    def position(self, key: ResourceKey | None) -> int | None:
+        return self.positions.get(key) if key is not None else None
+
+
+def row_order(row: ResourceRow) -> tuple[str, str, str, str]:
+    key = row.key
+    return (key.namespace, key.kind, key.name, key.cluster)
+
+
+def count_rows(rows: Iterable[ResourceRow]) -> dict[str, int]:
+    """How many rows are in each state (every state present, zero included)."""
+    counts = {"in_sync": 0, "drifted": 0, "missing": 0, "unmanaged": 0}
+    for row in rows:
+        counts[row.state] = counts.get(row.state, 0) + 1
+    return counts
+
+
+class Rows:
+    """Makes the resource list's rows; one per screen (the rows it made are kept)."""
+
+    def __init__(self, compare_cache: CompareCache) -> None:
+        self._compare_cache = compare_cache
+        self._rows: dict[tuple[int, str], ResourceRow] = {}
+
+    def of(
+        self,
+        reader: Reader,
+        live: LiveSet,
+        declared: dict[DesiredKey, DeclaredObject],
+        clusters: Sequence[str],
+        stop: Stop,
+    ) -> tuple[tuple[ResourceRow, ...], dict[ResourceKey, RevisionRecord]]:
+        """One row per live or declared resource, sorted; only declared ones are compared
+        (their bodies parsed): an unmanaged row needs its key and last revision only."""
+        rows: list[ResourceRow] = []
+        records: dict[ResourceKey, RevisionRecord] = {}
+        seen: set[DesiredKey] = set()
+        for count, record in enumerate(live.by_resource.values()):
+            if count % STOP_EVERY == 0:
+                check(stop)
+            k = record.key
+            dkey = (k.group, k.kind, k.namespace, k.name)
+            match = declared.get(dkey)
+            if match is not None:
+                seen.add(dkey)
+            state, _ = compare(match, record, self._compare_cache)
+            rows.append(self._row(record, state))
+            records[k] = record
+        cluster = clusters[0] if clusters else "default"
+        for dkey, match in declared.items():
+            if dkey in seen:
+                continue
+            key = ResourceKey(match.repo.cluster or cluster, *dkey)
+            # Declared but not live: its last change (if it ever existed) is its deletion.
+            last = reader.object_at(key, live.at)
+            if last is None:
+                rows.append(ResourceRow(key, "missing", None, None, None))
+                continue
+            rows.append(replace(self._row(last, "missing"), key=key))
+            records[key] = last
+        rows.sort(key=row_order)
+        return tuple(rows), records
+
+    def _row(self, record: RevisionRecord, state: str) -> ResourceRow:
+        """The row of a revision in a state; the same revision makes the same row."""
+        known = self._rows.get((record.id, state))
+        if known is None:
+            known = ResourceRow(
+                key=record.key,
+                state=state,
+                last_change_at=stored_to_rfc3339(record.observed_at),
+                last_cause=None,
+                last_type=record.change,
+            )
+            if len(self._rows) > ROWS_KEPT:
+                self._rows.clear()
+            self._rows[(record.id, state)] = known
+        return known

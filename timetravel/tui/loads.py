@@ -1,0 +1,218 @@
+"""Every read of the store the screen makes, in thread workers that a newer request stops.
+
+A Textual thread worker cannot be stopped: cancelling it marks it finished at once while
+its thread keeps computing, so superseded threads pile up, fight the event loop for the
+GIL and fill the executor. So each kind of load runs in one :class:`LoadSlot`: at most one
+thread computes it. A newer request sets the running one's ``stop``, which the data layer
+looks at between resources (it gives up with
+:class:`~timetravel.screen_moment.Superseded`), and starts when that worker has really
+ended. Workers are never cancelled, so their state tells when their thread is done.
+Results reach the app as messages.
+
+While keys arrive, running loads also pause at their next look at ``stop`` (``hold``):
+the repaint a key asks for then has the GIL to itself, and the loads resume once the keys
+have been quiet for a moment (the data they read is not wanted before then anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from textual.app import App
+from textual.message import Message
+from textual.timer import Timer
+from textual.worker import Worker, get_current_worker
+
+from timetravel.domain.model import ResourceKey
+from timetravel.screen_data import ResourceSet, ScreenData
+from timetravel.screen_moment import Stop, Superseded
+from timetravel.tui.keys import QUIET
+from timetravel.tui.messages import (
+    AroundLoaded,
+    CausesLoaded,
+    DetailLoaded,
+    DriftLoaded,
+    ResourcesLoaded,
+    TimelineLoaded,
+)
+
+# A load: reads the store (looking at ``stop`` between steps), returns what to post.
+Job = Callable[[Stop], Message | None]
+
+# Threads for the app's workers: a thread per kind of load, the store poller, seeks and
+# exports, with room to spare.
+THREADS = 16
+# How often a paused load looks whether it was superseded meanwhile.
+PARKED_POLL = 0.05
+
+
+def collect_young() -> None:
+    """Run the collections a load's allocations have made due, now that it has ended.
+
+    A load leaves tens of thousands of young objects (decoded revisions, rows, views); with
+    the collector thresholds timetravel runs with, the collection they are due for walks
+    them all (20-50 ms holding the GIL). Run in the load's thread as it ends, rather than
+    in whichever thread allocates next, often the event loop handling a key.
+    """
+    young, older, _ = gc.get_count()
+    first, second, _ = gc.get_threshold()
+    if older >= second - 1:
+        gc.collect(1)
+    elif young >= first // 4:
+        gc.collect(0)
+
+
+class LoadSlot:
+    """One kind of load: one thread at a time; the newest request waits for it, others
+    it replaced are dropped."""
+
+    def __init__(self, app: App[None], group: str, quiet: threading.Event) -> None:
+        self.app = app
+        self.group = group
+        self.quiet = quiet  # cleared while keys arrive
+        self.worker: Worker[None] | None = None
+        self.running: object = None  # what the running load reads
+        self.superseded = threading.Event()  # the running load's stop
+        self.pending: tuple[object, Job] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None or self.pending is not None
+
+    def request(self, what: object, job: Job) -> None:
+        """Read ``what`` with ``job``, once the running load (if any) has stopped."""
+        if self.worker is None:
+            self._start(what, job)
+        elif what == self.running and not self.superseded.is_set():
+            self.pending = None  # the running load already reads it
+        else:
+            self.superseded.set()
+            self.pending = (what, job)
+
+    def finished(self, worker: Worker[None]) -> None:
+        """A worker ended: when it is this slot's, start what was asked meanwhile."""
+        if worker is not self.worker:
+            return
+        self.worker = None
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            self._start(*pending)
+
+    def _start(self, what: object, job: Job) -> None:
+        app, quiet = self.app, self.quiet
+        superseded = self.superseded = threading.Event()
+
+        def run() -> None:
+            worker = get_current_worker()
+
+            def ended() -> bool:
+                # Workers are cancelled only when the app shuts down.
+                return superseded.is_set() or worker.is_cancelled
+
+            def stop() -> bool:
+                while not quiet.wait(PARKED_POLL) and not ended():
+                    pass
+                return ended()
+
+            try:
+                message = job(stop)
+            except Superseded:
+                return
+            finally:
+                collect_young()
+            if message is not None and not ended():
+                app.post_message(message)
+
+        self.running = what
+        self.worker = app.run_worker(run, group=self.group, thread=True, exit_on_error=False)
+
+
+class Loads:
+    """The screen's loads by kind; ``busy`` while any of them is asked or running."""
+
+    KINDS = ("resources", "detail", "drift", "around", "timeline", "causes")
+
+    def __init__(self, app: App[None], data: ScreenData) -> None:
+        self.app = app
+        self.data = data
+        self.quiet = threading.Event()
+        self.quiet.set()
+        self.hold_for = QUIET
+        self._release: Timer | None = None
+        self.slots = {kind: LoadSlot(app, kind, self.quiet) for kind in self.KINDS}
+
+    @property
+    def busy(self) -> bool:
+        return any(slot.busy for slot in self.slots.values())
+
+    @staticmethod
+    def own_threads() -> None:
+        """Give the running loop an executor with enough threads. Thread workers run on
+        its default one, min(32, cores + 4) threads: six on two cores, fewer than the loads
+        (some paused), the poller and a seek use at once, and a seek would queue."""
+        executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="timetravel")
+        asyncio.get_running_loop().set_default_executor(executor)
+
+    def hold(self) -> None:
+        """A key arrived: running loads pause until keys have been quiet for ``hold_for``."""
+        self.quiet.clear()
+        if self._release is not None:
+            self._release.stop()
+        self._release = self.app.set_timer(self.hold_for, self._resume)
+
+    def _resume(self) -> None:
+        self._release = None
+        self.quiet.set()
+
+    def finished(self, worker: Worker[None]) -> None:
+        slot = self.slots.get(worker.group)
+        if slot is not None:
+            slot.finished(worker)
+
+    def resources(self, at: datetime) -> None:
+        data = self.data
+        self.slots["resources"].request(
+            at, lambda stop: ResourcesLoaded(data.resources_at(at, stop=stop))
+        )
+
+    def detail(self, key: ResourceKey, at: datetime) -> None:
+        data = self.data
+        self.slots["detail"].request(
+            (key, at), lambda stop: DetailLoaded(data.detail(key, at, drift=False, stop=stop))
+        )
+
+    def drift(self, key: ResourceKey, at: datetime) -> None:
+        data = self.data
+        self.slots["drift"].request(
+            (key, at), lambda stop: DriftLoaded(key, at, data.drift_at(key, at, stop=stop))
+        )
+
+    def around(self, at: datetime) -> None:
+        data = self.data
+
+        def job(stop: Stop) -> Message:
+            changes, after = data.changes_around(at, stop=stop)
+            return AroundLoaded(at, changes, after)
+
+        self.slots["around"].request(at, job)
+
+    def timeline(self, start: datetime, end: datetime, buckets: int) -> None:
+        data = self.data
+
+        def job(stop: Stop) -> Message:
+            density = data.density(start, end, buckets)
+            return TimelineLoaded(density, data.markers(start, end, stop=stop))
+
+        self.slots["timeline"].request((start, end, buckets), job)
+
+    def causes(self, resources: ResourceSet, keys: Collection[ResourceKey]) -> None:
+        data = self.data
+        self.slots["causes"].request(
+            (resources.at, tuple(keys)),
+            lambda stop: CausesLoaded(resources.at, data.causes_of(resources, keys, stop=stop)),
+        )

@@ -1,0 +1,214 @@
+"""The time cursor and the keys that move it: step, shift, jump, zoom, go to, live.
+
+Moving the cursor repaints at once what needs no data (the timeline's cursor, the header);
+the loads for the new moment start once keys have been quiet for ``QUIET`` (a held key
+passes moments nobody waits to see). Seeks that need the store run in thread workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from textual import on, work
+from textual.app import App
+from textual.timer import Timer
+from textual.worker import get_current_worker
+
+from timetravel.domain.model import ResourceKey
+from timetravel.domain.timeparse import local_zone, parse_time
+from timetravel.screen_data import Detail, ScreenData, step_in
+from timetravel.screen_moment import Superseded
+from timetravel.tui.keys import DEFAULT_ZOOM, QUIET, ZOOMS
+from timetravel.tui.messages import CursorRequested, SeekDone
+from timetravel.tui.widgets.dialogs import GotoScreen
+
+
+class ScrubbingApp(App[None]):
+    """The cursor over time; the app fills the panels (``_paint_cursor``, the loads)."""
+
+    def __init__(
+        self,
+        data: ScreenData,
+        *,
+        at: datetime | None,
+        now: datetime | Callable[[], datetime] | None,
+        tz: tzinfo | None,
+        live: bool,
+        select: ResourceKey | None,
+    ) -> None:
+        super().__init__()
+        self.data = data
+        if isinstance(now, datetime):
+            frozen = now
+            self._clock: Callable[[], datetime] = lambda: frozen
+        else:
+            self._clock = now or (lambda: datetime.now(UTC))
+        self.tz = tz or local_zone()
+        self.cursor: datetime = at or self._clock()
+        self.live = live
+        self.zoom_index = DEFAULT_ZOOM
+        self.view_start = self.cursor - ZOOMS[self.zoom_index] / 2
+        self.selected: ResourceKey | None = select
+        self.detail: Detail | None = None
+        self.first_at: datetime | None = None
+        self.last_at: datetime | None = None
+        self._seek_request = 0
+        self._seek_origin: datetime | None = None
+        self._seek_steps = 0
+        self._load_timer: Timer | None = None
+
+    # -- for the app ---------------------------------------------------------------------------
+    def _paint_cursor(self) -> None:
+        """Show the cursor where it is now (no store read)."""
+
+    def _load_at_cursor(self) -> None:
+        """Start the loads for the moment at the cursor."""
+
+    def _load_timeline(self) -> None:
+        """Start the load of the timeline's visible range."""
+
+    def _show_live(self, live: bool) -> None:
+        """Show whether the cursor follows now."""
+
+    # -- the cursor ----------------------------------------------------------------------------
+    @property
+    def span(self) -> timedelta:
+        return ZOOMS[self.zoom_index]
+
+    def move_cursor(self, at: datetime, *, keep_live: bool = False) -> None:
+        if not keep_live:
+            self._set_live(False)
+        self.cursor = at
+        self._cursor_changed()
+
+    def _cursor_changed(self, *, immediate: bool = False, recenter: bool = False) -> None:
+        """Repaint what needs no data now; start the loads after a short quiet spell."""
+        end = self.view_start + self.span
+        if recenter or not self.view_start <= self.cursor < end:
+            fraction = 0.9 if self.live else 0.5
+            self.view_start = self.cursor - self.span * fraction
+            self._load_timeline()
+        self._paint_cursor()
+        if self._load_timer is not None:
+            self._load_timer.stop()
+            self._load_timer = None
+        if immediate:
+            self._load_at_cursor()
+        else:
+            self._load_timer = self.set_timer(QUIET, self._load_at_cursor)
+
+    # -- live ----------------------------------------------------------------------------------
+    def _follow_now(self, last: datetime | None = None) -> None:
+        latest = last or self.last_at
+        now = self._clock()
+        self.cursor = max(now, latest) if latest else now
+
+    def _set_live(self, live: bool) -> None:
+        if live != self.live:
+            self.live = live
+            self._show_live(live)
+
+    def action_live(self) -> None:
+        self._set_live(not self.live)
+        if self.live:
+            self._follow_now()
+            self._cursor_changed(immediate=True, recenter=True)
+
+    # -- actions: time -------------------------------------------------------------------------
+    def action_step(self, direction: int) -> None:
+        self._set_live(False)
+        if self._seek_origin is None:
+            self._seek_origin, self._seek_steps = self.cursor, 0
+        self._seek_steps += direction
+        self._seek_request += 1
+        if self._seek_steps == 0:
+            self._seek_origin = None
+            return
+        self._seek_worker(self._seek_request, self._seek_origin, self._seek_steps, "change")
+
+    def action_shift(self, direction: int) -> None:
+        self.move_cursor(self.cursor + self.span / 10 * direction)
+
+    def action_resource_step(self, direction: int) -> None:
+        detail = self.detail
+        if detail is None or detail.key != self.selected:
+            self.notify("no resource selected", timeout=2)
+            return
+        target = step_in(detail.change_times, self.cursor, forward=direction > 0)
+        if target is None:
+            self.notify("no change of this resource that way", timeout=2)
+            return
+        self.move_cursor(target)
+
+    def action_notable(self, direction: int) -> None:
+        self._notable_worker(self.cursor, direction > 0)
+
+    def action_goto(self) -> None:
+        def parse(text: str) -> datetime:
+            return parse_time(text, now=self._clock(), tz=self.tz)
+
+        def done(at: datetime | None) -> None:
+            if at is not None:
+                self.move_cursor(at)
+
+        self.push_screen(GotoScreen(parse), done)
+
+    def action_first(self) -> None:
+        if self.first_at is not None:
+            self.move_cursor(self.first_at)
+            return
+        self._seek_request += 1
+        self._seek_origin = self.cursor
+        self._seek_worker(self._seek_request, self.cursor, 0, "first")
+
+    def action_last(self) -> None:
+        self._follow_now()
+        self.move_cursor(self.cursor)
+
+    def action_zoom(self, direction: int) -> None:
+        index = max(0, min(len(ZOOMS) - 1, self.zoom_index + direction))
+        if index != self.zoom_index:
+            self.zoom_index = index
+            self._cursor_changed(recenter=True)
+
+    # -- seeking in the store -------------------------------------------------------------------
+    @work(exclusive=True, group="seek", thread=True, exit_on_error=False)
+    def _seek_worker(self, request: int, origin: datetime, steps: int, what: str) -> None:
+        if what == "first":
+            target = self.data.time_range()[0]
+        elif steps > 0:
+            target = self.data.next_change_after(origin, steps)
+        else:
+            target = self.data.prev_change_before(origin, -steps)
+        self.post_message(SeekDone(request, target, what))
+
+    @work(exclusive=True, group="notable", thread=True, exit_on_error=False)
+    def _notable_worker(self, origin: datetime, forward: bool) -> None:
+        worker = get_current_worker()
+        try:
+            marker = self.data.next_notable(
+                origin, forward=forward, stop=lambda: worker.is_cancelled
+            )
+        except Superseded:
+            return
+        self.post_message(
+            CursorRequested(marker.at, marker.key) if marker else SeekDone(-1, None, "notable")
+        )
+
+    def on_seek_done(self, message: SeekDone) -> None:
+        if message.request not in (-1, self._seek_request):
+            return
+        self._seek_origin = None
+        self._seek_steps = 0
+        if message.target is None:
+            self.notify(f"no {message.what} that way", timeout=2)
+            return
+        self.move_cursor(message.target)
+
+    @on(CursorRequested)
+    def _cursor_requested(self, message: CursorRequested) -> None:
+        if message.key is not None and message.key != self.selected:
+            self.selected = message.key
+            self.detail = None
+        self.move_cursor(message.at)
