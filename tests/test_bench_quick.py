@@ -22,8 +22,10 @@ FIGURES = (
     "desired.backfill",
     "desired.at",
     "desired.snapshot",
+    "export.bundle",
     "screen.keypress",
     "screen.key_to_frame",
+    "screen.scrub_to_frame",
     "screen.keypress_to_data",
     "memory.recorder_peak_rss",
 )

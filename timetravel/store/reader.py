@@ -300,7 +300,12 @@ class Reader:
 
     def time_range(self) -> tuple[str | None, str | None]:
         """The first and last observation times in the store."""
-        row = self.conn.execute("SELECT min(observed_at), max(observed_at) FROM revisions")
+        # Two subqueries: each is one end of the time index (min and max in one SELECT
+        # scan the table).
+        row = self.conn.execute(
+            "SELECT (SELECT min(observed_at) FROM revisions), "
+            "(SELECT max(observed_at) FROM revisions)"
+        )
         first, last = row.fetchone()
         return first, last
 
