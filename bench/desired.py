@@ -15,9 +15,10 @@ import random
 import shutil
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from bench.common import Context, Figure, fmt_ms, p50_p95, percentile
-from bench.datasets import SPAN, state_store
+from bench.datasets import SPAN, StateStore, state_store
 from bench.gitrepo import build_repo
 from timetravel.desired_state import DesiredState
 from timetravel.domain.times import to_stored
@@ -35,10 +36,10 @@ def sizes(quick: bool) -> dict[str, int]:
     return {"commits": 2000, "manifests": 500, "at": 200, "snapshots": 5, "budget": 60}
 
 
-def run(ctx: Context) -> list[Figure]:
+def repo_for(ctx: Context, store: StateStore) -> Path:
+    """The generated GitOps repository declaring the state store's Deployments (cached)."""
     n = sizes(ctx.quick)
-    store = state_store(ctx)
-    repo = build_repo(
+    return build_repo(
         ctx,
         commits=n["commits"],
         manifests=n["manifests"],
@@ -46,6 +47,12 @@ def run(ctx: Context) -> list[Figure]:
         start=store.start,
         span=SPAN,
     )
+
+
+def run(ctx: Context) -> list[Figure]:
+    n = sizes(ctx.quick)
+    store = state_store(ctx)
+    repo = repo_for(ctx, store)
     db_path = ctx.out / "desired.db"
     for suffix in ("", "-wal", "-shm"):
         db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)

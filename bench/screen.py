@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PYTHON, ROOT, Context, Figure, fmt_ms, p50_p95, percentile
-from bench.datasets import SPAN, StateStore, state_store
-from bench.gitrepo import build_repo
+from bench.datasets import StateStore, state_store
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
@@ -70,20 +69,12 @@ def screen_store(ctx: Context, store: StateStore) -> Path:
     path = ctx.shared.get("desired_db")
     if path is not None and Path(path).exists():
         return Path(path)
-    from bench.desired import sizes as desired_sizes
+    from bench.desired import repo_for
     from timetravel.recorder import MonotonicClock
     from timetravel.sources.git import GitSource
     from timetravel.store.db import open_database
 
-    n = desired_sizes(ctx.quick)
-    repo = build_repo(
-        ctx,
-        commits=n["commits"],
-        manifests=n["manifests"],
-        apps=store.deployments,
-        start=store.start,
-        span=SPAN,
-    )
+    repo = repo_for(ctx, store)
     cached = ctx.cache_path("screen-git", {"state": store.path.name, "repo": repo.name})
     if cached.exists():
         ctx.log(f"screen: cached {cached.name}")
