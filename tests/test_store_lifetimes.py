@@ -240,3 +240,16 @@ def test_state_decodes_when_the_keyframe_cache_is_smaller_than_the_state(
     roomy, tiny = Reader(db), Reader(db, keyframe_cache=1)
     assert [r.obj for r in tiny.state_at(at)] == [r.obj for r in roomy.state_at(at)]
     assert all(r.obj is not None for r in tiny.state_at(at))
+
+
+def test_history_without_bodies_reads_the_same_revisions_and_no_blob(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "tt.db")
+    _write(db, [("p0", "ADDED", 0, 1), ("p0", "MODIFIED", 0, 2), ("p0", "DELETED", 0, 3)])
+    reader = Reader(db)
+    full, light = reader.history(1), reader.history(1, with_body=False)
+    assert [r.id for r in light] == [r.id for r in full]
+    assert [r.managers for r in light] == [r.managers for r in full]
+    assert all(r.body is None and r.obj is None for r in light)
+    assert all(r.body is not None for r in full)
+    window = reader.changes_between("", "9999", with_body=False)
+    assert [r.id for r in window] == sorted(r.id for r in full) and window[0].body is None

@@ -132,11 +132,16 @@ class Reader:
         found = row.fetchone()
         return None if found is None else bytes(found[0])
 
-    def _select(self, where: str, params: dict[str, Any], tail: str = "") -> Iterator[Any]:
-        sql = (
-            f"SELECT {_REVISION_COLUMNS} FROM resources res JOIN revisions rv ON {where} "
-            f"LEFT JOIN revisions kf ON kf.id = rv.keyframe_id {tail}"
-        )
+    def _select(
+        self, where: str, params: dict[str, Any], tail: str = "", with_body: bool = True
+    ) -> Iterator[Any]:
+        if with_body:
+            columns = _REVISION_COLUMNS
+            join = "LEFT JOIN revisions kf ON kf.id = rv.keyframe_id"
+        else:  # the same row shape without reading a blob
+            columns = _REVISION_COLUMNS.replace("rv.body, kf.body", "NULL, NULL")
+            join = ""
+        sql = f"SELECT {columns} FROM resources res JOIN revisions rv ON {where} {join} {tail}"
         return iter(self.conn.execute(sql, params))
 
     def state_at(
@@ -199,6 +204,7 @@ class Reader:
             "res.id = rv.resource_id AND rv.observed_at >= :start AND rv.observed_at <= :end",
             {"start": start, "end": end},
             tail,
+            with_body,
         )
         return [self._record(row, with_body) for row in rows]
 
@@ -273,7 +279,7 @@ class Reader:
         if until is not None:
             where += " AND rv.observed_at <= :until"
             params["until"] = until
-        rows = self._select(where, params, "ORDER BY rv.observed_at DESC, rv.id DESC")
+        rows = self._select(where, params, "ORDER BY rv.observed_at DESC, rv.id DESC", with_body)
         return [self._record(row, with_body) for row in rows]
 
     def gaps_between(self, start: str, end: str) -> list[GapRecord]:
