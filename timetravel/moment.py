@@ -139,6 +139,41 @@ def compare(
     return ("drifted" if is_drifted(diffs) else "in_sync"), drift
 
 
+def live_view(
+    record: RevisionRecord,
+    match: DeclaredObject | None,
+    cache: CompareCache | None = None,
+    last_change: ChangeView | None = None,
+) -> ResourceView:
+    """A live resource against what git declares for it (``match``, if anything)."""
+    state, drift = compare(match, record, cache)
+    return ResourceView(
+        key=record.key,
+        api_version=record.api_version,
+        state=state,
+        desired=match.obj if match else None,
+        actual=record.obj,
+        diff=drift,
+        source={"repo": match.repo.path, "path": match.path} if match else None,
+        last_change=last_change,
+    )
+
+
+def missing_view(
+    key: ResourceKey, match: DeclaredObject, last_change: ChangeView | None = None
+) -> ResourceView:
+    """A resource git declares that is not live."""
+    return ResourceView(
+        key=key,
+        api_version=str(match.obj.get("apiVersion") or ""),
+        state="missing",
+        desired=match.obj,
+        actual=None,
+        source={"repo": match.repo.path, "path": match.path},
+        last_change=last_change,
+    )
+
+
 def _key_of_declared(key: DesiredKey, cluster: str) -> ResourceKey:
     group, kind, namespace, name = key
     return ResourceKey(cluster, group, kind, namespace, name)
@@ -193,17 +228,12 @@ def resource_views(
         dkey = (record.key.group, record.key.kind, record.key.namespace, record.key.name)
         match = declared.get(dkey)
         seen.add(dkey)
-        state, drift = compare(match, record, cache)
         views.append(
-            ResourceView(
-                key=record.key,
-                api_version=record.api_version,
-                state=state,
-                desired=match.obj if match else None,
-                actual=record.obj,
-                diff=drift,
-                source={"repo": match.repo.path, "path": match.path} if match else None,
-                last_change=last_change(record, detailed(record)) if with_last_change else None,
+            live_view(
+                record,
+                match,
+                cache,
+                last_change(record, detailed(record)) if with_last_change else None,
             )
         )
     cluster = clusters[0] if clusters else "default"
@@ -213,17 +243,7 @@ def resource_views(
         key = _key_of_declared(dkey, match.repo.cluster or cluster)
         # Declared but not live: its last change (if it ever existed) is its deletion.
         last = reader.object_at(key, at) if with_last_change else None
-        views.append(
-            ResourceView(
-                key=key,
-                api_version=str(match.obj.get("apiVersion") or ""),
-                state="missing",
-                desired=match.obj,
-                actual=None,
-                source={"repo": match.repo.path, "path": match.path},
-                last_change=last_change(last, True) if last else None,
-            )
-        )
+        views.append(missing_view(key, match, last_change(last, True) if last else None))
     views.sort(key=lambda v: (v.key.namespace, v.key.kind, v.key.name, v.key.cluster))
     return views
 
@@ -350,4 +370,6 @@ __all__ = [
     "changes_in",
     "compare",
     "desired_key",
+    "live_view",
+    "missing_view",
 ]

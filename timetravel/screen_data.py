@@ -35,7 +35,15 @@ from timetravel.domain.paths import get as get_path
 from timetravel.domain.paths import parse as parse_path
 from timetravel.domain.snapshot import ChangeView, ResourceView, Snapshot
 from timetravel.domain.times import from_stored, to_stored, utc_now
-from timetravel.moment import CompareCache, build_snapshot, change_view, changes_in, compare
+from timetravel.moment import (
+    CompareCache,
+    build_snapshot,
+    change_view,
+    changes_in,
+    compare,
+    live_view,
+    missing_view,
+)
 from timetravel.screen_drift import DriftWalker
 from timetravel.screen_moment import (
     STOP_EVERY,
@@ -515,28 +523,9 @@ class ScreenData:
         self, key: ResourceKey, live: RevisionRecord | None, match: DeclaredObject | None
     ) -> ResourceView | None:
         """The resource as the snapshot shows it: live, declared-but-missing, or neither."""
-        source = {"repo": match.repo.path, "path": match.path} if match else None
         if live is not None:
-            state, drift = compare(match, live, self._compare_cache)
-            return ResourceView(
-                key=live.key,
-                api_version=live.api_version,
-                state=state,
-                desired=match.obj if match else None,
-                actual=live.obj,
-                diff=drift,
-                source=source,
-            )
-        if match is None:
-            return None
-        return ResourceView(
-            key=key,
-            api_version=str(match.obj.get("apiVersion") or ""),
-            state="missing",
-            desired=match.obj,
-            actual=None,
-            source=source,
-        )
+            return live_view(live, match, self._compare_cache)
+        return missing_view(key, match) if match is not None else None
 
     # -- changes across all resources ---------------------------------------------------
     def _before(self, end: datetime, count: int, *, floor: str = START_OF_TIME) -> list[str]:

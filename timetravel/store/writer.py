@@ -57,9 +57,6 @@ class _Last:
     keyframe_blob: bytes
     manager_times: dict[str, str]
 
-    def keyframe_raw(self) -> bytes:
-        return codec.decompress_keyframe(self.keyframe_blob)
-
 
 @dataclass
 class WriteResult:
@@ -220,7 +217,7 @@ class RevisionWriter:
             uid = self._latest_uid(resource_id)
         keyframe_id = rev_id if kf_id is None else kf_id
         keyframe_blob = body if kf_id is None else kf_body
-        keyframe_raw = codec.decompress_keyframe(keyframe_blob)
+        keyframe_raw = self._keyframe_raw(keyframe_id, keyframe_blob)
         raw = keyframe_raw if kf_id is None else codec.decompress_delta(body, keyframe_raw)
         managed = codec.loads(raw).get("managedFields") or []
         last = _Last(
@@ -392,7 +389,7 @@ class RevisionWriter:
         )
         rev_id = int(cur.lastrowid or 0)
         late = last is not None and obs.observed_at < last.observed_at
-        self._update_lifetime(rid, obs.observed_at, change, last if not late else None, late)
+        self._update_lifetime(rid, obs.observed_at, change, last)
         if keyframe_id is None:
             kf_id, kf_blob = rev_id, blob
             self._remember_sibling(families, (kf_id, kf_blob))
@@ -445,15 +442,13 @@ class RevisionWriter:
         while len(self._siblings) > _SIBLINGS:
             self._siblings.popitem(last=False)
 
-    def _update_lifetime(
-        self, rid: int, at: str, change: str, last: _Last | None, late: bool
-    ) -> None:
+    def _update_lifetime(self, rid: int, at: str, change: str, last: _Last | None) -> None:
         """Keep resources.first_at/gone_at (see migration m004) true after a new revision.
 
-        Only a creation, a deletion or a revision older than the latest (``late``) moves
-        them; the updates of a live object (nearly every revision) cost nothing here.
+        Only a creation, a deletion or a revision older than the latest moves them; the
+        updates of a live object (nearly every revision) cost nothing here.
         """
-        if late:
+        if last is not None and at < last.observed_at:  # late: the latest stays the latest
             self.conn.execute(
                 "UPDATE resources SET first_at = min(coalesce(first_at, ?), ?) WHERE id = ?",
                 (at, at, rid),
@@ -520,7 +515,7 @@ class RevisionWriter:
         row = self.conn.execute(
             "SELECT r.body, r.keyframe_id FROM revisions r WHERE r.id = ?", (last.revision_id,)
         ).fetchone()
-        keyframe_raw = last.keyframe_raw()
+        keyframe_raw = self._keyframe_raw(last.keyframe_id, last.keyframe_blob)
         raw = keyframe_raw if row[1] is None else codec.decompress_delta(row[0], keyframe_raw)
         obj = codec.loads(raw).get("object")
         return obj if isinstance(obj, dict) else None
