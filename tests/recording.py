@@ -37,7 +37,11 @@ def make_recorder(double: ApiDouble, db_path: Path, tmp: Path, **options: Any) -
 
 
 @contextmanager
-def recording(double: ApiDouble, db_path: Path, tmp: Path, **options: Any) -> Iterator[Recorder]:
+def recording(
+    double: ApiDouble, db_path: Path, tmp: Path, *, listed: bool = True, **options: Any
+) -> Iterator[Recorder]:
+    """A recorder in a thread; with ``listed``, entered once every first list is done, so a
+    change the test makes next arrives by watch (observed), never by a late list (inferred)."""
     open_database(db_path).conn.close()  # as `timetravel record` does before connecting
     recorder = make_recorder(double, db_path, tmp, **options)
     errors: list[BaseException] = []
@@ -51,6 +55,9 @@ def recording(double: ApiDouble, db_path: Path, tmp: Path, **options: Any) -> It
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
+        deadline = time.monotonic() + 30
+        while listed and not recorder.ready.wait(0.05) and thread.is_alive():
+            assert time.monotonic() < deadline, "the recorder never finished its first lists"
         yield recorder
     finally:
         recorder.stop.set()

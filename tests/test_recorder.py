@@ -73,6 +73,14 @@ def test_create_update_delete_across_kinds_and_namespaces(double, tmp_path, db_p
     assert managers == 1
 
 
+def test_ready_once_every_type_has_listed(double, tmp_path, db_path) -> None:
+    with recording(double, db_path, tmp_path, listed=False) as recorder:
+        assert recorder.ready.wait(20)
+        listed = {r.path for r in double.requests if r.verb == "list"}
+        assert recorder.stats.types > 5
+        assert len(listed) == recorder.stats.types
+
+
 def test_crd_installed_later_is_picked_up(double, tmp_path, db_path) -> None:
     with recording(double, db_path, tmp_path, rediscover_every=0.2):
         wait_for(lambda: count(db_path, "SELECT count(*) FROM recorder_state") == 1, what="start")
@@ -127,8 +135,6 @@ def test_dropped_connections_lose_and_duplicate_nothing(double, tmp_path, db_pat
     # A real list never returns resourceVersion 0; one earlier write makes the double alike.
     double.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})
     with recording(double, db_path, tmp_path) as recorder:
-        wait_for(lambda: count(db_path, "SELECT count(*) FROM recorder_state") == 1, what="start")
-        time.sleep(0.3)
         for i in range(60):
             double.create(configmap(f"cm{i}"))
             if i % 15 == 7:

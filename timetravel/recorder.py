@@ -267,7 +267,11 @@ class Recorder:
         self._writer_done = threading.Event()
         self._writer_error: BaseException | None = None
         self._writer_ready = threading.Event()
-        self.ready = threading.Event()  # set once every first list is written
+        # Set once every reflector of the first discovery has listed: from then on each
+        # change reaches the store as an observed (not inferred) revision.
+        self.ready = threading.Event()
+        self._unlisted: set[tuple[str, str | None]] = set()
+        self._unlisted_lock = threading.Lock()
 
     # -- what to watch ------------------------------------------------------------------
     def wanted(self, rtype: ResourceType) -> bool:
@@ -308,7 +312,10 @@ class Recorder:
                 if self._writer_error is not None:
                     raise self._writer_error
                 return
-        self._start_reflectors(types)
+        with self._unlisted_lock:
+            self._unlisted = set(self._start_reflectors(types))
+            if not self._unlisted:
+                self.ready.set()
         next_discovery = time.monotonic() + self.rediscover_every
         next_status = time.monotonic() + self.status_every
         while not self.stop.wait(0.2):
@@ -330,7 +337,9 @@ class Recorder:
             raise self._writer_error
         self._status(final=True)
 
-    def _start_reflectors(self, types: list[ResourceType]) -> None:
+    def _start_reflectors(self, types: list[ResourceType]) -> list[tuple[str, str | None]]:
+        """Start a reflector for each wanted type not yet watched; returns the new ones."""
+        started: list[tuple[str, str | None]] = []
         scopes: list[str | None] = list(self.namespaces) or [None]
         for rtype in types:
             warnings_only = self.watches_warnings(rtype)
@@ -347,8 +356,17 @@ class Recorder:
                     daemon=True,
                 )
                 self._reflectors[ident] = thread
+                started.append(ident)
                 thread.start()
         self.stats.types = len({name for name, _ in self._reflectors})
+        return started
+
+    def _listed(self, ident: tuple[str, str | None]) -> None:
+        with self._unlisted_lock:
+            if ident in self._unlisted:
+                self._unlisted.discard(ident)
+                if not self._unlisted:
+                    self.ready.set()
 
     def _put(self, item: Any) -> bool:
         """Queue an item, waiting while the writer is behind; False once stopping."""
@@ -369,6 +387,7 @@ class Recorder:
             try:
                 if rv is None:
                     rv = self._list(rtype, namespace, warnings_only)
+                    self._listed((rtype.name, namespace))
                     if relist_reason is not None:
                         now = self.clock()
                         self._put(
