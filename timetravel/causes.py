@@ -25,7 +25,7 @@ from timetravel.domain.attribution import (
 )
 from timetravel.domain.audit import AuditEvent, guess_resource
 from timetravel.domain.ci_env import PipelineRunRecord
-from timetravel.domain.managed_fields import advanced
+from timetravel.domain.managed_fields import ManagerTouch, advanced
 from timetravel.domain.native_runs import RUN_KINDS, runs_from_object
 from timetravel.domain.times import from_stored, to_stored
 from timetravel.store import Database
@@ -238,19 +238,6 @@ class CauseFinder:
         return known
 
     def _explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
-        if previous is None and record.change != "created":
-            # No previous revision at hand: the managers the writer saw advance are stored
-            # with the revision, and their entries are the ones that wrote.
-            entries = [
-                entry
-                for entry in record.managed_fields
-                if str(entry.get("manager") or "") in record.managers
-            ]
-            touched = advanced(None, entries)
-        else:
-            touched = advanced(
-                previous.managed_fields if previous is not None else None, record.managed_fields
-            )
         observed = record.observed_at
         day = _stored_day(observed)
         at: datetime | None = None
@@ -273,7 +260,7 @@ class CauseFinder:
                 name=record.key.name,
                 change=record.change,
                 status_only=record.status_only,
-                touched=tuple(touched),
+                touched=tuple(_touched(record, previous)),
                 annotations=_annotations(record),
             )
 
@@ -288,17 +275,18 @@ class CauseFinder:
         # Without runs or audit events the answer rests on the primary manager, the
         # managers, the commit annotation and (for a GitOps manager only) the commit git
         # declared: thousands of changes share a few such answers.
-        touch = primary_touch(touched, record.status_only)
-        manager = touch.manager if touch else None
+        managers = _sole_writer(record, previous)
+        if managers is None:
+            touched = _touched(record, previous)
+            touch = primary_touch(touched, record.status_only)
+            manager = touch.manager if touch else None
+            managers = tuple(dict.fromkeys(t.manager for t in touched))
+        else:
+            manager = managers[0] if managers else None
         commit = None
         if manager is not None and self.rules.kind_of(manager) == "gitops":
             commit = self.desired_commit(observed)
-        shared = (
-            manager,
-            tuple(dict.fromkeys(t.manager for t in touched)),
-            _annotation(record, ANNOTATION_COMMIT),
-            commit,
-        )
+        shared = (manager, managers, _annotation(record, ANNOTATION_COMMIT), commit)
         known = self._unevidenced.get(shared)
         if known is None:
             known = attribute(facts(), desired_commit=commit, rules=self.rules)
@@ -312,6 +300,33 @@ class CauseFinder:
         if self._run_resources is None:
             self._run_resources = self.reader.resource_ids_of_kinds(RUN_KINDS)
         return bool(self._run_resources)
+
+
+def _touched(record: RevisionRecord, previous: RevisionRecord | None) -> list[ManagerTouch]:
+    """The managedFields entries that wrote ``record``'s change."""
+    if previous is None and record.change != "created":
+        # No previous revision at hand: the managers the writer saw advance are stored
+        # with the revision, and their entries are the ones that wrote.
+        entries = [
+            entry
+            for entry in record.managed_fields
+            if str(entry.get("manager") or "") in record.managers
+        ]
+        return advanced(None, entries)
+    return advanced(
+        previous.managed_fields if previous is not None else None, record.managed_fields
+    )
+
+
+def _sole_writer(record: RevisionRecord, previous: RevisionRecord | None) -> tuple[str, ...] | None:
+    """The managers that wrote an update or a deletion whose previous revision is not at
+    hand, when that is at most one manager: read from the revision's stored ``managers``
+    alone, which name exactly the entries ``_touched`` would find (so the primary one is
+    the only one). None when the managedFields must be read (~7 µs each, for thousands of
+    changes in a snapshot)."""
+    if previous is not None or record.change == "created" or len(record.managers) > 1:
+        return None
+    return record.managers
 
 
 def _annotations(record: RevisionRecord) -> dict[str, str]:
