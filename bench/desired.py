@@ -102,6 +102,9 @@ def run(ctx: Context) -> list[Figure]:
         for view in snapshot.resources:
             counts[view.state] = counts.get(view.state, 0) + 1
         db.conn.close()
+        # Freed here, not when the next snapshot is assigned: else the next sample would
+        # count this one's deallocation (~2 million objects, a quarter of a second).
+        del snapshot, body
 
     # The bundle export end to end, as `timetravel export --format bundle` does it: the
     # snapshot, then every file of the bundle.

@@ -52,6 +52,7 @@ def run(ctx: Context) -> list[Figure]:
             decoded = sum(1 for record in records if record.obj is not None)
         full.append(time.perf_counter() - t)
         sizes.append(decoded)
+        del records  # its deallocation is not the next sample's
     ns_times: list[float] = []
     ns_sizes: list[int] = []
     for _ in range(n["namespace"]):
@@ -62,6 +63,7 @@ def run(ctx: Context) -> list[Figure]:
             decoded = sum(1 for record in records if record.obj is not None)
         ns_times.append(time.perf_counter() - t)
         ns_sizes.append(decoded)
+        del records
     obj_times: list[float] = []
     for _ in range(n["object"]):
         at, key = moment(), rnd.choice(keys)

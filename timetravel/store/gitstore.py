@@ -237,7 +237,7 @@ class GitStore:
     def _keyframe(self, kf_id: int, blob: bytes) -> bytes:
         raw = self._keyframes.get(kf_id)
         if raw is None:
-            raw = codec.decompress_keyframe(blob)
+            raw = self._keyframes.decompress_keyframe(blob)
             self._keyframes.put(kf_id, raw)
         return raw
 

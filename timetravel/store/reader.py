@@ -14,7 +14,12 @@ from sqlite_utils import Database
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import collector_paused
 from timetravel.store import codec
-from timetravel.store.records import GapRecord, ObservationRecord, RevisionRecord
+from timetravel.store.records import (
+    GapRecord,
+    ObservationRecord,
+    RevisionRecord,
+    revision_record,
+)
 
 _REVISION_COLUMNS = (
     "rv.id, rv.resource_id, res.cluster, res.api_group, res.kind, res.namespace, res.name, "
@@ -80,25 +85,24 @@ class Reader:
         ) = row
         raw = None
         if with_body:
-            missing = keyframe_id is not None and self._keyframes.get(keyframe_id) is None
-            if keyframe_blob is None and missing:
-                keyframe_blob = self._body_of(keyframe_id)  # evicted since cached
-            raw = codec.decode_body(body, keyframe_id, keyframe_blob, self._keyframes, rev_id)
-        return RevisionRecord(
-            id=rev_id,
-            resource_id=resource_id,
-            key=identity[0],
-            api_version=identity[1],
-            observed_at=observed_at,
-            change=change,
-            resource_version=rv,
-            uid=uid,
-            inferred=bool(inferred),
-            status_only=bool(status_only),
-            source=source,
-            server_time=server_time,
-            managers_json=managers,
-            body=raw,
+            raw = codec.decode_body(
+                body, keyframe_id, keyframe_blob, self._keyframes, rev_id, self._body_of
+            )
+        return revision_record(
+            rev_id,
+            resource_id,
+            identity[0],
+            identity[1],
+            observed_at,
+            change,
+            rv,
+            uid,
+            bool(inferred),
+            bool(status_only),
+            source,
+            server_time,
+            managers,
+            raw,
         )
 
     def _identities_of(self, resource_ids: Sequence[int]) -> dict[int, tuple[ResourceKey, str]]:
@@ -125,7 +129,7 @@ class Reader:
                 chunk,
             )
             for kid, blob in rows:
-                self._keyframes.put(kid, codec.decompress_keyframe(blob))
+                self._keyframes.put(kid, self._keyframes.decompress_keyframe(blob))
 
     def _body_of(self, revision_id: int) -> bytes | None:
         row = self.conn.execute("SELECT body FROM revisions WHERE id = ?", (revision_id,))
