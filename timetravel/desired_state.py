@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from timetravel.domain.model import split_api_version
 from timetravel.store import Database
+from timetravel.store.declared import object_key
 from timetravel.store.gitstore import CommitRecord, GitStore, RefUpdate, RepoRecord
 
 # Identity of a declared object, without the cluster: a repo declares for whichever
@@ -16,11 +17,7 @@ DesiredKey = tuple[str, str, str, str]  # (group, kind, namespace, name)
 
 
 def desired_key(obj: dict[str, Any]) -> DesiredKey | None:
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict) or not meta.get("name") or not obj.get("kind"):
-        return None
-    group, _ = split_api_version(str(obj.get("apiVersion") or ""))
-    return (group, str(obj["kind"]), str(meta.get("namespace") or ""), str(meta["name"]))
+    return object_key(obj)
 
 
 @dataclass(frozen=True)
@@ -42,6 +39,10 @@ class DesiredSide:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
+# Which entry (its hash) each followed branch declares for one object, in repo order; None
+# where a branch declares nothing for it.
+DeclaredVersion = tuple[bytes | None, ...]
+
 # What one commit of one branch declares, by key, and the paths that could not be read.
 _Declared = tuple[dict[DesiredKey, DeclaredObject], list[dict[str, str]]]
 
@@ -56,6 +57,8 @@ class DesiredState:
         self.git = GitStore(db)
         # Scrubbing asks for the same commit many times in a row.
         self._declared: OrderedDict[tuple[RepoRecord, str], _Declared] = OrderedDict()
+        self._changes: dict[tuple[int, DesiredKey], tuple[list[int], list[Any]]] = {}
+        self._versions: dict[tuple[DesiredKey, DeclaredVersion], DeclaredObject | None] = {}
 
     def repos(self) -> list[RepoRecord]:
         return self.git.repos()
@@ -87,6 +90,44 @@ class DesiredState:
         if len(self._declared) > 16:
             self._declared.popitem(last=False)
         return objects, stored.errors
+
+    def version_at(self, key: DesiredKey, at: str) -> DeclaredVersion | None:
+        """Which version of ``key``'s declared object the branches hold at ``at``: equal
+        answers, equal declared objects. None for a database without the index (written
+        before m005 and opened read-only): ask :meth:`merged_at`.
+
+        A lookup of the branch and a bisect per repo, where ``merged_at`` decodes a
+        commit's whole set: the drift of one resource across thousands of commits asks
+        this at every commit and decodes a set only per version (:meth:`declared`).
+        """
+        if not self.git.indexed:
+            return None
+        version = []
+        for repo in self.git.repos():
+            ref = self.git.ref_at(repo.id, at)
+            set_id = self.git.set_id(repo.id, ref.sha) if ref is not None else None
+            entry = None
+            if set_id is not None:
+                changes = self._changes.get((repo.id, key))
+                if changes is None:
+                    found = self.git.declared_changes(repo.id, key)
+                    changes = self._changes[(repo.id, key)] = ([c[0] for c in found], found)
+                position = bisect_right(changes[0], set_id) - 1
+                entry = changes[1][position][1] if position >= 0 else None
+            version.append(entry)
+        return tuple(version)
+
+    def declared(self, key: DesiredKey, at: str, version: DeclaredVersion) -> DeclaredObject | None:
+        """``merged_at(at)[1].get(key)``, where ``version`` is ``version_at(key, at)``:
+        decoded once per version."""
+        cache_key = (key, version)
+        if cache_key in self._versions:
+            return self._versions[cache_key]
+        found = self.merged_at(at)[1].get(key) if any(version) else None
+        if len(self._versions) >= 4096:
+            self._versions.clear()
+        self._versions[cache_key] = found
+        return found
 
     def merged_at(self, at: str) -> tuple[list[DesiredSide], dict[DesiredKey, DeclaredObject]]:
         """Every branch at ``at`` and all declared objects (a later repo wins a conflict)."""

@@ -6,7 +6,7 @@ from timetravel.causes import CauseFinder
 from timetravel.desired_state import DesiredState
 from timetravel.domain.drift import DriftInterval, DriftPoint, drift_intervals
 from timetravel.domain.model import ResourceKey
-from timetravel.moment import compare
+from timetravel.moment import CompareCache, compare
 from timetravel.store import Database
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
@@ -34,6 +34,7 @@ def drift_history(
         events.append((at, "commit", None, None))
     events.sort(key=lambda e: (e[0], e[1] == "change"))
     points = []
+    cache: CompareCache = {}  # by revision and declaring commit: most events repeat one
     actual: RevisionRecord | None = None
     for at, by, change, before in events:
         cause = actor = None
@@ -41,8 +42,12 @@ def drift_history(
             actual = change
             why = causes.explain(change, before)
             cause, actor = why.cause, why.actor
-        _, declared = desired.merged_at(at)
+        version = desired.version_at(dkey, at)
+        if version is None:  # a database without the declared-object index
+            declared = desired.merged_at(at)[1].get(dkey)
+        else:
+            declared = desired.declared(dkey, at, version)
         live = actual if actual is not None and actual.change != "deleted" else None
-        state, _ = compare(declared.get(dkey), live)
+        state, _ = compare(declared, live, cache)
         points.append(DriftPoint(at, state, by, cause, actor))
     return drift_intervals(points)

@@ -40,7 +40,7 @@ class DriftWalker:
 
     def __init__(self, compare_cache: CompareCache) -> None:
         self._compare_cache = compare_cache
-        self._states: dict[tuple[int, str, int | None], str] = {}
+        self._states: dict[tuple[object, ...], str] = {}
 
     def forget(self) -> None:
         self._states.clear()
@@ -81,11 +81,22 @@ class DriftWalker:
         dkey: tuple[str, str, str, str],
         event: _Event,
     ) -> str:
-        known_key = (resource_id, event.at, event.change.id if event.change else None)
+        version = desired.version_at(dkey, event.at)
+        live_id = event.live.id if event.live is not None else None
+        # With the declared-object index a state is known by what was live and which
+        # version git declared, whatever the commit; without it, by event.
+        known_key: tuple[object, ...] = (
+            (resource_id, event.at, event.change.id if event.change else None)
+            if version is None
+            else (resource_id, live_id, version)
+        )
         known = self._states.get(known_key)
         if known is None:
-            _, declared = desired.merged_at(event.at)
-            known, _ = compare(declared.get(dkey), event.live, self._compare_cache)
+            if version is None:
+                declared = desired.merged_at(event.at)[1].get(dkey)
+            else:
+                declared = desired.declared(dkey, event.at, version)
+            known, _ = compare(declared, event.live, self._compare_cache)
             if len(self._states) >= STATES_KEPT:
                 self._states.clear()
             self._states[known_key] = known

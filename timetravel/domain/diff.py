@@ -123,6 +123,8 @@ def _same(left: Any, right: Any) -> bool:
 
 
 def _scalar_equal(segments: list[Segment], desired: Any, actual: Any) -> bool:
+    if type(desired) is type(actual) and desired == actual:
+        return True  # the usual case; every rule below only forgives more
     if isinstance(desired, bool) or isinstance(actual, bool):
         return _same(desired, actual)
     keys = _keys(segments)

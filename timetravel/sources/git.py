@@ -29,6 +29,7 @@ from timetravel.errors import UserError
 from timetravel.progress import Progress
 from timetravel.sources.desired import CommitInfo, DesiredReader, DesiredSet, first_parent_history
 from timetravel.store.db import open_database, redaction_key
+from timetravel.store.declared import ObjectKey, object_key
 from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord, SqliteBlobCache, desired_item
 
 FETCH_TIMEOUT = 120
@@ -142,27 +143,30 @@ class _Encoder:
         self.key = key
         # id -> (object, path, stored form or None when not stored); holding the object keeps
         # its id its own.
-        self._last: dict[int, tuple[dict[str, Any], str, bytes | None]] = {}
+        self._last: dict[int, tuple[dict[str, Any], str, bytes | None, ObjectKey | None]] = {}
 
-    def commit(self, desired: DesiredSet) -> list[bytes]:
-        """The stored entries of a commit's objects (those with a name)."""
-        current: dict[int, tuple[dict[str, Any], str, bytes | None]] = {}
+    def commit(self, desired: DesiredSet) -> tuple[list[bytes], list[ObjectKey | None]]:
+        """The stored entries of a commit's objects (those with a name), and their keys."""
+        current: dict[int, tuple[dict[str, Any], str, bytes | None, ObjectKey | None]] = {}
         entries: list[bytes] = []
+        keys: list[ObjectKey | None] = []
         for item in desired.objects:
             obj = item.obj
             known = self._last.get(id(obj))
             if known is None or known[1] != item.path:
-                known = (obj, item.path, self._encode(item.path, obj))
+                known = (obj, item.path, *self._encode(item.path, obj))
             current[id(obj)] = known
             if known[2] is not None:
                 entries.append(known[2])
+                keys.append(known[3])
         self._last = current
-        return entries
+        return entries, keys
 
-    def _encode(self, path: str, obj: dict[str, Any]) -> bytes | None:
+    def _encode(self, path: str, obj: dict[str, Any]) -> tuple[bytes | None, ObjectKey | None]:
         if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
-            return None
-        return desired_item(_printable(path), normalize(obj, self.key))
+            return None, None
+        normalized = normalize(obj, self.key)
+        return desired_item(_printable(path), normalized), object_key(normalized)
 
 
 class GitSource:
@@ -305,11 +309,11 @@ class GitSource:
         sha: str,
     ) -> None:
         desired = reader.read_commit(sha)
-        entries = encoder.commit(desired)
+        entries, keys = encoder.commit(desired)
         errors = [
             {"path": _printable(e.path), "message": _printable(e.message)} for e in desired.errors
         ]
-        store.put_desired_set(record.id, sha, entries, errors)
+        store.put_desired_set(record.id, sha, entries, errors, keys)
 
     def fetch(self) -> None:
         if not self.branch.remote:

@@ -13,7 +13,8 @@ import orjson
 from timetravel.domain.manifests import ParsedFile
 from timetravel.domain.snapshot import collector_paused
 from timetravel.domain.times import to_stored, utc_now
-from timetravel.store import Database, codec
+from timetravel.store import Database, codec, declared
+from timetravel.store.declared import ObjectKey
 
 _PARSER_CACHE_PREFIX = "v1:"
 
@@ -85,6 +86,14 @@ class GitStore:
         self.conn = db.conn
         self._keyframes = codec.KeyframeCache(64)
         self._sets: OrderedDict[tuple[int, str], StoredDesiredSet] = OrderedDict()
+        # A database written before m005 and opened read-only has no declared_changes.
+        self.indexed = bool(
+            self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'declared_changes'"
+            ).fetchone()
+        )
+        self._last_index: dict[int, tuple[int, declared.Index]] = {}  # by repo: its last set
+        self._set_ids: dict[tuple[int, str], int] = {}
 
     # -- repositories -------------------------------------------------------------------
     def ensure_repo(
@@ -199,13 +208,21 @@ class GitStore:
         return row is not None
 
     def put_desired_set(
-        self, repo_id: int, sha: str, objects: Sequence[bytes], errors: list[dict[str, str]]
+        self,
+        repo_id: int,
+        sha: str,
+        objects: Sequence[bytes],
+        errors: list[dict[str, str]],
+        keys: Sequence[ObjectKey | None],
     ) -> None:
-        """Store a commit's desired set, as a delta against the repo's latest keyframe.
+        """Store a commit's desired set, as a delta against the repo's latest keyframe, and
+        which objects it changed (``declared_changes``).
 
         ``objects`` are the set's entries encoded by :func:`desired_item`: consecutive commits
         share most of them, so a caller encodes each once rather than the whole set each time.
+        ``keys`` are their objects' keys (``desired_state.desired_key``).
         """
+        index = declared.index_of(keys, objects)
         raw = _desired_body(objects, errors)
         content_hash = hashlib.blake2b(raw, digest_size=12).hexdigest()
         # Newest rows first, stopping at the repo's latest: the (repo_id, sha) index would
@@ -228,11 +245,58 @@ class GitStore:
                 keyframe_id, blob = kf_id, delta
         if keyframe_id is None:
             blob = codec.compress_keyframe(raw)
-        self.conn.execute(
+        cursor = self.conn.execute(
             "INSERT OR IGNORE INTO desired_sets (repo_id, sha, objects, errors, content_hash, "
             "keyframe_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (repo_id, sha, len(objects), len(errors), content_hash, keyframe_id, blob),
         )
+        if cursor.rowcount and self.indexed:
+            before: declared.Index | None = None
+            if previous is not None:
+                cached = self._last_index.get(repo_id)
+                before = cached[1] if cached and cached[0] == previous[0] else None
+                if before is None:  # the first set this writer puts for the repo
+                    before = self._index_of_set(previous[0])
+            set_id = int(cursor.lastrowid or 0)
+            declared.record_changes(self.db, repo_id, set_id, before, index)
+            self._last_index[repo_id] = (set_id, index)
+
+    def _index_of_set(self, set_id: int) -> declared.Index:
+        """The index of a stored set (the first set a new writer puts is compared with it)."""
+        row = self.conn.execute(
+            "SELECT d.keyframe_id, d.body, k.body FROM desired_sets d "
+            "LEFT JOIN desired_sets k ON k.id = d.keyframe_id WHERE d.id = ?",
+            (set_id,),
+        ).fetchone()
+        raw = codec.decode_body(row[1], row[0], row[2], self._keyframes, set_id)
+        return declared.index_of_stored(codec.loads(raw)["objects"] if raw else [])
+
+    # -- one declared object over time ----------------------------------------------------
+    def set_id(self, repo_id: int, sha: str) -> int | None:
+        """The id of the desired set stored for a commit (ids follow the order stored)."""
+        known = self._set_ids.get((repo_id, sha))
+        if known is None:
+            row = self.conn.execute(
+                "SELECT id FROM desired_sets WHERE repo_id = ? AND sha = ?", (repo_id, sha)
+            ).fetchone()
+            if row is None:
+                return None
+            known = self._set_ids[(repo_id, sha)] = int(row[0])
+        return known
+
+    def sha_of_set(self, set_id: int) -> str:
+        row = self.conn.execute("SELECT sha FROM desired_sets WHERE id = ?", (set_id,))
+        return str(row.fetchone()[0])
+
+    def declared_changes(self, repo_id: int, key: ObjectKey) -> list[tuple[int, bytes | None]]:
+        """(set id, entry hash or None when no longer declared) of each set that changed
+        ``key``'s entry, oldest first. Needs :attr:`indexed`."""
+        rows = self.conn.execute(
+            "SELECT set_id, item_hash FROM declared_changes WHERE repo_id = ? AND api_group = ? "
+            "AND kind = ? AND namespace = ? AND name = ? ORDER BY set_id",
+            (repo_id, *key),
+        )
+        return [(int(set_id), None if h is None else bytes(h)) for set_id, h in rows]
 
     def _keyframe(self, kf_id: int, blob: bytes) -> bytes:
         raw = self._keyframes.get(kf_id)

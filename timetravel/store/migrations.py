@@ -8,6 +8,8 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from timetravel.store.declared import index_existing_sets
+
 migrations = Migrations("timetravel")
 
 
@@ -264,3 +266,28 @@ def m004_resource_lifetimes(db: Database) -> None:
     )
     # One namespace's state without scanning every identity of the cluster.
     db.execute("CREATE INDEX resources_by_namespace ON resources (namespace, first_at)")
+
+
+@migrations(name="m005_declared_changes")
+def m005_declared_changes(db: Database) -> None:
+    # Per declared object, the desired sets in which its entry changed (or it stopped being
+    # declared: item_hash NULL), against the repo's previous set: which version of one
+    # object a commit declares, without decoding the commit's whole set (the drift of one
+    # resource over 2,000 commits). Derived from desired_sets, like them rebuildable.
+    db.execute(
+        """
+        CREATE TABLE declared_changes (
+            set_id INTEGER NOT NULL REFERENCES desired_sets(id),
+            repo_id INTEGER NOT NULL REFERENCES repos(id),
+            api_group TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            item_hash BLOB
+        )"""
+    )
+    db.execute(
+        "CREATE INDEX declared_changes_by_object ON declared_changes "
+        "(repo_id, api_group, kind, namespace, name, set_id)"
+    )
+    index_existing_sets(db)
