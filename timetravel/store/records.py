@@ -97,10 +97,11 @@ class RevisionRecord:
         cut = raw.find(_OBJECT_SEPARATOR)
         if cut < 0:
             return None
+        view = memoryview(raw)  # orjson reads a slice of it without a copy
         part = (
-            raw[len(_MANAGED_PREFIX) : cut]
+            view[len(_MANAGED_PREFIX) : cut]
             if index == 0
-            else raw[cut + len(_OBJECT_SEPARATOR) : -1]
+            else view[cut + len(_OBJECT_SEPARATOR) : -1]
         )
         try:
             return orjson.loads(part)
