@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -79,6 +80,21 @@ def test_ready_once_every_type_has_listed(double, tmp_path, db_path) -> None:
         listed = {r.path for r in double.requests if r.verb == "list"}
         assert recorder.stats.types > 5
         assert len(listed) == recorder.stats.types
+
+
+def test_status_says_listing_until_every_type_has_listed(double, tmp_path, db_path) -> None:
+    lines = io.StringIO()
+    with recording(double, db_path, tmp_path, status_stream=lines, status_every=0.05) as rec:
+        wait_for(lambda: "recording" in lines.getvalue(), what="a status line once listed")
+        assert rec.ready.is_set()
+    said = [
+        "listing" if "listing (" in line else "recording" for line in lines.getvalue().splitlines()
+    ]
+    assert said == sorted(said), "never listing again once recording"
+    unstarted = make_recorder(double, db_path, tmp_path, status_stream=io.StringIO())
+    unstarted.status_every = 1
+    unstarted._status()
+    assert "discovering" in unstarted.status_stream.getvalue()
 
 
 def test_crd_installed_later_is_picked_up(double, tmp_path, db_path) -> None:

@@ -669,8 +669,13 @@ class Recorder:
             return
         s = self.stats
         conn = self.kube.connection
+        doing = "stopped" if final else "recording"
+        if not final and not self.ready.is_set():
+            with self._unlisted_lock:
+                left = len(self._unlisted)
+            doing = f"listing ({left} of {s.types} types left)" if s.types else "discovering"
         line = (
-            f"timetravel: {'stopped' if final else 'recording'} {conn.context or conn.cluster}"
+            f"timetravel: {doing} {conn.context or conn.cluster}"
             f" ({conn.server}): {s.types} resource types, {s.events:,} events, "
             f"{s.revisions:,} revisions, {s.warnings:,} warnings, gaps {s.gaps}, "
             f"errors {s.errors}"
