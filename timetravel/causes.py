@@ -124,7 +124,8 @@ class CauseFinder:
         self._audit_days: dict[str, dict[ObjectRef, list[AuditFact]]] = {}
         self._ref_days: dict[str, list[tuple[list[str], list[RefUpdate]]]] = {}
         self._explained: dict[tuple[int, int | None], Attribution] = {}
-        self._unevidenced: dict[tuple[Any, ...], Attribution] = {}
+        self._shared: dict[tuple[Any, ...], Attribution] = {}  # see _unevidenced
+        self._quiet_days: dict[str, bool] = {}
 
     def native_runs(self, start: str, end: str) -> list[RunFact]:
         """Argo CD / Flux / Tekton / Argo Workflows runs seen in the cluster in [start, end].
@@ -240,41 +241,45 @@ class CauseFinder:
     def _explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
         observed = record.observed_at
         day = _stored_day(observed)
-        at: datetime | None = None
-        if day is None:
-            at = from_stored(observed)
-            day = at.date().isoformat()
+        if day is not None and _audit_window_in_day(observed) and self._quiet(day):
+            # No run, audit event or cluster-native run can bear on this change.
+            return self._unevidenced(record, previous)
+        at = from_stored(observed)
+        day = day or at.date().isoformat()
         runs = self._runs_by_day.get(day, [])
         if _audit_window_in_day(observed) and not self._audit_day(day):
             audits: list[AuditFact] = []  # the audit window stays in a day without audits
         else:
-            at = at or from_stored(observed)
             audits = self._audits(record, at)
-        native = self._native_near(at or from_stored(observed)) if self._may_have_native() else []
-
-        def facts() -> ChangeFacts:
-            return ChangeFacts(
-                at=observed,
-                kind=record.key.kind,
-                namespace=record.key.namespace,
-                name=record.key.name,
-                change=record.change,
-                status_only=record.status_only,
-                touched=tuple(_touched(record, previous)),
-                annotations=_annotations(record),
-            )
-
+        native = self._native_near(at) if self._may_have_native() else []
         if runs or native or audits:
             return attribute(
-                facts(),
+                _facts(record, previous),
                 runs=[*runs, *native],
                 audits=audits,
                 desired_commit=self.desired_commit(observed),
                 rules=self.rules,
             )
-        # Without runs or audit events the answer rests on the primary manager, the
-        # managers, the commit annotation and (for a GitOps manager only) the commit git
-        # declared: thousands of changes share a few such answers.
+        return self._unevidenced(record, previous)
+
+    def _quiet(self, day: str) -> bool:
+        """Whether a change of ``day`` (its audit window inside the day) has no evidence to
+        weigh: no run reported for the day, no audit event, no cluster-native run at all.
+        Kept by day: a snapshot asks for thousands of changes of the same day or two."""
+        quiet = self._quiet_days.get(day)
+        if quiet is None:
+            quiet = (
+                day not in self._runs_by_day
+                and not self._audit_day(day)
+                and not self._may_have_native()
+            )
+            self._quiet_days[day] = quiet
+        return quiet
+
+    def _unevidenced(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
+        """The answer without runs or audit events: it rests on the primary manager, the
+        managers, the commit annotation and (for a GitOps manager only) the commit git
+        declared, so thousands of changes share a few such answers."""
         managers = _sole_writer(record, previous)
         if managers is None:
             touched = _touched(record, previous)
@@ -285,14 +290,14 @@ class CauseFinder:
             manager = managers[0] if managers else None
         commit = None
         if manager is not None and self.rules.kind_of(manager) == "gitops":
-            commit = self.desired_commit(observed)
+            commit = self.desired_commit(record.observed_at)
         shared = (manager, managers, _annotation(record, ANNOTATION_COMMIT), commit)
-        known = self._unevidenced.get(shared)
+        known = self._shared.get(shared)
         if known is None:
-            known = attribute(facts(), desired_commit=commit, rules=self.rules)
-            if len(self._unevidenced) >= EXPLAINED_LIMIT:
-                self._unevidenced.clear()
-            self._unevidenced[shared] = known
+            known = attribute(_facts(record, previous), desired_commit=commit, rules=self.rules)
+            if len(self._shared) >= EXPLAINED_LIMIT:
+                self._shared.clear()
+            self._shared[shared] = known
         return known
 
     def _may_have_native(self) -> bool:
@@ -300,6 +305,19 @@ class CauseFinder:
         if self._run_resources is None:
             self._run_resources = self.reader.resource_ids_of_kinds(RUN_KINDS)
         return bool(self._run_resources)
+
+
+def _facts(record: RevisionRecord, previous: RevisionRecord | None) -> ChangeFacts:
+    return ChangeFacts(
+        at=record.observed_at,
+        kind=record.key.kind,
+        namespace=record.key.namespace,
+        name=record.key.name,
+        change=record.change,
+        status_only=record.status_only,
+        touched=tuple(_touched(record, previous)),
+        annotations=_annotations(record),
+    )
 
 
 def _touched(record: RevisionRecord, previous: RevisionRecord | None) -> list[ManagerTouch]:

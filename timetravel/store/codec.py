@@ -46,10 +46,15 @@ def compress_keyframe(raw: bytes) -> bytes:
 
 
 def compress_delta(raw: bytes, keyframe_raw: bytes) -> bytes:
-    compressor = zstd.ZstdCompressor(
+    return delta_compressor(keyframe_raw).compress(raw)
+
+
+def delta_compressor(keyframe_raw: bytes) -> zstd.ZstdCompressor:
+    """A compressor of deltas against one keyframe, to keep while many are made against it
+    (loading a large keyframe as a dictionary costs more than compressing one delta)."""
+    return zstd.ZstdCompressor(
         level=_LEVEL, dict_data=_dictionary(keyframe_raw), write_checksum=False
     )
-    return compressor.compress(raw)
 
 
 def needs_new_keyframe(delta: bytes, keyframe_blob_size: int) -> bool:

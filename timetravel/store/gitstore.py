@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import zstandard as zstd
 
 from timetravel.domain.manifests import ParsedFile
 from timetravel.domain.snapshot import collector_paused
@@ -94,6 +95,7 @@ class GitStore:
         )
         self._last_index: dict[int, tuple[int, declared.Index]] = {}  # by repo: its last set
         self._set_ids: dict[tuple[int, str], int] = {}
+        self._compressor: tuple[int, zstd.ZstdCompressor] | None = None
 
     # -- repositories -------------------------------------------------------------------
     def ensure_repo(
@@ -239,8 +241,11 @@ class GitStore:
             kf_blob = self.conn.execute(
                 "SELECT body FROM desired_sets WHERE id = ?", (kf_id,)
             ).fetchone()[0]
-            kf_raw = self._keyframe(kf_id, kf_blob)
-            delta = codec.compress_delta(raw, kf_raw)
+            if self._compressor is None or self._compressor[0] != kf_id:
+                # Consecutive sets share a keyframe: its dictionary (a whole set, ~360 KB
+                # for 500 objects) is loaded once, not once per commit.
+                self._compressor = (kf_id, codec.delta_compressor(self._keyframe(kf_id, kf_blob)))
+            delta = self._compressor[1].compress(raw)
             if not codec.needs_new_keyframe(delta, len(kf_blob)):
                 keyframe_id, blob = kf_id, delta
         if keyframe_id is None:

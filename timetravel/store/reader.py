@@ -118,7 +118,7 @@ class Reader:
                 "SELECT id, cluster, api_group, kind, namespace, name, api_version "
                 f"FROM resources WHERE id IN ({','.join('?' * len(chunk))})",
                 chunk,
-            )
+            ).fetchall()
             for rid, cluster, group, kind, namespace, name, api_version in rows:
                 known[rid] = (ResourceKey(cluster, group, kind, namespace, name), api_version)
                 self._order[rid] = (namespace, kind, name, cluster)
@@ -130,7 +130,7 @@ class Reader:
             rows = self.conn.execute(
                 f"SELECT id, body FROM revisions WHERE id IN ({','.join('?' * len(chunk))})",
                 chunk,
-            )
+            ).fetchall()
             for kid, blob in rows:
                 self._keyframes.put(kid, self._keyframes.decompress_keyframe(blob))
 
@@ -149,7 +149,9 @@ class Reader:
             columns = _REVISION_COLUMNS.replace("rv.body, kf.body", "NULL, NULL")
             join = ""
         sql = f"SELECT {columns} FROM resources res JOIN revisions rv ON {where} {join} {tail}"
-        return iter(self.conn.execute(sql, params))
+        # fetchall: iterating the cursor would run a Python __next__ per row (the error
+        # translating cursor of store.db), ~2 µs each over thousands of rows.
+        return iter(self.conn.execute(sql, params).fetchall())
 
     def state_at(
         self,
@@ -274,7 +276,7 @@ class Reader:
                 "LEFT JOIN revisions kf ON kf.id = rv.keyframe_id"
             )
             params = [value for triple in chunk for value in triple]
-            for row in self.conn.execute(sql, params):
+            for row in self.conn.execute(sql, params).fetchall():
                 out[row[0]] = self._record(row[1:])
         return out
 
