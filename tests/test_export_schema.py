@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 
+from timetravel.domain.snapshot import RawJSON
 from timetravel.export.json_export import render_json
 from timetravel.ingest import import_events
 from timetravel.moment import build_snapshot
@@ -50,3 +51,33 @@ def test_export_validates_and_has_every_required_part(tmp_path: Path) -> None:
     image_path = "spec.template.spec.containers[api].image"
     assert [f["path"] for f in api["last_change"]["fields"]] == [image_path]
     assert [c["type"] for c in snapshot["changes"]] == ["created", "created", "updated"]
+
+
+def test_the_json_export_embeds_unread_objects_as_recorded(tmp_path: Path) -> None:
+    """Objects no step of the snapshot read are written as their recorded text, and the
+    document says exactly what the parsed snapshot says."""
+    db = open_database(tmp_path / "e.db")
+    lines = [
+        json.dumps(
+            {
+                "type": "ADDED",
+                "object": deployment(f"app{i}", rv=str(i + 1)),
+                "observed_at": "2026-11-19T08:00:00Z",
+            }
+        )
+        for i in range(5)
+    ]
+    import_events(db, lines, cluster="prod")
+    snapshot = build_snapshot(
+        db, datetime(2026, 11, 19, 21, 30, tzinfo=UTC), window=timedelta(minutes=5)
+    )
+    unread = [r for r in snapshot.resources if isinstance(r.__dict__["_actual"], RawJSON)]
+    # Outside the window and undeclared: only the first of five changes that share an
+    # explanation has its object read (for its annotations).
+    assert len(unread) == 4
+    text = render_json(snapshot)
+    document = json.loads(text)
+    assert document == json.loads(json.dumps(snapshot.to_json()))
+    for resource in document["resources"]:
+        line = json.dumps(resource["actual"], sort_keys=True, separators=(",", ":"))
+        assert f'"actual": {line}'.encode() in text, "one line, canonical"

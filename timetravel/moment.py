@@ -152,7 +152,7 @@ def live_view(
         api_version=record.api_version,
         state=state,
         desired=match.obj if match else None,
-        actual=record.obj,
+        actual=record.lazy_obj(),
         diff=drift,
         source={"repo": match.repo.path, "path": match.path} if match else None,
         last_change=last_change,

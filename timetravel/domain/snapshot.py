@@ -10,11 +10,56 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
+
+import orjson
 
 from timetravel.domain.model import ResourceKey
 
 SCHEMA = "timetravel.snapshot/v1"
+
+
+class RawJSON:
+    """One object's JSON text as recorded (canonical: sorted keys, no whitespace), parsed
+    when first read. A snapshot holds thousands of live objects that most readers never
+    look into, and the JSON export embeds them as they are."""
+
+    __slots__ = ("_value", "text")
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+        self._value: dict[str, Any] | None = None
+
+    def value(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = orjson.loads(self.text)
+        return self._value
+
+
+def _canonical(value: dict[str, Any] | RawJSON | None) -> RawJSON | None:
+    if value is None or isinstance(value, RawJSON):
+        return value
+    return RawJSON(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+
+
+class _ParsedOnRead:
+    """A dataclass field given a value or a :class:`RawJSON`, that reads as the value."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> None: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> dict[str, Any] | None: ...
+    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return None  # the field's default
+        value = instance.__dict__[self._slot]
+        return value.value() if isinstance(value, RawJSON) else value
+
+    def __set__(self, instance: object, value: dict[str, Any] | RawJSON | None) -> None:
+        instance.__dict__[self._slot] = value
 
 
 @dataclass(frozen=True)
@@ -97,12 +142,21 @@ class ResourceView:
     api_version: str
     state: str  # in_sync | drifted | missing | unmanaged
     desired: dict[str, Any] | None
-    actual: dict[str, Any] | None
+    # Given parsed, or as the recorded JSON (RawJSON), parsed when first read.
+    actual: _ParsedOnRead = _ParsedOnRead()
     diff: tuple[dict[str, Any], ...] = ()
     source: dict[str, str] | None = None
     last_change: ChangeView | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, raw: bool = False) -> dict[str, Any]:
+        """The schema's resource. With ``raw``, ``desired`` and ``actual`` are
+        :class:`RawJSON`: canonical JSON text (an actual object not read yet is the text
+        it was recorded as), which the JSON export writes as it is, one line each."""
+        desired: Any = self.desired
+        actual: Any = self.actual if not raw else self.__dict__["_actual"]
+        if raw:
+            desired = _canonical(desired)
+            actual = _canonical(actual)
         return {
             "cluster": self.key.cluster,
             "apiVersion": self.api_version,
@@ -110,8 +164,8 @@ class ResourceView:
             "namespace": self.key.namespace or None,
             "name": self.key.name,
             "state": self.state,
-            "desired": self.desired,
-            "actual": self.actual,
+            "desired": desired,
+            "actual": actual,
             "diff": list(self.diff),
             "source": self.source,
             "last_change": self.last_change.to_json() if self.last_change else None,
@@ -161,7 +215,8 @@ class Snapshot:
     commits: tuple[CommitView, ...] = ()
     errors: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, raw: bool = False) -> dict[str, Any]:
+        """The schema's document (``raw``: see :meth:`ResourceView.to_json`)."""
         return {
             "schema": SCHEMA,
             "at": self.at,
@@ -169,7 +224,7 @@ class Snapshot:
             "window": {"from": self.window_from, "to": self.window_to},
             "clusters": list(self.clusters),
             "repos": [r.to_json() for r in self.repos],
-            "resources": [r.to_json() for r in self.resources],
+            "resources": [r.to_json(raw=raw) for r in self.resources],
             "changes": [c.to_json() for c in self.changes],
             "pipeline_runs": [p.to_json() for p in self.pipeline_runs],
             "commits": [c.to_json() for c in self.commits],

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar, overload
 import orjson
 
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.snapshot import RawJSON
 
 # A stored body is ``{"managedFields": [...], "object": {...}}`` with sorted keys. No key
 # inside managedFields is "object" (FieldsV1 keys start with f:, k:, v:, i: or "."), and a
@@ -89,8 +90,16 @@ class RevisionRecord:
         found = self._part(0)
         return (found if found is not None else self._whole().get("managedFields")) or []
 
-    def _part(self, index: int) -> Any:
-        """One half of the body parsed alone, or None when the body is not of that shape."""
+    def lazy_obj(self) -> dict[str, Any] | RawJSON | None:
+        """:attr:`obj`, or when it has not been parsed yet, its recorded JSON to parse when
+        needed (a snapshot's ten thousand live objects are mostly written out as they are)."""
+        if "obj" in self.__dict__ or self.body is None:
+            return self.obj
+        text = self._half(1)
+        return RawJSON(bytes(text)) if text is not None else self.obj
+
+    def _half(self, index: int) -> memoryview | None:
+        """The bytes of one half of the body, or None when the body is not of that shape."""
         raw = self.body
         if raw is None or not raw.startswith(_MANAGED_PREFIX) or not raw.endswith(b"}"):
             return None
@@ -98,11 +107,15 @@ class RevisionRecord:
         if cut < 0:
             return None
         view = memoryview(raw)  # orjson reads a slice of it without a copy
-        part = (
-            view[len(_MANAGED_PREFIX) : cut]
-            if index == 0
-            else view[cut + len(_OBJECT_SEPARATOR) : -1]
-        )
+        if index == 0:
+            return view[len(_MANAGED_PREFIX) : cut]
+        return view[cut + len(_OBJECT_SEPARATOR) : -1]
+
+    def _part(self, index: int) -> Any:
+        """One half of the body parsed alone, or None when the body is not of that shape."""
+        part = self._half(index)
+        if part is None:
+            return None
         try:
             return orjson.loads(part)
         except orjson.JSONDecodeError:
