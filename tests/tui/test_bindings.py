@@ -252,8 +252,7 @@ def test_e_exports_json_at_the_cursor(make_app: Any, tmp_path: Path) -> None:
         assert not isinstance(app.screen, ExportScreen)
         assert not list(tmp_path.glob("timetravel-*"))
         await press(pilot, "e")
-        app.screen.query_one("#export-path", Input).focus()
-        await press(pilot, "enter")
+        await press(pilot, "enter")  # the keys alone: the path field has the focus
         await exported(app, pilot)
         written = list(tmp_path.glob("timetravel-*.json"))
         assert len(written) == 1
@@ -261,6 +260,22 @@ def test_e_exports_json_at_the_cursor(make_app: Any, tmp_path: Path) -> None:
         assert snapshot["at"] == "2026-11-19T21:30:00Z"
         assert any(r["name"] == "api" for r in snapshot["resources"])
         assert any(str(written[0]) in n.message for n in app._notifications)
+
+    drive(make_app(), scenario)
+
+
+def test_export_dialog_is_driven_by_keys_alone(make_app: Any, tmp_path: Path) -> None:
+    async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
+        await press(pilot, "e")
+        await press(pilot, "shift+tab", "shift+tab")  # path -> window -> format
+        assert isinstance(app.focused, Select)
+        await press(pilot, "enter", "down", "enter")  # open the list, Markdown, choose
+        assert isinstance(app.focused, Input) and app.focused.id == "export-path"
+        assert app.focused.value.endswith(".md")
+        await press(pilot, "enter")
+        await exported(app, pilot)
+        written = list(tmp_path.glob("timetravel-*.md"))
+        assert len(written) == 1 and written[0].read_text().startswith("# Incident snapshot")
 
     drive(make_app(), scenario)
 

@@ -33,8 +33,13 @@ class ExportRequest:
 
 
 class ExportScreen(ModalScreen[ExportRequest | None]):
-    """Asks how to export; enter in the path field exports, esc cancels."""
+    """Asks how to export; enter in the path field exports, esc cancels.
 
+    The path has the focus first, so e then enter exports JSON at once; choosing a format
+    hands the focus back to it (enter on the format list only opens and closes it).
+    """
+
+    AUTO_FOCUS = "#export-path"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="export.cancel"),
     ]
@@ -53,7 +58,9 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
             yield Select(FORMATS, value="json", allow_blank=False, id="export-format")
             yield Input(value="1h", placeholder="window: 90s, 15m, 2h, 1d", id="export-window")
             yield Input(value=self._default_path("json"), id="export-path")
-            yield Static("enter exports · esc cancels", id="export-error")
+            yield Static(
+                "enter exports · shift+tab: window, format · esc cancels", id="export-error"
+            )
 
     def on_select_changed(self, event: Select.Changed) -> None:
         path = self.query_one("#export-path", Input)
@@ -61,6 +68,7 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         # Follow the format with the file name, unless the user typed their own.
         if any(path.value == self._default_path(f) for f in SUFFIX):
             path.value = self._default_path(fmt)
+        path.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
