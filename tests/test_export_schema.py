@@ -71,7 +71,7 @@ def test_the_json_export_embeds_unread_objects_as_recorded(tmp_path: Path) -> No
     snapshot = build_snapshot(
         db, datetime(2026, 11, 19, 21, 30, tzinfo=UTC), window=timedelta(minutes=5)
     )
-    unread = [r for r in snapshot.resources if isinstance(r.__dict__["_actual"], RawJSON)]
+    unread = [r for r in snapshot.resources if isinstance(r.actual_as_given(), RawJSON)]
     # Outside the window and undeclared: only the first of five changes that share an
     # explanation has its object read (for its annotations).
     assert len(unread) == 4

@@ -355,8 +355,7 @@ def _annotations(record: RevisionRecord) -> dict[str, str]:
 def _annotation(record: RevisionRecord, name: str) -> str | None:
     """``_annotations(record).get(name)`` without copying every annotation, and without
     parsing the object when its recorded JSON does not hold the name at all."""
-    unread = record.body is not None and "obj" not in record.__dict__
-    if unread and record.body is not None and name.encode() not in record.body:
+    if not record.obj_read and record.body is not None and name.encode() not in record.body:
         return None
     meta: dict[str, Any] = (record.obj or {}).get("metadata") or {}
     annotations = meta.get("annotations") or {}

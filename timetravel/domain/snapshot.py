@@ -148,12 +148,17 @@ class ResourceView:
     source: dict[str, str] | None = None
     last_change: ChangeView | None = None
 
+    def actual_as_given(self) -> dict[str, Any] | RawJSON | None:
+        """``actual`` without reading it: still the recorded JSON if nothing has."""
+        value: dict[str, Any] | RawJSON | None = self.__dict__["_actual"]
+        return value
+
     def to_json(self, *, raw: bool = False) -> dict[str, Any]:
         """The schema's resource. With ``raw``, ``desired`` and ``actual`` are
         :class:`RawJSON`: canonical JSON text (an actual object not read yet is the text
         it was recorded as), which the JSON export writes as it is, one line each."""
         desired: Any = self.desired
-        actual: Any = self.actual if not raw else self.__dict__["_actual"]
+        actual: Any = self.actual if not raw else self.actual_as_given()
         if raw:
             desired = _canonical(desired)
             actual = _canonical(actual)

@@ -90,10 +90,15 @@ class RevisionRecord:
         found = self._part(0)
         return (found if found is not None else self._whole().get("managedFields")) or []
 
+    @property
+    def obj_read(self) -> bool:
+        """Whether :attr:`obj` has been parsed already."""
+        return "obj" in self.__dict__
+
     def lazy_obj(self) -> dict[str, Any] | RawJSON | None:
         """:attr:`obj`, or when it has not been parsed yet, its recorded JSON to parse when
         needed (a snapshot's ten thousand live objects are mostly written out as they are)."""
-        if "obj" in self.__dict__ or self.body is None:
+        if self.obj_read or self.body is None:
             return self.obj
         text = self._half(1)
         return RawJSON(bytes(text)) if text is not None else self.obj
