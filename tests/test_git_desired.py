@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import threading
 import time
@@ -16,6 +17,7 @@ import yaml
 
 from timetravel.desired_state import DesiredState
 from timetravel.domain.times import to_stored
+from timetravel.errors import UserError
 from timetravel.export.json_export import render_json
 from timetravel.ingest import import_events
 from timetravel.moment import build_snapshot
@@ -74,6 +76,20 @@ def test_backfill_records_first_parent_history_at_committer_time(tmp_path, db_pa
     assert source(db_path, repo.path).sync() == 0, "nothing new: nothing recorded twice"
 
 
+def _ref_updates(db_path: Path) -> int:
+    """How many ref updates are recorded (0 while the database is still being made)."""
+    try:
+        db = open_database(db_path, readonly=True)
+    except UserError:
+        return 0
+    try:
+        return int(db.execute("SELECT count(*) FROM ref_updates").fetchone()[0])
+    except sqlite3.OperationalError:  # its tables are not made yet
+        return 0
+    finally:
+        db.conn.close()
+
+
 def test_new_commit_is_seen_live_within_seconds(tmp_path, db_path) -> None:
     repo = GitOpsRepo(tmp_path / "gitops")
     repo.write("apps/api.yaml", manifest())
@@ -83,7 +99,10 @@ def test_new_commit_is_seen_live_within_seconds(tmp_path, db_path) -> None:
     thread = threading.Thread(target=git_source.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        time.sleep(0.5)
+        # The backfill has recorded the first commit: what comes next is seen live.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not _ref_updates(db_path):
+            time.sleep(0.05)
         repo.write("apps/api.yaml", manifest(image="api:2.0"))
         sha = repo.commit("api 2.0", MONDAY + timedelta(days=1))
         seen_by = time.monotonic() + 10

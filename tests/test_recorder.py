@@ -151,6 +151,8 @@ def test_dropped_connections_lose_and_duplicate_nothing(double, tmp_path, db_pat
     # A real list never returns resourceVersion 0; one earlier write makes the double alike.
     double.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})
     with recording(double, db_path, tmp_path) as recorder:
+        # Every reflector watching, so the drops below cut connections that exist.
+        wait_for(lambda: double.open_watches() >= recorder.stats.types, what="the watches")
         for i in range(60):
             double.create(configmap(f"cm{i}"))
             if i % 15 == 7:

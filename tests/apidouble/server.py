@@ -258,6 +258,11 @@ class ApiDouble:
 
     # -- faults ----------------------------------------------------------------------------
 
+    def open_watches(self) -> int:
+        """How many watch connections are being served now."""
+        with self._cond:
+            return len(self._watches)
+
     def drop_watches(self) -> None:
         """Cut every open watch mid-stream: no terminating chunk, the socket just goes away."""
         with self._cond:
