@@ -39,6 +39,8 @@ from timetravel.store.writer import (
 # about one batch being written plus one waiting, which keeps the recorder near 300 MB at
 # 20,000 watched objects while the watches (not the API server) absorb a burst.
 QUEUE_SIZE = 1000
+# A gap of one watch (a relist after 410 Expired, or a server that replayed everything).
+_WATCH_GAP = "watch:"
 BATCH = 1000
 GIVE_UP_AFTER = 10.0  # seconds of failing writes after stop before giving up
 REPLAY_WINDOW = 2.0  # seconds at the start of a watch in which a replay would show
@@ -391,9 +393,14 @@ class Recorder:
                     if relist_reason is not None:
                         now = self.clock()
                         self._put(
-                            Gap(self.cluster, f"watch:{rtype.name}", last_seen, now, relist_reason)
+                            Gap(
+                                self.cluster,
+                                f"{_WATCH_GAP}{rtype.name}",
+                                last_seen,
+                                now,
+                                relist_reason,
+                            )
                         )
-                        self.stats.add(gaps=1, relists=1)
                     relist_reason = None
                     last_seen = self.clock()
                 # A server may ignore the resourceVersion asked for, replay every object and
@@ -460,8 +467,7 @@ class Recorder:
             "server ignored the resourceVersion and replayed every object; "
             f"changes while the watch was down are inferred (now at {rv})"
         )
-        self._put(Gap(self.cluster, f"watch:{rtype.name}", since, now, reason))
-        self.stats.add(gaps=1, relists=1)
+        self._put(Gap(self.cluster, f"{_WATCH_GAP}{rtype.name}", since, now, reason))
 
     def _list(self, rtype: ResourceType, namespace: str | None, warnings_only: bool) -> str:
         present: set[ResourceKey] = set()
@@ -629,6 +635,10 @@ class Recorder:
                         self.stats.add(warnings=1)
             elif isinstance(item, Gap):
                 writer.record_gap(item)
+                # Counted as written: one queued as the recorder stops may never be (the
+                # next start relists anyway), and the figures say what the store holds.
+                relist = item.source.startswith(_WATCH_GAP)
+                self.stats.add(gaps=1, relists=1 if relist else 0)
             del items[0]
 
     def _reconcile(self, writer: RevisionWriter, done: ListDone) -> None:
