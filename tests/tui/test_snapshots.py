@@ -7,6 +7,7 @@ change of the screen, and look at the report before committing.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,3 +54,14 @@ def test_light_theme(snap_compare: Any, make_app: Any) -> None:
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+def test_export_dialog(snap_compare: Any, make_app: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+
+    # A fixed directory: the default path shown must not name the test's temporary one.
+    app = make_app(select=API, export_dir=Path("/srv/incidents"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
