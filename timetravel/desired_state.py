@@ -8,16 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from timetravel.store import Database
-from timetravel.store.declared import object_key
+from timetravel.store.declared import ObjectKey, object_key
 from timetravel.store.gitstore import CommitRecord, GitStore, RefUpdate, RepoRecord
 
 # Identity of a declared object, without the cluster: a repo declares for whichever
-# cluster it is deployed to.
-DesiredKey = tuple[str, str, str, str]  # (group, kind, namespace, name)
-
-
-def desired_key(obj: dict[str, Any]) -> DesiredKey | None:
-    return object_key(obj)
+# cluster it is deployed to. The store files desired sets under the same key.
+DesiredKey = ObjectKey
+desired_key = object_key
 
 
 @dataclass(frozen=True)

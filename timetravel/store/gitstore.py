@@ -222,7 +222,7 @@ class GitStore:
 
         ``objects`` are the set's entries encoded by :func:`desired_item`: consecutive commits
         share most of them, so a caller encodes each once rather than the whole set each time.
-        ``keys`` are their objects' keys (``desired_state.desired_key``).
+        ``keys`` are their objects' keys (:func:`declared.object_key`).
         """
         index = declared.index_of(keys, objects)
         raw = _desired_body(objects, errors)
@@ -288,10 +288,6 @@ class GitStore:
                 return None
             known = self._set_ids[(repo_id, sha)] = int(row[0])
         return known
-
-    def sha_of_set(self, set_id: int) -> str:
-        row = self.conn.execute("SELECT sha FROM desired_sets WHERE id = ?", (set_id,))
-        return str(row.fetchone()[0])
 
     def declared_changes(self, repo_id: int, key: ObjectKey) -> list[tuple[int, bytes | None]]:
         """(set id, entry hash or None when no longer declared) of each set that changed

@@ -54,7 +54,6 @@ class Reader:
         columns = {row[1] for row in self.conn.execute("PRAGMA table_info(resources)")}
         self._lifetimes = "gone_at" in columns
         self._identities: dict[int, tuple[ResourceKey, str]] = {}
-        self._order: dict[int, tuple[str, str, str, str]] = {}  # a state's sort key, by id
 
     def _record(self, row: Sequence[Any], with_body: bool = True) -> RevisionRecord:
         """A record from a row of ``_REVISION_COLUMNS`` (identity and keyframe joined)."""
@@ -111,7 +110,6 @@ class Reader:
         missing = [rid for rid in set(resource_ids) if rid not in known]
         if len(known) + len(missing) > _IDENTITIES:
             known.clear()
-            self._order.clear()
             missing = list(set(resource_ids))
         for chunk in _chunks(missing):
             rows = self.conn.execute(
@@ -121,7 +119,6 @@ class Reader:
             ).fetchall()
             for rid, cluster, group, kind, namespace, name, api_version in rows:
                 known[rid] = (ResourceKey(cluster, group, kind, namespace, name), api_version)
-                self._order[rid] = (namespace, kind, name, cluster)
         return known
 
     def _cache_keyframes(self, keyframe_ids: set[int]) -> None:
@@ -187,8 +184,7 @@ class Reader:
             self._cache_keyframes({row[11] for row in rows if row[11] is not None})
             records = [self._state_record(row, identities[row[1]]) for row in rows]
         # Sorted here, not by SQL: its sorter would copy every body blob once more.
-        order = self._order
-        records.sort(key=lambda r: order[r.resource_id])
+        records.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
         return records
 
     def object_at(self, key: ResourceKey, at: str) -> RevisionRecord | None:
