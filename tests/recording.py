@@ -13,6 +13,8 @@ from timetravel.errors import UserError
 from timetravel.recorder import Recorder
 from timetravel.sources.kube import Kube, connect
 from timetravel.store.db import open_database
+from timetravel.store.reader import Reader
+from timetravel.store.records import RevisionRecord
 
 from .apidouble import ApiDouble
 
@@ -83,13 +85,16 @@ def revisions(db_path: Path) -> list[tuple[str, str, str, str, int]]:
     except UserError:  # a recorder process is still creating it
         return []
     try:
-        rows = db.execute(
-            "SELECT res.kind, res.namespace, res.name, rv.change, rv.inferred FROM revisions rv "
-            "JOIN resources res ON res.id = rv.resource_id ORDER BY rv.id"
-        ).fetchall()
+        records = stored(db)
     finally:
         db.conn.close()
-    return [tuple(r) for r in rows]
+    return [(r.key.kind, r.key.namespace, r.key.name, r.change, int(r.inferred)) for r in records]
+
+
+def stored(db: Any, *, with_body: bool = False) -> list[RevisionRecord]:
+    """Every stored revision, in write order (by id)."""
+    records = Reader(db).changes_between("0", "9", with_body=with_body)
+    return sorted(records, key=lambda r: r.id)
 
 
 def count(db_path: Path, sql: str) -> int:

@@ -45,7 +45,7 @@ from timetravel.store.records import RevisionRecord
 
 from .apidouble import ApiDouble
 from .gitrepo import GitOpsRepo
-from .recording import count, recording, wait_for
+from .recording import count, recording, stored, wait_for
 
 NS = "chaos"
 START = "0001-01-01T00:00:00.000000Z"
@@ -405,19 +405,18 @@ def stopping(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
 
 def committed(db_path: Path, last_id: int | None = None) -> tuple[int, str]:
     """The newest revision id, and a digest of every revision up to it."""
-    conn = sqlite3.connect(db_path)
+    db = open_database(db_path, readonly=True)
     try:
-        if last_id is None:
-            last_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM revisions").fetchone()[0])
-        digest = hashlib.sha256()
-        for row in conn.execute(
-            "SELECT id, resource_id, observed_at, change, resource_version, inferred, "
-            "content_hash, body FROM revisions WHERE id <= ? ORDER BY id",
-            (last_id,),
-        ):
-            digest.update(repr(row).encode())
+        records = stored(db, with_body=True)
     finally:
-        conn.close()
+        db.conn.close()
+    if last_id is None:
+        last_id = records[-1].id if records else 0
+    digest = hashlib.sha256()
+    for r in records:
+        if r.id <= last_id:
+            row = (r.id, r.resource_id, r.observed_at, r.change, r.resource_version, r.inferred)
+            digest.update(repr((*row, r.body)).encode())
     return last_id, digest.hexdigest()
 
 
@@ -825,12 +824,10 @@ class WallClock:
 def recorder_times(db_path: Path) -> list[str]:
     db = open_database(db_path, readonly=True)
     try:
-        rows = db.execute(
-            "SELECT observed_at FROM revisions WHERE source IN ('watch', 'list') ORDER BY id"
-        ).fetchall()
+        records = stored(db)
     finally:
         db.conn.close()
-    return [r[0] for r in rows]
+    return [r.observed_at for r in records if r.source in ("watch", "list")]
 
 
 def test_clock_stepping_back_keeps_times_monotonic_and_is_recorded(tmp_path: Path) -> None:

@@ -14,10 +14,11 @@ import pytest
 
 from timetravel.errors import UserError
 from timetravel.sources.kube import Kube, connect
+from timetravel.store.db import open_database
 
 from .apidouble import ApiDouble
 from .conftest import deployment
-from .recording import configmap, count, make_recorder, recording, revisions, wait_for
+from .recording import configmap, count, make_recorder, recording, revisions, stored, wait_for
 
 
 @pytest.fixture
@@ -70,8 +71,10 @@ def test_create_update_delete_across_kinds_and_namespaces(double, tmp_path, db_p
             what="settings edit",
         )
         assert recorder.stats.errors == 0
-    managers = count(db_path, "SELECT count(*) FROM revisions WHERE managers LIKE '%kubectl-edit%'")
-    assert managers == 1
+    db = open_database(db_path, readonly=True)
+    managers = [r.managers for r in stored(db)]
+    db.conn.close()
+    assert sum("kubectl-edit" in m for m in managers) == 1, managers
 
 
 def test_ready_once_every_type_has_listed(double, tmp_path, db_path) -> None:

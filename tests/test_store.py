@@ -13,9 +13,11 @@ from timetravel.errors import UserError
 from timetravel.store import db as store_db
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
+from timetravel.store.segments import SEGMENT_SIZE
 from timetravel.store.writer import RevisionWriter
 
 from .conftest import deployment
+from .recording import stored
 
 
 def test_new_database_is_private_and_in_wal_mode(db_path: Path) -> None:
@@ -112,7 +114,7 @@ def test_status_only_change_is_marked(db_path: Path) -> None:
             Observation("c", "MODIFIED", spec, "2026-11-19T21:02:00.000000Z"),
         ]
     )
-    rows = db.execute("SELECT change, status_only FROM revisions ORDER BY id").fetchall()
+    rows = [(r.change, int(r.status_only)) for r in stored(db)]
     assert rows == [("created", 0), ("updated", 1), ("updated", 0)]
 
 
@@ -125,7 +127,7 @@ def test_new_uid_under_same_name_is_delete_then_create(db_path: Path) -> None:
             Observation("c", "ADDED", deployment(uid="two", rv="5"), "2026-11-19T21:05:00.000000Z"),
         ]
     )
-    rows = db.execute("SELECT change, uid, inferred FROM revisions ORDER BY id").fetchall()
+    rows = [(r.change, r.uid, int(r.inferred)) for r in stored(db)]
     assert rows == [("created", "one", 0), ("deleted", "one", 1), ("created", "two", 0)]
 
 
@@ -139,8 +141,12 @@ def test_deltas_decode_to_the_exact_objects(db_path: Path) -> None:
         at = f"2026-11-19T21:{i:02d}:00.000000Z"
         observed.append((at, obj))
         writer.write([Observation("c", "MODIFIED" if i else "ADDED", obj, at)])
-    keyframes = db.execute("SELECT count(*) FROM revisions WHERE keyframe_id IS NULL").fetchone()
+    keyframes = db.execute("SELECT count(*) FROM keyframes").fetchone()
     assert keyframes[0] < 10, "deltas should be used for small changes"
+    segments = db.execute("SELECT count FROM segments ORDER BY first_at").fetchall()
+    assert [n for (n,) in segments] == [SEGMENT_SIZE] * (40 // SEGMENT_SIZE) + (
+        [40 % SEGMENT_SIZE] if 40 % SEGMENT_SIZE else []
+    )
     reader = Reader(db)
     for at, obj in observed:
         record = reader.state_at(at)[0]

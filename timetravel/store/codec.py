@@ -92,6 +92,11 @@ class KeyframeCache:
         # cache, it belongs to one thread.
         self._plain = keyframe_context()
 
+    @property
+    def plain(self) -> zstd.ZstdDecompressor:
+        """The context for frames without a dictionary (keyframes, segment entries)."""
+        return self._plain
+
     def decompress_keyframe(self, blob: bytes) -> bytes:
         return self._plain.decompress(blob)
 
@@ -109,12 +114,16 @@ class KeyframeCache:
             self._decompressors.pop(evicted, None)
 
     def decompress_delta(self, keyframe_id: int, keyframe_raw: bytes, blob: bytes) -> bytes:
+        return self.decompressor(keyframe_id, keyframe_raw).decompress(blob)
+
+    def decompressor(self, keyframe_id: int, keyframe_raw: bytes) -> zstd.ZstdDecompressor:
+        """A decompressor with this keyframe as its dictionary, kept while it is cached."""
         decompressor = self._decompressors.get(keyframe_id)
         if decompressor is None:
             decompressor = zstd.ZstdDecompressor(dict_data=_dictionary(keyframe_raw))
             if keyframe_id in self._items:
                 self._decompressors[keyframe_id] = decompressor
-        return decompressor.decompress(blob)
+        return decompressor
 
 
 def decode_body(

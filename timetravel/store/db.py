@@ -215,6 +215,17 @@ def open_database(path: Path | str, *, readonly: bool = False, create: bool = Tr
     if readonly:
         if not tables:
             raise UserError(f"{path}: an empty file, not a timetravel database")
+        if migrations.pending(db):
+            # Written by an older timetravel: revisions moved into segments in m006, and
+            # this version reads only those. Upgrade it first, when it may be written.
+            conn.close()
+            if not os.access(path, os.W_OK):
+                raise UserError(
+                    f"{path}: written by an older timetravel and not writable here; run "
+                    "timetravel on it once as a user who may write it (that upgrades it)"
+                )
+            open_database(path).conn.close()
+            return open_database(path, readonly=True)
         return db
     try:
         db.enable_wal()

@@ -14,6 +14,7 @@ from sqlite_utils import Database
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import collector_paused
 from timetravel.store import codec
+from timetravel.store import segments as seg
 from timetravel.store.records import (
     GapRecord,
     ObservationRecord,
@@ -21,25 +22,34 @@ from timetravel.store.records import (
     revision_record,
 )
 
-_REVISION_COLUMNS = (
-    "rv.id, rv.resource_id, res.cluster, res.api_group, res.kind, res.namespace, res.name, "
-    "res.api_version, rv.observed_at, rv.change, rv.resource_version, rv.uid, rv.inferred, "
-    "rv.status_only, rv.source, rv.server_time, rv.managers, rv.keyframe_id, rv.body, kf.body"
-)
-
-# A state's rows leave out what the reader keeps between calls: identities (they never
-# change) and keyframe bodies (shared by many revisions, cached decompressed).
-_STATE_COLUMNS = (
-    "rv.id, rv.resource_id, rv.observed_at, rv.change, rv.resource_version, rv.uid, "
-    "rv.inferred, rv.status_only, rv.source, rv.server_time, rv.managers, rv.keyframe_id, rv.body"
-)
 _IDENTITIES = 200_000
+_SEGMENT_COLUMNS = "s.id, s.resource_id, s.keyframe_id, s.body"
 
-# The latest revision of each resource at or before :at, found with one index seek each.
+# The latest segment of each resource starting at or before :at, found with one index seek
+# each: it holds the resource's latest revision at or before then (segments of a resource
+# never overlap in time).
 _LATEST_AT = (
-    "rv.id = (SELECT id FROM revisions WHERE resource_id = res.id AND observed_at <= :at "
-    "ORDER BY observed_at DESC, id DESC LIMIT 1)"
+    "s.id = (SELECT id FROM segments WHERE resource_id = res.id AND first_at <= :at "
+    "ORDER BY first_at DESC, id DESC LIMIT 1)"
 )
+
+
+class _Segment:
+    """One segment row, its entries decoded; its bodies decoded when first asked for."""
+
+    __slots__ = ("_bodies", "data", "entries", "id", "keyframe_id", "resource_id")
+
+    def __init__(self, row: Sequence[Any], entries: list[seg.Entry], data: memoryview) -> None:
+        self.id, self.resource_id, self.keyframe_id, _ = row
+        self.entries = entries
+        self.data = data
+        self._bodies: list[bytes] | None = None
+
+    def index_of(self, revision_id: int) -> int:
+        for index, entry in enumerate(self.entries):
+            if entry[seg.ID] == revision_id:
+                return index
+        raise KeyError(revision_id)
 
 
 class Reader:
@@ -54,60 +64,87 @@ class Reader:
         columns = {row[1] for row in self.conn.execute("PRAGMA table_info(resources)")}
         self._lifetimes = "gone_at" in columns
         self._identities: dict[int, tuple[ResourceKey, str]] = {}
+        # The segment of each revision read lately: the revision before one is mostly in
+        # the same segment (see previous_many).
+        self._segment_of: dict[int, int] = {}
 
-    def _record(self, row: Sequence[Any], with_body: bool = True) -> RevisionRecord:
-        """A record from a row of ``_REVISION_COLUMNS`` (identity and keyframe joined)."""
-        identity = (ResourceKey(*row[2:7]), row[7])
-        return self._state_record((*row[:2], *row[8:19]), identity, row[19], with_body)
+    # -- segments ---------------------------------------------------------------------
+    def _segment(self, row: Sequence[Any]) -> _Segment:
+        keyframe_id = row[2]
+        decompressor = self._keyframes.decompressor(keyframe_id, self._keyframe(keyframe_id))
+        segment = _Segment(row, *seg.decode(row[3], decompressor))
+        if len(self._segment_of) > _IDENTITIES:
+            self._segment_of.clear()
+        for entry in segment.entries:
+            self._segment_of[entry[seg.ID]] = segment.id
+        return segment
 
-    def _state_record(
-        self,
-        row: Sequence[Any],
-        identity: tuple[ResourceKey, str],
-        keyframe_blob: bytes | None = None,
-        with_body: bool = True,
-    ) -> RevisionRecord:
-        """A record from a row of ``_STATE_COLUMNS`` and the resource's identity."""
-        (
-            rev_id,
-            resource_id,
-            observed_at,
-            change,
-            rv,
-            uid,
-            inferred,
-            status_only,
-            source,
-            server_time,
-            managers,
-            keyframe_id,
-            body,
-        ) = row
-        raw = None
-        if with_body:
-            raw = codec.decode_body(
-                body, keyframe_id, keyframe_blob, self._keyframes, rev_id, self._body_of
-            )
+    def _bodies(self, segment: _Segment) -> list[bytes]:
+        if segment._bodies is None:
+            segment._bodies = seg.split(segment.data, segment.entries)
+        return segment._bodies
+
+    def _keyframe(self, keyframe_id: int) -> bytes:
+        raw = self._keyframes.get(keyframe_id)
+        if raw is None:
+            row = self.conn.execute(
+                "SELECT body FROM keyframes WHERE id = ?", (keyframe_id,)
+            ).fetchone()
+            if row is None:
+                raise ValueError(f"keyframe {keyframe_id} is missing")
+            raw = self._keyframes.decompress_keyframe(row[0])
+            self._keyframes.put(keyframe_id, raw)
+        return raw
+
+    def _cache_keyframes(self, keyframe_ids: set[int]) -> None:
+        missing = [kid for kid in keyframe_ids if self._keyframes.get(kid) is None]
+        for chunk in _chunks(missing):
+            rows = self.conn.execute(
+                f"SELECT id, body FROM keyframes WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            for kid, blob in rows:
+                self._keyframes.put(kid, self._keyframes.decompress_keyframe(blob))
+
+    def _segments(self, where: str, params: Any) -> list[_Segment]:
+        rows = self.conn.execute(
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments s WHERE {where}", params
+        ).fetchall()
+        self._cache_keyframes({row[2] for row in rows})
+        return [self._segment(row) for row in rows]
+
+    def _segments_by_id(self, segment_ids: Sequence[int]) -> dict[int, _Segment]:
+        out: dict[int, _Segment] = {}
+        for chunk in _chunks(list(segment_ids)):
+            for segment in self._segments(f"s.id IN ({','.join('?' * len(chunk))})", chunk):
+                out[segment.id] = segment
+        return out
+
+    def _record(self, segment: _Segment, index: int, with_body: bool = True) -> RevisionRecord:
+        e = segment.entries[index]
+        key, api_version = self._identities_of([segment.resource_id])[segment.resource_id]
         return revision_record(
-            rev_id,
-            resource_id,
-            identity[0],
-            identity[1],
-            observed_at,
-            change,
-            rv,
-            uid,
-            bool(inferred),
-            bool(status_only),
-            source,
-            server_time,
-            managers,
-            raw,
+            e[seg.ID],
+            segment.resource_id,
+            key,
+            api_version,
+            e[seg.OBSERVED_AT],
+            e[seg.CHANGE],
+            e[seg.RESOURCE_VERSION],
+            e[seg.UID],
+            bool(e[seg.INFERRED]),
+            bool(e[seg.STATUS_ONLY]),
+            e[seg.SOURCE],
+            e[seg.SERVER_TIME],
+            e[seg.MANAGERS],
+            self._bodies(segment)[index] if with_body else None,
         )
 
     def _identities_of(self, resource_ids: Sequence[int]) -> dict[int, tuple[ResourceKey, str]]:
         known = self._identities
         missing = [rid for rid in set(resource_ids) if rid not in known]
+        if not missing:
+            return known
         if len(known) + len(missing) > _IDENTITIES:
             known.clear()
             missing = list(set(resource_ids))
@@ -121,35 +158,7 @@ class Reader:
                 known[rid] = (ResourceKey(cluster, group, kind, namespace, name), api_version)
         return known
 
-    def _cache_keyframes(self, keyframe_ids: set[int]) -> None:
-        missing = [kid for kid in keyframe_ids if self._keyframes.get(kid) is None]
-        for chunk in _chunks(missing):
-            rows = self.conn.execute(
-                f"SELECT id, body FROM revisions WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-            for kid, blob in rows:
-                self._keyframes.put(kid, self._keyframes.decompress_keyframe(blob))
-
-    def _body_of(self, revision_id: int) -> bytes | None:
-        row = self.conn.execute("SELECT body FROM revisions WHERE id = ?", (revision_id,))
-        found = row.fetchone()
-        return None if found is None else bytes(found[0])
-
-    def _select(
-        self, where: str, params: dict[str, Any], tail: str = "", with_body: bool = True
-    ) -> Iterator[Any]:
-        if with_body:
-            columns = _REVISION_COLUMNS
-            join = "LEFT JOIN revisions kf ON kf.id = rv.keyframe_id"
-        else:  # the same row shape without reading a blob
-            columns = _REVISION_COLUMNS.replace("rv.body, kf.body", "NULL, NULL")
-            join = ""
-        sql = f"SELECT {columns} FROM resources res JOIN revisions rv ON {where} {join} {tail}"
-        # fetchall: iterating the cursor would run a Python __next__ per row (the error
-        # translating cursor of store.db), ~2 µs each over thousands of rows.
-        return iter(self.conn.execute(sql, params).fetchall())
-
+    # -- states -----------------------------------------------------------------------
     def state_at(
         self,
         at: str,
@@ -172,47 +181,90 @@ class Reader:
         if namespace is not None:
             filters.append("res.namespace = :namespace")
             params["namespace"] = namespace
-        if not include_deleted:
-            filters.append("rv.change != 'deleted'")
         tail = ("WHERE " + " AND ".join(filters)) if filters else ""
-        sql = f"SELECT {_STATE_COLUMNS} FROM resources res JOIN revisions rv ON {_LATEST_AT} {tail}"
+        sql = f"SELECT {_SEGMENT_COLUMNS} FROM resources res JOIN segments s ON {_LATEST_AT} {tail}"
         rows = self.conn.execute(sql, params).fetchall()
         # Thousands of records are alive at once and hold no reference cycles: collection
         # passes over them would only cost time.
         with collector_paused():
             identities = self._identities_of([row[1] for row in rows])
-            self._cache_keyframes({row[11] for row in rows if row[11] is not None})
-            records = [self._state_record(row, identities[row[1]]) for row in rows]
+            self._cache_keyframes({row[2] for row in rows})
+            records = []
+            cache = self._keyframes
+            for row in rows:
+                keyframe_id = row[2]
+                decompressor = cache.decompressor(
+                    keyframe_id, cache.get(keyframe_id) or self._keyframe(keyframe_id)
+                )
+                found = seg.decode_at(row[3], decompressor, at)
+                if found is None:  # not possible: the segment starts at or before ``at``
+                    continue
+                e, body = found
+                if e[seg.CHANGE] == "deleted" and not include_deleted:
+                    continue
+                key, api_version = identities[row[1]]
+                records.append(
+                    revision_record(
+                        e[seg.ID],
+                        row[1],
+                        key,
+                        api_version,
+                        e[seg.OBSERVED_AT],
+                        e[seg.CHANGE],
+                        e[seg.RESOURCE_VERSION],
+                        e[seg.UID],
+                        bool(e[seg.INFERRED]),
+                        bool(e[seg.STATUS_ONLY]),
+                        e[seg.SOURCE],
+                        e[seg.SERVER_TIME],
+                        e[seg.MANAGERS],
+                        body,
+                    )
+                )
         # Sorted here, not by SQL: its sorter would copy every body blob once more.
         records.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
         return records
 
+    def _resource_id(self, key: ResourceKey) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM resources WHERE cluster = :cluster AND api_group = :group "
+            "AND kind = :kind AND namespace = :namespace AND name = :name",
+            _key_params(key),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def object_at(self, key: ResourceKey, at: str) -> RevisionRecord | None:
         """The latest revision of one resource at or before ``at`` (deleted ones included)."""
-        rows = list(
-            self._select(
-                _LATEST_AT,
-                {"at": at, **_key_params(key)},
-                "WHERE res.cluster = :cluster AND res.api_group = :group AND res.kind = :kind "
-                "AND res.namespace = :namespace AND res.name = :name",
-            )
+        rid = self._resource_id(key)
+        if rid is None:
+            return None
+        found = self._segments(
+            "s.resource_id = ? AND s.first_at <= ? ORDER BY s.first_at DESC, s.id DESC LIMIT 1",
+            (rid, at),
         )
-        return self._record(rows[0]) if rows else None
+        if not found:
+            return None
+        return self._record(found[0], seg.latest_at(found[0].entries, at))
 
+    # -- changes ----------------------------------------------------------------------
     def changes_between(
         self, start: str, end: str, *, with_body: bool = True, limit: int | None = None
     ) -> list[RevisionRecord]:
         """Revisions observed in [start, end], oldest first."""
-        tail = "ORDER BY rv.observed_at, rv.id"
-        if limit is not None:
-            tail += f" LIMIT {int(limit)}"
-        rows = self._select(
-            "res.id = rv.resource_id AND rv.observed_at >= :start AND rv.observed_at <= :end",
-            {"start": start, "end": end},
-            tail,
-            with_body,
+        sql = (
+            "SELECT id, segment_id FROM revisions WHERE observed_at >= ? AND observed_at <= ? "
+            "ORDER BY observed_at, id"
         )
-        return [self._record(row, with_body) for row in rows]
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        wanted = self.conn.execute(sql, (start, end)).fetchall()
+        with collector_paused():
+            segments = self._segments_by_id(list({segment_id for _, segment_id in wanted}))
+            self._identities_of([s.resource_id for s in segments.values()])
+            return [
+                self._record(segments[segment_id], segments[segment_id].index_of(rev_id), with_body)
+                for rev_id, segment_id in wanted
+            ]
 
     def resource_ids_of_kinds(self, kinds: Sequence[tuple[str, str]]) -> list[int]:
         """Ids of every resource of these (group, kind) pairs."""
@@ -232,61 +284,79 @@ class Reader:
         """Revisions of these resources observed in [start, end], oldest first."""
         out: list[RevisionRecord] = []
         for rid in resource_ids:
-            rows = self._select(
-                "res.id = rv.resource_id AND rv.resource_id = :rid "
-                "AND rv.observed_at >= :start AND rv.observed_at <= :end",
-                {"rid": rid, "start": start, "end": end},
-                "ORDER BY rv.observed_at, rv.id",
+            # The segment that starts before the window may hold revisions inside it.
+            before = self._segments(
+                "s.resource_id = ? AND s.first_at < ? ORDER BY s.first_at DESC, s.id DESC LIMIT 1",
+                (rid, start),
             )
-            out.extend(self._record(row) for row in rows)
+            inside = self._segments(
+                "s.resource_id = ? AND s.first_at >= ? AND s.first_at <= ? "
+                "ORDER BY s.first_at, s.id",
+                (rid, start, end),
+            )
+            for segment in (*before, *inside):
+                out.extend(
+                    self._record(segment, index)
+                    for index, e in enumerate(segment.entries)
+                    if start <= e[seg.OBSERVED_AT] <= end
+                )
         out.sort(key=lambda r: (r.observed_at, r.id))
         return out
 
     def previous(self, record: RevisionRecord) -> RevisionRecord | None:
         """The revision of the same resource just before ``record``."""
-        rows = list(
-            self._select(
-                "rv.id = (SELECT id FROM revisions WHERE resource_id = :rid AND "
-                "(observed_at < :at OR (observed_at = :at AND id < :id)) "
-                "ORDER BY observed_at DESC, id DESC LIMIT 1) AND res.id = rv.resource_id",
-                {"rid": record.resource_id, "at": record.observed_at, "id": record.id},
-            )
+        return self._previous(record.resource_id, record.observed_at, record.id, None)
+
+    def _previous(
+        self, resource_id: int, at: str, revision_id: int, segment: _Segment | None
+    ) -> RevisionRecord | None:
+        here = (at, revision_id)
+        if segment is not None:
+            index = segment.index_of(revision_id)
+            if index > 0:
+                return self._record(segment, index - 1)
+        # Newest segment first: the first that has a revision before this one has the one
+        # just before it (segments of a resource follow each other in time).
+        rows = self.conn.execute(
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments s WHERE s.resource_id = ? "
+            "AND s.first_at <= ? ORDER BY s.first_at DESC, s.id DESC",
+            (resource_id, at),
         )
-        return self._record(rows[0]) if rows else None
+        while chunk := rows.fetchmany(4):
+            for row in chunk:
+                found = self._segment(row)
+                before = [i for i, e in enumerate(found.entries) if seg.order(e) < here]
+                if before:
+                    return self._record(found, before[-1])
+        return None
 
     def previous_many(self, records: Sequence[RevisionRecord]) -> dict[int, RevisionRecord | None]:
-        """The revision just before each record (as :meth:`previous`), by record id; one
-        statement per few hundred records instead of one per record."""
-        out: dict[int, RevisionRecord | None] = {record.id: None for record in records}
-        wanted = [(r.id, r.resource_id, r.observed_at) for r in records]
-        for start in range(0, len(wanted), 300):
-            chunk = wanted[start : start + 300]
-            values = ",".join("(?, ?, ?)" for _ in chunk)
-            sql = (
-                f"WITH wanted(wid, rid, at) AS (VALUES {values}) "
-                f"SELECT wanted.wid, {_REVISION_COLUMNS} FROM wanted "
-                "JOIN revisions rv ON rv.id = (SELECT id FROM revisions WHERE resource_id = "
-                "wanted.rid AND (observed_at < wanted.at OR (observed_at = wanted.at AND "
-                "id < wanted.wid)) ORDER BY observed_at DESC, id DESC LIMIT 1) "
-                "JOIN resources res ON res.id = rv.resource_id "
-                "LEFT JOIN revisions kf ON kf.id = rv.keyframe_id"
-            )
-            params = [value for triple in chunk for value in triple]
-            for row in self.conn.execute(sql, params).fetchall():
-                out[row[0]] = self._record(row[1:])
+        """The revision just before each record (as :meth:`previous`), by record id; most
+        are in the same segment as the record, decoded once for all of its records."""
+        out: dict[int, RevisionRecord | None] = {}
+        segment_ids = {self._segment_of.get(r.id) for r in records} - {None}
+        with collector_paused():
+            segments = self._segments_by_id([sid for sid in segment_ids if sid is not None])
+            for r in records:
+                segment = segments.get(self._segment_of.get(r.id, -1))
+                out[r.id] = self._previous(r.resource_id, r.observed_at, r.id, segment)
         return out
 
     def history(
         self, resource_id: int, *, until: str | None = None, with_body: bool = True
     ) -> list[RevisionRecord]:
         """Every revision of one resource (up to ``until``), newest first."""
-        where = "res.id = rv.resource_id AND rv.resource_id = :rid"
-        params: dict[str, Any] = {"rid": resource_id}
+        where = "s.resource_id = ?"
+        params: list[Any] = [resource_id]
         if until is not None:
-            where += " AND rv.observed_at <= :until"
-            params["until"] = until
-        rows = self._select(where, params, "ORDER BY rv.observed_at DESC, rv.id DESC", with_body)
-        return [self._record(row, with_body) for row in rows]
+            where += " AND s.first_at <= ?"
+            params.append(until)
+        out: list[RevisionRecord] = []
+        for segment in self._segments(where + " ORDER BY s.first_at DESC, s.id DESC", params):
+            for index in range(len(segment.entries) - 1, -1, -1):
+                if until is None or segment.entries[index][seg.OBSERVED_AT] <= until:
+                    out.append(self._record(segment, index, with_body))
+        return out
 
     def gaps_between(self, start: str, end: str) -> list[GapRecord]:
         rows = self.conn.execute(

@@ -20,6 +20,7 @@ from timetravel.domain.model import Gap, Observation, ResourceKey
 from timetravel.domain.normalize import normalize, strip_status
 from timetravel.domain.times import to_stored, utc_now
 from timetravel.store import codec
+from timetravel.store import segments as seg
 from timetravel.store.db import DatabaseUnavailable, redaction_key
 
 # Errors of a write that may work when tried again: the disk full, the database locked by
@@ -33,8 +34,30 @@ def _hash(raw: bytes) -> bytes:
     return hashlib.blake2b(raw, digest_size=12).digest()
 
 
-def _stored_hash(value: str | bytes) -> bytes:
-    return bytes.fromhex(value) if isinstance(value, str) else value
+def _hashes_of(raw: bytes) -> tuple[bytes, bytes]:
+    """The content and spec hashes of a stored body, as ``_insert`` made them: the object
+    half is the canonical JSON the content hash was taken of."""
+    cut = raw.find(b',"object":')
+    content = raw[cut + len(b',"object":') : -1]
+    content_hash = _hash(content)
+    normalized = codec.loads(content)
+    if isinstance(normalized, dict) and "status" in normalized:
+        return content_hash, _hash(codec.dumps(strip_status(normalized)))
+    return content_hash, content_hash
+
+
+@dataclass
+class _Segment:
+    """The latest segment of an object, as the writer appends to it (see store.segments)."""
+
+    id: int
+    first_at: str
+    count: int
+    keyframe_id: int
+    # Compressed, as stored: the recorder remembers every watched object, and the raw
+    # keyframe (object + managedFields) is ~7x larger. Decompressing it costs ~10 µs.
+    keyframe_blob: bytes
+    body: bytes
 
 
 @dataclass
@@ -51,10 +74,7 @@ class _Last:
     # Whether the latest revision by time is a deletion (resources.gone_at is set). Differs
     # from ``deleted`` (of the revision written last) only after a revision came late.
     gone: bool
-    keyframe_id: int
-    # Compressed, as stored: the recorder remembers every watched object, and the raw
-    # keyframe (object + managedFields) is ~7x larger. Decompressing it costs ~10 µs.
-    keyframe_blob: bytes
+    segment: _Segment
     manager_times: dict[str, str]
 
 
@@ -159,7 +179,8 @@ class RevisionWriter:
         # ~150 B instead of a ~1.1 KB keyframe of its own).
         self._siblings: OrderedDict[Family, tuple[int, bytes]] = OrderedDict()
         self._raw_keyframes: OrderedDict[int, bytes] = OrderedDict()
-        self._keyframe_context = codec.keyframe_context()  # one zstd context: ~7 µs saved each
+        self._plain = codec.keyframe_context()  # one zstd context: ~7 µs saved each
+        self._next_id = 0  # the next revision id, read at the start of each batch
 
     # -- resources -------------------------------------------------------------------
     def resource_id(self, key: ResourceKey, api_version: str) -> int:
@@ -205,45 +226,56 @@ class RevisionWriter:
             self._last.move_to_end(resource_id)
             return last
         row = self.conn.execute(
-            "SELECT r.id, r.observed_at, r.resource_version, r.uid, r.content_hash, r.spec_hash, "
-            "r.change, r.keyframe_id, r.body, k.body FROM revisions r "
-            "LEFT JOIN revisions k ON k.id = r.keyframe_id "
-            "WHERE r.resource_id = ? ORDER BY r.observed_at DESC, r.id DESC LIMIT 1",
+            "SELECT s.id, s.first_at, s.keyframe_id, s.body, k.body FROM segments s "
+            "JOIN keyframes k ON k.id = s.keyframe_id WHERE s.resource_id = ? "
+            "ORDER BY s.first_at DESC, s.id DESC LIMIT 1",
             (resource_id,),
         ).fetchone()
         if row is None:
             return None
-        rev_id, observed_at, rv, uid, chash, shash, change, kf_id, body, kf_body = row
+        segment = _Segment(row[0], row[1], 0, row[2], row[4], row[3])
+        entries, data = self._decode(segment)
+        segment.count = len(entries)
+        latest = entries[-1]
+        raw = seg.body_at(data, entries, len(entries) - 1)
+        content_hash, spec_hash = _hashes_of(raw)
+        uid = latest[seg.UID]
         if uid is None:
             uid = self._latest_uid(resource_id)
-        keyframe_id = rev_id if kf_id is None else kf_id
-        keyframe_blob = body if kf_id is None else kf_body
-        keyframe_raw = self._keyframe_raw(keyframe_id, keyframe_blob)
-        raw = keyframe_raw if kf_id is None else codec.decompress_delta(body, keyframe_raw)
         managed = codec.loads(raw).get("managedFields") or []
         last = _Last(
-            revision_id=rev_id,
-            observed_at=observed_at,
-            resource_version=rv,
+            revision_id=latest[seg.ID],
+            observed_at=latest[seg.OBSERVED_AT],
+            resource_version=latest[seg.RESOURCE_VERSION],
             uid=uid,
-            content_hash=_stored_hash(chash),
-            spec_hash=_stored_hash(shash),
-            deleted=change == "deleted",
-            gone=change == "deleted",
-            keyframe_id=keyframe_id,
-            keyframe_blob=keyframe_blob,
+            content_hash=content_hash,
+            spec_hash=spec_hash,
+            deleted=latest[seg.CHANGE] == "deleted",
+            gone=latest[seg.CHANGE] == "deleted",
+            segment=segment,
             manager_times=_manager_times(managed),
         )
         self._remember(resource_id, last)
         return last
 
     def _latest_uid(self, resource_id: int) -> str | None:
-        row = self.conn.execute(
-            "SELECT uid FROM revisions WHERE resource_id = ? AND uid IS NOT NULL "
-            "ORDER BY observed_at DESC, id DESC LIMIT 1",
+        """The uid of the latest revision that carries one (updates carry none)."""
+        rows = self.conn.execute(
+            "SELECT s.id, s.first_at, s.keyframe_id, s.body, k.body FROM segments s "
+            "JOIN keyframes k ON k.id = s.keyframe_id WHERE s.resource_id = ? "
+            "ORDER BY s.first_at DESC, s.id DESC",
             (resource_id,),
-        ).fetchone()
-        return None if row is None else str(row[0])
+        )
+        for row in rows.fetchall():
+            entries, _ = self._decode(_Segment(row[0], row[1], 0, row[2], row[4], row[3]))
+            for entry in reversed(entries):
+                if entry[seg.UID] is not None:
+                    return str(entry[seg.UID])
+        return None
+
+    def _decode(self, segment: _Segment) -> tuple[list[seg.Entry], memoryview]:
+        raw = self._keyframe_raw(segment.keyframe_id, segment.keyframe_blob)
+        return seg.decode(segment.body, seg.decompressor(raw))
 
     def _remember(self, resource_id: int, last: _Last) -> None:
         self._last[resource_id] = last
@@ -265,8 +297,13 @@ class RevisionWriter:
         result = WriteResult()
         try:
             with self.conn:
+                self._next_id = self._first_id()
                 for obs in batch:
                     self._write_one(obs, result)
+                self.conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'next_revision_id'",
+                    (str(self._next_id),),
+                )
         except BaseException:
             self._last.clear()
             self._siblings.clear()
@@ -275,6 +312,16 @@ class RevisionWriter:
             self._known_clusters.clear()
             raise
         return result
+
+    def _first_id(self) -> int:
+        """The next revision id, read inside the batch's transaction: the no-op update
+        takes the write lock first, so no other writer can hand out the same ids."""
+        self.conn.execute("UPDATE meta SET value = value WHERE key = 'next_revision_id'")
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'next_revision_id'").fetchone()
+        if row is None:
+            self.conn.execute("INSERT INTO meta (key, value) VALUES ('next_revision_id', '1')")
+            return 1
+        return int(row[0])
 
     def _write_one(self, obs: Observation, result: WriteResult) -> None:
         raw_obj = obs.obj
@@ -351,52 +398,42 @@ class RevisionWriter:
 
         meta = raw_obj.get("metadata") or {}
         object_uid = uid or meta.get("uid")
-        families = _families(obs.cluster, raw_obj, meta)
-        keyframe_id: int | None = None
-        blob: bytes
-        reference = (last.keyframe_id, last.keyframe_blob) if last else self._sibling(families)
-        if reference is not None:
-            delta = codec.compress_delta(raw, self._keyframe_raw(*reference))
-            if not codec.needs_new_keyframe(delta, len(reference[1])):
-                keyframe_id = reference[0]
-                blob = delta
-        if keyframe_id is None:
-            blob = codec.compress_keyframe(raw)
-        cur = self.conn.execute(
-            "INSERT INTO revisions (resource_id, observed_at, change, resource_version, uid, "
-            "inferred, status_only, source, server_time, managers, content_hash, spec_hash, "
-            "keyframe_id, raw_size, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                rid,
-                obs.observed_at,
-                change,
-                meta.get("resourceVersion"),
-                # The uid only where it appears or changes: a creation, a deletion, a new
-                # object under the name. Its updates carry none (36 bytes a revision).
-                None
-                if change == "updated" and last is not None and last.uid == object_uid
-                else object_uid,
-                int(obs.inferred),
-                int(status_only),
-                obs.source,
-                server_time,
-                orjson.dumps(touched).decode() if touched else None,
-                content_hash,
-                spec_hash,
-                keyframe_id,
-                len(raw),
-                blob,
-            ),
+        rev_id = self._next_id
+        self._next_id += 1
+        entry = seg.entry(
+            rev_id,
+            obs.observed_at,
+            change,
+            meta.get("resourceVersion"),
+            # The uid only where it appears or changes: a creation, a deletion, a new
+            # object under the name. Its updates carry none (36 bytes a revision).
+            None
+            if change == "updated" and last is not None and last.uid == object_uid
+            else object_uid,
+            obs.inferred,
+            status_only,
+            obs.source,
+            server_time,
+            orjson.dumps(touched).decode() if touched else None,
+            len(raw),
         )
-        rev_id = int(cur.lastrowid or 0)
         late = last is not None and obs.observed_at < last.observed_at
-        self._update_lifetime(rid, obs.observed_at, change, last)
-        if keyframe_id is None:
-            kf_id, kf_blob = rev_id, blob
-            self._remember_sibling(families, (kf_id, kf_blob))
+        if late:
+            assert last is not None
+            segment_id = self._insert_late(rid, last, entry, raw)
+            latest_segment = last.segment
+        elif last is not None and last.segment.count < seg.SEGMENT_SIZE:
+            latest_segment = self._append(last.segment, entry, raw)
+            segment_id = latest_segment.id
         else:
-            assert reference is not None
-            kf_id, kf_blob = reference
+            families = _families(obs.cluster, raw_obj, meta)
+            latest_segment = self._new_segment(rid, last, families, entry, raw)
+            segment_id = latest_segment.id
+        self.conn.execute(
+            "INSERT INTO revisions (observed_at, id, segment_id) VALUES (?, ?, ?)",
+            (obs.observed_at, rev_id, segment_id),
+        )
+        self._update_lifetime(rid, obs.observed_at, change, last)
         self._remember(
             rid,
             _Last(
@@ -408,20 +445,108 @@ class RevisionWriter:
                 spec_hash=spec_hash,
                 deleted=change == "deleted",
                 gone=last.gone if last is not None and late else change == "deleted",
-                keyframe_id=kf_id,
-                keyframe_blob=kf_blob,
+                segment=latest_segment,
                 manager_times=manager_times,
             ),
         )
         result.written += 1
         result.by_change[change] = result.by_change.get(change, 0) + 1
 
+    # -- segments ---------------------------------------------------------------------
+    def _encode(self, segment: _Segment, entries: list[seg.Entry], bodies: list[bytes]) -> None:
+        raw = self._keyframe_raw(segment.keyframe_id, segment.keyframe_blob)
+        segment.body = seg.encode(entries, bodies, seg.compressor(raw))
+        segment.count = len(entries)
+        segment.first_at = entries[0][seg.OBSERVED_AT]
+
+    def _store(self, segment: _Segment, entries: list[seg.Entry], bodies: list[bytes]) -> None:
+        """Encode a segment's entries and bodies into it and write its row."""
+        self._encode(segment, entries, bodies)
+        self.conn.execute(
+            "UPDATE segments SET first_at = ?, count = ?, body = ? WHERE id = ?",
+            (segment.first_at, segment.count, segment.body, segment.id),
+        )
+
+    def _append(self, segment: _Segment, entry: seg.Entry, raw: bytes) -> _Segment:
+        """Add the newest revision to the object's latest segment: the segment is encoded
+        again with it (~10 µs), so it costs what changed since the revision before."""
+        entries, data = self._decode(segment)
+        self._store(segment, [*entries, entry], [*seg.split(data, entries), raw])
+        return segment
+
+    def _insert_late(self, rid: int, last: _Last, entry: seg.Entry, raw: bytes) -> int:
+        """A revision observed before the object's latest: into the segment whose time
+        span it falls in (the latest starting at or before it, else the first), in order,
+        so segments never overlap in time."""
+        at = entry[seg.OBSERVED_AT]
+        select = (
+            "SELECT s.id, s.first_at, s.keyframe_id, s.body, k.body FROM segments s "
+            "JOIN keyframes k ON k.id = s.keyframe_id WHERE s.resource_id = ? "
+        )
+        row = (
+            self.conn.execute(
+                select + "AND s.first_at <= ? ORDER BY s.first_at DESC, s.id DESC LIMIT 1",
+                (rid, at),
+            ).fetchone()
+            or self.conn.execute(select + "ORDER BY s.first_at, s.id LIMIT 1", (rid,)).fetchone()
+        )
+        if row[0] == last.segment.id:
+            segment = last.segment
+        else:
+            segment = _Segment(row[0], row[1], 0, row[2], row[4], row[3])
+        entries, data = self._decode(segment)
+        bodies = seg.split(data, entries)
+        index = len(entries)
+        while index > 0 and seg.order(entries[index - 1]) > seg.order(entry):
+            index -= 1
+        entries.insert(index, entry)
+        bodies.insert(index, raw)
+        self._store(segment, entries, bodies)
+        return segment.id
+
+    def _new_segment(
+        self,
+        rid: int,
+        last: _Last | None,
+        families: tuple[Family, ...],
+        entry: seg.Entry,
+        raw: bytes,
+    ) -> _Segment:
+        """Start a segment with this revision, against the object's keyframe, else a
+        sibling's (a new Pod of a ReplicaSet against the last one's), else a new one; a
+        new one too when the revision has moved far from the keyframe."""
+        reference = (
+            (last.segment.keyframe_id, last.segment.keyframe_blob)
+            if last is not None
+            else self._sibling(families)
+        )
+        keyframe: tuple[int, bytes] | None = None
+        if reference is not None:
+            delta = codec.compress_delta(raw, self._keyframe_raw(*reference))
+            if not codec.needs_new_keyframe(delta, len(reference[1])):
+                keyframe = reference
+        if keyframe is None:
+            blob = codec.compress_keyframe(raw)
+            cur = self.conn.execute("INSERT INTO keyframes (body) VALUES (?)", (blob,))
+            keyframe = (int(cur.lastrowid or 0), blob)
+            self._remember_sibling(families, keyframe)
+        at = entry[seg.OBSERVED_AT]
+        segment = _Segment(0, at, 1, keyframe[0], keyframe[1], b"")
+        self._encode(segment, [entry], [raw])
+        cur = self.conn.execute(
+            "INSERT INTO segments (resource_id, first_at, count, keyframe_id, body) "
+            "VALUES (?, ?, 1, ?, ?)",
+            (rid, at, keyframe[0], segment.body),
+        )
+        segment.id = int(cur.lastrowid or 0)
+        return segment
+
     def _keyframe_raw(self, keyframe_id: int, blob: bytes) -> bytes:
         """A keyframe decompressed, from a small cache: the objects that change most often
         (the ones worth the memory) keep theirs."""
         raw = self._raw_keyframes.get(keyframe_id)
         if raw is None:
-            raw = self._keyframe_context.decompress(blob)
+            raw = self._plain.decompress(blob)
             self._raw_keyframes[keyframe_id] = raw
             if len(self._raw_keyframes) > _RAW_KEYFRAMES:
                 self._raw_keyframes.popitem(last=False)
@@ -482,9 +607,9 @@ class RevisionWriter:
         A relist compares against this to find objects that disappeared unseen.
         """
         sql = (
-            "SELECT res.namespace, res.name, rv.resource_version, rv.change FROM resources res "
-            "JOIN revisions rv ON rv.id = (SELECT id FROM revisions WHERE resource_id = res.id "
-            "ORDER BY observed_at DESC, id DESC LIMIT 1) "
+            "SELECT res.namespace, res.name, s.keyframe_id, s.body, k.body FROM resources res "
+            "JOIN segments s ON s.id = (SELECT id FROM segments WHERE resource_id = res.id "
+            "ORDER BY first_at DESC, id DESC LIMIT 1) JOIN keyframes k ON k.id = s.keyframe_id "
             "WHERE res.cluster = ? AND res.api_group = ? AND res.kind = ?"
         )
         params: list[Any] = [cluster, group, kind]
@@ -492,9 +617,11 @@ class RevisionWriter:
             sql += " AND res.namespace = ?"
             params.append(namespace)
         out: dict[ResourceKey, str | None] = {}
-        for ns, name, rv, change in self.conn.execute(sql, params):
-            if change != "deleted":
-                out[ResourceKey(cluster, group, kind, ns, name)] = rv
+        for ns, name, keyframe_id, body, keyframe_blob in self.conn.execute(sql, params).fetchall():
+            keyframe_raw = self._keyframe_raw(keyframe_id, keyframe_blob)
+            latest = seg.decode(body, seg.decompressor(keyframe_raw))[0][-1]
+            if latest[seg.CHANGE] != "deleted":
+                out[ResourceKey(cluster, group, kind, ns, name)] = latest[seg.RESOURCE_VERSION]
         return out
 
     def last_object(self, key: ResourceKey) -> dict[str, Any] | None:
@@ -513,11 +640,8 @@ class RevisionWriter:
         last = self._load_last(rid)
         if last is None:
             return None
-        row = self.conn.execute(
-            "SELECT r.body, r.keyframe_id FROM revisions r WHERE r.id = ?", (last.revision_id,)
-        ).fetchone()
-        keyframe_raw = self._keyframe_raw(last.keyframe_id, last.keyframe_blob)
-        raw = keyframe_raw if row[1] is None else codec.decompress_delta(row[0], keyframe_raw)
+        entries, data = self._decode(last.segment)
+        raw = seg.body_at(data, entries, len(entries) - 1)
         obj = codec.loads(raw).get("object")
         return obj if isinstance(obj, dict) else None
 
@@ -618,11 +742,7 @@ def latest_time(db: Database, cluster: str, source: str) -> str | None:
     ).fetchone()
     if row is not None:
         times.extend(t for t in row if t)
-    # Newest first along the time index: this stops at the first row of the cluster.
     for sql in (
-        "SELECT rv.observed_at FROM revisions rv CROSS JOIN resources res "
-        "WHERE res.id = rv.resource_id AND res.cluster = ? AND rv.source IN ('watch', 'list') "
-        "ORDER BY rv.observed_at DESC LIMIT 1",
         "SELECT observed_at FROM observations WHERE cluster = ? AND kind = 'k8s-event' "
         "ORDER BY observed_at DESC LIMIT 1",
         "SELECT max(ended_at) FROM gaps WHERE cluster = ?",
@@ -630,4 +750,30 @@ def latest_time(db: Database, cluster: str, source: str) -> str | None:
         found = conn.execute(sql, (cluster,)).fetchone()
         if found is not None and found[0]:
             times.append(str(found[0]))
+    recorded = _latest_recorded(conn, cluster, max(times, default=""))
+    if recorded is not None:
+        times.append(recorded)
     return max(times) if times else None
+
+
+def _latest_recorded(conn: Any, cluster: str, floor: str) -> str | None:
+    """The newest watch or list revision of ``cluster`` later than ``floor``: newest first
+    along the time index, so it stops at the first one (or at ``floor``: older ones cannot
+    raise the answer)."""
+    plain = codec.keyframe_context()
+    rows = conn.execute(
+        "SELECT rv.observed_at, rv.id, s.body, k.body FROM revisions rv "
+        "JOIN segments s ON s.id = rv.segment_id JOIN resources res ON res.id = s.resource_id "
+        "JOIN keyframes k ON k.id = s.keyframe_id "
+        "WHERE rv.observed_at > ? AND res.cluster = ? ORDER BY rv.observed_at DESC, rv.id DESC",
+        (floor, cluster),
+    )
+    while True:
+        chunk = rows.fetchmany(200)
+        if not chunk:
+            return None
+        for observed_at, revision_id, body, keyframe_blob in chunk:
+            entries, _ = seg.decode(body, seg.decompressor(plain.decompress(keyframe_blob)))
+            for entry in entries:
+                if entry[seg.ID] == revision_id and entry[seg.SOURCE] in ("watch", "list"):
+                    return str(observed_at)
