@@ -231,10 +231,10 @@ def state_profile(ctx: Context) -> str:
     reader = Reader(db)
     at = to_stored(store.end - timedelta(days=3))
     live = (
-        "SELECT {cols} FROM resources res JOIN revisions rv ON rv.id = (SELECT id FROM "
-        "revisions WHERE resource_id = res.id AND observed_at <= :at ORDER BY observed_at "
+        "SELECT {cols} FROM resources res JOIN segments s ON s.id = (SELECT id FROM "
+        "segments WHERE resource_id = res.id AND first_at <= :at ORDER BY first_at "
         "DESC, id DESC LIMIT 1) WHERE res.first_at <= :at AND (res.gone_at IS NULL OR "
-        "res.gone_at > :at) AND rv.change != 'deleted'"
+        "res.gone_at > :at)"
     )
     out = [
         f"resources ever seen: {db.execute('SELECT count(*) FROM resources').fetchone()[0]:,}"
@@ -244,8 +244,8 @@ def state_profile(ctx: Context) -> str:
     for label, sql in (
         ("candidates (first_at/gone_at), no seek", "SELECT count(*) FROM resources res WHERE "
          "res.first_at <= :at AND (res.gone_at IS NULL OR res.gone_at > :at)"),
-        ("the latest-revision seek of each candidate, ids only", live.format(cols="rv.id")),
-        ("the same with the state's columns and bodies", live.format(cols="rv.*")),
+        ("the latest-segment seek of each candidate, ids only", live.format(cols="s.id")),
+        ("the same with the segments' bodies", live.format(cols="s.*")),
     ):  # fmt: skip
         t = time.perf_counter()
         db.execute(sql, {"at": at}).fetchall()
@@ -277,20 +277,23 @@ def storage_profile(ctx: Context) -> str:
         "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8"
     ):
         out.append(f"  {name:30s} {size / n:7.1f} B/revision")
-    out.append("average stored length of each revisions column (NULLs count 0):")
-    for (column,) in conn.execute("SELECT name FROM pragma_table_info('revisions')"):
-        avg = conn.execute(f"SELECT avg(coalesce(length({column}), 0)) FROM revisions").fetchone()[
-            0
-        ]
-        out.append(f"  {column:18s} {avg:7.1f} B")
-    out.append("bodies by kind and kind of blob:")
-    for kind, delta, count, size in conn.execute(
-        "SELECT res.kind, rv.keyframe_id IS NOT NULL, count(*), avg(length(rv.body)) "
-        "FROM revisions rv JOIN resources res ON res.id = rv.resource_id GROUP BY 1, 2 "
-        "ORDER BY count(*) * avg(length(rv.body)) DESC"
+    segments, per_segment, body = conn.execute(
+        "SELECT count(*), avg(count), avg(length(body)) FROM segments"
+    ).fetchone()
+    out.append(
+        f"segments: {segments:,}, {per_segment:.1f} revisions each, body {body:.0f} B "
+        f"({body / per_segment:.0f} B a revision)"
+    )
+    out.append("segments by kind and size:")
+    for kind, count, size, rows in conn.execute(
+        "SELECT res.kind, sum(s.count), sum(length(s.body)), count(*) FROM segments s "
+        "JOIN resources res ON res.id = s.resource_id GROUP BY 1 ORDER BY 3 DESC"
     ):
-        label = "deltas" if delta else "keyframes"
-        out.append(f"  {kind:12s} {label:9s} {count:8,} x {size:6.0f} B")
+        out.append(
+            f"  {kind:12s} {count:8,} revisions in {rows:7,} segments: {size / count:5.0f} B each"
+        )
+    keyframes, size = conn.execute("SELECT count(*), avg(length(body)) FROM keyframes").fetchone()
+    out.append(f"keyframes: {keyframes:,} x {size:.0f} B")
     conn.close()
     return "\n".join(out)
 

@@ -42,7 +42,8 @@ def _dictionary(keyframe_raw: bytes) -> zstd.ZstdCompressionDict:
 
 
 def compress_keyframe(raw: bytes) -> bytes:
-    return zstd.ZstdCompressor(level=_LEVEL, write_checksum=False).compress(raw)
+    # A copy of the right size: zstandard's output keeps the allocation of its worst case.
+    return bytes(memoryview(zstd.ZstdCompressor(level=_LEVEL, write_checksum=False).compress(raw)))
 
 
 def compress_delta(raw: bytes, keyframe_raw: bytes) -> bytes:

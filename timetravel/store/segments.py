@@ -104,7 +104,10 @@ def encode(
     them; the first line lets a state pick its revision without parsing every entry."""
     index = orjson.dumps([[e[OBSERVED_AT] for e in entries], [e[SIZE] for e in entries]])
     meta = b"\n".join([index, *(orjson.dumps(_without_index(e)) for e in entries)])
-    return compressor.compress(b"".join((*bodies, meta, len(meta).to_bytes(4, "little"))))
+    frame = compressor.compress(b"".join((*bodies, meta, len(meta).to_bytes(4, "little"))))
+    # A copy of the right size: zstandard's output keeps the allocation of its worst case
+    # (the input's size), and the writer remembers each object's latest segment.
+    return bytes(memoryview(frame))
 
 
 def _without_index(e: Entry) -> Entry:

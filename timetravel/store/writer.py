@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
+import zstandard as zstd
 from sqlite_utils import Database
 
 from timetravel.domain.model import Gap, Observation, ResourceKey
@@ -126,6 +127,10 @@ def _touched(previous: dict[str, str] | None, current: dict[str, str]) -> list[s
 Family = tuple[str, ...]
 _SIBLINGS = 4096
 _RAW_KEYFRAMES = 1024  # ~7 MB of raw keyframes
+# zstd contexts with a keyframe as dictionary, for the keyframes in use: making a pair
+# costs ~30 µs, more than encoding a segment again. Siblings share keyframes, so a few
+# dozen cover most writes; each pair holds ~0.3 MB of zstd state.
+_CODECS = 48
 
 
 def _families(cluster: str, raw_obj: dict[str, Any], meta: dict[str, Any]) -> tuple[Family, ...]:
@@ -181,6 +186,9 @@ class RevisionWriter:
         self._raw_keyframes: OrderedDict[int, bytes] = OrderedDict()
         self._plain = codec.keyframe_context()  # one zstd context: ~7 µs saved each
         self._next_id = 0  # the next revision id, read at the start of each batch
+        self._codecs: OrderedDict[int, tuple[zstd.ZstdCompressor, zstd.ZstdDecompressor]] = (
+            OrderedDict()
+        )
 
     # -- resources -------------------------------------------------------------------
     def resource_id(self, key: ResourceKey, api_version: str) -> int:
@@ -274,8 +282,19 @@ class RevisionWriter:
         return None
 
     def _decode(self, segment: _Segment) -> tuple[list[seg.Entry], memoryview]:
-        raw = self._keyframe_raw(segment.keyframe_id, segment.keyframe_blob)
-        return seg.decode(segment.body, seg.decompressor(raw))
+        return seg.decode(segment.body, self._codec(segment)[1])
+
+    def _codec(self, segment: _Segment) -> tuple[zstd.ZstdCompressor, zstd.ZstdDecompressor]:
+        pair = self._codecs.get(segment.keyframe_id)
+        if pair is None:
+            raw = self._keyframe_raw(segment.keyframe_id, segment.keyframe_blob)
+            pair = (seg.compressor(raw), seg.decompressor(raw))
+            self._codecs[segment.keyframe_id] = pair
+            if len(self._codecs) > _CODECS:
+                self._codecs.popitem(last=False)
+        else:
+            self._codecs.move_to_end(segment.keyframe_id)
+        return pair
 
     def _remember(self, resource_id: int, last: _Last) -> None:
         self._last[resource_id] = last
@@ -308,6 +327,7 @@ class RevisionWriter:
             self._last.clear()
             self._siblings.clear()
             self._raw_keyframes.clear()
+            self._codecs.clear()
             self._resource_ids.clear()
             self._known_clusters.clear()
             raise
@@ -454,8 +474,7 @@ class RevisionWriter:
 
     # -- segments ---------------------------------------------------------------------
     def _encode(self, segment: _Segment, entries: list[seg.Entry], bodies: list[bytes]) -> None:
-        raw = self._keyframe_raw(segment.keyframe_id, segment.keyframe_blob)
-        segment.body = seg.encode(entries, bodies, seg.compressor(raw))
+        segment.body = seg.encode(entries, bodies, self._codec(segment)[0])
         segment.count = len(entries)
         segment.first_at = entries[0][seg.OBSERVED_AT]
 
