@@ -121,24 +121,9 @@ class Reader:
         return out
 
     def _record(self, segment: _Segment, index: int, with_body: bool = True) -> RevisionRecord:
-        e = segment.entries[index]
-        key, api_version = self._identities_of([segment.resource_id])[segment.resource_id]
-        return revision_record(
-            e[seg.ID],
-            segment.resource_id,
-            key,
-            api_version,
-            e[seg.OBSERVED_AT],
-            e[seg.CHANGE],
-            e[seg.RESOURCE_VERSION],
-            e[seg.UID],
-            bool(e[seg.INFERRED]),
-            bool(e[seg.STATUS_ONLY]),
-            e[seg.SOURCE],
-            e[seg.SERVER_TIME],
-            e[seg.MANAGERS],
-            self._bodies(segment)[index] if with_body else None,
-        )
+        identity = self._identities_of([segment.resource_id])[segment.resource_id]
+        body = self._bodies(segment)[index] if with_body else None
+        return _from_entry(segment.entries[index], segment.resource_id, identity, body)
 
     def _identities_of(self, resource_ids: Sequence[int]) -> dict[int, tuple[ResourceKey, str]]:
         known = self._identities
@@ -202,25 +187,7 @@ class Reader:
                 e, body = found
                 if e[seg.CHANGE] == "deleted" and not include_deleted:
                     continue
-                key, api_version = identities[row[1]]
-                records.append(
-                    revision_record(
-                        e[seg.ID],
-                        row[1],
-                        key,
-                        api_version,
-                        e[seg.OBSERVED_AT],
-                        e[seg.CHANGE],
-                        e[seg.RESOURCE_VERSION],
-                        e[seg.UID],
-                        bool(e[seg.INFERRED]),
-                        bool(e[seg.STATUS_ONLY]),
-                        e[seg.SOURCE],
-                        e[seg.SERVER_TIME],
-                        e[seg.MANAGERS],
-                        body,
-                    )
-                )
+                records.append(_from_entry(e, row[1], identities[row[1]], body))
         # Sorted here, not by SQL: its sorter would copy every body blob once more.
         records.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
         return records
@@ -390,6 +357,27 @@ class Reader:
         )
         first, last = row.fetchone()
         return first, last
+
+
+def _from_entry(
+    e: seg.Entry, resource_id: int, identity: tuple[ResourceKey, str], body: bytes | None
+) -> RevisionRecord:
+    return revision_record(
+        e[seg.ID],
+        resource_id,
+        identity[0],
+        identity[1],
+        e[seg.OBSERVED_AT],
+        e[seg.CHANGE],
+        e[seg.RESOURCE_VERSION],
+        e[seg.UID],
+        bool(e[seg.INFERRED]),
+        bool(e[seg.STATUS_ONLY]),
+        e[seg.SOURCE],
+        e[seg.SERVER_TIME],
+        e[seg.MANAGERS],
+        body,
+    )
 
 
 def _chunks(values: Sequence[int], size: int = 900) -> Iterator[list[int]]:
