@@ -14,7 +14,19 @@ from timetravel.store.db import open_database
 
 def test_demo_no_ui_builds_the_incident(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "timetravel", "demo", "--no-ui", "--dir", str(tmp_path / "demo")],
+        [
+            sys.executable,
+            "-m",
+            "timetravel",
+            "demo",
+            "--no-ui",
+            "--dir",
+            str(tmp_path / "demo"),
+            # A Sunday: the whole week, outage included, has happened (before Friday 04:40 the
+            # outage is still ahead and the demo rightly has no gap).
+            "--now",
+            "2026-11-22T12:00:00Z",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -71,7 +83,19 @@ def test_demo_no_ui_builds_the_incident(tmp_path: Path) -> None:
 
 def test_live_demo_keeps_the_environment_changing(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "timetravel", "demo", "--no-ui", "--dir", str(tmp_path / "demo")],
+        [
+            sys.executable,
+            "-m",
+            "timetravel",
+            "demo",
+            "--no-ui",
+            "--dir",
+            str(tmp_path / "demo"),
+            # A Sunday: the whole week, outage included, has happened (before Friday 04:40 the
+            # outage is still ahead and the demo rightly has no gap).
+            "--now",
+            "2026-11-22T12:00:00Z",
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -10,7 +10,7 @@ import click
 from timetravel.cli import user_errors
 from timetravel.config import data_dir
 from timetravel.domain.model import ResourceKey
-from timetravel.domain.timeparse import format_local
+from timetravel.domain.timeparse import format_local, parse_time
 from timetravel.domain.times import utc_now
 
 
@@ -26,8 +26,15 @@ from timetravel.domain.times import utc_now
 @click.option(
     "--live", is_flag=True, help="Keep the environment changing while the screen follows LIVE."
 )
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    hidden=True,
+    help="Build the week as if it were this moment (reproducible screenshots and tests).",
+)
 @user_errors
-def demo(directory: Path | None, no_ui: bool, live: bool) -> None:
+def demo(directory: Path | None, no_ui: bool, live: bool, now_text: str | None) -> None:
     """Build a realistic recorded environment and open the screen at its incident.
 
     A week of payments, checkout, frontend and monitoring: deploys by GitHub Actions
@@ -45,7 +52,10 @@ def demo(directory: Path | None, no_ui: bool, live: bool) -> None:
     target = directory or data_dir() / "demo"
     started = time.monotonic()
     click.echo(f"building the demo in {target} ...", err=True)
-    result = build(target, now=utc_now())
+    # The story is anchored to now: before Friday 04:40 local the recorder outage after the
+    # incident has not happened yet, so tests pin the moment.
+    now = utc_now() if now_text is None else parse_time(now_text, now=utc_now())
+    result = build(target, now=now)
     took = time.monotonic() - started
     story = result.story
     click.echo(
