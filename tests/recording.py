@@ -93,7 +93,9 @@ def revisions(db_path: Path) -> list[tuple[str, str, str, str, int]]:
 
 def stored(db: Any, *, with_body: bool = False) -> list[RevisionRecord]:
     """Every stored revision, in write order (by id)."""
-    records = Reader(db).changes_between("0", "9", with_body=with_body)
+    records = Reader(db).changes_between(
+        "1970-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z", with_body=with_body
+    )
     return sorted(records, key=lambda r: r.id)
 
 

@@ -195,7 +195,7 @@ def test_previous_many_equals_previous_one_by_one(tmp_path: Path) -> None:
         ],
     )
     reader = Reader(db)
-    records = reader.changes_between("", "9999")
+    records = reader.changes_between("0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z")
     batch = reader.previous_many(records)
     for record in records:
         one = reader.previous(record)
@@ -227,5 +227,7 @@ def test_history_without_bodies_reads_the_same_revisions_and_no_blob(tmp_path: P
     assert [r.managers for r in light] == [r.managers for r in full]
     assert all(r.body is None and r.obj is None for r in light)
     assert all(r.body is not None for r in full)
-    window = reader.changes_between("", "9999", with_body=False)
+    window = reader.changes_between(
+        "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z", with_body=False
+    )
     assert [r.id for r in window] == sorted(r.id for r in full) and window[0].body is None

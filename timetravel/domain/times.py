@@ -2,12 +2,16 @@
 
 Stored times are text so that a person querying the database with sqlite-utils or
 datasette reads them directly; the fixed width (microseconds, ``Z``) keeps text order
-equal to time order, which the ``revisions`` index relies on.
+equal to time order, which the indexes on them rely on. The time index of revisions,
+one entry per revision, holds integer microseconds instead (8 bytes, not 27).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def utc_now() -> datetime:
@@ -20,6 +24,16 @@ def to_stored(dt: datetime) -> str:
     if dt.tzinfo is None:
         raise ValueError("naive datetime: every stored time must be aware")
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_micros(text: str) -> int:
+    """A stored (or any RFC 3339) instant as integer microseconds since the Unix epoch."""
+    return (parse_rfc3339(text) - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> str:
+    """The stored text of an instant given in microseconds since the Unix epoch."""
+    return to_stored(_EPOCH + micros * _MICROSECOND)
 
 
 def to_rfc3339(dt: datetime) -> str:

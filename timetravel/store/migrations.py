@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from timetravel.domain.times import to_micros
 from timetravel.store import codec
 from timetravel.store import segments as seg
 from timetravel.store.declared import index_existing_sets
@@ -317,10 +318,10 @@ def m006_segments(db: Database) -> None:
     db.execute(
         """
         CREATE TABLE revisions_segmented (
-            observed_at TEXT NOT NULL,
+            observed_us INTEGER NOT NULL,
             id INTEGER NOT NULL,
             segment_id INTEGER NOT NULL REFERENCES segments(id),
-            PRIMARY KEY (observed_at, id)
+            PRIMARY KEY (observed_us, id)
         ) WITHOUT ROWID"""
     )
     next_id = _segment_old_revisions(db)
@@ -333,7 +334,8 @@ def m006_segments(db: Database) -> None:
     db.execute(
         """
         CREATE VIEW revision_objects AS
-        SELECT rv.observed_at, rv.id, res.cluster, res.api_group, res.kind, res.namespace,
+        SELECT strftime('%Y-%m-%dT%H:%M:%fZ', rv.observed_us / 1e6, 'unixepoch') AS observed_at,
+               rv.observed_us, rv.id, res.cluster, res.api_group, res.kind, res.namespace,
                res.name, rv.segment_id
         FROM revisions rv
         JOIN segments s ON s.id = rv.segment_id
@@ -383,8 +385,8 @@ def _segment_old_revisions(db: Database) -> int:
             ),
         )
         conn.executemany(
-            "INSERT INTO revisions_segmented (observed_at, id, segment_id) VALUES (?, ?, ?)",
-            [(e[seg.OBSERVED_AT], e[seg.ID], cur.lastrowid) for e in entries],
+            "INSERT INTO revisions_segmented (observed_us, id, segment_id) VALUES (?, ?, ?)",
+            [(to_micros(e[seg.OBSERVED_AT]), e[seg.ID], cur.lastrowid) for e in entries],
         )
         rows.clear()
 

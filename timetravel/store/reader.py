@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import collector_paused
+from timetravel.domain.times import from_micros, to_micros
 from timetravel.store import codec
 from timetravel.store import segments as seg
 from timetravel.store.records import (
@@ -219,12 +220,12 @@ class Reader:
     ) -> list[RevisionRecord]:
         """Revisions observed in [start, end], oldest first."""
         sql = (
-            "SELECT id, segment_id FROM revisions WHERE observed_at >= ? AND observed_at <= ? "
-            "ORDER BY observed_at, id"
+            "SELECT id, segment_id FROM revisions WHERE observed_us >= ? AND observed_us <= ? "
+            "ORDER BY observed_us, id"
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        wanted = self.conn.execute(sql, (start, end)).fetchall()
+        wanted = self.conn.execute(sql, (to_micros(start), to_micros(end))).fetchall()
         with collector_paused():
             segments = self._segments_by_id(list({segment_id for _, segment_id in wanted}))
             self._identities_of([s.resource_id for s in segments.values()])
@@ -352,11 +353,14 @@ class Reader:
         # Two subqueries: each is one end of the time index (min and max in one SELECT
         # scan the table).
         row = self.conn.execute(
-            "SELECT (SELECT min(observed_at) FROM revisions), "
-            "(SELECT max(observed_at) FROM revisions)"
+            "SELECT (SELECT min(observed_us) FROM revisions), "
+            "(SELECT max(observed_us) FROM revisions)"
         )
         first, last = row.fetchone()
-        return first, last
+        return (
+            None if first is None else from_micros(first),
+            None if last is None else from_micros(last),
+        )
 
 
 def _from_entry(

@@ -24,10 +24,11 @@ from typing import Any
 import orjson
 import zstandard as zstd
 
-# Revisions per segment. A reader decodes a whole segment (~6 µs at 16 revisions of 3 KB)
-# to get one of them. Against 8, 16 saves ~10 B a revision (fewer rows, fewer first
-# revisions against a keyframe): 216 B a revision in the storage benchmark, not 226.
-SEGMENT_SIZE = 16
+# Revisions per segment. A reader decodes a whole segment to get one of them (~3 µs at 8
+# revisions of 3 KB, ~6 µs at 16). 16 would save ~10 B a revision (fewer rows, fewer first
+# revisions against a keyframe) and cost a state of 10,000 objects ~30 ms. Segments of
+# any size are read: this only decides where the writer starts a new one.
+SEGMENT_SIZE = 8
 _LEVEL = 3
 
 # The fields of an entry, by position (a JSON array, not an object: names would cost more

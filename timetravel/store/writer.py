@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from timetravel.domain.model import Gap, Observation, ResourceKey
 from timetravel.domain.normalize import normalize, strip_status
-from timetravel.domain.times import to_stored, utc_now
+from timetravel.domain.times import to_micros, to_stored, utc_now
 from timetravel.store import codec
 from timetravel.store import segments as seg
 from timetravel.store.db import DatabaseUnavailable, redaction_key
@@ -450,8 +450,8 @@ class RevisionWriter:
             latest_segment = self._new_segment(rid, last, families, entry, raw)
             segment_id = latest_segment.id
         self.conn.execute(
-            "INSERT INTO revisions (observed_at, id, segment_id) VALUES (?, ?, ?)",
-            (obs.observed_at, rev_id, segment_id),
+            "INSERT INTO revisions (observed_us, id, segment_id) VALUES (?, ?, ?)",
+            (to_micros(obs.observed_at), rev_id, segment_id),
         )
         self._update_lifetime(rid, obs.observed_at, change, last)
         self._remember(
@@ -781,18 +781,18 @@ def _latest_recorded(conn: Any, cluster: str, floor: str) -> str | None:
     raise the answer)."""
     plain = codec.keyframe_context()
     rows = conn.execute(
-        "SELECT rv.observed_at, rv.id, s.body, k.body FROM revisions rv "
+        "SELECT rv.id, s.body, k.body FROM revisions rv "
         "JOIN segments s ON s.id = rv.segment_id JOIN resources res ON res.id = s.resource_id "
         "JOIN keyframes k ON k.id = s.keyframe_id "
-        "WHERE rv.observed_at > ? AND res.cluster = ? ORDER BY rv.observed_at DESC, rv.id DESC",
-        (floor, cluster),
+        "WHERE rv.observed_us > ? AND res.cluster = ? ORDER BY rv.observed_us DESC, rv.id DESC",
+        (to_micros(floor) if floor else -(2**62), cluster),
     )
     while True:
         chunk = rows.fetchmany(200)
         if not chunk:
             return None
-        for observed_at, revision_id, body, keyframe_blob in chunk:
+        for revision_id, body, keyframe_blob in chunk:
             entries, _ = seg.decode(body, seg.decompressor(plain.decompress(keyframe_blob)))
             for entry in entries:
                 if entry[seg.ID] == revision_id and entry[seg.SOURCE] in ("watch", "list"):
-                    return str(observed_at)
+                    return str(entry[seg.OBSERVED_AT])
