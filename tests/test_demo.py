@@ -12,8 +12,8 @@ from timetravel.demo.live import LiveDemo
 from timetravel.store.db import open_database
 
 
-def test_demo_no_ui_builds_the_incident(tmp_path: Path) -> None:
-    result = subprocess.run(
+def _demo_no_ui(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -22,16 +22,19 @@ def test_demo_no_ui_builds_the_incident(tmp_path: Path) -> None:
             "--no-ui",
             "--dir",
             str(tmp_path / "demo"),
-            # A Sunday: the whole week, outage included, has happened (before Friday 04:40 the
-            # outage is still ahead and the demo rightly has no gap).
-            "--now",
-            "2026-11-22T12:00:00Z",
+            *options,
         ],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def test_demo_no_ui_builds_the_incident(tmp_path: Path) -> None:
+    # A Sunday: the whole week, outage included, has happened (before Friday 04:40 the
+    # outage is still ahead and the demo rightly has no gap).
+    result = _demo_no_ui(tmp_path, "--now", "2026-11-22T12:00:00Z")
     assert result.returncode == 0, result.stderr
     db_path = Path(result.stdout.strip())
     assert db_path.exists()
@@ -82,25 +85,7 @@ def test_demo_no_ui_builds_the_incident(tmp_path: Path) -> None:
 
 
 def test_live_demo_keeps_the_environment_changing(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "timetravel",
-            "demo",
-            "--no-ui",
-            "--dir",
-            str(tmp_path / "demo"),
-            # A Sunday: the whole week, outage included, has happened (before Friday 04:40 the
-            # outage is still ahead and the demo rightly has no gap).
-            "--now",
-            "2026-11-22T12:00:00Z",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = _demo_no_ui(tmp_path)  # the week up to now, as `timetravel demo --live` builds it
     db_path = Path(result.stdout.strip())
 
     def revisions() -> int:
