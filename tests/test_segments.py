@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from timetravel.domain.model import Observation
 from timetravel.domain.normalize import normalize
-from timetravel.domain.times import to_stored
+from timetravel.domain.times import to_micros, to_stored
 from timetravel.store import codec
 from timetravel.store.db import open_database, redaction_key
 from timetravel.store.migrations import m004_resource_lifetimes, migrations
@@ -217,6 +217,45 @@ def test_m006_keeps_every_revision_id_and_body_of_the_old_layout(tmp_path: Path)
     )
     assert (result.written, result.unchanged) == (1, 1)
     assert stored(db)[-1].id > max(w[0] for w in written)
+
+
+def test_m007_moves_the_text_time_index_to_microseconds(tmp_path: Path) -> None:
+    path = tmp_path / "m006.db"
+    old = _old_layout(path)
+    # Times with and without a fraction, a leap day, the epoch's far side of 2038: what a
+    # text index sorted, the integer one must sort the same way.
+    moments = [
+        START + timedelta(microseconds=1),
+        START + timedelta(days=100, seconds=3, microseconds=999_999),
+        datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC),
+        datetime(2040, 1, 1, tzinfo=UTC),
+    ]
+    with old.conn:
+        old.execute(
+            "INSERT INTO resources (cluster, api_group, api_version, kind, namespace, name) "
+            "VALUES ('c', '', 'v1', 'Pod', 'ns', 'p0')"
+        )
+        keyframe = None
+        for i, moment in enumerate(reversed(moments)):  # written late, as a relist can
+            change = "created" if i == 0 else "updated"
+            rev_id, raw = _old_revision(old, 1, to_stored(moment), change, pod("p0", i), keyframe)
+            keyframe = keyframe or (rev_id, raw)
+    migrations.apply(old, stop_before="m007_integer_time_index")
+    # The file as the version with m006 alone left it: a text index.
+    columns = [row[1] for row in old.execute("PRAGMA table_info(revisions)").fetchall()]
+    assert columns == ["observed_at", "id", "segment_id"]
+    text_order = old.execute("SELECT id FROM revisions ORDER BY observed_at, id").fetchall()
+    old.conn.close()
+
+    db = open_database(path)  # migrates
+    rows = db.execute(
+        "SELECT id, observed_us, observed_at FROM revision_objects ORDER BY observed_us, id"
+    ).fetchall()
+    assert [(row[0],) for row in rows] == text_order
+    assert [row[1] for row in rows] == [to_micros(to_stored(m)) for m in moments]
+    # The view shows the instant as the other tables store times (to the microsecond).
+    assert [row[2] for row in rows] == [to_stored(m) for m in moments]
+    assert [r.observed_at for r in stored(db)] == [to_stored(m) for m in reversed(moments)]
 
 
 def test_m004_backfills_lifetimes_of_the_old_layout(tmp_path: Path) -> None:

@@ -318,10 +318,10 @@ def m006_segments(db: Database) -> None:
     db.execute(
         """
         CREATE TABLE revisions_segmented (
-            observed_us INTEGER NOT NULL,
+            observed_at TEXT NOT NULL,
             id INTEGER NOT NULL,
             segment_id INTEGER NOT NULL REFERENCES segments(id),
-            PRIMARY KEY (observed_us, id)
+            PRIMARY KEY (observed_at, id)
         ) WITHOUT ROWID"""
     )
     next_id = _segment_old_revisions(db)
@@ -334,8 +334,7 @@ def m006_segments(db: Database) -> None:
     db.execute(
         """
         CREATE VIEW revision_objects AS
-        SELECT strftime('%Y-%m-%dT%H:%M:%fZ', rv.observed_us / 1e6, 'unixepoch') AS observed_at,
-               rv.observed_us, rv.id, res.cluster, res.api_group, res.kind, res.namespace,
+        SELECT rv.observed_at, rv.id, res.cluster, res.api_group, res.kind, res.namespace,
                res.name, rv.segment_id
         FROM revisions rv
         JOIN segments s ON s.id = rv.segment_id
@@ -385,8 +384,8 @@ def _segment_old_revisions(db: Database) -> int:
             ),
         )
         conn.executemany(
-            "INSERT INTO revisions_segmented (observed_us, id, segment_id) VALUES (?, ?, ?)",
-            [(to_micros(e[seg.OBSERVED_AT]), e[seg.ID], cur.lastrowid) for e in entries],
+            "INSERT INTO revisions_segmented (observed_at, id, segment_id) VALUES (?, ?, ?)",
+            [(e[seg.OBSERVED_AT], e[seg.ID], cur.lastrowid) for e in entries],
         )
         rows.clear()
 
@@ -416,3 +415,41 @@ def _segment_old_revisions(db: Database) -> int:
             max_id = max(max_id, rev_id)
     flush(current or 0, pending)
     return max_id + 1
+
+
+@migrations(name="m007_integer_time_index")
+def m007_integer_time_index(db: Database) -> None:
+    # The time index keyed by integer microseconds instead of RFC 3339 text: ~half the
+    # bytes a revision (45 -> 23 B) and integer comparisons in every window read.
+    db.execute("DROP VIEW revision_objects")
+    db.execute(
+        """
+        CREATE TABLE revisions_by_us (
+            observed_us INTEGER NOT NULL,
+            id INTEGER NOT NULL,
+            segment_id INTEGER NOT NULL REFERENCES segments(id),
+            PRIMARY KEY (observed_us, id)
+        ) WITHOUT ROWID"""
+    )
+    conn = db.conn
+    cursor = conn.execute("SELECT observed_at, id, segment_id FROM revisions")
+    while chunk := cursor.fetchmany(10_000):
+        conn.executemany(
+            "INSERT INTO revisions_by_us (observed_us, id, segment_id) VALUES (?, ?, ?)",
+            [(to_micros(at), rev_id, segment_id) for at, rev_id, segment_id in chunk],
+        )
+    db.execute("DROP TABLE revisions")
+    db.execute("ALTER TABLE revisions_by_us RENAME TO revisions")
+    # For people who query the file: which object each revision is of, and when, in SQL
+    # (the stored text, whole microseconds: strftime's %f would round 03.9999995 up to 04).
+    db.execute(
+        """
+        CREATE VIEW revision_objects AS
+        SELECT strftime('%Y-%m-%dT%H:%M:%S', rv.observed_us / 1000000, 'unixepoch')
+               || printf('.%06dZ', rv.observed_us % 1000000) AS observed_at,
+               rv.observed_us, rv.id, res.cluster, res.api_group, res.kind, res.namespace,
+               res.name, rv.segment_id
+        FROM revisions rv
+        JOIN segments s ON s.id = rv.segment_id
+        JOIN resources res ON res.id = s.resource_id"""
+    )
