@@ -124,6 +124,31 @@ def test_every_view_agrees_with_the_revisions_written(
         db.conn.close()
 
 
+def test_a_kept_segment_is_read_again_once_a_writer_added_to_it(tmp_path: Path) -> None:
+    """The reader keeps the last window's segments for previous_many; a late revision
+    written into one of them since must be seen, not the segment as it was decoded."""
+    db = open_database(tmp_path / "t.db")
+    writer = RevisionWriter(db)
+    t = [to_stored(START + timedelta(seconds=s)) for s in range(10)]
+    writer.write(
+        [
+            Observation("c", "ADDED", pod("p0", 1), t[0]),
+            Observation("c", "MODIFIED", pod("p0", 2), t[4]),
+            Observation("c", "MODIFIED", pod("p0", 3), t[8]),
+        ]
+    )
+    reader = Reader(db)
+    window = reader.changes_between(t[3], t[9])
+    assert [r.observed_at for r in window] == [t[4], t[8]]
+    before = reader.previous_many(window)
+    assert [before[r.id].observed_at for r in window] == [t[0], t[4]]  # type: ignore[union-attr]
+
+    writer.write([Observation("c", "MODIFIED", pod("p0", 4), t[6])])  # late: between them
+    after = reader.previous_many(window)
+    assert [after[r.id].observed_at for r in window] == [t[0], t[6]]  # type: ignore[union-attr]
+    assert Reader(db).previous(window[1]).observed_at == t[6]  # type: ignore[union-attr]
+
+
 # -- the layout before m006 -------------------------------------------------------------
 
 

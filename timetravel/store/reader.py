@@ -24,6 +24,9 @@ from timetravel.store.records import (
 )
 
 _IDENTITIES = 200_000
+# Segments decoded by the last window read, kept for the revisions before its changes
+# that a snapshot asks for next (most are in the same segments); more are not kept.
+_WINDOW_SEGMENTS = 8192
 _SEGMENT_COLUMNS = "s.id, s.resource_id, s.keyframe_id, s.body"
 
 # The latest segment of each resource starting at or before :at, found with one index seek
@@ -68,6 +71,7 @@ class Reader:
         # The segment of each revision read lately: the revision before one is mostly in
         # the same segment (see previous_many).
         self._segment_of: dict[int, int] = {}
+        self._window_segments: dict[int, _Segment] = {}
 
     # -- segments ---------------------------------------------------------------------
     def _segment(self, row: Sequence[Any]) -> _Segment:
@@ -115,10 +119,26 @@ class Reader:
         return [self._segment(row) for row in rows]
 
     def _segments_by_id(self, segment_ids: Sequence[int]) -> dict[int, _Segment]:
-        out: dict[int, _Segment] = {}
-        for chunk in _chunks(list(segment_ids)):
+        out = self._reusable(segment_ids)
+        for chunk in _chunks([sid for sid in segment_ids if sid not in out]):
             for segment in self._segments(f"s.id IN ({','.join('?' * len(chunk))})", chunk):
                 out[segment.id] = segment
+        return out
+
+    def _reusable(self, segment_ids: Sequence[int]) -> dict[int, _Segment]:
+        """The segments of the last window read that are still as they were decoded: a
+        writer changes a segment only by adding a revision to it, so its row's count
+        tells (reading it skips the body and the decompression)."""
+        kept = self._window_segments
+        out: dict[int, _Segment] = {}
+        for chunk in _chunks([sid for sid in segment_ids if sid in kept]):
+            rows = self.conn.execute(
+                f"SELECT id, count FROM segments WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for sid, count in rows:
+                if len(kept[sid].entries) == count:
+                    out[sid] = kept[sid]
         return out
 
     def _record(self, segment: _Segment, index: int, with_body: bool = True) -> RevisionRecord:
@@ -228,6 +248,7 @@ class Reader:
         wanted = self.conn.execute(sql, (to_micros(start), to_micros(end))).fetchall()
         with collector_paused():
             segments = self._segments_by_id(list({segment_id for _, segment_id in wanted}))
+            self._window_segments = segments if len(segments) <= _WINDOW_SEGMENTS else {}
             self._identities_of([s.resource_id for s in segments.values()])
             return [
                 self._record(segments[segment_id], segments[segment_id].index_of(rev_id), with_body)
