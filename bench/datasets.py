@@ -61,9 +61,10 @@ def state_params(quick: bool) -> dict[str, int]:
 
 # The layout RevisionWriter writes (keyframes, deltas, columns): a cached store written by
 # an older one is not what a recorder of this version would have made, so it is rebuilt.
-# 4: segments of 8, integer time index; 3: segments (m006);
+# 5: the integer time index made by its own migration (m007); 4: segments of 8, integer
+# time index; 3: segments (m006);
 # 2: sibling keyframes, uid where it changes, binary hashes.
-WRITER_LAYOUT = 4
+WRITER_LAYOUT = 5
 
 
 def state_store(ctx: Context) -> StateStore:
