@@ -138,7 +138,7 @@ def test_a_kept_segment_is_read_again_once_a_writer_added_to_it(tmp_path: Path) 
         ]
     )
     reader = Reader(db)
-    window = reader.changes_between(t[3], t[9])
+    window = reader.changes_between(t[3], t[9], keep_segments=True)
     assert [r.observed_at for r in window] == [t[4], t[8]]
     before = reader.previous_many(window)
     assert [before[r.id].observed_at for r in window] == [t[0], t[4]]  # type: ignore[union-attr]

@@ -301,7 +301,8 @@ def _build_snapshot(
     declared = {k: v for k, v in declared.items() if in_scope(k[2])}
     clusters = reader.clusters()
     records = [r for r in reader.state_at(at_stored) if in_scope(r.key.namespace)]
-    in_window = [r for r in reader.changes_between(start, end) if in_scope(r.key.namespace)]
+    window_changes = reader.changes_between(start, end, keep_segments=True)
+    in_window = [r for r in window_changes if in_scope(r.key.namespace)]
     changes = changes_in(reader, in_window, causes)
     resources = resource_views(
         reader,

@@ -24,9 +24,10 @@ from timetravel.store.records import (
 )
 
 _IDENTITIES = 200_000
-# Segments decoded by the last window read, kept for the revisions before its changes
-# that a snapshot asks for next (most are in the same segments); more are not kept.
-_WINDOW_SEGMENTS = 8192
+# Segments decoded by a window read that asked to keep them, for the revisions before its
+# changes that a snapshot asks for next (most are in the same segments). At most this
+# many (~12 KB each decoded), held until the next window read.
+_WINDOW_SEGMENTS = 4096
 _SEGMENT_COLUMNS = "s.id, s.resource_id, s.keyframe_id, s.body"
 
 # The latest segment of each resource starting at or before :at, found with one index seek
@@ -236,9 +237,16 @@ class Reader:
 
     # -- changes ----------------------------------------------------------------------
     def changes_between(
-        self, start: str, end: str, *, with_body: bool = True, limit: int | None = None
+        self,
+        start: str,
+        end: str,
+        *,
+        with_body: bool = True,
+        limit: int | None = None,
+        keep_segments: bool = False,
     ) -> list[RevisionRecord]:
-        """Revisions observed in [start, end], oldest first."""
+        """Revisions observed in [start, end], oldest first. ``keep_segments``: keep their
+        decoded segments for :meth:`previous_many` (a snapshot's next read)."""
         sql = (
             "SELECT id, segment_id FROM revisions WHERE observed_us >= ? AND observed_us <= ? "
             "ORDER BY observed_us, id"
@@ -248,7 +256,8 @@ class Reader:
         wanted = self.conn.execute(sql, (to_micros(start), to_micros(end))).fetchall()
         with collector_paused():
             segments = self._segments_by_id(list({segment_id for _, segment_id in wanted}))
-            self._window_segments = segments if len(segments) <= _WINDOW_SEGMENTS else {}
+            keep = keep_segments and len(segments) <= _WINDOW_SEGMENTS
+            self._window_segments = segments if keep else {}
             self._identities_of([s.resource_id for s in segments.values()])
             return [
                 self._record(segments[segment_id], segments[segment_id].index_of(rev_id), with_body)
