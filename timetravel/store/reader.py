@@ -106,7 +106,7 @@ class Reader:
         missing = [kid for kid in keyframe_ids if self._keyframes.get(kid) is None]
         for chunk in _chunks(missing):
             rows = self.conn.execute(
-                f"SELECT id, body FROM keyframes WHERE id IN ({','.join('?' * len(chunk))})",
+                f"SELECT id, body FROM keyframes WHERE id IN ({_marks(chunk)})",
                 chunk,
             ).fetchall()
             for kid, blob in rows:
@@ -122,7 +122,7 @@ class Reader:
     def _segments_by_id(self, segment_ids: Sequence[int]) -> dict[int, _Segment]:
         out = self._reusable(segment_ids)
         for chunk in _chunks([sid for sid in segment_ids if sid not in out]):
-            for segment in self._segments(f"s.id IN ({','.join('?' * len(chunk))})", chunk):
+            for segment in self._segments(f"s.id IN ({_marks(chunk)})", chunk):
                 out[segment.id] = segment
         return out
 
@@ -134,7 +134,7 @@ class Reader:
         out: dict[int, _Segment] = {}
         for chunk in _chunks([sid for sid in segment_ids if sid in kept]):
             rows = self.conn.execute(
-                f"SELECT id, count FROM segments WHERE id IN ({','.join('?' * len(chunk))})",
+                f"SELECT id, count FROM segments WHERE id IN ({_marks(chunk)})",
                 chunk,
             )
             for sid, count in rows:
@@ -158,7 +158,7 @@ class Reader:
         for chunk in _chunks(missing):
             rows = self.conn.execute(
                 "SELECT id, cluster, api_group, kind, namespace, name, api_version "
-                f"FROM resources WHERE id IN ({','.join('?' * len(chunk))})",
+                f"FROM resources WHERE id IN ({_marks(chunk)})",
                 chunk,
             ).fetchall()
             for rid, cluster, group, kind, namespace, name, api_version in rows:
@@ -412,6 +412,11 @@ def _from_entry(
         e[seg.MANAGERS],
         body,
     )
+
+
+def _marks(values: Sequence[int]) -> str:
+    """The parameter marks of ``IN (...)`` for these values."""
+    return ",".join("?" * len(values))
 
 
 def _chunks(values: Sequence[int], size: int = 900) -> Iterator[list[int]]:
