@@ -20,13 +20,13 @@ from pathlib import Path
 from bench.common import Context, Figure, fmt_ms, p50_p95, percentile
 from bench.datasets import SPAN, StateStore, state_store
 from bench.gitrepo import build_repo
-from timetravel.desired_state import DesiredState
 from timetravel.domain.times import to_stored
 from timetravel.export import write_export
 from timetravel.export.json_export import render_json
-from timetravel.moment import build_snapshot
-from timetravel.recorder import MonotonicClock
-from timetravel.sources.git import GitSource
+from timetravel.query.desired import DesiredState
+from timetravel.query.moment import build_snapshot
+from timetravel.recorder.clock import MonotonicClock
+from timetravel.recorder.git import GitSource
 from timetravel.store.db import open_database
 
 

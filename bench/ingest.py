@@ -2,7 +2,8 @@
 raw JSON parse rate of the same event stream (orjson, the parser timetravel uses).
 
 - ``ingest.import_events``: a file of watch events (``{"type","object","observed_at"}`` per
-  line) of Deployment-sized objects (~3 KB), through :func:`timetravel.ingest.import_events`
+  line) of Deployment-sized objects (~3 KB),
+  through :func:`timetravel.recorder.events.import_events`
   reading the file in binary as ``timetravel import-events FILE`` does. Target >= 0.5 of the
   raw parse rate, and >= 5,000 ev/s.
 - ``ingest.recorder``: ``python -m timetravel record`` draining a backlog of watch events from
@@ -23,7 +24,7 @@ from bench import recorder_run
 from bench.common import Context, Figure, fmt_rate, parse_rate
 from bench.gen import Cluster
 from timetravel.domain.times import to_stored
-from timetravel.ingest import import_events
+from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database
 
 

@@ -142,7 +142,7 @@ def recorder_memory(ctx: Context) -> str:
 def _memory_child(kubeconfig: str, db: str, report: str) -> None:
     import signal
 
-    from timetravel.recorder import Recorder
+    from timetravel.recorder.cluster import Recorder
     from timetravel.sources.kube import Kube, connect
     from timetravel.store.db import open_database
 
@@ -190,7 +190,7 @@ def _memory_child(kubeconfig: str, db: str, report: str) -> None:
 
 def import_events_profile(ctx: Context) -> str:
     from bench.ingest import event_lines, sizes
-    from timetravel.ingest import import_events
+    from timetravel.recorder.events import import_events
     from timetravel.store.db import open_database
 
     n = sizes(ctx.quick)
@@ -302,8 +302,8 @@ def backfill_profile(ctx: Context) -> str:
     from bench.datasets import SPAN, state_store
     from bench.desired import sizes
     from bench.gitrepo import build_repo
-    from timetravel.recorder import MonotonicClock
-    from timetravel.sources.git import GitSource
+    from timetravel.recorder.clock import MonotonicClock
+    from timetravel.recorder.git import GitSource
     from timetravel.store.db import open_database
 
     n = sizes(ctx.quick)
@@ -322,7 +322,7 @@ def backfill_profile(ctx: Context) -> str:
 def snapshot_profile(ctx: Context) -> str:
     from bench.datasets import state_store
     from timetravel.cli import tune_collector
-    from timetravel.moment import build_snapshot
+    from timetravel.query.moment import build_snapshot
     from timetravel.store.db import open_database
 
     tune_collector()

@@ -70,8 +70,8 @@ def screen_store(ctx: Context, store: StateStore) -> Path:
     if path is not None and Path(path).exists():
         return Path(path)
     from bench.desired import repo_for
-    from timetravel.recorder import MonotonicClock
-    from timetravel.sources.git import GitSource
+    from timetravel.recorder.clock import MonotonicClock
+    from timetravel.recorder.git import GitSource
     from timetravel.store.db import open_database
 
     repo = repo_for(ctx, store)
@@ -195,7 +195,7 @@ def drive(db: Path, now: datetime, presses: int, data: int, timeout: float, out:
     leave the process at once (in the driver subprocess): a store read still running in a
     worker thread would otherwise hold the exit for as long as it takes."""
     from timetravel.cli import tune_collector
-    from timetravel.screen_data import ScreenData
+    from timetravel.query.screen import ScreenData
     from timetravel.tui.app import TimetravelApp
 
     tune_collector()  # as `timetravel ui` runs

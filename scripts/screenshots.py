@@ -16,11 +16,11 @@ from pathlib import Path
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 
+from tests.fixtures.pilot import settle
 from timetravel.demo.build import build
 from timetravel.domain.model import ResourceKey
-from timetravel.screen_data import ScreenData
+from timetravel.query.screen import ScreenData
 from timetravel.tui.app import TimetravelApp
-from timetravel.tui.testing import settle
 
 ROOT = Path(__file__).resolve().parent.parent
 API = ResourceKey("prod-eu1", "apps", "Deployment", "payments", "api")

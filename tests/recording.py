@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from timetravel.errors import UserError
-from timetravel.recorder import Recorder
+from timetravel.recorder.cluster import Recorder
 from timetravel.sources.kube import Kube, connect
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader

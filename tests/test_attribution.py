@@ -13,12 +13,12 @@ from timetravel.domain.audit import AuditEvent, read_audit
 from timetravel.domain.ci_env import PipelineRunFacts, Target
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_stored
-from timetravel.drift import drift_history
 from timetravel.export.json_export import render_json
-from timetravel.ingest import import_events
-from timetravel.moment import build_snapshot
-from timetravel.recorder import MonotonicClock
-from timetravel.sources.git import GitSource
+from timetravel.query.drift import drift_history
+from timetravel.query.moment import build_snapshot
+from timetravel.recorder.clock import MonotonicClock
+from timetravel.recorder.events import import_events
+from timetravel.recorder.git import GitSource
 from timetravel.store.db import open_database
 from timetravel.store.runs import insert_audit_events, upsert_pipeline_run
 

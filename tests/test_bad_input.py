@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from timetravel.domain.normalize import normalize
-from timetravel.ingest import import_events
-from timetravel.sources.git import GitSource
+from timetravel.recorder.events import import_events
+from timetravel.recorder.git import GitSource
 from timetravel.store.db import open_database, redaction_key
 from timetravel.store.gitstore import GitStore
 from timetravel.store.reader import Reader

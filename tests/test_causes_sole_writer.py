@@ -12,9 +12,9 @@ from unittest.mock import patch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from timetravel.causes import CauseFinder, _sole_writer, _touched
 from timetravel.domain.attribution import primary_touch
 from timetravel.domain.model import Observation
+from timetravel.query.causes import CauseFinder, _sole_writer, _touched
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
 from timetravel.store.writer import RevisionWriter
@@ -93,7 +93,7 @@ def test_sole_writer_answers_as_the_managed_fields_do(writes: list[Any]) -> None
             primary = primary_touch(touched, record.status_only)
             assert (stored[0] if stored else None) == (primary.manager if primary else None)
             # And the whole answer is the one given when the managedFields are read.
-            with patch("timetravel.causes._sole_writer", lambda record, previous: None):
+            with patch("timetravel.query.causes._sole_writer", lambda record, previous: None):
                 slow = CauseFinder(db).explain(record, None)
             assert causes.explain(record, None) == slow
         assert checked or all(r.change == "created" or len(r.managers) > 1 for r in records)

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlite_utils import Database
 
-from timetravel.desired_state import DesiredState
 from timetravel.domain.times import to_stored
-from timetravel.recorder import MonotonicClock
-from timetravel.sources.git import GitSource
+from timetravel.query.desired import DesiredState
+from timetravel.recorder.clock import MonotonicClock
+from timetravel.recorder.git import GitSource
 from timetravel.store.db import open_database
 from timetravel.store.declared import index_existing_sets
 

@@ -53,7 +53,7 @@ from timetravel.export import (
     write_export,
 )
 from timetravel.export.markdown import code, row
-from timetravel.moment import build_snapshot
+from timetravel.query.moment import build_snapshot
 from timetravel.store.db import open_database
 
 from .conftest import SHARED

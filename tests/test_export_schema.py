@@ -10,8 +10,8 @@ import jsonschema
 
 from timetravel.domain.snapshot import RawJSON
 from timetravel.export.json_export import render_json
-from timetravel.ingest import import_events
-from timetravel.moment import build_snapshot
+from timetravel.query.moment import build_snapshot
+from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database
 
 from .conftest import SHARED, deployment

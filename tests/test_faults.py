@@ -35,9 +35,10 @@ from timetravel.cli import cli
 from timetravel.domain.normalize import normalize
 from timetravel.domain.times import utc_now
 from timetravel.errors import UserError
-from timetravel.recorder import MonotonicClock, Recorder
-from timetravel.screen_data import ScreenData
-from timetravel.sources.git import GitSource
+from timetravel.query.screen import ScreenData
+from timetravel.recorder.clock import MonotonicClock
+from timetravel.recorder.cluster import Recorder
+from timetravel.recorder.git import GitSource
 from timetravel.store import Database
 from timetravel.store.db import open_database, redaction_key
 from timetravel.store.reader import Reader
@@ -359,7 +360,7 @@ def committed_windows(
 _PREWARMED = """
 import sys
 from timetravel.cli import main
-import kubernetes.client, timetravel.recorder, timetravel.sources.kube
+import kubernetes.client, timetravel.recorder.cluster, timetravel.sources.kube
 sys.stdin.readline()
 sys.argv = ["timetravel", *sys.argv[1:]]
 main()

@@ -15,15 +15,15 @@ import git
 import pytest
 import yaml
 
-from timetravel.desired_state import DesiredState
 from timetravel.domain.times import to_stored
 from timetravel.errors import UserError
 from timetravel.export.json_export import render_json
-from timetravel.ingest import import_events
-from timetravel.moment import build_snapshot
-from timetravel.recorder import MonotonicClock
+from timetravel.query.desired import DesiredState
+from timetravel.query.moment import build_snapshot
+from timetravel.recorder.clock import MonotonicClock
+from timetravel.recorder.events import import_events
+from timetravel.recorder.git import GitSource
 from timetravel.sources.desired import first_parent_history
-from timetravel.sources.git import GitSource
 from timetravel.store.db import open_database
 
 from .conftest import SHARED, deployment

@@ -10,8 +10,8 @@ from timetravel.domain.normalize import LAST_APPLIED
 from timetravel.domain.timeparse import parse_time
 from timetravel.domain.times import utc_now
 from timetravel.export.json_export import render_json
-from timetravel.ingest import import_events
-from timetravel.moment import build_snapshot
+from timetravel.query.moment import build_snapshot
+from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database
 
 PLAINTEXTS = ["hunter2-database-password", "sk_live_51HyperSecretStripeKey", "rotated-pw-0002"]

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from timetravel.domain.model import ResourceKey
-from timetravel.screen_data import ScreenData
-from timetravel.sources.git import GitSource
+from timetravel.query.screen import ScreenData
+from timetravel.recorder.git import GitSource
 from timetravel.store import codec
 from timetravel.store.db import open_database
 from timetravel.store.gitstore import GitStore, SqliteBlobCache
@@ -315,8 +315,8 @@ def test_no_secret_value_or_hash_key_in_any_export(
 
 
 def test_no_secret_value_or_hash_key_on_the_screen(recorded: dict[str, Any]) -> None:
+    from tests.fixtures.pilot import settle
     from timetravel.tui.app import TimetravelApp
-    from timetravel.tui.testing import settle
 
     db_path = recorded["db"]
     key = hash_key(db_path)

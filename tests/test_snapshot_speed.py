@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from timetravel.export import write_export
-from timetravel.ingest import import_events
-from timetravel.moment import build_snapshot
+from timetravel.query.moment import build_snapshot
+from timetravel.recorder.events import import_events
 from timetravel.store import Database
 from timetravel.store.db import open_database
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from timetravel.domain.normalize import normalize
 from timetravel.export.json_export import render_json
-from timetravel.ingest import import_events
-from timetravel.moment import build_snapshot
+from timetravel.query.moment import build_snapshot
+from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database, redaction_key
 
 START = datetime(2026, 11, 19, 20, 0, tzinfo=UTC)

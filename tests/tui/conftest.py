@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.sample import INCIDENT, SAMPLE_NOW, build_sample_store
 from timetravel.demo.build import build
-from timetravel.screen_data import ScreenData
+from timetravel.query.screen import ScreenData
 from timetravel.tui.app import TimetravelApp
-from timetravel.tui.sample import INCIDENT, SAMPLE_NOW, build_sample_store
 
 # No animations, no cursor blink: screenshots must not depend on timing.
 os.environ["TEXTUAL_ANIMATIONS"] = "none"

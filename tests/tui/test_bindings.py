@@ -12,10 +12,10 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
+from tests.fixtures.pilot import settle
+from tests.fixtures.sample import INCIDENT, SAMPLE_NOW
 from timetravel.domain.model import ResourceKey
 from timetravel.tui.app import TimetravelApp
-from timetravel.tui.sample import INCIDENT, SAMPLE_NOW
-from timetravel.tui.testing import settle
 from timetravel.tui.widgets.changes_list import ChangesList
 from timetravel.tui.widgets.desired_actual import DesiredActualView
 from timetravel.tui.widgets.dialogs import GotoScreen, HelpScreen

@@ -9,11 +9,11 @@ from typing import Any
 
 import orjson
 
+from tests.fixtures.pilot import settle
+from tests.fixtures.sample import SAMPLE_NOW
 from timetravel.domain.times import to_rfc3339
-from timetravel.ingest import import_events
+from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database
-from timetravel.tui.sample import SAMPLE_NOW
-from timetravel.tui.testing import settle
 from timetravel.tui.widgets.changes_list import ChangesList
 from timetravel.tui.widgets.resource_list import ResourceList
 

@@ -14,10 +14,10 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
-from timetravel.screen_data import ScreenData
-from timetravel.screen_moment import Stop, Superseded
+from tests.fixtures.pilot import settle
+from timetravel.query.rows import Stop, Superseded
+from timetravel.query.screen import ScreenData
 from timetravel.tui.app import TimetravelApp
-from timetravel.tui.testing import settle
 from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS, CAUSE_WIDTH, ResourceList
 
 SCRUB = ("right", "right", "left", "down", "shift+right", "shift+left", "minus", "plus", "n")

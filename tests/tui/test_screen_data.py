@@ -10,17 +10,17 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.fixtures.sample import INCIDENT, SAMPLE_NOW
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_rfc3339, to_stored
-from timetravel.drift import drift_history
-from timetravel.ingest import import_events
-from timetravel.moment import build_snapshot
-from timetravel.screen_data import ResourceRow, ScreenData, step_in
-from timetravel.screen_moment import Superseded, live_at
+from timetravel.query.drift import drift_history
+from timetravel.query.moment import build_snapshot
+from timetravel.query.rows import Superseded, live_at
+from timetravel.query.screen import ResourceRow, ScreenData, step_in
+from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
 from timetravel.tui import sidebyside
-from timetravel.tui.sample import INCIDENT, SAMPLE_NOW
 
 from .conftest import DEMO_NOW
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.pilot import settle
 from timetravel.domain.model import ResourceKey
-from timetravel.tui.testing import settle
 
 API = ResourceKey("prod", "apps", "Deployment", "payments", "api")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from timetravel.cli import user_errors
+from timetravel.commands.options import user_errors
 from timetravel.config import data_dir
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.timeparse import format_local, parse_time
@@ -67,7 +67,7 @@ def demo(directory: Path | None, no_ui: bool, live: bool, now_text: str | None) 
         click.echo(str(result.db_path))
         return
     from timetravel.demo.live import LiveDemo
-    from timetravel.screen_data import ScreenData
+    from timetravel.query.screen import ScreenData
     from timetravel.tui.app import TimetravelApp
 
     feeder = LiveDemo(result.db_path) if live else None

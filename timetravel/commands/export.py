@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from timetravel.cli import db_option, duration_arg, resolve_db, time_arg, user_errors
+from timetravel.commands.options import db_option, duration_arg, resolve_db, time_arg, user_errors
 from timetravel.domain.timeparse import local_zone
 from timetravel.errors import UserError
 from timetravel.export import FORMATS, ONLY, write_bundle_dir, write_export
-from timetravel.moment import DEFAULT_WINDOW, build_snapshot
+from timetravel.query.moment import DEFAULT_WINDOW, build_snapshot
 from timetravel.store.db import open_database
 
 

@@ -12,10 +12,10 @@ from typing import BinaryIO
 
 import click
 
-from timetravel.cli import db_option, resolve_db, user_errors
+from timetravel.commands.options import db_option, resolve_db, user_errors
 from timetravel.domain.audit import AuditEvent, BadLine, read_audit
 from timetravel.errors import UserError
-from timetravel.progress import Progress
+from timetravel.recorder.progress import Progress
 from timetravel.store import Database
 from timetravel.store.db import open_database
 from timetravel.store.runs import insert_audit_events

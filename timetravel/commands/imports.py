@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from timetravel.cli import db_option, resolve_db, user_errors
+from timetravel.commands.options import db_option, resolve_db, user_errors
 from timetravel.domain.model import DEFAULT_CLUSTER
 from timetravel.errors import UserError
-from timetravel.ingest import import_events as run_import
-from timetravel.progress import Progress
+from timetravel.recorder.events import import_events as run_import
+from timetravel.recorder.progress import Progress
 from timetravel.store.db import open_database
 
 

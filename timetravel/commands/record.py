@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from timetravel.cli import db_option, resolve_db, user_errors
+from timetravel.commands.options import db_option, resolve_db, user_errors
 from timetravel.errors import UserError
 from timetravel.store.db import open_database
 
@@ -114,8 +114,9 @@ def record(
         timetravel record --context prod --namespace payments --repo ~/src/gitops
     """
     # Imported here: the kubernetes client takes a while to load, and only `record` needs it.
-    from timetravel.recorder import MonotonicClock, Recorder
-    from timetravel.sources.git import GitSource
+    from timetravel.recorder.clock import MonotonicClock
+    from timetravel.recorder.cluster import Recorder
+    from timetravel.recorder.git import GitSource
     from timetravel.sources.kube import Kube, connect
 
     path = resolve_db(db_path)

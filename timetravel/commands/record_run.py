@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from timetravel.cli import db_option, resolve_db, time_arg, user_errors
+from timetravel.commands.options import db_option, resolve_db, time_arg, user_errors
 from timetravel.domain.ci_env import (
     TERMINAL_STATUSES,
     DetectedRun,

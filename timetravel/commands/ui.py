@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from timetravel.cli import db_option, resolve_db, time_arg, user_errors
+from timetravel.commands.options import db_option, resolve_db, time_arg, user_errors
 from timetravel.store.db import open_database
 
 
@@ -74,8 +74,8 @@ def ui(
 
         timetravel ui --db prod.db --at "thursday 21:30" --no-record
     """
-    from timetravel import background
-    from timetravel.screen_data import ScreenData
+    from timetravel.query.screen import ScreenData
+    from timetravel.recorder import background
     from timetravel.tui.app import TimetravelApp
 
     at = time_arg(at_text) if at_text else None

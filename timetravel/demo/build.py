@@ -24,9 +24,9 @@ from timetravel.domain.ci_env import PipelineRunFacts, Target
 from timetravel.domain.model import Gap, Observation
 from timetravel.domain.timeparse import local_zone
 from timetravel.domain.times import to_rfc3339, to_stored
-from timetravel.ingest import import_events
-from timetravel.recorder import MonotonicClock
-from timetravel.sources.git import GitSource
+from timetravel.recorder.clock import MonotonicClock
+from timetravel.recorder.events import import_events
+from timetravel.recorder.git import GitSource
 from timetravel.store.db import open_database
 from timetravel.store.runs import insert_audit_events, upsert_pipeline_run
 from timetravel.store.writer import RevisionWriter, record_warning_event

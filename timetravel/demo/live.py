@@ -10,7 +10,7 @@ from pathlib import Path
 from timetravel.demo import objects as o
 from timetravel.demo.story import CLUSTER
 from timetravel.domain.times import to_rfc3339, utc_now
-from timetravel.ingest import import_events
+from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database
 
 

@@ -5,7 +5,7 @@ its thread keeps computing, so superseded threads pile up, fight the event loop 
 GIL and fill the executor. So each kind of load runs in one :class:`LoadSlot`: at most one
 thread computes it. A newer request sets the running one's ``stop``, which the data layer
 looks at between resources (it gives up with
-:class:`~timetravel.screen_moment.Superseded`), and starts when that worker has really
+:class:`~timetravel.query.rows.Superseded`), and starts when that worker has really
 ended. Workers are never cancelled, so their state tells when their thread is done.
 Results reach the app as messages.
 
@@ -29,8 +29,8 @@ from textual.timer import Timer
 from textual.worker import Worker, get_current_worker
 
 from timetravel.domain.model import ResourceKey
-from timetravel.screen_data import ResourceSet, ScreenData
-from timetravel.screen_moment import Stop, Superseded
+from timetravel.query.rows import Stop, Superseded
+from timetravel.query.screen import ResourceSet, ScreenData
 from timetravel.tui.keys import QUIET
 from timetravel.tui.messages import (
     AroundLoaded,

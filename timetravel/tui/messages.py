@@ -14,7 +14,7 @@ from textual.message import Message
 from timetravel.domain.drift import DriftInterval
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import ChangeView
-from timetravel.screen_data import Density, Detail, Marker, ResourceSet
+from timetravel.query.screen import Density, Detail, Marker, ResourceSet
 
 
 @dataclass

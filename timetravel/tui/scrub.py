@@ -17,8 +17,8 @@ from textual.worker import get_current_worker
 
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.timeparse import local_zone, parse_time
-from timetravel.screen_data import Detail, ScreenData, step_in
-from timetravel.screen_moment import Superseded
+from timetravel.query.rows import Superseded
+from timetravel.query.screen import Detail, ScreenData, step_in
 from timetravel.tui.keys import DEFAULT_ZOOM, QUIET, ZOOMS
 from timetravel.tui.messages import CursorRequested, SeekDone
 from timetravel.tui.widgets.dialogs import GotoScreen

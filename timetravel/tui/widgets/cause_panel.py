@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import from_stored
-from timetravel.screen_data import Detail
+from timetravel.query.screen import Detail
 from timetravel.tui.widgets.linelist import TIME_KEYS
 from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS
 

@@ -11,19 +11,18 @@ it could not see is recorded as a gap. One writer thread owns the database.
 from __future__ import annotations
 
 import queue
-import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from timetravel.domain.model import Gap, Observation, ResourceKey
-from timetravel.domain.times import from_stored, to_stored, utc_now
+from timetravel.domain.times import to_stored
 from timetravel.errors import UserError
+from timetravel.recorder.clock import Backoff, MonotonicClock
 from timetravel.sources.kube import DEFAULT_EXCLUDED, Expired, Kube, KubeError, ResourceType
 from timetravel.store.db import open_database
 from timetravel.store.writer import (
@@ -80,50 +79,6 @@ class Stats:
         with self.lock:
             for name, n in counts.items():
                 setattr(self, name, getattr(self, name) + n)
-
-
-class MonotonicClock:
-    """UTC now that never goes backwards for one recorder; a step back is reported once.
-
-    After the system clock steps back, times are held just after the latest one given
-    until the clock catches up: order is kept, and the step (recorded as a gap) says
-    which span of times was held.
-    """
-
-    def __init__(self, now: Callable[[], datetime] = utc_now) -> None:
-        self._now = now
-        self._last: datetime | None = None  # the latest time given
-        self._raw: datetime | None = None  # the system clock when last read
-        self._lock = threading.Lock()
-        self.steps: list[tuple[datetime, datetime]] = []
-
-    def hold_after(self, stored: str) -> None:
-        """Never return ``stored`` (a time already written by this source) or earlier.
-
-        A restart calls it with the latest time the source wrote, so a clock that stepped
-        back while the recorder was down is held monotonic, and reported, too.
-        """
-        at = from_stored(stored)
-        with self._lock:
-            current = self._now()
-            if current < at - timedelta(seconds=1):
-                self.steps.append((at, current))
-            self._raw = current
-            if self._last is None or at > self._last:
-                self._last = at
-
-    def __call__(self) -> str:
-        with self._lock:
-            current = self._now()
-            # A step is the system clock itself going back, compared with its own last
-            # reading: while it is merely still behind the held time, that is the same step.
-            if self._raw is not None and self._raw - current > timedelta(seconds=1):
-                self.steps.append((self._last or self._raw, current))
-            self._raw = current
-            if self._last is not None and current <= self._last:
-                current = self._last + timedelta(microseconds=1)
-            self._last = current
-            return to_stored(current)
 
 
 def _rv_number(rv: str | None) -> int | None:
@@ -215,19 +170,6 @@ class _Stream:
     def end_leading(self) -> list[Observation]:
         self.leading = False
         return self.release()
-
-
-class Backoff:
-    def __init__(self, first: float = 0.2, cap: float = 30.0) -> None:
-        self.first, self.cap, self.current = first, cap, first
-
-    def next(self) -> float:
-        delay = self.current
-        self.current = min(self.cap, self.current * 2)
-        return delay * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self.current = self.first
 
 
 class Recorder:

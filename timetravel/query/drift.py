@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from timetravel.causes import CauseFinder
-from timetravel.desired_state import DesiredState
 from timetravel.domain.drift import DriftInterval, DriftPoint, drift_intervals
 from timetravel.domain.model import ResourceKey
-from timetravel.moment import CompareCache, compare
+from timetravel.query.causes import CauseFinder
+from timetravel.query.desired import DesiredState
+from timetravel.query.moment import CompareCache, compare
 from timetravel.store import Database
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord

@@ -1,10 +1,10 @@
 """What the screen shows, as plain values: the data layer under ``timetravel ui``.
 
-Pure Python over :class:`~timetravel.store.reader.Reader` and :mod:`timetravel.moment`; no
+Pure Python over :class:`~timetravel.store.reader.Reader` and :mod:`timetravel.query.moment`; no
 Textual. The screen calls it from worker threads only, so every call may block: a call
 borrows a session (a read-only connection and its caches) that no other thread uses
 meanwhile. The loads a newer one replaces take a ``stop`` callable and give up
-(:class:`~timetravel.screen_moment.Superseded`) once it says so.
+(:class:`~timetravel.query.rows.Superseded`) once it says so.
 
 Nothing here decides desired state, drift or causes: states come from ``moment.compare``,
 causes from the :class:`~timetravel.domain.snapshot.ChangeView` values ``moment`` builds,
@@ -23,8 +23,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from timetravel.causes import CauseFinder
-from timetravel.desired_state import DeclaredObject, DesiredState
 from timetravel.domain.diff import FieldDiff, diff_desired_actual
 from timetravel.domain.drift import DriftInterval
 from timetravel.domain.managed_fields import field_owners
@@ -35,7 +33,10 @@ from timetravel.domain.paths import get as get_path
 from timetravel.domain.paths import parse as parse_path
 from timetravel.domain.snapshot import ChangeView, ResourceView, Snapshot
 from timetravel.domain.times import from_stored, to_stored, utc_now
-from timetravel.moment import (
+from timetravel.query.causes import CauseFinder
+from timetravel.query.desired import DeclaredObject, DesiredState
+from timetravel.query.drift_walk import DriftWalker
+from timetravel.query.moment import (
     CompareCache,
     build_snapshot,
     change_view,
@@ -44,8 +45,7 @@ from timetravel.moment import (
     live_view,
     missing_view,
 )
-from timetravel.screen_drift import DriftWalker
-from timetravel.screen_moment import (
+from timetravel.query.rows import (
     STOP_EVERY,
     LiveSet,
     Rows,
@@ -55,8 +55,8 @@ from timetravel.screen_moment import (
     live_at,
     never,
 )
-from timetravel.screen_moment import ResourceRow as ResourceRow  # re-exported
-from timetravel.screen_moment import ResourceSet as ResourceSet  # re-exported
+from timetravel.query.rows import ResourceRow as ResourceRow  # re-exported
+from timetravel.query.rows import ResourceSet as ResourceSet  # re-exported
 from timetravel.store.db import open_database
 from timetravel.store.gitstore import CommitRecord
 from timetravel.store.reader import Reader

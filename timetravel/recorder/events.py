@@ -8,7 +8,7 @@ from datetime import datetime
 
 from timetravel.domain.model import Observation
 from timetravel.domain.times import parse_rfc3339, to_stored, utc_now
-from timetravel.progress import Progress
+from timetravel.recorder.progress import Progress
 from timetravel.sources.events_file import BadRecord, read_records
 from timetravel.store import Database
 from timetravel.store.writer import RevisionWriter, validate

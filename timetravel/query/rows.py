@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from timetravel.desired_state import DeclaredObject, DesiredKey
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import from_stored, stored_to_rfc3339, to_stored
-from timetravel.moment import CompareCache, compare
+from timetravel.query.desired import DeclaredObject, DesiredKey
+from timetravel.query.moment import CompareCache, compare
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 

@@ -1,6 +1,6 @@
 """The drift open at the cursor, for the screen: walked back from the cursor, stoppable.
 
-:func:`timetravel.drift.drift_history` builds every drift interval of a resource from the
+:func:`timetravel.query.drift.drift_history` builds every drift interval of a resource from the
 first revision, with the desired set of every commit the branch ever moved to: seconds
 to tens of seconds on a long history, and nothing can stop it. The screen only needs the
 interval open at the cursor, so this walks back from the cursor through the same events
@@ -14,12 +14,12 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from timetravel.causes import CauseFinder
-from timetravel.desired_state import DesiredState
 from timetravel.domain.drift import DriftInterval
 from timetravel.domain.model import ResourceKey
-from timetravel.moment import CompareCache, compare
-from timetravel.screen_moment import Stop, check
+from timetravel.query.causes import CauseFinder
+from timetravel.query.desired import DesiredState
+from timetravel.query.moment import CompareCache, compare
+from timetravel.query.rows import Stop, check
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 
@@ -55,7 +55,7 @@ class DriftWalker:
         stop: Stop,
     ) -> DriftInterval | None:
         """The drift interval of ``key`` open at ``at`` (None when it is not drifted),
-        as :func:`timetravel.drift.drift_history` would end."""
+        as :func:`timetravel.query.drift.drift_history` would end."""
         latest = reader.object_at(key, at)
         if latest is None:
             return None

@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from timetravel.causes import CauseFinder
-from timetravel.desired_state import DeclaredObject, DesiredKey, DesiredState, desired_key
 from timetravel.domain.attribution import RunFact
 from timetravel.domain.diff import changed_fields, diff_desired_actual, is_drifted
 from timetravel.domain.model import ResourceKey
@@ -22,6 +20,8 @@ from timetravel.domain.snapshot import (
     collector_paused,
 )
 from timetravel.domain.times import stored_to_rfc3339, to_rfc3339, to_stored, utc_now
+from timetravel.query.causes import CauseFinder
+from timetravel.query.desired import DeclaredObject, DesiredKey, DesiredState, desired_key
 from timetravel.store import Database
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord

@@ -1,0 +1,314 @@
+"""The GitOps repository as a source of desired state: backfill, then follow the branch.
+
+On first sight the branch's first-parent history is recorded, each commit desired from
+its committer time (marked backfilled). Afterwards every move of the tracked ref is a ref
+update at the moment it was observed: watchfiles wakes us when refs change, a periodic
+poll covers what file events miss, and a periodic ``git fetch`` (only when the branch
+tracks a remote) brings what was pushed. ``git fetch`` updates remote-tracking refs only;
+nothing else in the repository is ever written.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import git
+import watchfiles
+
+from timetravel.domain.manifests import ParsedFile
+from timetravel.domain.normalize import is_secret, normalize
+from timetravel.domain.times import from_stored, to_stored
+from timetravel.recorder.progress import Progress
+from timetravel.sources.desired import CommitInfo, DesiredReader, DesiredSet, first_parent_history
+from timetravel.sources.git import open_repo, resolve_branch
+from timetravel.store.db import open_database, redaction_key
+from timetravel.store.declared import ObjectKey, object_key
+from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord, SqliteBlobCache, desired_item
+
+FETCH_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One ref update to record: the commit, since when it was desired, and how we know."""
+
+    commit: CommitInfo
+    observed_at: str
+    backfilled: bool
+    forced: bool
+
+
+def _stored(dt: datetime) -> str:
+    return to_stored(dt)
+
+
+def _printable(text: str) -> str:
+    """A path (or a message naming one) as stored text. The reader keeps a file name that is
+    not UTF-8 with surrogate escapes, to reach the file again; stored text must be UTF-8, so
+    such bytes become U+FFFD here rather than failing the whole commit."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _after(stored: str, floor: str) -> str:
+    """``stored``, or a microsecond after ``floor`` when ``stored`` is not later."""
+    if stored > floor:
+        return stored
+    return to_stored(from_stored(floor) + timedelta(microseconds=1))
+
+
+class _NoSecretsCache:
+    """The persistent parse cache, without files that declare a Secret.
+
+    A parse holds the manifest as written, values included: one that holds a Secret's
+    ``data`` or ``stringData`` must not reach the database (desired sets are stored
+    normalized, which redacts them). Such files are parsed again after a restart instead.
+    """
+
+    def __init__(self, inner: SqliteBlobCache) -> None:
+        self.inner = inner
+
+    def get(self, sha: str) -> ParsedFile | None:
+        return self.inner.get(sha)
+
+    def put(self, sha: str, parsed: ParsedFile) -> None:
+        if not any(is_secret(obj) for obj in parsed.objects):
+            self.inner.put(sha, parsed)
+
+
+class _Encoder:
+    """Consecutive commits' objects as the store keeps them: normalized, encoded.
+
+    The reader hands out the very same dict for an object that did not change since the last
+    commit, and its stored form depends on nothing else but its path: it is reused by
+    identity, so a commit costs what changed in it rather than everything it declares.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        # id -> (object, path, stored form or None when not stored); holding the object keeps
+        # its id its own.
+        self._last: dict[int, tuple[dict[str, Any], str, bytes | None, ObjectKey | None]] = {}
+
+    def commit(self, desired: DesiredSet) -> tuple[list[bytes], list[ObjectKey | None]]:
+        """The stored entries of a commit's objects (those with a name), and their keys."""
+        current: dict[int, tuple[dict[str, Any], str, bytes | None, ObjectKey | None]] = {}
+        entries: list[bytes] = []
+        keys: list[ObjectKey | None] = []
+        for item in desired.objects:
+            obj = item.obj
+            known = self._last.get(id(obj))
+            if known is None or known[1] != item.path:
+                known = (obj, item.path, *self._encode(item.path, obj))
+            current[id(obj)] = known
+            if known[2] is not None:
+                entries.append(known[2])
+                keys.append(known[3])
+        self._last = current
+        return entries, keys
+
+    def _encode(self, path: str, obj: dict[str, Any]) -> tuple[bytes | None, ObjectKey | None]:
+        if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
+            return None, None
+        normalized = normalize(obj, self.key)
+        return desired_item(_printable(path), normalized), object_key(normalized)
+
+
+class GitSource:
+    """Records one repository branch into one database."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        repo_path: str | Path,
+        branch: str | None = None,
+        *,
+        cluster: str | None = None,
+        fetch_interval: float = 60.0,
+        poll_interval: float = 5.0,
+        clock: Callable[[], str],
+        progress: bool = True,
+    ) -> None:
+        self.db_path = db_path
+        self.repo = open_repo(repo_path)
+        self.branch = resolve_branch(self.repo, branch)
+        self.cluster = cluster
+        self.fetch_interval = fetch_interval if self.branch.remote else 0.0
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.progress = progress
+        self.errors: list[str] = []
+        self.commits_recorded = 0
+
+    def _head(self) -> str | None:
+        try:
+            return str(self.repo.commit(self.branch.tracked_ref).hexsha)
+        except (git.BadName, ValueError, git.GitCommandError):
+            return None
+
+    def _setup(self) -> tuple[GitStore, RepoRecord, DesiredReader, _Encoder]:
+        db = open_database(self.db_path)
+        store = GitStore(db)
+        record = store.ensure_repo(
+            self.branch.path,
+            self.branch.branch,
+            self.branch.tracked_ref,
+            self.branch.remote_url,
+            self.cluster,
+        )
+        reader = DesiredReader(self.repo, blob_cache=_NoSecretsCache(SqliteBlobCache(db)))
+        return store, record, reader, _Encoder(redaction_key(db))
+
+    def sync(self, *, live: bool = False) -> int:
+        """Record what is new since the last look; returns how many ref updates were recorded.
+
+        ``live`` says the recorder was watching when the ref moved, so the move happened
+        now; otherwise (first sight, or catching up after downtime) each new first-parent
+        commit became desired at its committer time, marked backfilled.
+        """
+        store, record, reader, encoder = self._setup()
+        try:
+            return self._sync(store, record, reader, encoder, live)
+        finally:
+            store.conn.close()
+
+    def _plan(self, last: RefUpdate | None, head: str, live: bool) -> list[_Step]:
+        history = first_parent_history(self.repo, head)
+        shas = [c.sha for c in history]
+        if last is None:
+            return [_Step(info, _stored(info.committed_at), True, False) for info in history]
+        # A ref update seen now is after the last one recorded, even if the system clock
+        # stepped back since: desired state at T is read in observed_at order.
+        now = _after(self.clock(), last.observed_at)
+        if last.sha not in shas:
+            # History was rewritten (a force-push): the new head replaces the old one.
+            return [_Step(history[-1], now, False, True)]
+        new = history[shas.index(last.sha) + 1 :]
+        if live:
+            return [_Step(new[-1], now, False, False)] if new else []
+        steps = []
+        floor = last.observed_at
+        for info in new:
+            # A commit older than what we already saw cannot have become desired earlier.
+            floor = max(_stored(info.committed_at), floor)
+            steps.append(_Step(info, floor, True, False))
+        return steps
+
+    def _sync(
+        self,
+        store: GitStore,
+        record: RepoRecord,
+        reader: DesiredReader,
+        encoder: _Encoder,
+        live: bool,
+    ) -> int:
+        head = self._head()
+        if head is None:
+            self.errors.append(f"{self.branch.path}: {self.branch.tracked_ref} not found")
+            return 0
+        last = store.last_ref_update(record.id)
+        if last is not None and last.sha == head:
+            return 0
+        steps = self._plan(last, head, live)
+        progress = Progress(
+            f"git {Path(self.branch.path).name}@{self.branch.branch}",
+            total=len(steps),
+            unit="commits",
+            enabled=self.progress and len(steps) > 20,
+        )
+        previous = last.sha if last else None
+        for step in steps:
+            info = step.commit
+            with store.conn:
+                store.add_commit(
+                    info.sha,
+                    _stored(info.committed_at),
+                    _stored(info.authored_at),
+                    info.author,
+                    info.committer,
+                    info.message,
+                    list(info.parents),
+                )
+                if not store.has_desired_set(record.id, info.sha):
+                    self._store_desired(store, record, reader, encoder, info.sha)
+                store.add_ref_update(
+                    record.id,
+                    step.observed_at,
+                    info.sha,
+                    previous,
+                    backfilled=step.backfilled,
+                    forced=step.forced,
+                )
+            previous = info.sha
+            progress.advance()
+        progress.close()
+        self.commits_recorded += len(steps)
+        return len(steps)
+
+    def _store_desired(
+        self,
+        store: GitStore,
+        record: RepoRecord,
+        reader: DesiredReader,
+        encoder: _Encoder,
+        sha: str,
+    ) -> None:
+        desired = reader.read_commit(sha)
+        entries, keys = encoder.commit(desired)
+        errors = [
+            {"path": _printable(e.path), "message": _printable(e.message)} for e in desired.errors
+        ]
+        store.put_desired_set(record.id, sha, entries, errors, keys)
+
+    def fetch(self) -> None:
+        if not self.branch.remote:
+            return
+        try:
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    self.branch.path,
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    self.branch.remote,
+                ],
+                check=True,
+                capture_output=True,
+                timeout=FETCH_TIMEOUT,
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            self.errors.append(f"git fetch {self.branch.remote}: {exc}")
+
+    def run(self, stop: threading.Event) -> None:
+        """Backfill, then follow the branch until ``stop`` is set."""
+        self.sync()
+        git_dir = Path(self.repo.git_dir)
+        last_fetch = 0.0
+        while not stop.is_set():
+            for _ in watchfiles.watch(
+                git_dir,
+                stop_event=stop,
+                debounce=200,
+                rust_timeout=int(self.poll_interval * 1000),
+                yield_on_timeout=True,
+                raise_interrupt=False,
+            ):
+                break
+            if stop.is_set():
+                return
+            now = time.monotonic()
+            if self.fetch_interval and now - last_fetch >= self.fetch_interval:
+                last_fetch = now
+                self.fetch()
+            try:
+                self.sync(live=True)
+            except (git.GitCommandError, ValueError, OSError) as exc:
+                self.errors.append(f"{self.branch.path}: {exc}")
