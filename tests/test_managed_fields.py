@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from timetravel.domain.managed_fields import (
     ManagerTouch,
@@ -14,10 +16,14 @@ from timetravel.domain.managed_fields import (
     field_owners,
     fields_v1_paths,
     is_manual_manager,
+    manager_times,
     owner_of,
     resolve_paths,
+    server_time,
+    stored_entries,
     summarize,
     touched_by,
+    touched_managers,
 )
 
 DATA = Path(__file__).parent / "data" / "diff"
@@ -332,3 +338,241 @@ def test_summarize_is_compact_json_and_feeds_touched_by_and_owners() -> None:
 )
 def test_is_manual_manager(manager: str, manual: bool) -> None:
     assert is_manual_manager(manager) is manual
+
+
+# -- the form kept with each revision ---------------------------------------------------
+
+
+def with_managed(entries: Any) -> dict[str, Any]:
+    return {"metadata": {"managedFields": entries}}
+
+
+def test_stored_entries_keep_each_entry_in_order_with_fields_v1_as_is() -> None:
+    live = live_deployment()
+    stored = stored_entries(live)
+    assert [(e["manager"], e["subresource"]) for e in stored] == [
+        ("kubectl-client-side-apply", None),
+        ("kubectl-edit", None),
+        ("kube-controller-manager", None),
+        ("kube-controller-manager", "status"),
+    ]
+    assert stored[1] == {
+        "manager": "kubectl-edit",
+        "operation": "Update",
+        "apiVersion": "apps/v1",
+        "subresource": None,
+        "time": "2024-05-20T14:01:58Z",
+        "fieldsV1": entry("kubectl-edit")["fieldsV1"],
+    }
+    # fieldsType is always FieldsV1: not kept.
+    assert all("fieldsType" not in e for e in stored)
+
+
+def test_stored_entries_of_incomplete_and_odd_managed_fields() -> None:
+    assert stored_entries({}) == []
+    assert stored_entries({"metadata": {}}) == []
+    assert stored_entries(with_managed(None)) == []
+    assert stored_entries(with_managed(["not an entry", 3, None])) == []
+    assert stored_entries(with_managed([{}])) == [
+        {
+            "manager": "",
+            "operation": None,
+            "apiVersion": None,
+            "subresource": None,
+            "time": None,
+            "fieldsV1": {},
+        }
+    ]
+    odd = stored_entries(with_managed([{"manager": None, "fieldsV1": None, "extra": 1}, "x"]))
+    assert [(e["manager"], e["fieldsV1"]) for e in odd] == [("", {})]
+
+
+def test_manager_times_key_entries_by_manager_operation_and_subresource() -> None:
+    assert manager_times(stored_entries(live_deployment())) == {
+        "kubectl-client-side-apply/Update": "2024-05-14T09:12:31Z",
+        "kubectl-edit/Update": "2024-05-20T14:01:58Z",
+        "kube-controller-manager/Update": "2024-05-20T14:01:58Z",
+        "kube-controller-manager/Update/status": "2024-05-20T14:02:11Z",
+    }
+    entries = stored_entries(
+        with_managed(
+            [
+                {"manager": "helm", "time": None},
+                {"manager": "a", "operation": "Apply", "time": "2024-05-01T00:00:00Z"},
+                {"manager": "a", "operation": "Apply", "time": "2024-05-02T00:00:00Z"},
+            ]
+        )
+    )
+    # No operation and no time still make a key; of two entries under one key, the last.
+    assert manager_times(entries) == {"helm/": "", "a/Apply": "2024-05-02T00:00:00Z"}
+
+
+def live_times(**changed: str) -> dict[str, str]:
+    """The manager times of the live Deployment, with some entries' times changed."""
+    current = copy.deepcopy(managed_fields())
+    for e in current:
+        ident = e["manager"] + ("/status" if e.get("subresource") else "")
+        e["time"] = changed.get(ident, e["time"])
+    return manager_times(stored_entries(with_managed(current)))
+
+
+def test_touched_managers_of_a_new_object_are_all_its_managers_once() -> None:
+    assert touched_managers(None, live_times()) == [
+        "kube-controller-manager",
+        "kubectl-client-side-apply",
+        "kubectl-edit",
+    ]
+    assert touched_managers(None, {}) == []
+
+
+def test_touched_managers_name_the_entries_whose_time_moved() -> None:
+    before = live_times()
+    assert touched_managers(before, before) == []
+    assert touched_managers(before, live_times(**{"kubectl-edit": "2024-05-21T08:30:00Z"})) == [
+        "kubectl-edit"
+    ]
+    # The status entry is an entry of its own; a time that went back counts as well.
+    later_status = live_times(**{"kube-controller-manager/status": "2024-05-20T14:05:00Z"})
+    assert touched_managers(before, later_status) == ["kube-controller-manager"]
+    earlier = live_times(**{"kubectl-client-side-apply": "2024-05-01T00:00:00Z"})
+    assert touched_managers(before, earlier) == ["kubectl-client-side-apply"]
+
+
+def test_touched_managers_name_a_new_entry_not_a_removed_one() -> None:
+    fields = managed_fields()
+    scale = {
+        "manager": "kubectl-scale",
+        "operation": "Update",
+        "subresource": "scale",
+        "time": "2024-05-20T14:01:58Z",  # a time other entries hold: still a new entry
+    }
+    before = manager_times(stored_entries(with_managed(fields)))
+    grown = manager_times(stored_entries(with_managed([*fields, scale])))
+    assert touched_managers(before, grown) == ["kubectl-scale"]
+    assert touched_managers(grown, before) == []
+
+
+def test_touched_managers_miss_fields_changed_within_the_same_second() -> None:
+    previous = managed_fields()
+    grown = copy.deepcopy(DEBUG_ONLY)
+    grown["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"api"}']["f:image"] = {}
+    current = edited(previous, "kubectl-edit", "2024-05-20T14:01:58Z", grown)
+    before = manager_times(stored_entries(with_managed(previous)))
+    after = manager_times(stored_entries(with_managed(current)))
+    assert touched_managers(before, after) == []
+    assert [t.manager for t in touched_by(previous, current)] == ["kubectl-edit"]
+
+
+def test_touched_managers_name_a_manager_by_what_precedes_a_slash() -> None:
+    times = manager_times(stored_entries(with_managed([{"manager": "team/tool", "time": "t"}])))
+    assert touched_managers(None, times) == ["team"]
+
+
+def test_server_time_is_the_latest_entry_time() -> None:
+    assert server_time(live_times()) == "2024-05-20T14:02:11Z"
+    assert server_time({"a/Apply": "", "b/Update": "2024-01-01T00:00:00Z"}) == (
+        "2024-01-01T00:00:00Z"
+    )
+    assert server_time({"a/Apply": ""}) is None
+    assert server_time({}) is None
+
+
+# Entries of a generated object: a few managers, operations and subresources, so that keys
+# repeat; times of one RFC 3339 form, or none.
+MANAGERS = ("argocd-controller", "kubectl-edit", "kube-controller-manager", "helm")
+TIMES = [f"2026-11-19T20:00:0{i}Z" for i in range(6)]
+fields_v1 = st.dictionaries(
+    st.sampled_from(["f:spec", "f:status", "f:metadata"]),
+    st.dictionaries(st.sampled_from(["f:replicas", "f:image", "."]), st.just({}), max_size=2),
+    max_size=2,
+)
+identity = st.tuples(
+    st.sampled_from(MANAGERS),
+    st.sampled_from(["Apply", "Update"]),
+    st.sampled_from([None, "status", "scale"]),
+)
+
+
+def raw_entry(ident: tuple[str, str, str | None], time: str | None, fields: Any) -> Any:
+    manager, operation, subresource = ident
+    out: dict[str, Any] = {
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": "apps/v1",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }
+    if time is not None:
+        out["time"] = time
+    if subresource is not None:
+        out["subresource"] = subresource
+    return out
+
+
+raw_entries = st.lists(
+    st.one_of(
+        st.builds(raw_entry, identity, st.sampled_from([None, *TIMES]), fields_v1),
+        st.just("not an entry"),
+        st.fixed_dictionaries({}, optional={"manager": st.sampled_from(MANAGERS)}),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw_entries)
+def test_stored_entries_survive_being_stored_and_read_back(entries: list[Any]) -> None:
+    stored = stored_entries(with_managed(entries))
+    assert len(stored) == sum(isinstance(e, dict) for e in entries)
+    assert all(
+        set(e) == {"manager", "operation", "apiVersion", "subresource", "time", "fieldsV1"}
+        for e in stored
+    )
+    # A writer that reads the object's latest revision back (after a restart) compares
+    # against the times it finds there: they must be the ones it computed when it wrote.
+    read_back = json.loads(json.dumps(stored))
+    assert stored_entries(with_managed(read_back)) == stored
+    assert manager_times(read_back) == manager_times(stored)
+    times = manager_times(stored)
+    assert set(times.values()) <= {"", *TIMES}
+    latest = server_time(times)
+    assert (latest is None) == all(t == "" for t in times.values())
+    assert latest is None or (latest in times.values() and all(t <= latest for t in times.values()))
+    assert touched_managers(None, times) == sorted({e["manager"] for e in stored})
+    assert touched_managers(times, times) == []
+
+
+unique_entries = st.dictionaries(identity, st.tuples(st.sampled_from(TIMES), fields_v1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(unique_entries, st.data())
+def test_touched_managers_are_the_writers_advanced_finds(
+    before: dict[tuple[str, str, str | None], tuple[str, Any]], data: st.DataObject
+) -> None:
+    """With one entry per key and FieldsV1 unchanged, the stored managers of a revision
+    are the managers of the entries attribution (``advanced``) finds: causes answers from
+    them alone when it can. Changing only FieldsV1, or dropping entries, names nobody."""
+    after: dict[tuple[str, str, str | None], tuple[str, Any]] = {}
+    for ident, (time, fields) in before.items():
+        action = data.draw(st.sampled_from(["keep", "drop", "retime"]))
+        if action == "retime":
+            after[ident] = (data.draw(st.sampled_from(TIMES)), fields)
+        elif action == "keep":
+            after[ident] = (time, fields)
+    for ident, value in data.draw(unique_entries).items():
+        if ident not in before:  # a new entry; one under an old key would change FieldsV1
+            after[ident] = value
+    old = [raw_entry(i, t, f) for i, (t, f) in before.items()]
+    new = [raw_entry(i, t, f) for i, (t, f) in after.items()]
+    touched = touched_managers(
+        manager_times(stored_entries(with_managed(old))),
+        manager_times(stored_entries(with_managed(new))),
+    )
+    assert touched == sorted(set(touched))
+    assert touched == sorted({t.manager for t in advanced(old, new)})
+    refielded = [raw_entry(i, t, {"f:other": {}}) for i, (t, _) in before.items()]
+    times = manager_times(stored_entries(with_managed(old)))
+    assert touched_managers(times, manager_times(stored_entries(with_managed(refielded)))) == []
+    kept = [e for e in old if data.draw(st.booleans())]
+    assert touched_managers(times, manager_times(stored_entries(with_managed(kept)))) == []

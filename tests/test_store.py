@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from timetravel.domain.model import Observation
+from timetravel.domain.managed_fields import stored_entries
+from timetravel.domain.model import Gap, Observation
 from timetravel.errors import UserError
 from timetravel.store import db as store_db
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
+from timetravel.store.recorder_state import RecorderState, latest_time
 from timetravel.store.segments import SEGMENT_SIZE
 from timetravel.store.writer import RevisionWriter
 
@@ -155,3 +159,97 @@ def test_deltas_decode_to_the_exact_objects(db_path: Path) -> None:
         assert record.obj["status"] == obj["status"]
         assert "managedFields" not in record.obj["metadata"]
         assert record.managed_fields[0]["manager"] == "argocd-controller"
+
+
+def edited_by_hand(obj: dict[str, Any], time: str, rv: str) -> dict[str, Any]:
+    """``obj`` after `kubectl edit` at ``time`` changed its replicas."""
+    out = copy.deepcopy(obj)
+    out["metadata"]["resourceVersion"] = rv
+    out["spec"]["replicas"] += 1
+    out["metadata"]["managedFields"].append(
+        {
+            "manager": "kubectl-edit",
+            "operation": "Update",
+            "apiVersion": "apps/v1",
+            "time": time,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": {"f:replicas": {}}},
+        }
+    )
+    return out
+
+
+def test_revisions_keep_managed_fields_and_the_managers_that_wrote(db_path: Path) -> None:
+    db = open_database(db_path)
+    created = deployment(rv="1")
+    edit = edited_by_hand(created, "2026-11-19T21:05:00Z", "2")
+    again = edited_by_hand(created, "2026-11-19T21:07:00Z", "3")
+    again["spec"]["replicas"] += 1
+    RevisionWriter(db).write(
+        [
+            Observation("c", "ADDED", created, "2026-11-19T21:00:00.000000Z"),
+            Observation("c", "MODIFIED", edit, "2026-11-19T21:05:01.000000Z"),
+        ]
+    )
+    # A writer that starts afresh reads what it compares against back from the store.
+    RevisionWriter(db).write([Observation("c", "MODIFIED", again, "2026-11-19T21:07:01.000000Z")])
+    records = stored(db, with_body=True)
+    assert [(r.change, r.managers, r.server_time) for r in records] == [
+        ("created", ("argocd-controller",), "2026-11-16T08:00:00Z"),
+        ("updated", ("kubectl-edit",), "2026-11-19T21:05:00Z"),
+        ("updated", ("kubectl-edit",), "2026-11-19T21:07:00Z"),
+    ]
+    for record, obj in zip(records, (created, edit, again), strict=True):
+        assert record.managed_fields == stored_entries(obj)
+    assert all("fieldsType" not in e for r in records for e in r.managed_fields)
+
+
+def test_recorder_state_finds_the_gap_a_restart_leaves(db_path: Path) -> None:
+    db = open_database(db_path)
+    state = RecorderState(db, "cluster:prod")
+    assert state.start("2026-11-19T21:00:00.000000Z", detail="https://prod") is None
+    state.beat("2026-11-19T21:00:30.000000Z")
+    # Killed after that beat: the gap runs from it to the next start.
+    again = RecorderState(db, "cluster:prod")
+    assert again.start("2026-11-19T21:10:00.000000Z") == Gap(
+        "prod",
+        "cluster:prod",
+        "2026-11-19T21:00:30.000000Z",
+        "2026-11-19T21:10:00.000000Z",
+        "recorder ended without stopping (killed?)",
+    )
+    again.stop("2026-11-19T21:20:00.000000Z")
+    gap = RecorderState(db, "cluster:prod").start("2026-11-19T21:30:00.000000Z")
+    assert gap is not None
+    assert (gap.started_at, gap.reason) == ("2026-11-19T21:20:00.000000Z", "recorder stopped")
+    assert RecorderState(db, "cluster:prod").start("2026-11-19T21:30:00.000000Z") is None
+
+
+def test_latest_time_counts_only_what_the_recorder_wrote(db_path: Path) -> None:
+    db = open_database(db_path)
+    assert latest_time(db, "prod", "cluster:prod") is None
+    state = RecorderState(db, "cluster:prod")
+    state.start("2026-11-19T21:00:00.000000Z")
+    state.beat("2026-11-19T21:00:30.000000Z")
+    writer = RevisionWriter(db)
+    writer.write(
+        [
+            Observation("prod", "ADDED", deployment(rv="1"), "2026-11-19T21:01:00.000000Z"),
+            # Imported facts carry other clocks' times: not the recorder's.
+            Observation(
+                "prod",
+                "MODIFIED",
+                deployment(rv="2", replicas=4),
+                "2026-11-19T23:00:00.000000Z",
+                source="import",
+            ),
+        ]
+    )
+    assert latest_time(db, "prod", "cluster:prod") == "2026-11-19T21:01:00.000000Z"
+    writer.record_gap(
+        Gap("prod", "watch:", "2026-11-19T21:01:00.000000Z", "2026-11-19T21:02:00.000000Z", "x")
+    )
+    assert latest_time(db, "prod", "cluster:prod") == "2026-11-19T21:02:00.000000Z"
+    state.stop("2026-11-19T21:03:00.000000Z")
+    assert latest_time(db, "prod", "cluster:prod") == "2026-11-19T21:03:00.000000Z"
+    assert latest_time(db, "staging", "cluster:staging") is None

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from timetravel.domain.times import from_stored, to_stored, utc_now
+from timetravel.domain.times import TICK, from_stored, to_stored, utc_now
 
 
 class MonotonicClock:
@@ -53,7 +53,7 @@ class MonotonicClock:
                 self.steps.append((self._last or self._raw, current))
             self._raw = current
             if self._last is not None and current <= self._last:
-                current = self._last + timedelta(microseconds=1)
+                current = self._last + TICK
             self._last = current
             return to_stored(current)
 

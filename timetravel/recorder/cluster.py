@@ -25,14 +25,8 @@ from timetravel.errors import UserError
 from timetravel.recorder.clock import Backoff, MonotonicClock
 from timetravel.sources.kube import DEFAULT_EXCLUDED, Expired, Kube, KubeError, ResourceType
 from timetravel.store.db import open_database
-from timetravel.store.writer import (
-    RETRYABLE,
-    RecorderState,
-    RevisionWriter,
-    latest_time,
-    record_warning_event,
-    validate,
-)
+from timetravel.store.recorder_state import RecorderState, latest_time
+from timetravel.store.writer import RETRYABLE, RevisionWriter, record_warning_event, validate
 
 # Parsed events waiting for the writer, ~24 KB of Python objects each: a full queue is
 # about one batch being written plus one waiting, which keeps the recorder near 300 MB at
