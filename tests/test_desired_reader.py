@@ -13,14 +13,10 @@ import git
 import pytest
 import yaml
 
+from timetravel.domain.desired import DesiredSet, ManifestError
 from timetravel.domain.manifests import ParsedFile
 from timetravel.sources import render
-from timetravel.sources.desired import (
-    DesiredReader,
-    DesiredSet,
-    ManifestError,
-    first_parent_history,
-)
+from timetravel.sources.desired import DesiredReader, first_parent_history
 
 from .conftest import SHARED
 

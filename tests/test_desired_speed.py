@@ -10,10 +10,12 @@ import git
 import orjson
 import pytest
 
+from timetravel.domain.desired import DesiredSet
 from timetravel.domain.normalize import normalize
+from timetravel.domain.repopaths import ROOT
 from timetravel.recorder.clock import MonotonicClock
 from timetravel.recorder.git import GitSource
-from timetravel.sources.desired import ROOT, DesiredReader, DesiredSet, first_parent_history
+from timetravel.sources.desired import DesiredReader, first_parent_history
 from timetravel.store import codec
 from timetravel.store.db import open_database, redaction_key
 from timetravel.store.gitstore import GitStore, _desired_body, desired_item

@@ -3,7 +3,8 @@
 The tools are optional: a machine without them still records plain manifests, and each
 directory that could not be rendered becomes one clear error instead of a wrong desired state.
 Tools run with argument lists (no shell), no stdin and a timeout; their output is parsed with
-the same strict parser as manifest files.
+the same strict parser as manifest files. A directory of a git tree is rendered from a temporary
+copy of exactly the files it can reach (:func:`render_copy`), so nothing else can leak in.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from timetravel.domain.manifests import parse_manifest_file
+from timetravel.domain.repopaths import ROOT
 
 RENDER_TIMEOUT_S = 60.0
 # A rendered directory may legitimately be much larger than one manifest file (a vendored
 # operator with its CRDs), but not without bound.
 MAX_RENDER_OUTPUT_BYTES = 64 * 1024 * 1024
 _MAX_MESSAGE = 2000
+_MAX_COPY_BYTES = 256 * 1024 * 1024
+_MAX_COPY_MESSAGE = 500
 
 Renderers = Mapping[str, str | None]
 RenderResult = tuple[tuple[dict[str, Any], ...], str | None]
@@ -80,6 +85,64 @@ def render_helm(
     if namespace:
         command += ["--namespace", namespace]
     return _run(command, "helm template", timeout)
+
+
+def render_copy(
+    directory: str,
+    files: Mapping[str, str],
+    directories: Iterable[str],
+    *,
+    read: Callable[[str], bytes],
+    size: Callable[[str], int],
+    run: Callable[[str], RenderResult],
+) -> RenderResult:
+    """Render ``directory`` (a repository path) from a temporary copy of exactly ``files``
+    (``{repository path: blob id}``) and ``directories`` (kept even when empty): ``run`` gets
+    the copy of ``directory`` and its result comes back with repository paths in the error.
+
+    ``read`` and ``size`` give a blob's bytes and length. Files over 256 MiB in all are not
+    copied, and the error says so; names that could leave the copy (``..``, ``.git``) are left
+    out.
+    """
+    with tempfile.TemporaryDirectory(prefix="timetravel-render-") as workdir:
+        problem = _copy(workdir, files, directories, read, size)
+        if problem is not None:
+            return (), problem
+        target = workdir if directory == ROOT else os.path.join(workdir, *directory.split("/"))
+        objects, error = run(target)
+    if error is None:
+        return objects, None
+    # Messages name files in the temporary copy; show them as repository paths.
+    message = error.replace(workdir + os.sep, "").replace(workdir, ROOT)
+    if len(message) > _MAX_COPY_MESSAGE:
+        message = message[: _MAX_COPY_MESSAGE - 1] + "…"
+    return objects, message
+
+
+def _copy(
+    workdir: str,
+    files: Mapping[str, str],
+    directories: Iterable[str],
+    read: Callable[[str], bytes],
+    size: Callable[[str], int],
+) -> str | None:
+    total = 0
+    for file, sha in sorted(files.items()):
+        parts = file.split("/")
+        if any(p in ("", ".", "..", ".git") for p in parts):
+            continue  # git refuses such names; a crafted tree must not escape workdir
+        total += size(sha)
+        if total > _MAX_COPY_BYTES:
+            return "not rendered: its files exceed 256 MiB"
+        destination = os.path.join(workdir, *parts)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        with open(destination, "wb") as handle:
+            handle.write(read(sha))
+    for path in directories:  # an empty directory still has to exist to be rendered
+        os.makedirs(
+            workdir if path == ROOT else os.path.join(workdir, *path.split("/")), exist_ok=True
+        )
+    return None
 
 
 def _run(command: list[str], what: str, timeout: float) -> RenderResult:
