@@ -15,8 +15,9 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_rfc3339, to_stored
 from timetravel.query.drift import drift_history
 from timetravel.query.moment import build_snapshot
-from timetravel.query.rows import Superseded, live_at
-from timetravel.query.screen import ResourceRow, ScreenData, step_in
+from timetravel.query.rows import ResourceRow, Superseded, live_at
+from timetravel.query.screen import ScreenData
+from timetravel.query.timeline import step_in
 from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader

@@ -24,7 +24,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_rfc3339
 from timetravel.errors import UserError
-from timetravel.query.screen import ResourceSet, ScreenData, with_drift
+from timetravel.query.detail import with_drift
+from timetravel.query.rows import ResourceSet
+from timetravel.query.screen import ScreenData
 from timetravel.tui.keys import APP_BINDINGS, zoom_label
 from timetravel.tui.loads import Loads
 from timetravel.tui.messages import (

@@ -29,8 +29,8 @@ from textual.timer import Timer
 from textual.worker import Worker, get_current_worker
 
 from timetravel.domain.model import ResourceKey
-from timetravel.query.rows import Stop, Superseded
-from timetravel.query.screen import ResourceSet, ScreenData
+from timetravel.query.rows import ResourceSet, Stop, Superseded
+from timetravel.query.screen import ScreenData
 from timetravel.tui.keys import QUIET
 from timetravel.tui.messages import (
     AroundLoaded,

@@ -14,7 +14,9 @@ from textual.message import Message
 from timetravel.domain.drift import DriftInterval
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import ChangeView
-from timetravel.query.screen import Density, Detail, Marker, ResourceSet
+from timetravel.query.detail import Detail
+from timetravel.query.rows import ResourceSet
+from timetravel.query.timeline import Density, Marker
 
 
 @dataclass

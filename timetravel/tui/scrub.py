@@ -16,9 +16,12 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from timetravel.domain.model import ResourceKey
-from timetravel.domain.timeparse import local_zone, parse_time
+from timetravel.domain.timeparse import parse_time
+from timetravel.host import local_zone
+from timetravel.query.detail import Detail
 from timetravel.query.rows import Superseded
-from timetravel.query.screen import Detail, ScreenData, step_in
+from timetravel.query.screen import ScreenData
+from timetravel.query.timeline import step_in
 from timetravel.tui.keys import DEFAULT_ZOOM, QUIET, ZOOMS
 from timetravel.tui.messages import CursorRequested, SeekDone
 from timetravel.tui.widgets.dialogs import GotoScreen

@@ -14,12 +14,12 @@ from textual.widgets import Static
 
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import from_stored
-from timetravel.query.screen import Detail
+from timetravel.query.detail import Detail
 from timetravel.tui.widgets.linelist import TIME_KEYS
 from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS
 
 if TYPE_CHECKING:
-    from timetravel.store.gitstore import CommitRecord
+    from timetravel.query.detail import CommitRecord
 
 SHOWN = 40
 

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import from_stored
-from timetravel.query.screen import summary
+from timetravel.query.changes import summary
 from timetravel.tui.messages import CursorRequested
 from timetravel.tui.widgets.linelist import LineList
 from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS

@@ -13,7 +13,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from timetravel.query.screen import Detail, diff_entries
+from timetravel.query.detail import Detail, diff_entries
 from timetravel.tui import sidebyside
 from timetravel.tui.sidebyside import ACTUAL_ONLY, CHANGED, DESIRED_ONLY, SAME, Row
 from timetravel.tui.widgets.linelist import TIME_KEYS

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Select, Static
 
 from timetravel.domain.timeparse import DURATION_FORMS, parse_duration
+from timetravel.domain.times import DEFAULT_WINDOW_TEXT
 from timetravel.errors import UserError
 
 FORMATS = (
@@ -56,7 +57,11 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         with Vertical(id="export-box") as box:
             box.border_title = "Export the snapshot at the cursor"
             yield Select(FORMATS, value="json", allow_blank=False, id="export-format")
-            yield Input(value="1h", placeholder="window: 90s, 15m, 2h, 1d", id="export-window")
+            yield Input(
+                value=DEFAULT_WINDOW_TEXT,
+                placeholder="window: 90s, 15m, 2h, 1d",
+                id="export-window",
+            )
             yield Input(value=self._default_path("json"), id="export-path")
             yield Static(
                 "enter exports · shift+tab: window, format · esc cancels", id="export-error"

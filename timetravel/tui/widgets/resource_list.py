@@ -14,7 +14,7 @@ from typing import ClassVar
 from rich.text import Text
 
 from timetravel.domain.model import ResourceKey
-from timetravel.query.screen import ResourceRow
+from timetravel.query.rows import ResourceRow
 from timetravel.tui.messages import CausesWanted, ResourceHighlighted
 from timetravel.tui.widgets.linelist import LineList
 

@@ -13,7 +13,7 @@ from textual.events import Click
 from textual.strip import Strip
 from textual.widget import Widget
 
-from timetravel.query.screen import MARK_KINDS, Density, Marker
+from timetravel.query.timeline import MARK_KINDS, Density, Marker
 from timetravel.tui.messages import CursorRequested
 
 # Glyph and legend word per mark kind (see screen_data.MARK_KINDS for their priority).
