@@ -20,6 +20,7 @@ from timetravel.domain.audit import (
     parse_audit_records,
     read_audit,
 )
+from timetravel.domain.times import to_stored
 from timetravel.store.db import open_database
 from timetravel.store.runs import audit_events_between, audit_events_for, insert_audit_events
 
@@ -132,7 +133,8 @@ def test_impersonated_write_is_stored(db_path: Path) -> None:
     [row] = stored_rows(db_path)
     assert (row["user"], row["impersonated_user"]) == ("system:admin", "bob")
     assert json.loads(row["user_groups"]) == ["system:masters", "system:authenticated"]
-    [back] = audit_events_for(db, "pods", "default", "web", event.stage_at, event.stage_at)
+    when = to_stored(event.stage_at)
+    [back] = audit_events_for(db, "pods", "default", "web", when, when)
     assert back == event  # every field survives the round trip
 
 
@@ -394,7 +396,7 @@ def test_later_stage_replaces_earlier_and_reimport_is_duplicate(db_path: Path) -
     assert (result.inserted, result.duplicates, result.changes) == (2, 0, 1)
     inserted, duplicates = insert_audit_events(db, [complete, received])
     assert (inserted, duplicates) == (0, 2)
-    [row] = audit_events_between(db, "2026-11-19T21:00:00Z", "2026-11-19T22:00:00Z")
+    [row] = audit_events_between(db, "2026-11-19T21:00:00.000000Z", "2026-11-19T22:00:00.000000Z")
     assert row.stage == "ResponseComplete" and row.response_code == 200
     assert row.stage_at == at("2026-11-19T21:30:01+00:00")
 
@@ -417,7 +419,7 @@ def test_audit_events_for_one_object(db_path: Path) -> None:
             make_event("g", "ResponseComplete", "2026-11-19T23:00:00+00:00"),
         ],
     )
-    window = ("2026-11-19T21:15:00Z", at("2026-11-19T22:00:00+00:00"))
+    window = ("2026-11-19T21:15:00.000000Z", to_stored(at("2026-11-19T22:00:00+00:00")))
     found = audit_events_for(db, "deployments", "payments", "api", *window)
     assert [e.audit_id for e in found] == ["b", "d", "e", "f"]
     assert found[0].field_manager == "kubectl-edit"
@@ -439,8 +441,8 @@ def test_cluster_scoped_query(db_path: Path) -> None:
         "clusterroles",
         "",
         "system:kube-aggregator",
-        "2018-01-01T00:00:00Z",
-        "2019-01-01T00:00:00Z",
+        "2018-01-01T00:00:00.000000Z",
+        "2019-01-01T00:00:00.000000Z",
     )
     assert [(e.verb, e.user, e.is_change) for e in found] == [("delete", "minikube-user", True)]
 

@@ -8,7 +8,7 @@ import pytest
 
 from timetravel.domain.ci_env import (
     DetectedRun,
-    PipelineRunRecord,
+    PipelineRun,
     Target,
     detect_run,
     normalize_service_account,
@@ -298,7 +298,7 @@ def test_normalize_service_account() -> None:
 
 
 def test_record_window_and_json() -> None:
-    record = PipelineRunRecord(
+    record = PipelineRun(
         id=1,
         provider="jenkins",
         pipeline="deploy",

@@ -34,12 +34,12 @@ from hypothesis import strategies as st
 
 from timetravel.cli import cli
 from timetravel.demo.build import Demo, build
+from timetravel.domain.ci_env import PipelineRun
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import (
     ChangeView,
     CommitView,
     FieldChange,
-    PipelineRunView,
     RepoView,
     ResourceView,
     Snapshot,
@@ -469,13 +469,11 @@ def _snapshot(**parts: Any) -> Snapshot:
 
 def _hostile() -> Snapshot:
     key = ResourceKey("c1", "apps", "Deployment", "ns", "evil|name`x<b>")
-    run = PipelineRunView(
-        "github-actions", "deploy|<i>x</i>", "7", "a" * 40, url="javascript:alert(1)"
-    )
-    quoted = PipelineRunView(
+    run = PipelineRun("github-actions", "deploy|<i>x</i>", "7", "a" * 40, url="javascript:alert(1)")
+    quoted = PipelineRun(
         "jenkins", "job", "8", "b" * 40, url='https://ci.example.com/8"onmouseover="alert(1)'
     )
-    fine = PipelineRunView("jenkins", "job", "9", "b" * 40, url="https://ci.example.org/job/9")
+    fine = PipelineRun("jenkins", "job", "9", "b" * 40, url="https://ci.example.org/job/9")
     change = ChangeView(
         at="2026-11-19T21:10:00Z",
         key=key,

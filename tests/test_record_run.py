@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from timetravel.domain.ci_env import PipelineRunFacts, Target
-from timetravel.domain.times import from_stored
+from timetravel.domain.times import from_stored, to_stored
 from timetravel.store.db import open_database
 from timetravel.store.runs import (
     all_pipeline_runs,
@@ -256,7 +256,7 @@ def test_runs_between_and_all(db_path: Path) -> None:
     upsert_pipeline_run(db, facts("d", "23:00:00"))  # neither: the report time stands in
 
     def between(start: str, end: str) -> list[str]:
-        return [r.run_id for r in pipeline_runs_between(db, t(start), t(end))]
+        return [r.run_id for r in pipeline_runs_between(db, to_stored(t(start)), to_stored(t(end)))]
 
     assert between("21:05:00", "21:21:00") == ["a", "b"]
     assert between("21:10:00", "21:10:00") == ["a"]  # bounds are inclusive
@@ -266,7 +266,10 @@ def test_runs_between_and_all(db_path: Path) -> None:
     assert between("21:59:00", "22:01:00") == ["c"]
     assert between("22:30:00", "23:30:00") == ["d"]
     assert [
-        r.run_id for r in pipeline_runs_between(db, "2026-11-19T00:00:00Z", "2026-11-20T00:00:00Z")
+        r.run_id
+        for r in pipeline_runs_between(
+            db, "2026-11-19T00:00:00.000000Z", "2026-11-20T00:00:00.000000Z"
+        )
     ] == [
         "a",
         "b",

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from timetravel.domain.ci_env import PipelineRun
 from timetravel.domain.managed_fields import ManagerTouch
 from timetravel.domain.times import from_stored, to_stored
 
@@ -115,48 +116,27 @@ class ManagerRules:
         return self._matches(manager, self.deploy_tools)
 
 
-@dataclass(frozen=True)
-class RunFact:
-    """A pipeline run as recorded (record-run, or seen in the cluster)."""
+def run_window(run: PipelineRun) -> tuple[str | None, str | None]:
+    """When ``run`` may have changed things, with slack on both sides."""
+    start = run.started_at or run.reported_at
+    end = run.finished_at or run.reported_at or run.started_at
+    if start is None or end is None:
+        return None, None
+    return _shift(start, -RUN_SLACK), _shift(end, RUN_SLACK)
 
-    provider: str
-    pipeline: str
-    run_id: str
-    commit: str | None
-    url: str | None = None
-    status: str | None = None
-    actor: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    reported_at: str | None = None
-    targets: tuple[str, ...] = ()  # KIND/NAMESPACE/NAME or KIND/NAME
-    service_account: str | None = None
 
-    def window(self) -> tuple[str | None, str | None]:
-        """When it may have changed things, with slack on both sides."""
-        start = self.started_at or self.reported_at
-        end = self.finished_at or self.reported_at or self.started_at
-        if start is None or end is None:
-            return None, None
-        return _shift(start, -RUN_SLACK), _shift(end, RUN_SLACK)
-
-    def targets_resource(self, kind: str, namespace: str, name: str) -> bool:
-        """Whether a target (``KIND/NS/NAME``, ``KIND/NAME``, ``*`` wildcards) names this object."""
-        for target in self.targets:
-            parts = target.split("/")
-            if len(parts) == 2:
-                parts = [parts[0], "", parts[1]]
-            if len(parts) != 3:
-                continue
-            t_kind, t_ns, t_name = parts
-            t_kind = t_kind.split(".", 1)[0]
-            if (
-                (t_kind in ("*", kind) or t_kind.lower() == kind.lower())
-                and t_ns in ("*", namespace)
-                and t_name in ("*", name)
-            ):
-                return True
-        return False
+def targets_resource(run: PipelineRun, kind: str, namespace: str, name: str) -> bool:
+    """Whether a target of ``run`` names this object (``*`` is a wildcard for each part;
+    a kind is compared without case or group)."""
+    for target in run.targets:
+        t_kind = target.kind.split(".", 1)[0]
+        if (
+            (t_kind in ("*", kind) or t_kind.lower() == kind.lower())
+            and target.namespace in ("*", namespace)
+            and target.name in ("*", name)
+        ):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -197,7 +177,7 @@ class Attribution:
     actor: str | None
     field_managers: tuple[str, ...]
     commit: str | None
-    run: RunFact | None
+    run: PipelineRun | None
     evidence: str  # one line: why this cause
 
 
@@ -244,7 +224,7 @@ def matching_audit(
     return max(near, key=lambda a: a.stage_at)
 
 
-def _named_by_annotation(run: RunFact, annotations: dict[str, str]) -> bool:
+def _named_by_annotation(run: PipelineRun, annotations: dict[str, str]) -> bool:
     """Annotations other tools already set name the run's project or application.
 
     Argo CD's tracking id starts with the Application's name (``payments:apps/Deployment:
@@ -262,11 +242,11 @@ def _named_by_annotation(run: RunFact, annotations: dict[str, str]) -> bool:
 
 def matching_run(
     change: ChangeFacts,
-    runs: Sequence[RunFact],
+    runs: Sequence[PipelineRun],
     manager: str | None,
     rules: ManagerRules,
     audit: AuditFact | None,
-) -> RunFact | None:
+) -> PipelineRun | None:
     """A pipeline run that made this change, or None.
 
     A run claims a change when the change is inside its time window and either names the
@@ -285,7 +265,7 @@ def matching_run(
     # who made a change written by a deploy tool.
     url = None if by_account_only else change.annotations.get(ANNOTATION_RUN_URL)
     commit = change.annotations.get(ANNOTATION_COMMIT)
-    best: RunFact | None = None
+    best: PipelineRun | None = None
     for run in runs:
         if run.provider in GITOPS_PROVIDERS and manager and rules.kind_of(manager) != "gitops":
             continue
@@ -293,11 +273,11 @@ def matching_run(
             return run
         if commit and run.commit and commit != run.commit:
             continue
-        start, end = run.window()
+        start, end = run_window(run)
         if start is None or end is None or not start <= change.at <= end:
             continue
-        by_target = run.targets_resource(
-            change.kind, change.namespace, change.name
+        by_target = targets_resource(
+            run, change.kind, change.namespace, change.name
         ) or _named_by_annotation(run, change.annotations)
         by_account = bool(
             audit
@@ -323,7 +303,7 @@ def matching_run(
 def attribute(
     change: ChangeFacts,
     *,
-    runs: Sequence[RunFact] = (),
+    runs: Sequence[PipelineRun] = (),
     audits: Sequence[AuditFact] = (),
     desired_commit: str | None = None,
     rules: ManagerRules | None = None,

@@ -61,8 +61,8 @@ from timetravel.domain.times import parse_rfc3339, stored_to_rfc3339
 __all__ = [
     "TERMINAL_STATUSES",
     "DetectedRun",
+    "PipelineRun",
     "PipelineRunFacts",
-    "PipelineRunRecord",
     "Target",
     "detect_run",
     "normalize_service_account",
@@ -412,29 +412,36 @@ class PipelineRunFacts:
 
 
 @dataclass(frozen=True)
-class PipelineRunRecord:
-    """A stored pipeline run: every report of it merged. Times are stored text (UTC)."""
+class PipelineRun:
+    """A pipeline run, one type from the store through attribution to the snapshot.
 
-    id: int
+    Either every ``record-run`` report of it merged (``source`` "record-run", ``id`` its
+    row), or a run seen in the cluster (an Argo CD sync, a Tekton PipelineRun...; ``id``
+    None). Times are stored text (``domain.times.to_stored``): fixed width, so comparable.
+    """
+
     provider: str
     pipeline: str
     run_id: str
-    url: str | None
     commit: str | None
-    status: str | None
-    actor: str | None
-    started_at: str | None
-    finished_at: str | None
-    targets: tuple[Target, ...]
-    service_account: str | None
-    reported_at: str
-    source: str
+    url: str | None = None
+    status: str | None = None
+    actor: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    reported_at: str | None = None
+    targets: tuple[Target, ...] = ()
+    service_account: str | None = None
+    source: str = "record-run"
+    id: int | None = None
 
     @property
-    def window(self) -> tuple[str, str]:
+    def window(self) -> tuple[str, str] | None:
         """The span the run is known to cover: [started_at, finished_at], falling back to
-        the report time where the CI system did not tell (stored text, so comparable)."""
-        end = self.finished_at or self.reported_at
+        the report time where the CI system did not tell; None when no time is known."""
+        end = self.finished_at or self.reported_at or self.started_at
+        if end is None:
+            return None
         start = self.started_at or end
         return (min(start, end), end)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from timetravel.domain.attribution import RunFact
+from timetravel.domain.ci_env import PipelineRun, Target
 from timetravel.domain.times import parse_rfc3339, to_stored
 
 # (group, kind) of the objects that describe runs.
@@ -28,15 +28,15 @@ def _time(value: Any) -> str | None:
         return None
 
 
-def _argocd(obj: dict[str, Any]) -> list[RunFact]:
+def _argocd(obj: dict[str, Any]) -> list[PipelineRun]:
     name = obj["metadata"]["name"]
     status = obj.get("status") or {}
     dest = ((obj.get("spec") or {}).get("destination") or {}).get("namespace") or "*"
     targets = tuple(
-        f"{r.get('kind')}/{r.get('namespace') or ''}/{r.get('name')}"
+        Target(str(r.get("kind")), str(r.get("namespace") or ""), str(r.get("name")))
         for r in status.get("resources") or []
         if isinstance(r, dict) and r.get("kind") and r.get("name")
-    ) or (f"*/{dest}/*",)
+    ) or (Target("*", str(dest), "*"),)
     runs = []
     op = status.get("operationState")
     if isinstance(op, dict) and op.get("startedAt"):
@@ -45,7 +45,7 @@ def _argocd(obj: dict[str, Any]) -> list[RunFact]:
         revision = (op.get("syncResult") or {}).get("revision") or sync.get("revision")
         started = _time(op.get("startedAt"))
         runs.append(
-            RunFact(
+            PipelineRun(
                 provider="argocd",
                 pipeline=name,
                 run_id=f"{name}@{op.get('startedAt')}",
@@ -64,7 +64,7 @@ def _argocd(obj: dict[str, Any]) -> list[RunFact]:
             continue
         started = _time(entry.get("deployStartedAt") or entry.get("deployedAt"))
         runs.append(
-            RunFact(
+            PipelineRun(
                 provider="argocd",
                 pipeline=name,
                 run_id=f"{name}@{entry.get('deployStartedAt') or entry.get('deployedAt')}",
@@ -87,7 +87,7 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     return {}
 
 
-def _tekton(obj: dict[str, Any]) -> list[RunFact]:
+def _tekton(obj: dict[str, Any]) -> list[PipelineRun]:
     meta = obj["metadata"]
     status = obj.get("status") or {}
     params = {
@@ -108,7 +108,7 @@ def _tekton(obj: dict[str, Any]) -> list[RunFact]:
     )
     started = _time(status.get("startTime"))
     return [
-        RunFact(
+        PipelineRun(
             "tekton",
             pipeline,
             meta["name"],
@@ -117,18 +117,18 @@ def _tekton(obj: dict[str, Any]) -> list[RunFact]:
             started_at=started,
             finished_at=_time(status.get("completionTime")),
             reported_at=started,
-            targets=(f"*/{meta.get('namespace') or ''}/*",),
+            targets=(Target("*", meta.get("namespace") or "", "*"),),
         )
     ]
 
 
-def _workflow(obj: dict[str, Any]) -> list[RunFact]:
+def _workflow(obj: dict[str, Any]) -> list[PipelineRun]:
     meta = obj["metadata"]
     status = obj.get("status") or {}
     started = _time(status.get("startedAt"))
     template = (meta.get("labels") or {}).get("workflows.argoproj.io/workflow-template")
     return [
-        RunFact(
+        PipelineRun(
             "argo-workflows",
             template or meta["name"],
             meta["name"],
@@ -141,7 +141,7 @@ def _workflow(obj: dict[str, Any]) -> list[RunFact]:
     ]
 
 
-def _flux(obj: dict[str, Any]) -> list[RunFact]:
+def _flux(obj: dict[str, Any]) -> list[PipelineRun]:
     meta = obj["metadata"]
     status = obj.get("status") or {}
     ready = _condition(status, "Ready")
@@ -153,7 +153,7 @@ def _flux(obj: dict[str, Any]) -> list[RunFact]:
     state = "Succeeded" if ready.get("status") == "True" else str(ready.get("reason") or "Failed")
     target_ns = (obj.get("spec") or {}).get("targetNamespace") or "*"
     return [
-        RunFact(
+        PipelineRun(
             "flux",
             meta["name"],
             f"{meta['name']}@{revision}",
@@ -162,12 +162,12 @@ def _flux(obj: dict[str, Any]) -> list[RunFact]:
             started_at=at,
             finished_at=at,
             reported_at=at,
-            targets=(f"*/{target_ns}/*",),
+            targets=(Target("*", target_ns, "*"),),
         )
     ]
 
 
-def runs_from_object(group: str, kind: str, obj: dict[str, Any] | None) -> list[RunFact]:
+def runs_from_object(group: str, kind: str, obj: dict[str, Any] | None) -> list[PipelineRun]:
     """The runs an object describes (none when it is not a run-describing kind)."""
     if not obj or not isinstance(obj.get("metadata"), dict):
         return []
@@ -182,5 +182,5 @@ def runs_from_object(group: str, kind: str, obj: dict[str, Any] | None) -> list[
     return []
 
 
-def is_failed(run: RunFact) -> bool:
+def is_failed(run: PipelineRun) -> bool:
     return (run.status or "").lower() in FAILED or (run.status or "").endswith("Failed")

@@ -6,14 +6,13 @@ shapes them exactly as ``shared/snapshot.schema.json`` says.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
 import orjson
 
+from timetravel.domain.ci_env import PipelineRun
 from timetravel.domain.model import ResourceKey
 
 SCHEMA = "timetravel.snapshot/v1"
@@ -73,32 +72,6 @@ class FieldChange:
 
 
 @dataclass(frozen=True)
-class PipelineRunView:
-    provider: str
-    pipeline: str
-    run_id: str
-    commit: str | None
-    url: str | None = None
-    status: str | None = None
-    actor: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "pipeline": self.pipeline,
-            "run_id": self.run_id,
-            "url": self.url,
-            "commit": self.commit,
-            "status": self.status,
-            "actor": self.actor,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-        }
-
-
-@dataclass(frozen=True)
 class ChangeView:
     """One change of actual state, with its cause as far as it can be shown."""
 
@@ -110,7 +83,7 @@ class ChangeView:
     actor: str | None = None
     field_managers: tuple[str, ...] = ()
     commit: str | None = None
-    pipeline_run: PipelineRunView | None = None
+    pipeline_run: PipelineRun | None = None
     fields: tuple[FieldChange, ...] = ()
     inferred: bool = False
     status_only: bool = False
@@ -216,7 +189,7 @@ class Snapshot:
     repos: tuple[RepoView, ...] = ()
     resources: tuple[ResourceView, ...] = ()
     changes: tuple[ChangeView, ...] = ()
-    pipeline_runs: tuple[PipelineRunView, ...] = ()
+    pipeline_runs: tuple[PipelineRun, ...] = ()
     commits: tuple[CommitView, ...] = ()
     errors: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
@@ -243,30 +216,3 @@ def count_states(resources: Sequence[ResourceView]) -> dict[str, int]:
     for resource in resources:
         counts[resource.state] = counts.get(resource.state, 0) + 1
     return counts
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a snapshot is built or written.
-
-    A snapshot of 10,000 resources keeps about a million decoded objects alive, and every
-    collection walks them again: 1.2 s of building one, 0.3 s of writing a bundle. Parsed
-    JSON and the views and texts made from it hold no reference cycles: nothing is lost.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            _age_survivors()
-            gc.enable()
-
-
-def _age_survivors() -> None:
-    """Move what the pause left alive to the oldest generation without walking it; else the
-    first young collection afterwards walks the whole snapshot (0.2 s). Only when nothing
-    else is frozen, as unfreezing would release that too."""
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
-        gc.unfreeze()

@@ -18,13 +18,14 @@ from collections.abc import Iterable
 from datetime import UTC, tzinfo
 from pathlib import Path
 
-from timetravel.domain.snapshot import Snapshot, collector_paused
+from timetravel.domain.snapshot import Snapshot
 from timetravel.errors import UserError
 from timetravel.export.manifest_diff import drift_texts
 from timetravel.export.options import FORMATS, ONLY, ExportOptions, Limits
 from timetravel.export.report import Affected, Event, Report, build_report, narrow
 from timetravel.export.secrets import guard_secrets
 from timetravel.export.yaml_writer import to_yaml
+from timetravel.host import collector_paused
 
 __all__ = [
     "FORMATS",

@@ -101,7 +101,7 @@ class Event:
 
     at: datetime
     kind: str  # gap | commit | run | change | moment
-    item: Any  # dict (gap) | CommitView | PipelineRunView | ChangeView | None (moment)
+    item: Any  # dict (gap) | CommitView | PipelineRun | ChangeView | None (moment)
 
 
 _EVENT_ORDER = {"gap": 0, "commit": 1, "run": 2, "change": 3, "moment": 9}

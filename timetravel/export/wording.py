@@ -7,7 +7,8 @@ import math
 import re
 from typing import Any
 
-from timetravel.domain.snapshot import ChangeView, PipelineRunView
+from timetravel.domain.ci_env import PipelineRun
+from timetravel.domain.snapshot import ChangeView
 from timetravel.export.secrets import REDACTED
 
 CAUSES = ("pipeline", "gitops", "manual", "controller", "unknown")
@@ -29,7 +30,7 @@ def safe_url(url: Any) -> str | None:
     return None
 
 
-def run_label(run: PipelineRunView) -> str:
+def run_label(run: PipelineRun) -> str:
     """``deploy-payments #5121``; a long id that is not a number (Argo CD's are the sync's
     start time, shown beside it anyway) is left to the JSON."""
     run_id = run.run_id
@@ -38,7 +39,7 @@ def run_label(run: PipelineRunView) -> str:
     return f"{run.pipeline} {run_id}" if len(run_id) <= 16 else run.pipeline
 
 
-def run_failed(run: PipelineRunView) -> bool:
+def run_failed(run: PipelineRun) -> bool:
     return (run.status or "").lower() in FAILED_STATUSES
 
 

@@ -19,12 +19,12 @@ from timetravel.domain.attribution import (
     AuditFact,
     ChangeFacts,
     ManagerRules,
-    RunFact,
     attribute,
     primary_touch,
+    run_window,
 )
 from timetravel.domain.audit import AuditEvent, guess_resource
-from timetravel.domain.ci_env import PipelineRunRecord
+from timetravel.domain.ci_env import PipelineRun
 from timetravel.domain.managed_fields import ManagerTouch, advanced
 from timetravel.domain.native_runs import RUN_KINDS, runs_from_object
 from timetravel.domain.times import from_stored, to_stored
@@ -41,23 +41,6 @@ NATIVE_AHEAD = timedelta(minutes=10)
 EXPLAINED_LIMIT = 50_000
 
 ObjectRef = tuple[str, str, str]  # audit resource (plural), namespace, name
-
-
-def run_fact(record: PipelineRunRecord) -> RunFact:
-    return RunFact(
-        provider=record.provider,
-        pipeline=record.pipeline,
-        run_id=record.run_id,
-        commit=record.commit,
-        url=record.url,
-        status=record.status,
-        actor=record.actor,
-        started_at=record.started_at,
-        finished_at=record.finished_at,
-        reported_at=record.reported_at,
-        targets=tuple(str(t) for t in record.targets),
-        service_account=record.service_account,
-    )
 
 
 def _days(first: datetime, last: datetime) -> list[str]:
@@ -87,7 +70,7 @@ def _audit_fact(event: AuditEvent) -> AuditFact:
     )
 
 
-def _overlaps(run: RunFact, start: str, end: str) -> bool:
+def _overlaps(run: PipelineRun, start: str, end: str) -> bool:
     first = run.started_at or run.reported_at or ""
     last = run.finished_at or run.reported_at or first
     return first <= end and last >= start
@@ -106,19 +89,19 @@ class CauseFinder:
         self.reader = Reader(db)
         self.git = GitStore(db)
         self.rules = rules or load_rules()
-        self.recorded_runs = [run_fact(r) for r in all_pipeline_runs(db)]
+        self.recorded_runs = all_pipeline_runs(db)
         # Runs by the days their window (with slack) touches: a change only weighs the runs
         # of its own day, not every run ever reported.
-        self._runs_by_day: dict[str, list[RunFact]] = {}
+        self._runs_by_day: dict[str, list[PipelineRun]] = {}
         for run in self.recorded_runs:
-            first, last = run.window()
+            first, last = run_window(run)
             if first is None or last is None:
                 continue
             day = from_stored(first).date()
             while day <= from_stored(last).date():
                 self._runs_by_day.setdefault(day.isoformat(), []).append(run)
                 day += timedelta(days=1)
-        self._native: dict[str, list[RunFact]] = {}
+        self._native: dict[str, list[PipelineRun]] = {}
         self._run_resources: list[int] | None = None
         self._repos = self.git.repos()
         self._audit_days: dict[str, dict[ObjectRef, list[AuditFact]]] = {}
@@ -127,14 +110,14 @@ class CauseFinder:
         self._shared: dict[tuple[Any, ...], Attribution] = {}  # see _unevidenced
         self._quiet_days: dict[str, bool] = {}
 
-    def native_runs(self, start: str, end: str) -> list[RunFact]:
+    def native_runs(self, start: str, end: str) -> list[PipelineRun]:
         """Argo CD / Flux / Tekton / Argo Workflows runs seen in the cluster in [start, end].
 
         Read a day at a time and kept: explaining thousands of changes must not query the
         run-describing objects again for each one.
         """
         first, last = from_stored(start).date(), from_stored(end).date()
-        found: dict[tuple[str, str, str], RunFact] = {}
+        found: dict[tuple[str, str, str], PipelineRun] = {}
         day = first
         while day <= last:
             for run in self._native_day(day.isoformat()):
@@ -145,11 +128,11 @@ class CauseFinder:
             key=lambda r: r.started_at or "",
         )
 
-    def _native_day(self, day: str) -> list[RunFact]:
+    def _native_day(self, day: str) -> list[PipelineRun]:
         cached = self._native.get(day)
         if cached is not None:
             return cached
-        runs: dict[tuple[str, str, str], RunFact] = {}
+        runs: dict[tuple[str, str, str], PipelineRun] = {}
         start, end = f"{day}T00:00:00.000000Z", f"{day}T23:59:59.999999Z"
         if self._run_resources is None:
             self._run_resources = self.reader.resource_ids_of_kinds(RUN_KINDS)
@@ -161,7 +144,7 @@ class CauseFinder:
         self._native[day] = found
         return found
 
-    def runs_between(self, start: str, end: str) -> list[RunFact]:
+    def runs_between(self, start: str, end: str) -> list[PipelineRun]:
         """Every run, recorded or seen, overlapping [start, end], oldest first."""
         out = [r for r in self.recorded_runs if _overlaps(r, start, end)]
         out += self.native_runs(start, end)
@@ -220,7 +203,7 @@ class CauseFinder:
         self._ref_days[day] = out
         return out
 
-    def _native_near(self, at: datetime) -> list[RunFact]:
+    def _native_near(self, at: datetime) -> list[PipelineRun]:
         first, last = at - NATIVE_LOOKBACK, at + NATIVE_AHEAD
         if not any(self._native_day(day) for day in _days(first, last)):
             return []

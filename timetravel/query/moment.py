@@ -6,44 +6,29 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from timetravel.domain.attribution import RunFact
 from timetravel.domain.diff import changed_fields, diff_desired_actual, is_drifted
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import (
     ChangeView,
     CommitView,
     FieldChange,
-    PipelineRunView,
     RepoView,
     ResourceView,
     Snapshot,
-    collector_paused,
 )
-from timetravel.domain.times import stored_to_rfc3339, to_rfc3339, to_stored, utc_now
+from timetravel.domain.times import (
+    DEFAULT_WINDOW,
+    stored_to_rfc3339,
+    to_rfc3339,
+    to_stored,
+    utc_now,
+)
+from timetravel.host import collector_paused
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DeclaredObject, DesiredKey, DesiredState, desired_key
 from timetravel.store import Database
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
-
-DEFAULT_WINDOW = timedelta(hours=1)
-
-
-def run_view(run: RunFact) -> PipelineRunView:
-    def rfc(value: str | None) -> str | None:
-        return stored_to_rfc3339(value) if value else None
-
-    return PipelineRunView(
-        provider=run.provider,
-        pipeline=run.pipeline,
-        run_id=run.run_id,
-        commit=run.commit,
-        url=run.url,
-        status=run.status,
-        actor=run.actor,
-        started_at=rfc(run.started_at),
-        finished_at=rfc(run.finished_at),
-    )
 
 
 def _observed_rfc3339(stored: str) -> str:
@@ -80,7 +65,7 @@ def change_view(
         actor=why.actor if why else (record.managers[0] if record.managers else None),
         field_managers=(why.field_managers or record.managers) if why else record.managers,
         commit=why.commit if why else None,
-        pipeline_run=run_view(why.run) if why and why.run else None,
+        pipeline_run=why.run if why else None,
         fields=fields,
         inferred=record.inferred,
         status_only=record.status_only,
@@ -359,13 +344,12 @@ def _build_snapshot(
         resources=tuple(resources),
         changes=tuple(changes),
         commits=commits,
-        pipeline_runs=tuple(run_view(run) for run in causes.runs_between(start, end)),
+        pipeline_runs=tuple(causes.runs_between(start, end)),
         errors=tuple(errors),
     )
 
 
 __all__ = [
-    "DEFAULT_WINDOW",
     "build_snapshot",
     "change_view",
     "changes_in",

@@ -4,8 +4,9 @@ Both are facts that may arrive late (a run reported after its deploy, an audit l
 next week); attribution reads them with the functions here whenever it runs, so a late fact
 changes the answer without re-recording anything.
 
-Times passed in may be aware datetimes or text (stored form or any RFC 3339); rows come
-back with stored text (pipeline runs) or aware datetimes (audit events).
+Times passed in and read back are the store's text form (``domain.times.to_stored``:
+fixed-width UTC, so text order is time order); an audit event's ``stage_at`` comes back
+as the aware datetime ``domain.audit`` parsed it into.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 from sqlite_utils import Database
 
 from timetravel.domain.audit import AuditEvent, stage_rank
-from timetravel.domain.ci_env import PipelineRunFacts, PipelineRunRecord, Target, parse_target
+from timetravel.domain.ci_env import PipelineRun, PipelineRunFacts, Target, parse_target
 from timetravel.domain.times import parse_rfc3339, to_stored, utc_now
 
 __all__ = [
@@ -33,14 +34,8 @@ __all__ = [
     "upsert_pipeline_run",
 ]
 
-Instant = datetime | str
-
 # SQLite's default limit on bound variables is 999 before 3.32; stay well under it.
 _CHUNK = 500
-
-
-def _stored(at: Instant) -> str:
-    return to_stored(at if isinstance(at, datetime) else parse_rfc3339(at))
 
 
 def _opt_stored(at: datetime | None) -> str | None:
@@ -68,8 +63,8 @@ def _decode_targets(text: str | None) -> tuple[Target, ...]:
     return tuple(out)
 
 
-def _run_record(row: Sequence[Any]) -> PipelineRunRecord:
-    return PipelineRunRecord(
+def _run_record(row: Sequence[Any]) -> PipelineRun:
+    return PipelineRun(
         id=int(row[0]),
         provider=str(row[1]),
         pipeline=str(row[2]),
@@ -87,9 +82,7 @@ def _run_record(row: Sequence[Any]) -> PipelineRunRecord:
     )
 
 
-def get_pipeline_run(
-    db: Database, provider: str, pipeline: str, run_id: str
-) -> PipelineRunRecord | None:
+def get_pipeline_run(db: Database, provider: str, pipeline: str, run_id: str) -> PipelineRun | None:
     """The stored run with this identity, or None."""
     row = db.execute(
         f"SELECT {_RUN_COLUMNS} FROM pipeline_runs "
@@ -153,6 +146,7 @@ def upsert_pipeline_run(db: Database, run: PipelineRunFacts) -> int:
             )
             return int(cur.lastrowid or 0)
         old = _run_record(row)
+        old_id = int(row[0])  # a stored run always has its row id and report time
         merged = _merge_targets(old.targets, run.targets)
         conn.execute(
             "UPDATE pipeline_runs SET url = ?, commit_sha = ?, status = ?, actor = ?, "
@@ -167,15 +161,15 @@ def upsert_pipeline_run(db: Database, run: PipelineRunFacts) -> int:
                 _opt_stored(run.finished_at) or old.finished_at,
                 orjson.dumps([str(t) for t in merged]).decode() if merged else None,
                 run.service_account or old.service_account,
-                max(reported_at, old.reported_at),
+                max(reported_at, str(row[12])),
                 _merge_source(old.source, run.source),
-                old.id,
+                old_id,
             ),
         )
-        return old.id
+        return old_id
 
 
-def all_pipeline_runs(db: Database) -> list[PipelineRunRecord]:
+def all_pipeline_runs(db: Database) -> list[PipelineRun]:
     """Every stored run, earliest first (by start, else finish, else report time)."""
     rows = db.execute(
         f"SELECT {_RUN_COLUMNS} FROM pipeline_runs "
@@ -184,12 +178,12 @@ def all_pipeline_runs(db: Database) -> list[PipelineRunRecord]:
     return [_run_record(r) for r in rows]
 
 
-def pipeline_runs_between(db: Database, start: Instant, end: Instant) -> list[PipelineRunRecord]:
+def pipeline_runs_between(db: Database, start: str, end: str) -> list[PipelineRun]:
     """Runs whose window overlaps [start, end], earliest first.
 
     A run's window is [started_at, finished_at]; where the CI system gave no finish the
     latest report time stands in, and where it gave no start the window begins at its
-    end (see ``PipelineRunRecord.window``). Widening windows for clock skew or a deploy
+    end (see ``PipelineRun.window``). Widening windows for clock skew or a deploy
     step that reports late is the caller's decision, not the store's.
     """
     rows = db.execute(
@@ -197,7 +191,7 @@ def pipeline_runs_between(db: Database, start: Instant, end: Instant) -> list[Pi
         "WHERE COALESCE(started_at, finished_at, reported_at) <= :end "
         "AND COALESCE(finished_at, reported_at) >= :start "
         "ORDER BY COALESCE(started_at, finished_at, reported_at), id",
-        {"start": _stored(start), "end": _stored(end)},
+        {"start": start, "end": end},
     ).fetchall()
     return [_run_record(r) for r in rows]
 
@@ -353,8 +347,8 @@ def audit_events_for(
     resource: str,
     namespace: str,
     name: str,
-    start: Instant,
-    end: Instant,
+    start: str,
+    end: str,
     *,
     api_group: str | None = None,
     changes_only: bool = False,
@@ -375,8 +369,8 @@ def audit_events_for(
         "resource": resource,
         "namespace": namespace,
         "name": name,
-        "start": _stored(start),
-        "end": _stored(end),
+        "start": start,
+        "end": end,
     }
     if api_group is not None:
         where += " AND api_group = :group"
@@ -385,12 +379,12 @@ def audit_events_for(
 
 
 def audit_events_between(
-    db: Database, start: Instant, end: Instant, *, changes_only: bool = False
+    db: Database, start: str, end: str, *, changes_only: bool = False
 ) -> list[AuditEvent]:
     """Every stored audit event with a stage time in [start, end], earliest first."""
     return _select_audit(
         db,
         "stage_at >= :start AND stage_at <= :end",
-        {"start": _stored(start), "end": _stored(end)},
+        {"start": start, "end": end},
         changes_only,
     )
