@@ -1,4 +1,4 @@
-"""``import-events`` (and later ``import-audit``)."""
+"""``import-events``: what ``kubectl get -w`` printed, into the store."""
 
 from __future__ import annotations
 
@@ -9,19 +9,10 @@ import click
 
 from timetravel.commands.options import db_option, resolve_db, user_errors
 from timetravel.domain.model import DEFAULT_CLUSTER
-from timetravel.errors import UserError
 from timetravel.recorder.events import import_events as run_import
 from timetravel.recorder.progress import Progress
+from timetravel.sources.files import close_input, open_input
 from timetravel.store.db import open_database
-
-
-def open_lines(source: str) -> object:
-    if source == "-":
-        return sys.stdin.buffer
-    try:
-        return open(source, "rb")
-    except OSError as exc:
-        raise UserError(f"{source}: cannot read ({exc.strerror})") from None
 
 
 @click.command("import-events")
@@ -47,14 +38,13 @@ def import_events(db_path: Path | None, cluster: str, quiet: bool, source: str) 
 
         kubectl get deploy,cm -A -w -o json --output-watch-events | timetravel import-events -
     """
-    stream = open_lines(source)
+    stream, raw = open_input(source)
     db = open_database(resolve_db(db_path))
     progress = Progress("importing", unit="records", enabled=not quiet)
     try:
-        report = run_import(db, stream, cluster=cluster, progress=progress)  # type: ignore[arg-type]
+        report = run_import(db, stream, cluster=cluster, progress=progress)
     finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()  # type: ignore[attr-defined]
+        close_input(stream, raw)
     click.echo(report.summary(), err=True)
     if report.bad:
         for line in report.skipped_lines():

@@ -1,27 +1,20 @@
-"""``import-audit``: a Kubernetes audit log into the store (who made each change)."""
+"""Audit logs into the store: who made each change (``timetravel import-audit``)."""
 
 from __future__ import annotations
 
 import gzip
-import sys
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
 
-import click
-
-from timetravel.commands.options import db_option, resolve_db, user_errors
 from timetravel.domain.audit import AuditEvent, BadLine, read_audit
 from timetravel.errors import UserError
 from timetravel.recorder.progress import Progress
+from timetravel.sources.files import close_input, open_input
 from timetravel.store import Database
-from timetravel.store.db import open_database
 from timetravel.store.runs import insert_audit_events
 
 BATCH = 2000
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -103,55 +96,29 @@ def import_audit_lines(
     return report
 
 
-def open_audit(source: str) -> tuple[BinaryIO, BinaryIO]:
-    """The log as bytes, and the file under it (to close; stdin is left open).
-
-    A gzip-compressed log (the API server's rotated files) is decompressed as it is read.
-    """
-    if source == "-":
-        raw: BinaryIO = sys.stdin.buffer
-    else:
-        try:
-            raw = open(source, "rb")  # noqa: SIM115 - closed by the caller
-        except OSError as exc:
-            raise UserError(f"{source}: cannot read ({exc.strerror})") from None
-    peek = getattr(raw, "peek", None)
-    head = peek(2)[:2] if peek is not None else b""
-    if head == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
-    return raw, raw
-
-
-@click.command("import-audit")
-@db_option
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-@click.argument("sources", metavar="FILE...|-", nargs=-1, required=True)
-@user_errors
-def import_audit(db_path: Path | None, quiet: bool, sources: tuple[str, ...]) -> None:
-    """Import Kubernetes audit logs (audit.k8s.io Event JSON, one per line).
-
-    Reads what the API server's log backend writes (--audit-log-path, and its .gz
-    rotations: give several files at once) and webhook EventList batches, at any
-    level. Only metadata is kept (user, impersonation, user agent, field manager,
-    object, response code), never request or response bodies. get/list/watch requests
-    are skipped. Bad lines are listed at the end (exit 1); the rest is imported.
-    Importing a log twice adds nothing.
-
-    Example:
-
-        timetravel import-audit /var/log/kubernetes/audit/audit*.log*
-    """
+def check_audit_sources(sources: Iterable[str]) -> list[str]:
+    """The logs to import, each opened once to refuse a missing one before any is imported
+    (a half-done import is confusing). ``-`` (standard input) stands alone."""
+    sources = list(sources)
     if "-" in sources and len(sources) > 1:
         raise UserError("'-' (standard input) cannot be combined with files")
     for source in sources:
-        # Refuse a missing file before importing any: a half-done import is confusing.
         if source != "-":
-            open_audit(source)[1].close()
-    db = open_database(resolve_db(db_path))
-    progress = Progress("importing audit events", unit="events", enabled=not quiet)
+            close_input(*open_input(source))
+    return sources
+
+
+def import_audit_files(
+    db: Database, sources: Iterable[str], *, progress: Progress | None = None
+) -> AuditImportReport:
+    """Import every log in ``sources`` (checked by :func:`check_audit_sources`), gzip or plain.
+
+    A truncated or corrupt compressed log keeps the events before the damage and raises
+    UserError naming the file.
+    """
     report = AuditImportReport()
     for source in sources:
-        stream, raw = open_audit(source)
+        stream, raw = open_input(source, gunzip=True)
         try:
             import_audit_lines(db, stream, name=source, report=report, progress=progress)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -160,12 +127,5 @@ def import_audit(db_path: Path | None, quiet: bool, sources: tuple[str, ...]) ->
                 "events before that point were imported"
             ) from None
         finally:
-            if raw is not sys.stdin.buffer:
-                stream.close()
-                raw.close()
-    progress.close()
-    click.echo(report.summary(), err=True)
-    if report.bad:
-        for line in report.bad_lines():
-            click.echo(line, err=True)
-        sys.exit(1)
+            close_input(stream, raw)
+    return report

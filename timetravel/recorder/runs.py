@@ -1,19 +1,22 @@
-"""``record-run``: report a pipeline run (from a CI step) so changes can be traced to it."""
+"""Pipeline runs reported by CI (``timetravel record-run``): merge rules and validation.
+
+A run is reported from inside its CI job, often twice (at the start of the deploy and at
+the end with a status). Flags win; what a flag does not say comes from the CI system's
+environment when it is the same provider; reports of one run (same provider, pipeline
+and run id) merge in the store, a later one filling in what an earlier one did not say.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 
-import click
-
-from timetravel.commands.options import db_option, resolve_db, time_arg, user_errors
 from timetravel.domain.ci_env import (
     TERMINAL_STATUSES,
     DetectedRun,
+    PipelineRun,
     PipelineRunFacts,
     Target,
     detect_run,
@@ -21,15 +24,37 @@ from timetravel.domain.ci_env import (
     normalize_status,
     parse_target,
 )
-from timetravel.domain.times import stored_to_rfc3339, utc_now
 from timetravel.errors import UserError
-from timetravel.store.db import open_database
+from timetravel.store import Database
 from timetravel.store.runs import get_pipeline_run, upsert_pipeline_run
 
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
+# The text fields a report carries, by flag name (``run_id`` is ``--run-id``).
+FIELDS = ("provider", "pipeline", "run_id", "commit", "url", "status", "actor", "service_account")
 
 
-def _targets(values: tuple[str, ...]) -> tuple[Target, ...]:
+@dataclass(frozen=True)
+class RunReport:
+    """What one ``record-run`` call says: flags (None when absent), times as typed."""
+
+    flags: Mapping[str, str | None]
+    targets: tuple[str, ...] = ()
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """The run as stored after the report, and how the report was read."""
+
+    record: PipelineRun
+    updated: bool  # an earlier report of the same run was merged
+    detected: DetectedRun | None  # the CI environment used, if any
+    from_env: tuple[str, ...]  # flag names (``run-id``) whose value came from it
+
+
+def parse_targets(values: tuple[str, ...]) -> tuple[Target, ...]:
+    """``--target`` values as targets, each once, in the order given."""
     out: list[Target] = []
     for value in values:
         try:
@@ -42,7 +67,7 @@ def _targets(values: tuple[str, ...]) -> tuple[Target, ...]:
 
 
 def merge_with_env(
-    flags: dict[str, str | None], env: Mapping[str, str], use_env: bool
+    flags: Mapping[str, str | None], env: Mapping[str, str], use_env: bool
 ) -> tuple[dict[str, str | None], DetectedRun | None, datetime | None]:
     """Flags win; a missing one comes from the CI environment when it is the same provider.
 
@@ -54,7 +79,7 @@ def merge_with_env(
         # `--provider tekton` inside a GitHub job: GitHub's run id is not the Tekton one.
         detected = None
     if detected is None:
-        return flags, None, None
+        return dict(flags), None, None
     merged = dict(flags)
     from_env: dict[str, str | None] = {
         "provider": detected.provider,
@@ -72,96 +97,30 @@ def merge_with_env(
     return merged, detected, detected.started_at
 
 
-@click.command("record-run")
-@db_option
-@click.option(
-    "--provider", help="CI system: github-actions, gitlab-ci, jenkins, tekton, argo-workflows, ..."
-)
-@click.option("--pipeline", help="Pipeline (workflow, job, project) name.")
-@click.option("--run-id", "run_id", help="The run's id in that pipeline.")
-@click.option("--commit", help="Git commit SHA the run deployed.")
-@click.option("--url", help="Link to the run.")
-@click.option(
-    "--status", help="success, failed, cancelled, running, ... (synonyms are normalized)."
-)
-@click.option("--actor", help="Who started the run.")
-@click.option(
-    "--started-at",
-    "started_at",
-    metavar="T",
-    help="When the run started [default: now, unless --status is final].",
-)
-@click.option(
-    "--finished-at",
-    "finished_at",
-    metavar="T",
-    help="When it finished [default: now when --status is final].",
-)
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="KIND/NS/NAME",
-    help="An object the run deploys (repeatable; KIND/NAME when cluster-scoped; NAME may be *).",
-)
-@click.option(
-    "--service-account",
-    "service_account",
-    metavar="SA",
-    help="Identity the run uses in the cluster: NS/NAME or an audit username.",
-)
-@click.option(
-    "--no-env",
-    "no_env",
-    is_flag=True,
-    help="Do not fill missing fields from CI environment variables.",
-)
-@user_errors
-def record_run(
-    db_path: Path | None,
-    provider: str | None,
-    pipeline: str | None,
-    run_id: str | None,
-    commit: str | None,
-    url: str | None,
-    status: str | None,
-    actor: str | None,
-    started_at: str | None,
-    finished_at: str | None,
-    targets: tuple[str, ...],
-    service_account: str | None,
-    no_env: bool,
-) -> None:
-    """Record a pipeline run: which commit it deployed, when, by whom, to what.
+@dataclass(frozen=True)
+class PreparedRun:
+    """A report checked and completed from the environment, before it meets the store."""
 
-    Run it from the CI job, at the start of the deploy and again at the end with
-    --status: reports of one run (same provider, pipeline and run id) merge, a later one
-    filling in what an earlier one did not say. Flags that are absent are taken from the
-    CI system's environment (GitHub Actions, GitLab CI, Jenkins, Azure Pipelines,
-    Buildkite, CircleCI; Tekton and Argo Workflows when the step exports their variables:
-    see timetravel.domain.ci_env). --provider, --pipeline, --run-id and --commit must end
-    up known. Times: RFC 3339, 'now', '-5m', '21:30'.
+    facts: PipelineRunFacts  # bounds only as reported (None where nothing said)
+    terminal: bool  # the status is final
+    detected: DetectedRun | None
+    from_env: tuple[str, ...]
 
-    Example:
 
-    \b
-        timetravel record-run --provider github-actions --pipeline deploy-prod --run-id 7712345 --commit 3f2c9e1 --target Deployment/payments/api
-        timetravel record-run --status success   # later, inside the same GitHub Actions job
+def prepare_run(
+    report: RunReport,
+    *,
+    env: Mapping[str, str],
+    use_env: bool,
+    now: datetime,
+    parse_time: Callable[[str, datetime], datetime],
+) -> PreparedRun:
+    """Validate ``report`` and complete it from ``env``; raises UserError for what is wrong.
+
+    ``--provider``, ``--pipeline``, ``--run-id`` and ``--commit`` must end up known.
     """
-    now = utc_now()
-    flags: dict[str, str | None] = {
-        "provider": provider,
-        "pipeline": pipeline,
-        "run_id": run_id,
-        "commit": commit,
-        "url": url,
-        "status": status,
-        "actor": actor,
-        "service_account": service_account,
-    }
-    flags = {k: (v.strip() or None) if v is not None else None for k, v in flags.items()}
-    merged, detected, env_started = merge_with_env(flags, os.environ, use_env=not no_env)
-
+    flags = {k: (v.strip() or None) if v is not None else None for k, v in report.flags.items()}
+    merged, detected, env_started = merge_with_env(flags, env, use_env)
     missing = [
         f"--{key.replace('_', '-')}"
         for key in ("provider", "pipeline", "run_id", "commit")
@@ -178,28 +137,16 @@ def record_run(
     if not _SHA.fullmatch(commit_sha):
         raise UserError(f"--commit {commit_sha!r}: expected a git commit SHA (7 to 64 hex digits)")
     final_status = normalize_status(merged["status"]) if merged["status"] else None
-    parsed_targets = _targets(targets)
-    start = time_arg(started_at, now) if started_at else env_started
-    finish = time_arg(finished_at, now) if finished_at else None
+    targets = parse_targets(report.targets)
+    start = parse_time(report.started_at, now) if report.started_at else env_started
+    finish = parse_time(report.finished_at, now) if report.finished_at else None
     if start and finish and finish < start:
         raise UserError("--finished-at is before --started-at")
     account = merged["service_account"]
-
-    key = (str(merged["provider"]), str(merged["pipeline"]), str(merged["run_id"]))
-    db = open_database(resolve_db(db_path))
-    stored = get_pipeline_run(db, *key)
-    # The report time is what is known of a run's bounds when the CI system does not say:
-    # a run reported while running started by now, one reported finished ended by now.
-    # Only fill a bound no earlier report gave.
-    terminal = final_status in TERMINAL_STATUSES
-    if start is None and not terminal and (stored is None or stored.started_at is None):
-        start = now
-    if finish is None and terminal and (stored is None or stored.finished_at is None):
-        finish = now
     facts = PipelineRunFacts(
-        provider=key[0],
-        pipeline=key[1],
-        run_id=key[2],
+        provider=str(merged["provider"]),
+        pipeline=str(merged["pipeline"]),
+        run_id=str(merged["run_id"]),
         reported_at=now,
         source="record-run",
         url=merged["url"],
@@ -208,31 +155,33 @@ def record_run(
         actor=merged["actor"],
         started_at=start,
         finished_at=finish,
-        targets=parsed_targets,
+        targets=targets,
         service_account=normalize_service_account(account) if account else None,
     )
-    upsert_pipeline_run(db, facts)
-    record = get_pipeline_run(db, *key)
-    if record is None:  # another writer deleted it in between: report what was sent
-        raise UserError(f"{resolve_db(db_path)}: the run was not kept (database changed)")
-    verb = "updated" if stored is not None else "recorded"
-    details = [f"commit {record.commit[:12] if record.commit else '?'}"]
-    if record.status:
-        details.append(f"status {record.status}")
-    if record.started_at:
-        details.append(f"started {stored_to_rfc3339(record.started_at)}")
-    if record.finished_at:
-        details.append(f"finished {stored_to_rfc3339(record.finished_at)}")
-    if record.targets:
-        details.append(f"{len(record.targets)} target{'s' if len(record.targets) > 1 else ''}")
     # Say which values came from the environment: a wrong one is then easy to trace.
     filled = [k.replace("_", "-") for k, v in merged.items() if v and not flags.get(k)]
-    if env_started is not None and not started_at:
+    if env_started is not None and not report.started_at:
         filled.append("started-at")
-    via = ""
-    if filled and detected is not None:
-        via = f"; from the {detected.provider} environment: {', '.join(filled)}"
-    click.echo(
-        f"{verb} {record.provider} run {record.pipeline} #{record.run_id} "
-        f"({', '.join(details)}{via})"
-    )
+    return PreparedRun(facts, final_status in TERMINAL_STATUSES, detected, tuple(filled))
+
+
+def record_run(db: Database, run: PreparedRun) -> RecordedRun | None:
+    """Merge ``run`` into the stored run of the same key; None when it was not kept
+    (another writer deleted it in between).
+
+    The report time is what is known of a run's bounds when the CI system does not say: a
+    run reported while running started by then, one reported finished ended by then; only
+    a bound no earlier report gave is filled.
+    """
+    facts = run.facts
+    stored = get_pipeline_run(db, facts.provider, facts.pipeline, facts.run_id)
+    start, finish = facts.started_at, facts.finished_at
+    if start is None and not run.terminal and (stored is None or stored.started_at is None):
+        start = facts.reported_at
+    if finish is None and run.terminal and (stored is None or stored.finished_at is None):
+        finish = facts.reported_at
+    upsert_pipeline_run(db, replace(facts, started_at=start, finished_at=finish))
+    record = get_pipeline_run(db, facts.provider, facts.pipeline, facts.run_id)
+    if record is None:
+        return None
+    return RecordedRun(record, stored is not None, run.detected, run.from_env)
