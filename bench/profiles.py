@@ -220,8 +220,8 @@ def import_events_profile(ctx: Context) -> str:
 def state_profile(ctx: Context) -> str:
     """Where a full state's time goes: the seeks, the rows, the decode, the parse."""
     from bench.datasets import state_store
-    from timetravel.cli import tune_collector
     from timetravel.domain.times import to_stored
+    from timetravel.host import tune_collector
     from timetravel.store.db import open_database
     from timetravel.store.reader import Reader
 
@@ -321,7 +321,7 @@ def backfill_profile(ctx: Context) -> str:
 
 def snapshot_profile(ctx: Context) -> str:
     from bench.datasets import state_store
-    from timetravel.cli import tune_collector
+    from timetravel.host import tune_collector
     from timetravel.query.moment import build_snapshot
     from timetravel.store.db import open_database
 

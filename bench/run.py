@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  [{elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     # Measured in this process, the library runs with the collector `timetravel` sets.
-    from timetravel.cli import tune_collector
+    from timetravel.host import tune_collector
 
     tune_collector()
     ctx = Context(quick=args.quick, out=args.out.resolve(), seed=args.seed, log=log)

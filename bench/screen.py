@@ -194,7 +194,7 @@ def drive(db: Path, now: datetime, presses: int, data: int, timeout: float, out:
     """Run the app headless on ``db``, time key presses, write the results to ``out`` and
     leave the process at once (in the driver subprocess): a store read still running in a
     worker thread would otherwise hold the exit for as long as it takes."""
-    from timetravel.cli import tune_collector
+    from timetravel.host import tune_collector
     from timetravel.query.screen import ScreenData
     from timetravel.tui.app import TimetravelApp
 

@@ -2,7 +2,7 @@
 
 - the full state (``Reader.state_at(at)`` and every live object's JSON at hand,
   ``RevisionRecord.lazy_obj()``, as a snapshot and its JSON export read it: with the
-  collector paused, see ``domain.snapshot.collector_paused``), target p95 <= 250 ms; and,
+  collector paused, see ``host.collector_paused``), target p95 <= 250 ms; and,
   for reference, the same with every object then parsed into Python (what a reader that
   walks every object pays; no target);
 - one namespace (``state_at(at, namespace=ns)``, ~200 objects), target p95 <= 20 ms;
@@ -18,8 +18,8 @@ import time
 
 from bench.common import Context, Figure, fmt_ms, p50_p95
 from bench.datasets import state_store
-from timetravel.domain.snapshot import collector_paused
 from timetravel.domain.times import to_stored
+from timetravel.host import collector_paused
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
 

@@ -30,12 +30,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from timetravel import recorder as recorder_module
 from timetravel.cli import cli
 from timetravel.domain.normalize import normalize
 from timetravel.domain.times import utc_now
 from timetravel.errors import UserError
 from timetravel.query.screen import ScreenData
+from timetravel.recorder import cluster as recorder_module
 from timetravel.recorder.clock import MonotonicClock
 from timetravel.recorder.cluster import Recorder
 from timetravel.recorder.git import GitSource

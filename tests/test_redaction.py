@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC
 from pathlib import Path
 
 from timetravel.domain.normalize import LAST_APPLIED
@@ -88,7 +89,7 @@ def test_export_holds_no_secret_value_but_shows_the_rotation(tmp_path: Path) -> 
         ],
         cluster="c",
     )
-    at = parse_time("2026-11-19T21:45:00Z", now=utc_now())
+    at = parse_time("2026-11-19T21:45:00Z", now=utc_now(), tz=UTC)
     data = render_json(build_snapshot(db, at))
     for needle in forbidden_bytes():
         assert needle not in data

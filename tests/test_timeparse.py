@@ -11,9 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from timetravel.domain import timeparse
-from timetravel.domain.timeparse import format_local, local_zone, parse_duration, parse_time
+from timetravel import host
+from timetravel.commands.options import time_arg
+from timetravel.domain.timeparse import format_local, parse_duration, parse_time
 from timetravel.errors import UserError
+from timetravel.host import local_zone
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -72,16 +74,17 @@ def test_now_is_now_in_utc() -> None:
         assert result.tzinfo is UTC
 
 
-def test_tz_defaults_to_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command_line_times_are_in_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The zone is resolved at the edge (the CLI's time_arg) and passed in.
     monkeypatch.setenv("TZ", "America/New_York")
-    assert parse_time("2026-11-19 21:30", now=NOW) == utc(2026, 11, 20, 2, 30)
+    assert time_arg("2026-11-19 21:30", NOW) == utc(2026, 11, 20, 2, 30)
     monkeypatch.setenv("TZ", "Europe/Berlin")
-    assert parse_time("2026-11-19 21:30", now=NOW) == utc(2026, 11, 19, 20, 30)
+    assert time_arg("2026-11-19 21:30", NOW) == utc(2026, 11, 19, 20, 30)
 
 
 def test_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="aware"):
-        parse_time("now", now=datetime(2026, 11, 19, 22, 0))
+        parse_time("now", now=datetime(2026, 11, 19, 22, 0), tz=BERLIN)
 
 
 # --- relative forms -------------------------------------------------------------------------
@@ -504,9 +507,9 @@ def test_format_local(dt: datetime, zone: tzinfo, expected: str) -> None:
     assert format_local(dt, zone) == expected
 
 
-def test_format_local_defaults_to_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_format_local_in_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Europe/Berlin")
-    assert format_local(utc(2026, 11, 19, 21, 30)) == "Thu 2026-11-19 22:30:00 CET"
+    assert format_local(utc(2026, 11, 19, 21, 30), local_zone()) == "Thu 2026-11-19 22:30:00 CET"
 
 
 def test_format_local_rejects_naive() -> None:
@@ -521,7 +524,7 @@ def test_format_then_parse_names_the_same_second() -> None:
     assert parse_time(date_and_time, now=NOW, tz=BERLIN) == moment
 
 
-# --- local_zone -----------------------------------------------------------------------------
+# --- local_zone (timetravel.host) -----------------------------------------------------------------------------
 
 
 def _offsets(zone: tzinfo) -> tuple[timedelta | None, timedelta | None]:
@@ -601,7 +604,7 @@ def test_local_zone_reads_localtime_symlink_name(
     link = tmp_path / "localtime"
     # The target need not exist: its name alone says which zone it is.
     os.symlink("../usr/share/zoneinfo/America/New_York", link)
-    monkeypatch.setattr(timeparse, "_LOCALTIME", str(link))
+    monkeypatch.setattr(host, "_LOCALTIME", str(link))
     zone = local_zone()
     assert str(zone) == "America/New_York"
     assert _offsets(zone) == NEW_YORK_OFFSETS
@@ -613,7 +616,7 @@ def test_local_zone_reads_localtime_posix_symlink(
     monkeypatch.delenv("TZ", raising=False)
     link = tmp_path / "localtime"
     os.symlink("/usr/share/zoneinfo/posix/Europe/Berlin", link)
-    monkeypatch.setattr(timeparse, "_LOCALTIME", str(link))
+    monkeypatch.setattr(host, "_LOCALTIME", str(link))
     assert str(local_zone()) == "Europe/Berlin"
 
 
@@ -621,7 +624,7 @@ def test_local_zone_reads_localtime_file(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.delenv("TZ", raising=False)
     copy = tmp_path / "localtime"
     copy.write_bytes(_tzif_bytes("Europe/Berlin"))
-    monkeypatch.setattr(timeparse, "_LOCALTIME", str(copy))
+    monkeypatch.setattr(host, "_LOCALTIME", str(copy))
     assert _offsets(local_zone()) == BERLIN_OFFSETS
 
 
@@ -629,7 +632,7 @@ def test_local_zone_without_localtime_uses_libc_offset(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("TZ", raising=False)
-    monkeypatch.setattr(timeparse, "_LOCALTIME", str(tmp_path / "missing"))
+    monkeypatch.setattr(host, "_LOCALTIME", str(tmp_path / "missing"))
     zone = local_zone()
     probe = datetime.now().astimezone()
     assert probe.replace(tzinfo=zone).utcoffset() == probe.utcoffset()

@@ -5,13 +5,13 @@ Every user error becomes one line on stderr and exit status 2 (see ``errors.User
 
 from __future__ import annotations
 
-import gc
 import sys
 
 import click
 
 from timetravel import __version__
 from timetravel.commands import demo, export, import_audit, imports, record, record_run, ui
+from timetravel.host import tune_collector
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,18 +45,6 @@ for _command in (
     import_audit.import_audit,
 ):
     cli.add_command(_command)
-
-
-def tune_collector() -> None:
-    """The cyclic collector as every timetravel process runs it (benchmarks too).
-
-    Parsed Kubernetes JSON is millions of small dicts and lists without cycles; the
-    default collector thresholds spent more time walking them than parsing them (see
-    BENCHMARKS.md): collect young objects less often. Nothing is frozen here, so a
-    snapshot build can age what it keeps alive without a walk
-    (``domain.snapshot.collector_paused``); import-time objects cost ~1 ms a full pass.
-    """
-    gc.set_threshold(50_000, 20, 100)
 
 
 def main() -> None:

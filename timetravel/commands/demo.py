@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from timetravel.commands.options import user_errors
+from timetravel.commands.options import time_arg, user_errors
 from timetravel.config import data_dir
 from timetravel.domain.model import ResourceKey
-from timetravel.domain.timeparse import format_local, parse_time
+from timetravel.domain.timeparse import format_local
 from timetravel.domain.times import utc_now
+from timetravel.host import local_zone
 
 
 @click.command("demo")
@@ -54,13 +55,13 @@ def demo(directory: Path | None, no_ui: bool, live: bool, now_text: str | None) 
     click.echo(f"building the demo in {target} ...", err=True)
     # The story is anchored to now: before Friday 04:40 local the recorder outage after the
     # incident has not happened yet, so tests pin the moment.
-    now = utc_now() if now_text is None else parse_time(now_text, now=utc_now())
+    now = utc_now() if now_text is None else time_arg(now_text)
     result = build(target, now=now)
     took = time.monotonic() - started
     story = result.story
     click.echo(
         f"built in {took:.1f}s: {len(story.commits)} commits, {len(story.writes)} cluster "
-        f"changes, {len(story.runs)} pipeline runs; incident at {format_local(story.incident)}",
+        f"changes, {len(story.runs)} pipeline runs; incident at {format_local(story.incident, local_zone())}",
         err=True,
     )
     if no_ui:

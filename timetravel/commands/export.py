@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from timetravel.commands.options import db_option, duration_arg, resolve_db, time_arg, user_errors
-from timetravel.domain.timeparse import local_zone
+from timetravel.domain.times import DEFAULT_WINDOW, DEFAULT_WINDOW_TEXT
 from timetravel.errors import UserError
 from timetravel.export import FORMATS, ONLY, write_bundle_dir, write_export
-from timetravel.query.moment import DEFAULT_WINDOW, build_snapshot
+from timetravel.host import local_zone
+from timetravel.query.moment import build_snapshot
 from timetravel.store.db import open_database
 
 
@@ -27,7 +28,7 @@ from timetravel.store.db import open_database
 @click.option(
     "--window",
     "window_text",
-    default="1h",
+    default=DEFAULT_WINDOW_TEXT,
     show_default=True,
     help="Changes this long before and after --at (90s, 15m, 2h, 1d).",
 )

@@ -18,6 +18,7 @@ from timetravel.config import default_db_path
 from timetravel.domain.timeparse import parse_duration, parse_time
 from timetravel.domain.times import utc_now
 from timetravel.errors import UserError
+from timetravel.host import local_zone
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,7 +39,8 @@ def resolve_db(db_path: Path | None) -> Path:
 
 
 def time_arg(text: str, now: datetime | None = None) -> datetime:
-    return parse_time(text, now=now or utc_now())
+    """A time as the user typed it, wall-clock forms in the local zone."""
+    return parse_time(text, now=now or utc_now(), tz=local_zone())
 
 
 def duration_arg(text: str) -> timedelta:

@@ -22,8 +22,8 @@ from timetravel.demo.story import CLUSTER, COMMIT_REF, PIPELINE_SA, Story, Write
 from timetravel.domain.audit import AuditEvent, read_audit
 from timetravel.domain.ci_env import PipelineRunFacts, Target
 from timetravel.domain.model import Gap, Observation
-from timetravel.domain.timeparse import local_zone
 from timetravel.domain.times import to_rfc3339, to_stored
+from timetravel.host import local_zone
 from timetravel.recorder.clock import MonotonicClock
 from timetravel.recorder.events import import_events
 from timetravel.recorder.git import GitSource

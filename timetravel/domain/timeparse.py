@@ -4,8 +4,8 @@ Accepted time forms (case-insensitive, surrounding whitespace ignored, inner run
 whitespace count as one space):
 
 - RFC 3339 / ISO 8601: ``2026-11-19T21:30:00Z``, ``2026-11-19T21:30:00.123+01:00``, a space
-  instead of ``T``; without ``Z`` or an offset the value is wall-clock time in the local zone,
-  and a bare date (``2026-11-19``) is local midnight;
+  instead of ``T``; without ``Z`` or an offset the value is wall-clock time in the user's zone,
+  and a bare date (``2026-11-19``) is midnight there (the zone is passed in);
 - ``now``;
 - relative past: ``-2h``, ``-1h30m``, ``2h ago``, ``90 s ago`` (the :func:`parse_duration`
   grammar), an exact span of elapsed time: ``-1d`` is 24 hours even across a DST change;
@@ -18,14 +18,12 @@ raises :class:`~timetravel.errors.UserError` with one line that names the accept
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo
 
 from timetravel.errors import UserError
 
-__all__ = ["format_local", "local_zone", "parse_duration", "parse_time"]
+__all__ = ["format_local", "parse_duration", "parse_time"]
 
 TIME_FORMS = (
     "RFC 3339 ('2026-11-19T21:30:00Z'), 'now', relative ('-2h', '2h ago'), "
@@ -36,9 +34,6 @@ DURATION_FORMS = (
     "largest unit first, like '90s', '15m', '2h', '1d', '1h30m'"
 )
 
-# Module-level so tests can point it at a symlink of their own.
-_LOCALTIME = "/etc/localtime"
-_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Zulu", "Etc/Zulu"})
 
 _WS = re.compile(r"\s+")
 _UNIT_SECONDS: dict[str, int] = {
@@ -75,89 +70,6 @@ _WEEKDAYS: dict[str, int] = {
     **{name[:3]: index for index, name in enumerate(_WEEKDAY_NAMES)},
 }
 _DAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def local_zone() -> tzinfo:
-    """The user's local zone, DST-aware whenever the system says which zone it is.
-
-    Order: the ``TZ`` environment variable (``Europe/Berlin``, ``:Europe/Berlin``, ``UTC``, a
-    path to a TZif file; empty means UTC, as libc reads it); else the IANA name that the
-    ``/etc/localtime`` symlink points at; else the zone data in ``/etc/localtime``; else the
-    current fixed offset libc reports. A ``TZ`` that names no known zone (a POSIX rule string
-    such as ``CET-1CEST``) also yields libc's current fixed offset, since libc honours it.
-    Never raises.
-    """
-    value = os.environ.get("TZ")
-    if value is not None:
-        zone = _zone_from_tz_variable(value)
-        return zone if zone is not None else _libc_zone()
-    zone = _zone_from_symlink(_LOCALTIME)
-    if zone is None:
-        zone = _zone_from_file(_LOCALTIME)
-    return zone if zone is not None else _libc_zone()
-
-
-def _zone_from_tz_variable(value: str) -> tzinfo | None:
-    name = value.strip().removeprefix(":")
-    if not name:
-        return UTC
-    if name.startswith("/"):
-        return (
-            _zone_from_symlink(name)
-            or _zone_from_key(_key_from_path(name))
-            or _zone_from_file(name)
-        )
-    return _zone_from_key(name)
-
-
-def _zone_from_key(key: str | None) -> tzinfo | None:
-    if not key:
-        return None
-    try:
-        return ZoneInfo(key)
-    except (KeyError, ValueError, OSError):
-        # Without a tz database UTC must still work: it needs no data.
-        return UTC if key in _UTC_NAMES else None
-
-
-def _key_from_path(path: str) -> str | None:
-    marker = "/zoneinfo/"
-    where = path.rfind(marker)
-    if where < 0:
-        return None
-    key = path[where + len(marker) :]
-    # posix/ and right/ are variants of the same zones; right/ counts leap seconds,
-    # which datetime cannot represent, so the plain zone is the faithful choice.
-    for prefix in ("posix/", "right/"):
-        key = key.removeprefix(prefix)
-    return key
-
-
-def _zone_from_symlink(path: str) -> tzinfo | None:
-    try:
-        target = os.readlink(path)
-    except (OSError, ValueError):
-        return None
-    # The first hop keeps the name the user chose (a tzdata alias stays an alias);
-    # the fully resolved path covers chains such as /etc/alternatives.
-    first = os.path.normpath(os.path.join(os.path.dirname(path), target))
-    for candidate in (first, os.path.realpath(path)):
-        zone = _zone_from_key(_key_from_path(candidate))
-        if zone is not None:
-            return zone
-    return None
-
-
-def _zone_from_file(path: str) -> tzinfo | None:
-    try:
-        with open(path, "rb") as handle:
-            return ZoneInfo.from_file(handle, key=os.path.basename(path))
-    except (OSError, ValueError):
-        return None
-
-
-def _libc_zone() -> tzinfo:
-    return datetime.now().astimezone().tzinfo or UTC
 
 
 def parse_duration(text: str) -> timedelta:
@@ -208,12 +120,13 @@ def _duration_or_none(normalized: str, original: str) -> timedelta | None:
         raise UserError(f"the span in {original.strip()!r} is too long") from None
 
 
-def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetime:
+def parse_time(text: str, *, now: datetime, tz: tzinfo) -> datetime:
     """The instant ``text`` names, as an aware datetime in UTC (``tzinfo`` is ``UTC``).
 
-    ``now`` (aware) anchors ``now``, relative and wall-clock forms; ``tz`` (default
-    :func:`local_zone`) is the zone of every time written without ``Z`` or an offset, and
-    decides which calendar day is "today". See the module docstring for the forms.
+    ``now`` (aware) anchors ``now``, relative and wall-clock forms; ``tz`` (the user's zone,
+    :func:`timetravel.host.local_zone` at the edge) is the zone of every time written
+    without ``Z`` or an offset, and decides which calendar day is "today".
+    See the module docstring for the forms.
 
     Day words pick a local calendar date first, then the wall-clock time on it, so
     ``yesterday 21:30`` is the previous date's 21:30 even across a DST change:
@@ -238,9 +151,8 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo | None = None) -> datetim
     normalized = _WS.sub(" ", text.strip()).lower()
     if not normalized:
         raise UserError(f"empty time; use {TIME_FORMS}")
-    zone = tz if tz is not None else local_zone()
     try:
-        return _parse_normalized(normalized, text.strip(), now, zone)
+        return _parse_normalized(normalized, text.strip(), now, tz)
     except OverflowError:
         raise UserError(f"time {text.strip()!r} is outside the supported range") from None
 
@@ -381,8 +293,8 @@ def _localize(naive: datetime, zone: tzinfo) -> datetime:
     return naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
-def format_local(dt: datetime, tz: tzinfo | None = None) -> str:
-    """``dt`` for a person: ``'Thu 2026-11-19 22:30:00 CET'`` in ``tz`` (default: local zone).
+def format_local(dt: datetime, tz: tzinfo) -> str:
+    """``dt`` for a person: ``'Thu 2026-11-19 22:30:00 CET'`` in ``tz``.
 
     The weekday is always English whatever the locale, seconds are whole (the fraction is
     dropped), and the zone is its abbreviation, or the numeric offset when it has none.
@@ -390,7 +302,7 @@ def format_local(dt: datetime, tz: tzinfo | None = None) -> str:
     """
     if dt.utcoffset() is None:
         raise ValueError("format_local needs an aware datetime")
-    local = dt.astimezone(tz if tz is not None else local_zone())
+    local = dt.astimezone(tz)
     name = local.tzname() or _offset_text(local.utcoffset() or timedelta(0))
     return (
         f"{_DAY_ABBR[local.weekday()]} {local.year:04d}-{local.month:02d}-{local.day:02d} "

@@ -11,7 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+# The store's resolution: the next instant after a time is a tick later.
+TICK = timedelta(microseconds=1)
+_MICROSECOND = TICK
+# The span before a moment whose changes an export, a report or the screen's export shows.
+DEFAULT_WINDOW_TEXT = "1h"
+DEFAULT_WINDOW = timedelta(hours=1)
 
 
 def utc_now() -> datetime:
@@ -24,6 +29,11 @@ def to_stored(dt: datetime) -> str:
     if dt.tzinfo is None:
         raise ValueError("naive datetime: every stored time must be aware")
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def next_instant(stored: str) -> str:
+    """The stored text of the first instant after ``stored``: bounds of half-open spans."""
+    return to_stored(from_stored(stored) + TICK)
 
 
 def to_micros(text: str) -> int:

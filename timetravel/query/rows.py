@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from timetravel.domain.model import ResourceKey
-from timetravel.domain.times import from_stored, stored_to_rfc3339, to_stored
+from timetravel.domain.times import next_instant, stored_to_rfc3339
 from timetravel.query.desired import DeclaredObject, DesiredKey
 from timetravel.query.moment import CompareCache, compare
 from timetravel.store.reader import Reader
@@ -34,8 +34,6 @@ BACKWARD_LIMIT = 800
 STOP_EVERY = 200
 # Rows kept by (revision, state); beyond this many they start over.
 ROWS_KEPT = 200_000
-
-TICK = timedelta(microseconds=1)
 
 
 class Superseded(Exception):
@@ -84,13 +82,9 @@ def live_at(
     return LiveSet(at, {record.resource_id: record for record in records})
 
 
-def _after(stored: str) -> str:
-    return to_stored(from_stored(stored) + TICK)
-
-
 def _forward(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
     """Apply the revisions in (base.at, at], oldest first: the latest of each wins."""
-    records = reader.changes_between(_after(base.at), at, limit=limit + 1)
+    records = reader.changes_between(next_instant(base.at), at, limit=limit + 1)
     if len(records) > limit:
         return None
     check(stop)
@@ -106,7 +100,7 @@ def _forward(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> 
 def _back(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
     """Undo the revisions in (at, base.at]: each resource they touched takes the revision
     just before the first of them (or is not live, when that is none or a deletion)."""
-    records = reader.changes_between(_after(at), base.at, with_body=False, limit=limit + 1)
+    records = reader.changes_between(next_instant(at), base.at, with_body=False, limit=limit + 1)
     if len(records) > limit:
         return None
     first: dict[int, RevisionRecord] = {}

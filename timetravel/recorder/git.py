@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import watchfiles
 
 from timetravel.domain.manifests import ParsedFile
 from timetravel.domain.normalize import is_secret, normalize
-from timetravel.domain.times import from_stored, to_stored
+from timetravel.domain.times import next_instant, to_stored
 from timetravel.recorder.progress import Progress
 from timetravel.sources.desired import CommitInfo, DesiredReader, DesiredSet, first_parent_history
 from timetravel.sources.git import open_repo, resolve_branch
@@ -60,7 +60,7 @@ def _after(stored: str, floor: str) -> str:
     """``stored``, or a microsecond after ``floor`` when ``stored`` is not later."""
     if stored > floor:
         return stored
-    return to_stored(from_stored(floor) + timedelta(microseconds=1))
+    return next_instant(floor)
 
 
 class _NoSecretsCache:

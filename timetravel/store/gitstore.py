@@ -12,8 +12,8 @@ import orjson
 import zstandard as zstd
 
 from timetravel.domain.manifests import ParsedFile
-from timetravel.domain.snapshot import collector_paused
 from timetravel.domain.times import to_stored, utc_now
+from timetravel.host import collector_paused
 from timetravel.store import Database, codec, declared
 from timetravel.store.declared import ObjectKey
 

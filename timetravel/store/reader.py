@@ -12,8 +12,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from timetravel.domain.model import ResourceKey
-from timetravel.domain.snapshot import collector_paused
 from timetravel.domain.times import from_micros, to_micros
+from timetravel.host import collector_paused
 from timetravel.store import codec
 from timetravel.store import segments as seg
 from timetravel.store.records import (
