@@ -51,3 +51,13 @@ def test_documented_schema_is_the_contract() -> None:
     assert (ROOT / "docs/snapshot.schema.json").read_bytes() == (
         SHARED / "snapshot.schema.json"
     ).read_bytes()
+
+
+def test_architecture_names_every_package() -> None:
+    text = (ROOT / "docs/ARCHITECTURE.md").read_text()
+    packages = sorted(
+        p.name for p in (ROOT / "timetravel").iterdir() if (p / "__init__.py").exists()
+    )
+    assert len(packages) >= 8
+    missing = [name for name in packages if f"`{name}/`" not in text]
+    assert missing == [], f"docs/ARCHITECTURE.md does not describe {missing}"
