@@ -34,6 +34,39 @@ def db_option(fn: F) -> F:
     )(fn)
 
 
+def cluster_options(fn: F) -> F:
+    """``--kubeconfig``, ``--context``, ``--namespace``: the cluster a recorder watches,
+    found as kubectl finds it."""
+    fn = click.option(
+        "--namespace",
+        "-n",
+        "namespaces",
+        multiple=True,
+        help="Record only these namespaces (repeatable); cluster-scoped kinds are still recorded.",
+    )(fn)
+    fn = click.option(
+        "--context", default=None, help="Kubeconfig context (default: the current one)."
+    )(fn)
+    return click.option(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).",
+    )(fn)
+
+
+def repo_options(repo_help: str, branch_help: str) -> Callable[[F], F]:
+    """``--repo DIR`` and ``--branch B`` (repeatable, paired by position)."""
+
+    def decorate(fn: F) -> F:
+        fn = click.option("--branch", "branches", multiple=True, help=branch_help)(fn)
+        return click.option(
+            "--repo", "repos", multiple=True, type=click.Path(file_okay=False), help=repo_help
+        )(fn)
+
+    return decorate
+
+
 def resolve_db(db_path: Path | None) -> Path:
     return db_path if db_path is not None else default_db_path()
 

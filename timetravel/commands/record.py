@@ -9,7 +9,13 @@ from types import FrameType
 
 import click
 
-from timetravel.commands.options import db_option, resolve_db, user_errors
+from timetravel.commands.options import (
+    cluster_options,
+    db_option,
+    repo_options,
+    resolve_db,
+    user_errors,
+)
 from timetravel.errors import UserError
 from timetravel.store.db import open_database
 
@@ -28,20 +34,7 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 @click.command("record")
 @db_option
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).",
-)
-@click.option("--context", default=None, help="Kubeconfig context (default: the current one).")
-@click.option(
-    "--namespace",
-    "-n",
-    "namespaces",
-    multiple=True,
-    help="Only these namespaces (repeatable); cluster-scoped kinds are still recorded.",
-)
+@cluster_options
 @click.option(
     "--resources",
     "resources",
@@ -66,18 +59,9 @@ def stop_on_signals(stop: threading.Event) -> None:
     show_default=True,
     help="Seconds between status lines on stderr (0: only at the end).",
 )
-@click.option(
-    "--repo",
-    "repos",
-    multiple=True,
-    type=click.Path(file_okay=False),
-    help="A GitOps repository checkout to follow (repeatable). With only --repo, git alone is recorded.",
-)
-@click.option(
-    "--branch",
-    "branches",
-    multiple=True,
-    help="Branch for the --repo at the same position (default: the checkout's current branch; its upstream when it tracks one).",
+@repo_options(
+    repo_help="A GitOps repository checkout to follow (repeatable). With only --repo, git alone is recorded.",
+    branch_help="Branch for the --repo at the same position (default: the checkout's current branch; its upstream when it tracks one).",
 )
 @click.option(
     "--fetch-interval",

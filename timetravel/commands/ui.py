@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from timetravel.commands.options import db_option, resolve_db, time_arg, user_errors
+from timetravel.commands.options import (
+    cluster_options,
+    db_option,
+    repo_options,
+    resolve_db,
+    time_arg,
+    user_errors,
+)
 from timetravel.store.db import open_database
 
 
@@ -24,29 +31,10 @@ from timetravel.store.db import open_database
 @click.option(
     "--live/--no-live", default=None, help="Follow now [default: on unless --at is given]."
 )
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Record this kubeconfig's cluster (default: the current context, when there is a kubeconfig).",
-)
-@click.option("--context", default=None, help="Kubeconfig context to record.")
-@click.option(
-    "--namespace",
-    "-n",
-    "namespaces",
-    multiple=True,
-    help="Record only these namespaces (repeatable).",
-)
-@click.option(
-    "--repo",
-    "repos",
-    multiple=True,
-    type=click.Path(file_okay=False),
-    help="Record this GitOps repository (default: the current directory, when it is a git checkout).",
-)
-@click.option(
-    "--branch", "branches", multiple=True, help="Branch for the --repo at the same position."
+@cluster_options
+@repo_options(
+    repo_help="Record this GitOps repository (default: the current directory, when it is a git checkout).",
+    branch_help="Branch for the --repo at the same position.",
 )
 @user_errors
 def ui(

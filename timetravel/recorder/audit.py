@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from timetravel.domain.audit import AuditEvent, BadLine, read_audit
 from timetravel.errors import UserError
-from timetravel.recorder.progress import Progress
+from timetravel.recorder.progress import Progress, with_rest
 from timetravel.sources.files import close_input, open_input
 from timetravel.store import Database
 from timetravel.store.runs import insert_audit_events
@@ -41,13 +41,13 @@ class AuditImportReport:
 
     def bad_lines(self, limit: int = 20) -> list[str]:
         # With several files each bad line names its file; with one, the line is enough.
-        lines = [
-            f"  {name + ' ' if self.files > 1 else ''}line {b.line_no}: {b.reason}"
-            for name, b in self.bad[:limit]
-        ]
-        if len(self.bad) > limit:
-            lines.append(f"  ... and {len(self.bad) - limit:,} more")
-        return lines
+        return with_rest(
+            [
+                f"  {name + ' ' if self.files > 1 else ''}line {b.line_no}: {b.reason}"
+                for name, b in self.bad[:limit]
+            ],
+            len(self.bad),
+        )
 
 
 def import_audit_lines(

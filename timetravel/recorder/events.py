@@ -8,7 +8,7 @@ from datetime import datetime
 
 from timetravel.domain.model import Observation
 from timetravel.domain.times import parse_rfc3339, to_stored, utc_now
-from timetravel.recorder.progress import Progress
+from timetravel.recorder.progress import Progress, with_rest
 from timetravel.sources.events_file import BadRecord, read_records
 from timetravel.store import Database
 from timetravel.store.writer import RevisionWriter, validate
@@ -35,10 +35,7 @@ class ImportReport:
         return line
 
     def skipped_lines(self, limit: int = 20) -> list[str]:
-        lines = [f"  line {b.line}: {b.reason}" for b in self.bad[:limit]]
-        if len(self.bad) > limit:
-            lines.append(f"  ... and {len(self.bad) - limit:,} more")
-        return lines
+        return with_rest([f"  line {b.line}: {b.reason}" for b in self.bad[:limit]], len(self.bad))
 
 
 def import_events(

@@ -66,3 +66,11 @@ class Progress:
     def close(self) -> None:
         if self.enabled and (self.tty or time.monotonic() - self.started >= self.interval):
             self._draw(final=True)
+
+
+def with_rest(shown: list[str], total: int) -> list[str]:
+    """``shown`` (the first of ``total`` skipped records, one line each), then how many
+    more there were."""
+    if total > len(shown):
+        return [*shown, f"  ... and {total - len(shown):,} more"]
+    return shown

@@ -108,7 +108,8 @@ class RevisionWriter:
         self._next_id = 0  # the next revision id, read at the start of each batch
 
     # -- resources -------------------------------------------------------------------
-    def resource_id(self, key: ResourceKey, api_version: str) -> int:
+    def _known_resource_id(self, key: ResourceKey) -> int | None:
+        """The id of a resource already stored, or None; cached ids are asked first."""
         rid = self._resource_ids.get(key)
         if rid is not None:
             return rid
@@ -117,15 +118,20 @@ class RevisionWriter:
             "AND namespace=? AND name=?",
             (key.cluster, key.group, key.kind, key.namespace, key.name),
         ).fetchone()
-        if row is None:
+        return int(row[0]) if row is not None else None
+
+    def resource_id(self, key: ResourceKey, api_version: str) -> int:
+        cached = self._resource_ids.get(key)
+        if cached is not None:
+            return cached
+        rid = self._known_resource_id(key)
+        if rid is None:
             cur = self.conn.execute(
                 "INSERT INTO resources (cluster, api_group, api_version, kind, namespace, name)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (key.cluster, key.group, api_version, key.kind, key.namespace, key.name),
             )
             rid = int(cur.lastrowid or 0)
-        else:
-            rid = int(row[0])
         if len(self._resource_ids) > self._cache_size:
             self._resource_ids.clear()
         self._resource_ids[key] = rid
@@ -431,16 +437,9 @@ class RevisionWriter:
 
     def last_object(self, key: ResourceKey) -> dict[str, Any] | None:
         """The latest stored (normalized) object of a resource, for an inferred delete."""
-        rid = self._resource_ids.get(key)
+        rid = self._known_resource_id(key)
         if rid is None:
-            row = self.conn.execute(
-                "SELECT id FROM resources WHERE cluster=? AND api_group=? AND kind=? "
-                "AND namespace=? AND name=?",
-                (key.cluster, key.group, key.kind, key.namespace, key.name),
-            ).fetchone()
-            if row is None:
-                return None
-            rid = int(row[0])
+            return None
         self._last.pop(rid, None)
         last = self._load_last(rid)
         if last is None:
