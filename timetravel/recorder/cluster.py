@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,6 +22,7 @@ from timetravel.domain.model import Gap, Observation, ResourceKey
 from timetravel.domain.times import to_stored
 from timetravel.errors import UserError
 from timetravel.recorder.clock import Backoff, MonotonicClock
+from timetravel.recorder.stream import ListDone, Stats, WarningSeen, WatchStream, later_rv
 from timetravel.sources.kube import DEFAULT_EXCLUDED, Expired, Kube, KubeError, ResourceType
 from timetravel.store.db import open_database
 from timetravel.store.recorder_state import RecorderState, latest_time
@@ -36,134 +36,6 @@ QUEUE_SIZE = 1000
 _WATCH_GAP = "watch:"
 BATCH = 1000
 GIVE_UP_AFTER = 10.0  # seconds of failing writes after stop before giving up
-REPLAY_WINDOW = 2.0  # seconds at the start of a watch in which a replay would show
-
-
-@dataclass(frozen=True)
-class ListDone:
-    """A (re)list finished: these keys were present; others of the scope are gone."""
-
-    cluster: str
-    rtype: ResourceType
-    namespace: str | None
-    present: frozenset[ResourceKey]
-    observed_at: str
-
-
-@dataclass(frozen=True)
-class WarningSeen:
-    cluster: str
-    observed_at: str
-    event: dict[str, Any]
-
-
-@dataclass
-class Stats:
-    events: int = 0
-    revisions: int = 0
-    warnings: int = 0
-    gaps: int = 0
-    errors: int = 0
-    relists: int = 0
-    last_error: str | None = None
-    types: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, **counts: int) -> None:
-        with self.lock:
-            for name, n in counts.items():
-                setattr(self, name, getattr(self, name) + n)
-
-
-def _rv_number(rv: str | None) -> int | None:
-    """A resourceVersion as a number, or None. resourceVersions are opaque by contract, but
-    kube-apiserver serves etcd revisions (increasing integers); anything else turns the
-    replay check off rather than guessing."""
-    return int(rv) if rv and rv.isdigit() else None
-
-
-def _later(current: str | None, new: str) -> str:
-    """The resourceVersion to resume from: never moved back by a replayed older event."""
-    old_n, new_n = _rv_number(current), _rv_number(new)
-    if old_n is not None and new_n is not None and new_n < old_n:
-        return str(current)
-    return new
-
-
-def _track(present: set[ResourceKey], kind: str, obj: dict[str, Any], cluster: str) -> None:
-    try:
-        key = ResourceKey.of(obj, cluster)
-    except (KeyError, TypeError):
-        return
-    if kind == "DELETED":
-        present.discard(key)
-    else:
-        present.add(key)
-
-
-def _inferred(obs: Observation) -> Observation:
-    return Observation(
-        obs.cluster, obs.event, obs.obj, obs.observed_at, inferred=True, source="list"
-    )
-
-
-class _Stream:
-    """One watch's defence against a server that ignores the resourceVersion asked for.
-
-    Such a server replays every object as ADDED at the start of the watch. An honest one
-    only sends events after that resourceVersion, in increasing order; so an event at or
-    before it (or an out-of-order one in the leading ADDED events) shows a replay. Leading
-    ADDED events are held until the stream shows which it is (for ``REPLAY_WINDOW``
-    seconds at most: a replay comes first, in one burst). In a replay, versions already
-    known are skipped and the others are inferred: they say what exists, not when it
-    changed.
-    """
-
-    def __init__(self, rv: str | None, *, track: bool) -> None:
-        self.start = _rv_number(rv)
-        self.last = self.start
-        self.replayed = False
-        self.leading = track
-        self.held: list[Observation] = []
-        self.opened = time.monotonic()
-        # Until the first bookmark: which objects the stream showed, for a replay's deletes.
-        self.present: set[ResourceKey] | None = set() if track else None
-
-    def stale(self, rv: Any) -> bool:
-        """True for a version at or before the one asked for: a replay, and already known."""
-        number = _rv_number(str(rv) if rv else None)
-        if self.start is not None and number is not None and number <= self.start:
-            self.replayed = True
-            return True
-        return False
-
-    def route(self, obs: Observation, rv: Any) -> list[Observation]:
-        """What to queue now for this event: nothing while held or skipped."""
-        if self.present is not None:
-            _track(self.present, obs.event, obs.obj, obs.cluster)
-        if self.stale(rv):
-            return self.release()
-        if not (self.leading and obs.event == "ADDED"):
-            return [*self.end_leading(), obs]
-        number = _rv_number(str(rv) if rv else None)
-        if number is not None and self.last is not None and number <= self.last:
-            self.replayed = True
-        if number is not None:
-            self.last = number if self.last is None else max(self.last, number)
-        if self.replayed:
-            return [*self.release(), _inferred(obs)]
-        if time.monotonic() - self.opened <= REPLAY_WINDOW:
-            self.held.append(obs)
-            return []
-        return [*self.end_leading(), obs]  # no sign of a replay: an honest stream
-
-    def release(self) -> list[Observation]:
-        held, self.held = self.held, []
-        return [_inferred(o) for o in held] if self.replayed else held
-
-    def end_leading(self) -> list[Observation]:
-        self.leading = False
-        return self.release()
 
 
 class Recorder:
@@ -341,10 +213,10 @@ class Recorder:
                     last_seen = self.clock()
                 # A server may ignore the resourceVersion asked for, replay every object and
                 # never send what happened while the watch was down, deletes included (see
-                # _Stream). Such a replay is used as a list: at its end (the first bookmark,
+                # WatchStream). Such a replay is used as a list: at its end (the first bookmark,
                 # or the end of the stream) objects it did not show are inferred deleted, and
                 # the span is recorded as a gap.
-                stream = _Stream(rv, track=not warnings_only)
+                stream = WatchStream(rv, track=not warnings_only)
                 watch_from = last_seen
                 try:
                     for event in self.kube.watch(
@@ -373,7 +245,7 @@ class Recorder:
                                 observation = Observation(self.cluster, kind, obj, last_seen)
                                 self._put_all(stream.route(observation, new_rv))
                         if new_rv:
-                            rv = _later(rv, str(new_rv))
+                            rv = later_rv(rv, str(new_rv))
                 finally:
                     self._put_all(stream.end_leading())  # what was received is kept
                 if stream.replayed and stream.present is not None:  # a clean end of stream
