@@ -16,7 +16,7 @@ from textual.widget import Widget
 from timetravel.query.timeline import MARK_KINDS, Density, Marker
 from timetravel.tui.messages import CursorRequested
 
-# Glyph and legend word per mark kind (see screen_data.MARK_KINDS for their priority).
+# Glyph and legend word per mark kind (see query.timeline.MARK_KINDS for their priority).
 MARKS = {
     "failed_sync": ("✖", "failed sync"),
     "drift": ("≠", "drift"),
