@@ -36,6 +36,11 @@ def next_instant(stored: str) -> str:
     return to_stored(from_stored(stored) + TICK)
 
 
+def previous_instant(stored: str) -> str:
+    """The stored text of the last instant before ``stored``."""
+    return to_stored(from_stored(stored) - TICK)
+
+
 def to_micros(text: str) -> int:
     """A stored (or any RFC 3339) instant as integer microseconds since the Unix epoch."""
     return (parse_rfc3339(text) - _EPOCH) // _MICROSECOND

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from timetravel.domain.snapshot import ChangeView
-from timetravel.domain.times import TICK, from_stored, to_stored
+from timetravel.domain.times import TICK, from_stored, next_instant, previous_instant, to_stored
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DesiredState
 from timetravel.query.moment import CompareCache, changes_in
@@ -81,21 +81,19 @@ def stored_range(
     first, last = known or (None, None)
     if first is None or last is None:
         return reader.time_range()
-    earlier = reader.changes_between(START_OF_TIME, _moved(first, -TICK), with_body=False, limit=1)
+    earlier = reader.changes_between(
+        START_OF_TIME, previous_instant(first), with_body=False, limit=1
+    )
     if earlier:
         first = earlier[0].observed_at
     return (first, _latest_from(reader, last))
-
-
-def _moved(stored: str, by: timedelta) -> str:
-    return to_stored(from_stored(stored) + by)
 
 
 def _latest_from(reader: Reader, last: str) -> str:
     """The last observation time, ``last`` or a later one, paging forward from it."""
     while True:
         newer = reader.changes_between(
-            _moved(last, TICK), END_OF_TIME, with_body=False, limit=RANGE_PAGE
+            next_instant(last), END_OF_TIME, with_body=False, limit=RANGE_PAGE
         )
         if newer:
             last = newer[-1].observed_at

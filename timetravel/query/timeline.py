@@ -16,7 +16,7 @@ from datetime import datetime
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.native_runs import is_failed
 from timetravel.domain.snapshot import ChangeView
-from timetravel.domain.times import TICK, from_stored, to_stored
+from timetravel.domain.times import TICK, from_stored, next_instant, to_stored
 from timetravel.query.changes import END_OF_TIME, Reading, explain, summary, times_before
 from timetravel.query.moment import compare
 from timetravel.query.rows import STOP_EVERY, Stop, check, never
@@ -235,7 +235,7 @@ def next_notable(
                 return hits[0]
             if len(records) < chunk:
                 return None
-            cursor = to_stored(from_stored(records[-1].observed_at) + TICK)
+            cursor = next_instant(records[-1].observed_at)
         return None
     end = at
     for _ in range(50):
