@@ -61,6 +61,11 @@ class GitRepo:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.repo = git.Repo.init(path, initial_branch="main")
+        # A merge commit is made by git itself, which needs an identity: with an empty HOME
+        # (a newcomer's machine, CI) there is no global one.
+        with self.repo.config_writer() as config:
+            config.set_value("user", "name", "Test Committer")
+            config.set_value("user", "email", "committer@example.com")
         self._clock = 1_700_000_000
 
     def write(self, files: dict[str, str | bytes]) -> None:
