@@ -6,6 +6,12 @@ generation and managedFields as the real server does. Faults (dropped or stalled
 after compaction, failing requests) are switched on by tests. See DESIGN.md "Testing with real
 parts".
 
+RBAC is off unless `rules` (ClusterRole PolicyRules) are given: then every request, resource
+or non-resource, is authorized against exactly those rules after authentication, with the verb
+kube-apiserver derives (GET on a collection is list, with ?watch or /watch/ it is watch, GET on
+an object is get, POST create, PUT update, PATCH patch, DELETE delete or deletecollection), and
+a refused one gets the server's 403 Forbidden Status and is logged in `forbidden` (see rbac.py).
+
 Not modelled, on purpose: server-side apply merge semantics (operation="Apply" only labels the
 entry), admission/validation/defaulting, namespace existence, finalizers and deletionTimestamp,
 cascading deletes (CRD deletion leaves its objects), aggregated discovery (v2), protobuf, the
@@ -24,7 +30,7 @@ import threading
 import time
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -35,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from . import fieldsv1
+from . import fieldsv1, rbac
 
 Obj = dict[str, Any]
 MAX_WATCH_SECONDS = 1800  # kube-apiserver --min-request-timeout default
@@ -181,9 +187,16 @@ class ApiDouble:
         require_auth: bool = True,
         bookmark_interval: float = 1.0,
         auto_compact_every: int | None = None,
+        rules: Iterable[rbac.Rule] | None = None,
+        user: str = rbac.DEFAULT_USER,
     ) -> None:
         self.token = secrets.token_hex(16)
         self.require_auth = require_auth
+        # None: no authorization (every authenticated request is allowed). Replace with
+        # set_rules() while running.
+        self.rules: list[Obj] | None = None if rules is None else rbac.validate(rules)
+        self.user = user  # the authenticated user named in 403 messages
+        self.forbidden: list[RequestRecord] = []  # requests refused by RBAC, in order
         self.bookmark_interval = bookmark_interval
         self.auto_compact_every = auto_compact_every
         self.stall = False
@@ -279,6 +292,12 @@ class ApiDouble:
         """Forget history up to now: watches and continue tokens from older rvs get 410."""
         with self._cond:
             self._compact(self._rv)
+
+    def set_rules(self, rules: Iterable[rbac.Rule] | None) -> None:
+        """Authorize by these PolicyRules from the next request on (None: allow everything)."""
+        checked = None if rules is None else rbac.validate(rules)
+        with self._cond:
+            self.rules = checked
 
     @property
     def resource_version(self) -> int:
@@ -699,6 +718,23 @@ def _parse(method: str, path: str, query: dict[str, str]) -> tuple[str, _Target 
     return verb, _Target(group, version, ns, plural, name, sub, verb == "watch")
 
 
+def _attributes(
+    raw_path: str, verb: str, t: _Target | None, query: dict[str, str]
+) -> rbac.Attributes:
+    """What RBAC sees of a request, as kube-apiserver's RequestInfoFactory derives it."""
+    if t is None:  # matched against nonResourceURLs as sent, trailing slash included
+        return rbac.Attributes(verb, raw_path, resource_request=False)
+    name, ns = t.name, t.ns
+    if not name and verb in ("list", "watch", "deletecollection"):
+        for term in query.get("fieldSelector", "").split(","):
+            m = re.fullmatch(r"\s*metadata\.name\s*==?\s*([^,]+?)\s*", term)
+            if m and not {"/", "%"} & set(m[1]) and m[1] not in (".", ".."):
+                name = m[1]
+    if t.plural == "namespaces" and t.name:  # a Namespace object is in its own namespace
+        ns = t.name
+    return rbac.Attributes(verb, raw_path, True, t.group, t.version, ns, t.plural, t.sub, name)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -733,14 +769,24 @@ class _Handler(BaseHTTPRequestHandler):
         verb, res = _parse(self.command, path, query)
         if self.command != "GET":
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        record = RequestRecord(self.command, path, query, verb)
         with d._cond:
-            d.requests.append(RequestRecord(self.command, path, query, verb))
+            d.requests.append(record)
             failure = d._failures.pop(0) if d._failures else None
         if failure:
             retry = {"Retry-After": "1"} if failure in (429, 503) else {}
             return self._status(failure, f"injected failure ({failure})", headers=retry)
         if d.require_auth and self.headers.get("Authorization") != f"Bearer {d.token}":
             return self._status(401, "Unauthorized")
+        with d._cond:
+            rules = d.rules
+        if rules is not None:
+            attrs = _attributes(url.path, verb, res, query)
+            if not rbac.allows(rules, attrs):
+                with d._cond:
+                    d.forbidden.append(record)
+                message = rbac.forbidden_message(attrs, d.user)
+                return self._status(403, message, "Forbidden", rbac.forbidden_details(attrs))
         if self.command != "GET":
             msg = "the server does not allow this method on the requested resource"
             return self._status(405, msg, details={})

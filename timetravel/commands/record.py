@@ -91,7 +91,7 @@ def record(
     Every resource type that supports list and watch is recorded, CRDs included and
     picked up when installed later; Leases, Endpoints and EndpointSlices are left out
     unless named in --resources. Warning Events are kept as timeline observations.
-    Only get, list and watch requests are made.
+    Only list and watch requests are made, and get on the discovery URLs (/api, /apis).
 
     Example:
 

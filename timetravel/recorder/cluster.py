@@ -106,7 +106,10 @@ class Recorder:
         if exc.status == 401:
             return f"{where}: unauthorized (check the kubeconfig credentials)"
         if exc.status == 403:
-            return f"{where}: forbidden (the account needs get, list and watch)"
+            return (
+                f"{where}: forbidden (the account needs list and watch on resources, "
+                "get on /api and /apis)"
+            )
         return f"cannot reach {where}: {exc}"
 
     # -- running ------------------------------------------------------------------------
