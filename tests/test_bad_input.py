@@ -5,6 +5,7 @@ docs/RELIABILITY.md lists each case with the test that shows it.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -19,11 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from timetravel.domain.normalize import normalize
 from timetravel.recorder.events import import_events
 from timetravel.recorder.git import GitSource
+from timetravel.sources import events_file
 from timetravel.store.db import open_database, redaction_key
 from timetravel.store.gitstore import GitStore
 from timetravel.store.reader import Reader
@@ -561,3 +564,200 @@ def _column(db_path: Path, sql: str) -> list[Any]:
         return [row[0] for row in db.execute(sql).fetchall()]
     finally:
         db.conn.close()
+
+
+# --- hostile input: deep nesting, lone surrogates, times out of range, bombs ----------------------
+
+
+def _names(db_path: Path) -> set[str]:
+    db = open_database(db_path, readonly=True)
+    try:
+        return {r.key.name for r in Reader(db).state_at(END)}
+    finally:
+        db.conn.close()
+
+
+def test_deeply_nested_records_are_skipped_and_the_rest_imported(tmp_path: Path) -> None:
+    # Nested 1,000 deep orjson reads, but the store cannot write it; 100,000 deep once sent
+    # the reader into Python's recursive decoder. Each is a skip with its line.
+    def deep(name: str, depth: int) -> str:
+        nested = "[" * depth + "]" * depth
+        return event_line("ADDED", configmap(name, "1")).replace('{"k": "v"}', f'{{"k": {nested}}}')
+
+    lines = [
+        event_line("ADDED", configmap("before", "1")),
+        deep("deep1000", 1000),
+        event_line("ADDED", configmap("between", "1")),
+        deep("deep100000", 100_000),
+        event_line("ADDED", configmap("after", "1")),
+    ]
+    db_path = tmp_path / "tt.db"
+    source = tmp_path / "events.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    result = run_cli("import-events", "--db", str(db_path), "--quiet", str(source))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "3 revisions written" in result.stderr and "2 skipped" in result.stderr, result.stderr
+    assert "  line 2: object nested more than 200 levels deep" in result.stderr, result.stderr
+    assert "  line 4: invalid JSON: depth limit exceeded" in result.stderr, result.stderr
+    assert _names(db_path) == {"before", "between", "after"}
+
+
+def test_deeply_nested_audit_lines_are_bad_lines_and_the_rest_imported(tmp_path: Path) -> None:
+    good = [
+        {**AUDIT_EVENT, "auditID": f"5b0a7f0e-0d55-4bcd-9d23-2b5f8f1c7b{i:02d}"} for i in range(3)
+    ]
+    lines = [
+        json.dumps(good[0]),
+        "[" * 1000 + "]" * 1000,  # an array of arrays: was read recursively
+        json.dumps(good[1]),
+        json.dumps({**AUDIT_EVENT, "auditID": "deep", "requestObject": {"a": 1}}).replace(
+            '{"a": 1}', '{"a": ' * 100_000 + "1" + "}" * 100_000
+        ),
+        json.dumps(good[2]),
+    ]
+    log = tmp_path / "audit.log"
+    log.write_text("\n".join(lines) + "\n")
+    db_path = tmp_path / "tt.db"
+    result = run_cli("import-audit", "--db", str(db_path), "--quiet", str(log))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.startswith("imported 3 audit events"), result.stderr
+    assert "  line 2: expected a JSON object, found list" in result.stderr, result.stderr
+    assert "  line 4: invalid JSON (depth limit exceeded" in result.stderr, result.stderr
+    ids = set(_column(db_path, "SELECT audit_id FROM audit_events"))
+    assert ids == {event["auditID"] for event in good}
+
+
+def test_times_out_of_range_and_lone_surrogates_are_skipped(tmp_path: Path) -> None:
+    def with_text(name: str, old: str, new: str, at: str = "2026-11-19T21:00:00Z") -> str:
+        line = event_line("ADDED", configmap(name, "1"), at)
+        assert old in line
+        return line.replace(old, new)
+
+    lines = [
+        event_line("ADDED", configmap("first", "1")),
+        event_line("ADDED", configmap("year999", "1"), "0999-12-31T23:59:59Z"),
+        event_line("ADDED", configmap("year1", "1"), "0001-01-01T00:00:00+01:00"),
+        event_line("ADDED", configmap("year9999", "1"), "9999-12-31T23:59:59Z"),
+        with_text("surrogate-name", '"surrogate-name"', '"bad-\\ud800"'),
+        with_text("surrogate-value", '"v"', '"\\ud800"'),
+        with_text("low-surrogate", '"v"', '"\\udc00 alone"'),
+        event_line("ADDED", configmap("last", "1"), "2026-11-19T21:00:01Z"),
+    ]
+    db_path = tmp_path / "tt.db"
+    result = run_cli(
+        "import-events", "--db", str(db_path), "--quiet", "-", stdin="\n".join(lines).encode()
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "2 revisions written" in result.stderr and "6 skipped" in result.stderr, result.stderr
+    supported = "is outside the supported range (1000-01-01T00:00:00Z to 9998-12-31T23:59:59Z)"
+    for line_no, stamp in ((2, "0999-12-31T23:59:59Z"), (3, "0001-01-01T00:00:00+01:00")):
+        assert f"  line {line_no}: observed_at {stamp!r} {supported}" in result.stderr
+    assert f"  line 4: observed_at '9999-12-31T23:59:59Z' {supported}" in result.stderr
+    for line_no in (5, 6, 7):
+        assert f"  line {line_no}: invalid JSON: " in result.stderr, result.stderr
+    assert _names(db_path) == {"first", "last"}
+
+
+def test_moments_out_of_range_are_one_line_exit_2(tmp_path: Path) -> None:
+    db_path = tmp_path / "tt.db"
+    db = open_database(db_path)
+    import_events(db, [event_line("ADDED", configmap("cm", "1"))], cluster="prod")
+    db.conn.close()
+    supported = "(1000-01-01T00:00:00Z to 9998-12-31T23:59:59Z)"
+    cases = [
+        (["export", "--at", "9999-12-31T23:59:59Z"], "time '9999-12-31T23:59:59Z' is outside"),
+        (["export", "--at", "0001-01-01T00:00:00Z"], "time '0001-01-01T00:00:00Z' is outside"),
+        (["ui", "--no-record", "--at", "9999-12-31T23:59:59Z"], "time '9999-12-31T23:59:59Z'"),
+        (["ui", "--no-record", "--at", "0001-01-01T00:00:00Z"], "time '0001-01-01T00:00:00Z'"),
+        (["export", "--at", "now", "--window", "3000000d"], "--window 3000000d around "),
+        (["export", "--at", "1000-01-01T00:30:00Z"], "--window 1h around 1000-01-01T00:30:00Z"),
+    ]
+    for args, fragment in cases:
+        try:
+            result = run_cli(*args, "--db", str(db_path), timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{args} did not exit") from None
+        assert result.returncode == 2, (args, result.returncode, result.stderr[-2000:])
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("timetravel: error: "), (args, lines)
+        assert fragment in lines[0] and supported in lines[0], (args, lines[0])
+    # Moments next to the ends of the range are moments like any other.
+    for at, window in (
+        ("1000-01-01T00:00:01Z", {"from": "1000-01-01T00:00:00Z", "to": "1000-01-01T00:00:02Z"}),
+        ("9998-12-31T23:59:58Z", {"from": "9998-12-31T23:59:57Z", "to": "9998-12-31T23:59:59Z"}),
+    ):
+        result = run_cli(
+            "export", "--db", str(db_path), "--at", at, "--window", "1s", "--format", "json"
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads(result.stdout)["window"] == window
+
+
+def test_a_long_malformed_pretty_record_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Thousands of lines ending in '}' inside one record that never parses: trying to parse
+    # the gathered text at each of them read it again and again (80,000 lines took 27 s).
+    # Counted, not timed: every character goes to the JSON parser a bounded number of times.
+    parsed: list[int] = []
+
+    def loads(text: str | bytes) -> Any:
+        parsed.append(len(text))
+        return orjson.loads(text)
+
+    monkeypatch.setattr(
+        events_file,
+        "orjson",
+        type(
+            "CountingOrjson",
+            (),
+            {"loads": staticmethod(loads), "JSONDecodeError": orjson.JSONDecodeError},
+        ),
+    )
+    malformed = ["{", '  "type": "ADDED",', '  "object": {"apiVersion": "v1"}']
+    malformed += [f'  "field{i}": {{"nested": {i}}}' for i in range(5000)]
+    malformed += ["}"]
+    lines = [
+        *json.dumps(
+            json.loads(event_line("ADDED", configmap("before", "1"))), indent=2
+        ).splitlines(),
+        *malformed,
+        *json.dumps(
+            json.loads(event_line("ADDED", configmap("after", "1"))), indent=2
+        ).splitlines(),
+    ]
+    size = sum(len(line) + 1 for line in lines)
+    records = list(events_file.read_records(line + "\n" for line in lines))
+    good = [r.obj["metadata"]["name"] for r in records if isinstance(r, events_file.EventRecord)]
+    bad = [r for r in records if isinstance(r, events_file.BadRecord)]
+    assert good == ["before", "after"]
+    first = lines.index("{", 1)
+    assert [b.line for b in bad] == [first + 1], bad
+    assert sum(parsed) <= 2 * size, (sum(parsed), size, len(parsed))
+
+
+def test_a_gzip_bomb_in_an_audit_log_is_a_bad_line(tmp_path: Path) -> None:
+    # 40 KB that decompress to 20 MiB without a newline: skipped past without holding it.
+    good = [
+        {**AUDIT_EVENT, "auditID": f"5b0a7f0e-0d55-4bcd-9d23-2b5f8f1c7c{i:02d}"} for i in range(2)
+    ]
+    bomb = b'{"kind": "Event", "pad": "' + b"A" * (20 * 1024 * 1024) + b'"}'
+    log = tmp_path / "audit.log.gz"
+    with gzip.open(log, "wb") as handle:
+        handle.write(json.dumps(good[0]).encode() + b"\n")
+        handle.write(bomb + b"\n")
+        handle.write(json.dumps(good[1]).encode() + b"\n")
+        handle.write(b"\x00" * (17 * 1024 * 1024))  # and at the end, without a newline
+    assert log.stat().st_size < 100_000
+    db_path = tmp_path / "tt.db"
+    result = run_cli("import-audit", "--db", str(db_path), "--quiet", str(log))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("imported 2 audit events"), result.stderr
+    assert f"  line 2: line of {len(bomb):,} bytes is over the 16 MiB limit; skipped" in (
+        result.stderr
+    )
+    assert "  line 4: line of 17,825,792 bytes is over the 16 MiB limit; skipped" in result.stderr
+    ids = set(_column(db_path, "SELECT audit_id FROM audit_events"))
+    assert ids == {event["auditID"] for event in good}

@@ -9,7 +9,13 @@ from pathlib import Path
 import click
 
 from timetravel.commands.options import db_option, duration_arg, resolve_db, time_arg, user_errors
-from timetravel.domain.times import DEFAULT_WINDOW, DEFAULT_WINDOW_TEXT
+from timetravel.domain.times import (
+    DEFAULT_WINDOW,
+    DEFAULT_WINDOW_TEXT,
+    SUPPORTED_RANGE,
+    to_rfc3339,
+    window_around,
+)
 from timetravel.errors import UserError
 from timetravel.export import FORMATS, ONLY, write_bundle_dir, write_export
 from timetravel.host import local_zone
@@ -67,6 +73,9 @@ def export(
     store and arguments give the same bytes (apart from generated_at). Secret values never
     appear.
 
+    --at takes a moment from year 1000 to 9998 (UTC), and the window around it must stay
+    in that range.
+
     Example:
 
         timetravel export --at "thursday 21:30" --window 2h --format markdown -o incident.md
@@ -75,6 +84,12 @@ def export(
     """
     at = time_arg(at_text)
     window = duration_arg(window_text) if window_text else DEFAULT_WINDOW
+    if window_around(at, window)[2]:
+        # Not cut short: a window of centuries is a typo, and reading it would take hours.
+        raise UserError(
+            f"--window {window_text.strip() or DEFAULT_WINDOW_TEXT} around {to_rfc3339(at)} "
+            f"reaches past the supported range ({SUPPORTED_RANGE}); use a shorter window"
+        )
     if fmt == "bundle" and output is None:
         raise UserError("--format bundle needs -o PATH (a .tar.gz file or a directory/)")
     db = open_database(resolve_db(db_path), readonly=True)

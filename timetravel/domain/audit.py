@@ -23,7 +23,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from timetravel.domain.times import parse_rfc3339
+from timetravel.domain.times import (
+    SUPPORTED_RANGE,
+    TimeOutOfRange,
+    in_supported_range,
+    parse_rfc3339,
+)
 
 __all__ = [
     "CONNECT_SUBRESOURCES",
@@ -188,9 +193,15 @@ def event_from_dict(event: Mapping[str, Any], line_no: int = 1) -> AuditEvent | 
     if stamp is None:
         return BadLine(line_no, "missing stageTimestamp (and requestReceivedTimestamp)")
     try:
-        stage_at = parse_rfc3339(stamp)
+        stage_at: datetime | None = parse_rfc3339(stamp)
+    except TimeOutOfRange:
+        stage_at = None
     except ValueError:
         return BadLine(line_no, f"timestamp is not RFC 3339: {stamp!r}")
+    if stage_at is None or not in_supported_range(stage_at):
+        return BadLine(
+            line_no, f"timestamp {stamp!r} is outside the supported range ({SUPPORTED_RANGE})"
+        )
     stage = event.get("stage")
     if stage is not None and not isinstance(stage, str):
         return BadLine(line_no, "stage is not a string")
@@ -259,10 +270,16 @@ def _decode(line: str | bytes, line_no: int) -> Any:
 
 def _expand(value: Any, line_no: int) -> Iterator[AuditEvent | BadLine]:
     if isinstance(value, list):
-        # A JSON array of events (what some log shippers write).
+        # A JSON array of events (what some log shippers write). One level only: arrays
+        # nested in it are bad items, not read recursively (a line of 1,000 nested arrays
+        # would exhaust the stack).
         for item in value:
-            yield from _expand(item, line_no)
+            yield from _expand_object(item, line_no)
         return
+    yield from _expand_object(value, line_no)
+
+
+def _expand_object(value: Any, line_no: int) -> Iterator[AuditEvent | BadLine]:
     if not isinstance(value, dict):
         yield BadLine(line_no, f"expected a JSON object, found {type(value).__name__}")
         return

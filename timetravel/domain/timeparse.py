@@ -12,6 +12,7 @@ whitespace count as one space):
 - wall clock: ``21:30``, ``21:30:15``, ``today 21:30``, ``yesterday 21:30``, ``thursday 21:30``,
   ``thu 21:30``, ``last thursday 21:30``; a day word alone means 00:00 of that day.
 
+Instants outside the store's supported range (years 1000 to 9998, UTC) are refused.
 Local wall-clock times go through one DST rule (see :func:`parse_time`). Every bad input
 raises :class:`~timetravel.errors.UserError` with one line that names the accepted forms.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 
+from timetravel.domain.times import SUPPORTED_RANGE, in_supported_range
 from timetravel.errors import UserError
 
 __all__ = ["format_local", "parse_duration", "parse_time"]
@@ -143,8 +145,9 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo) -> datetime:
     02:00->03:00 gap is 03:30 after the change); an ambiguous time in the fall-back overlap
     is its first, earlier occurrence (02:30 in a 03:00->02:00 overlap is 02:30 summer time).
 
-    Raises UserError for input that matches no form or names an impossible date or time;
-    raises ValueError when ``now`` is naive, which is a caller's bug.
+    Raises UserError for input that matches no form, names an impossible date or time, or
+    an instant outside the store's range (``times.FIRST_INSTANT`` to ``LAST_INSTANT``:
+    years 1000 to 9998); raises ValueError when ``now`` is naive, which is a caller's bug.
     """
     if now.utcoffset() is None:
         raise ValueError("parse_time needs an aware 'now'")
@@ -152,9 +155,12 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo) -> datetime:
     if not normalized:
         raise UserError(f"empty time; use {TIME_FORMS}")
     try:
-        return _parse_normalized(normalized, text.strip(), now, tz)
+        moment = _parse_normalized(normalized, text.strip(), now, tz)
     except OverflowError:
-        raise UserError(f"time {text.strip()!r} is outside the supported range") from None
+        moment = None
+    if moment is None or not in_supported_range(moment):
+        raise UserError(f"time {text.strip()!r} is outside the supported range ({SUPPORTED_RANGE})")
+    return moment
 
 
 def _parse_normalized(text: str, original: str, now: datetime, zone: tzinfo) -> datetime:

@@ -18,6 +18,19 @@ _MICROSECOND = TICK
 DEFAULT_WINDOW_TEXT = "1h"
 DEFAULT_WINDOW = timedelta(hours=1)
 
+# The instants the store accepts: a stamp outside them is corrupt, not an observation (the
+# first import of a real cluster is after 2014). From year 1000: the store's text is fixed
+# width with a four-digit year, and many writers and readers of RFC 3339 drop the leading
+# zero of an earlier one. Up to a year before the end of ``datetime`` (9999-12-31): room
+# for a window or the screen's zoom around any of them without overflowing.
+FIRST_INSTANT = datetime(1000, 1, 1, tzinfo=UTC)
+LAST_INSTANT = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+SUPPORTED_RANGE = "1000-01-01T00:00:00Z to 9998-12-31T23:59:59Z"
+
+
+class TimeOutOfRange(ValueError):
+    """A well-formed time whose offset moves it past the ends of ``datetime``."""
+
 
 def utc_now() -> datetime:
     """The current instant, aware, in UTC."""
@@ -28,7 +41,25 @@ def to_stored(dt: datetime) -> str:
     """Fixed-width UTC text (``2026-11-19T21:30:00.000000Z``) that sorts as time does."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime: every stored time must be aware")
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: it writes every year with four digits (strftime's %Y writes
+    # year 999 as '999', which would sort after '2026').
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def in_supported_range(dt: datetime) -> bool:
+    """Whether an aware instant is one the store accepts (see ``FIRST_INSTANT``)."""
+    return FIRST_INSTANT <= dt <= LAST_INSTANT
+
+
+def window_around(at: datetime, window: timedelta) -> tuple[datetime, datetime, bool]:
+    """``[at - window, at + window]`` cut to the supported range, and whether it was cut.
+
+    ``at`` is aware and in the range; the window may be any length (``3000000d``): the
+    bounds are cut before they are computed, so nothing overflows.
+    """
+    start = at - min(window, max(at - FIRST_INSTANT, timedelta(0)))
+    end = at + min(window, max(LAST_INSTANT - at, timedelta(0)))
+    return start, end, (start - at) != -window or (end - at) != window
 
 
 def next_instant(stored: str) -> str:
@@ -53,10 +84,8 @@ def from_micros(micros: int) -> str:
 
 def to_rfc3339(dt: datetime) -> str:
     """RFC 3339 in UTC with ``Z``, seconds precision unless there is a fraction."""
-    dt = dt.astimezone(UTC)
-    if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    naive = dt.astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(timespec="microseconds" if naive.microsecond else "seconds") + "Z"
 
 
 def stored_to_rfc3339(text: str) -> str:
@@ -70,11 +99,15 @@ def from_stored(text: str) -> datetime:
 
 
 def parse_rfc3339(text: str) -> datetime:
-    """Parse RFC 3339 as Kubernetes and git write it; raises ValueError when it is not."""
+    """Parse RFC 3339 as Kubernetes and git write it; raises ValueError when it is not
+    (also for a time whose offset moves it past the ends of ``datetime``)."""
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
     dt = datetime.fromisoformat(value)
     if dt.tzinfo is None:
         raise ValueError(f"time without a zone: {text!r}")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:
+        raise TimeOutOfRange(f"time out of range: {text!r}") from None

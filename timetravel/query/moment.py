@@ -22,6 +22,7 @@ from timetravel.domain.times import (
     to_rfc3339,
     to_stored,
     utc_now,
+    window_around,
 )
 from timetravel.host import collector_paused
 from timetravel.query.causes import CauseFinder
@@ -246,6 +247,9 @@ def build_snapshot(
 ) -> Snapshot:
     """Everything live or declared at ``at`` and every change in [at - window, at + window].
 
+    A window reaching past the supported range of instants (``times.window_around``) is cut
+    at its end: the snapshot's ``window_from`` and ``window_to`` say where.
+
     ``light`` leaves the fields out of each resource's last change (the screen's list).
     """
     with collector_paused():
@@ -276,7 +280,8 @@ def _build_snapshot(
     desired = DesiredState(db)
     causes = causes or CauseFinder(db)
     at_stored = to_stored(at)
-    start, end = to_stored(at - window), to_stored(at + window)
+    first, last, _ = window_around(at, window)  # cut at the ends of the supported range
+    start, end = to_stored(first), to_stored(last)
     wanted = set(namespaces)
 
     def in_scope(namespace: str) -> bool:

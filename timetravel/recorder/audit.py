@@ -7,10 +7,10 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from timetravel.domain.audit import AuditEvent, BadLine, read_audit
+from timetravel.domain.audit import AuditEvent, BadLine, parse_audit_records
 from timetravel.errors import UserError
 from timetravel.recorder.progress import Progress, with_rest
-from timetravel.sources.files import close_input, open_input
+from timetravel.sources.files import LongLine, close_input, open_input, read_lines
 from timetravel.store import Database
 from timetravel.store.runs import insert_audit_events
 
@@ -52,7 +52,7 @@ class AuditImportReport:
 
 def import_audit_lines(
     db: Database,
-    lines: Iterable[bytes | str],
+    lines: Iterable[bytes | str | LongLine],
     *,
     name: str = "-",
     report: AuditImportReport | None = None,
@@ -61,7 +61,8 @@ def import_audit_lines(
     """Import audit events; read-only requests are counted and dropped, bad lines listed.
 
     Each batch is one transaction, so an interrupted import keeps every batch before it,
-    and importing the same log again adds nothing (requests are keyed by auditID).
+    and importing the same log again adds nothing (requests are keyed by auditID). A line
+    over the length limit (:func:`~timetravel.sources.files.read_lines`) is a bad line.
     ``report`` accumulates over several files (named ``name`` in its bad lines).
     """
     report = report if report is not None else AuditImportReport()
@@ -80,16 +81,20 @@ def import_audit_lines(
         batch.clear()
 
     try:
-        for item in read_audit(lines):
-            if isinstance(item, BadLine):
-                report.bad.append((name, item))
-            elif item.read_only:
-                # Most of a real audit log is get/list/watch: nothing changed, nothing kept.
-                report.read_only += 1
-            else:
-                batch.append(item)
-                if len(batch) >= BATCH:
-                    flush()
+        for line_no, line in enumerate(lines, start=1):
+            if isinstance(line, LongLine):
+                report.bad.append((name, BadLine(line_no, line.reason)))
+                continue
+            for item in parse_audit_records(line, line_no):
+                if isinstance(item, BadLine):
+                    report.bad.append((name, item))
+                elif item.read_only:
+                    # Most of a real audit log is get/list/watch: nothing changed, nothing kept.
+                    report.read_only += 1
+                else:
+                    batch.append(item)
+                    if len(batch) >= BATCH:
+                        flush()
     finally:
         # Whatever was read before a failure (a truncated .gz) is kept.
         flush()
@@ -120,7 +125,9 @@ def import_audit_files(
     for source in sources:
         stream, raw = open_input(source, gunzip=True)
         try:
-            import_audit_lines(db, stream, name=source, report=report, progress=progress)
+            import_audit_lines(
+                db, read_lines(stream), name=source, report=report, progress=progress
+            )
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise UserError(
                 f"{source}: compressed log is truncated or corrupt ({exc}); "

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from timetravel.domain.model import Observation
-from timetravel.domain.times import parse_rfc3339, to_stored, utc_now
+from timetravel.domain.times import (
+    SUPPORTED_RANGE,
+    TimeOutOfRange,
+    in_supported_range,
+    parse_rfc3339,
+    to_stored,
+    utc_now,
+)
 from timetravel.recorder.progress import Progress, with_rest
 from timetravel.sources.events_file import BadRecord, read_records
 from timetravel.store import Database
@@ -71,12 +78,24 @@ def import_events(
         report.read += 1
         if record.observed_at is not None:
             try:
-                observed_at = to_stored(parse_rfc3339(record.observed_at))
+                observed: datetime | None = parse_rfc3339(record.observed_at)
+            except TimeOutOfRange:
+                observed = None
             except ValueError:
                 report.bad.append(
                     BadRecord(record.line, f"observed_at is not RFC 3339: {record.observed_at!r}")
                 )
                 continue
+            if observed is None or not in_supported_range(observed):
+                report.bad.append(
+                    BadRecord(
+                        record.line,
+                        f"observed_at {record.observed_at!r} is outside the supported range "
+                        f"({SUPPORTED_RANGE})",
+                    )
+                )
+                continue
+            observed_at = to_stored(observed)
         else:
             observed_at = to_stored(clock())
         obs = Observation(cluster, record.event, record.obj, observed_at, source="import-events")

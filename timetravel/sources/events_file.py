@@ -7,7 +7,7 @@ line never costs the records around it.
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +15,17 @@ from typing import Any
 import orjson
 
 WATCH_TYPES = ("ADDED", "MODIFIED", "DELETED")
+
+# The deepest object kept. The store writes each object with orjson, which refuses more
+# than 254 levels, and the readers walk objects recursively; a real object (a CRD's schema
+# included) is a few dozen levels deep. orjson's parser itself stops at 1024 levels, so
+# deeper input never reaches Python as a value.
+MAX_DEPTH = 200
+
+# A JSON string (possibly cut at the end of a line); brackets inside one do not count.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^{}\[\]]+")
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[{}\[\]]|[^\s"{}\[\]]+', re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,9 @@ class BadRecord:
     reason: str
 
 
-def _expand(line: int, value: Any) -> Iterator[EventRecord | BadRecord]:
+def _expand(line: int, value: Any, *, maybe_deep: bool) -> Iterator[EventRecord | BadRecord]:
+    """The object versions in one parsed value; ``maybe_deep`` when its text has enough
+    brackets that an object in it could be nested deeper than ``MAX_DEPTH``."""
     if not isinstance(value, dict):
         yield BadRecord(line, f"expected a JSON object, found {type(value).__name__}")
         return
@@ -56,7 +69,7 @@ def _expand(line: int, value: Any) -> Iterator[EventRecord | BadRecord]:
         if not isinstance(obj, dict) or not _is_object(obj):
             yield BadRecord(line, "event object lacks apiVersion, kind or metadata.name")
             return
-        yield EventRecord(line, str(kind), obj, observed_at)
+        yield _checked(EventRecord(line, str(kind), obj, observed_at), maybe_deep)
         return
     items = value.get("items")
     kind = value.get("kind")
@@ -70,12 +83,56 @@ def _expand(line: int, value: Any) -> Iterator[EventRecord | BadRecord]:
                     item = {**item, "kind": item_kind}
                 if api_version and "apiVersion" not in item:
                     item = {**item, "apiVersion": api_version}
-            yield from _expand(line, item)
+            yield from _expand(line, item, maybe_deep=maybe_deep)
         return
     if _is_object(value):
-        yield EventRecord(line, "ADDED", value, value.get("observed_at"))
+        observed_at = value.get("observed_at")
+        if observed_at is not None and not isinstance(observed_at, str):
+            yield BadRecord(line, "observed_at is not a string")
+            return
+        yield _checked(EventRecord(line, "ADDED", value, observed_at), maybe_deep)
         return
     yield BadRecord(line, "not a watch event, a List or a Kubernetes object")
+
+
+def _checked(record: EventRecord, maybe_deep: bool) -> EventRecord | BadRecord:
+    if maybe_deep and _deeper_than(record.obj, MAX_DEPTH):
+        return BadRecord(record.line, f"object nested more than {MAX_DEPTH} levels deep")
+    return record
+
+
+def _deeper_than(value: dict[str, Any], limit: int) -> bool:
+    """Whether objects and arrays nest more than ``limit`` levels in ``value``, walked
+    without recursion (the value itself is level 1)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
+def _maybe_deep(text: str) -> bool:
+    # Fewer brackets than the limit cannot nest beyond it: the walk is for the rare big one.
+    return text.count("{") + text.count("[") > MAX_DEPTH
+
+
+def _parsed(line: int, text: str) -> Iterator[EventRecord | BadRecord]:
+    """The records in one whole piece of text, or why it is not one."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        yield _invalid(line, exc)
+        return
+    yield from _expand(line, value, maybe_deep=_maybe_deep(text))
+
+
+def _invalid(line: int, exc: orjson.JSONDecodeError) -> BadRecord:
+    where = f" (at line {line + exc.lineno - 1})" if exc.lineno > 1 else ""
+    return BadRecord(line, f"invalid JSON: {exc.msg}{where}")
 
 
 def _is_object(obj: Any) -> bool:
@@ -91,73 +148,136 @@ def _is_object(obj: Any) -> bool:
     )
 
 
-def _decode_concatenated(text: str, first_line: int) -> Iterator[tuple[int, Any] | BadRecord]:
-    """Decode several JSON values written back to back (``}{``) in one chunk of text."""
-    decoder = json.JSONDecoder()
-    pos = 0
-    while pos < len(text):
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            return
-        line = first_line + text.count("\n", 0, pos)
+class _Gatherer:
+    """Lines of records that are not one per line, cut into values by bracket depth.
+
+    Brackets are counted outside strings (a JSON string never spans lines), so a value
+    ends at its closing bracket and its text is parsed exactly once: the reader stays
+    linear however the input is broken (trying to parse at every line ending in ``}`` was
+    quadratic in a long malformed record). Text that is not a value (a stray bracket, a
+    line of prose, a value that does not parse) is junk: consecutive junk is reported once,
+    at its first line, when a record or a new value in column 0 follows it.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []  # the open value's text so far
+        self.start = 0  # the line where the open value (or loose text) began
+        self.depth = 0
+        self.junk: BadRecord | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.depth > 0
+
+    def flush_junk(self) -> Iterator[BadRecord]:
+        if self.junk is not None:
+            yield self.junk
+            self.junk = None
+
+    def _add_junk(self, line: int, reason: str) -> None:
+        if self.junk is None:
+            self.junk = BadRecord(line, reason)
+
+    def cut(self, reason: str) -> Iterator[BadRecord]:
+        """End the open value as bad (the input moved on before it closed)."""
+        yield from self.flush_junk()
+        if self.open:
+            yield BadRecord(self.start, reason)
+        self.parts, self.depth = [], 0
+
+    def feed(self, number: int, line: str) -> Iterator[EventRecord | BadRecord]:
+        if self.open:
+            # Most lines of an open value do not end it: follow only their brackets (a few
+            # characters once strings and the rest are gone), without the walk below.
+            bare = _STRING.sub("", line) if '"' in line else line
+            depth = self.depth
+            for bracket in _NOT_BRACKET.sub("", bare):
+                depth += 1 if bracket in "{[" else -1
+                if depth == 0:
+                    break
+            else:
+                self.depth = depth
+                self.parts.append(line)
+                return
+        value_start: int | None = 0 if self.open else None
+        loose_start: int | None = None  # text outside any value on this line
+        for match in _TOKEN.finditer(line):
+            token = match.group()
+            if token in ("{", "["):
+                if self.depth == 0:
+                    if match.start() == 0 or line[: match.start()].isspace():
+                        yield from self.flush_junk()  # a new record begins
+                    if loose_start is not None:
+                        yield from self._loose(number, line[loose_start : match.start()])
+                        loose_start = None
+                    value_start, self.start = match.start(), number
+                self.depth += 1
+            elif token in ("}", "]"):
+                if self.depth == 0:
+                    self._add_junk(number, f"unmatched {token!r}")
+                    continue
+                self.depth -= 1
+                if self.depth == 0:
+                    assert value_start is not None
+                    text = "".join(self.parts) + line[value_start : match.end()]
+                    self.parts, value_start = [], None
+                    yield from self._value(self.start, text)
+            elif self.depth == 0 and loose_start is None:
+                loose_start = match.start()
+        if self.open:
+            assert value_start is not None
+            self.parts.append(line[value_start:])
+        elif loose_start is not None:
+            yield from self._loose(number, line[loose_start:])
+
+    def _value(self, line: int, text: str) -> Iterator[EventRecord | BadRecord]:
+        records = list(_parsed(line, text))
+        if len(records) == 1 and isinstance(records[0], BadRecord) and self.junk is not None:
+            return  # more of the junk before it
+        yield from self.flush_junk()
+        yield from records
+
+    def _loose(self, line: int, text: str) -> Iterator[EventRecord | BadRecord]:
+        """Text outside brackets: a bare scalar (``3``, ``"x"``) is a value, else junk."""
         try:
-            value, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield BadRecord(line, f"invalid JSON: {exc.msg}")
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            self._add_junk(line, _invalid(line, exc).reason)
             return
-        yield (line, value)
+        yield from self.flush_junk()
+        yield from _expand(line, value, maybe_deep=False)
 
 
 def read_records(lines: Iterable[str | bytes]) -> Iterator[EventRecord | BadRecord]:
     """Yield object versions and bad records, in input order.
 
-    Fast path: a record per line parses with orjson directly. Otherwise lines gather
-    into one record until it parses; a line that opens a new top-level object (``{`` in
-    column 0) while the gathered text still does not parse ends it as bad.
+    Fast path: a record per line parses with orjson directly. Otherwise the lines go to a
+    :class:`_Gatherer`, which cuts them into values by bracket depth; a line that opens a
+    new top-level object (``{`` in column 0) while a value is still open ends that one as
+    cut short.
     """
-    buffer: list[str] = []
-    start = 0
+    gather = _Gatherer()
     for number, raw in enumerate(lines, start=1):
         try:
             line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError:
-            if buffer:
-                yield from _gathered(buffer, start, at_end=False)
-                buffer = []
+            yield from gather.cut(f"record cut short (line {number} is not UTF-8 text)")
             yield BadRecord(number, "not UTF-8 text")
             continue
-        if buffer and line.startswith("{"):
+        if gather.open and line.startswith("{"):
             # A new record begins: what was gathered must stand on its own.
-            yield from _gathered(buffer, start, at_end=False)
-            buffer = []
-        if not buffer:
-            if not line.strip():
-                continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                buffer, start = [line], number
-                continue
-            yield from _expand(number, value)
+            yield from gather.cut(f"record cut short (a new one begins at line {number})")
+        if gather.open:
+            yield from gather.feed(number, line)
             continue
-        buffer.append(line)
-        if line.rstrip().endswith(("}", "]")):
-            try:
-                value = orjson.loads("".join(buffer))
-            except orjson.JSONDecodeError:
-                continue
-            yield from _expand(start, value)
-            buffer = []
-    if buffer:
-        yield from _gathered(buffer, start, at_end=True)
-
-
-def _gathered(buffer: list[str], start: int, *, at_end: bool) -> Iterator[EventRecord | BadRecord]:
-    """Records in gathered text that never parsed whole: values back to back, or bad."""
-    for item in _decode_concatenated("".join(buffer), start):
-        if isinstance(item, BadRecord):
-            reason = "truncated record at end of input" if at_end else item.reason
-            yield BadRecord(item.line, reason)
-        else:
-            yield from _expand(item[0], item[1])
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            yield from gather.feed(number, line)
+            continue
+        yield from gather.flush_junk()
+        yield from _expand(number, value, maybe_deep=_maybe_deep(line))
+    yield from gather.cut("truncated record at end of input")
+    yield from gather.flush_junk()
