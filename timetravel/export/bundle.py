@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ResourceView, Snapshot, count_states
 from timetravel.domain.times import parse_rfc3339
 from timetravel.errors import UserError
@@ -158,7 +159,9 @@ def _readme(
         "changed": "Only resources changed in the window are included (`--only changed`).\n",
     }.get(options.only or "", "")
     namespaces = (
-        "Namespaces: " + ", ".join(options.namespaces) + ".\n" if options.namespaces else ""
+        "Namespaces: " + printable(", ".join(options.namespaces)) + ".\n"
+        if options.namespaces
+        else ""
     )
     both = [p for r, p in zip(resources, paths, strict=True) if r.desired and r.actual]
     drifted = [p for r, p in zip(resources, paths, strict=True) if r.state == "drifted"]

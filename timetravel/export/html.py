@@ -3,8 +3,9 @@
 The same content as the Markdown report, plus a drawn timeline of the window (inline SVG,
 ``timeline_svg.py``) and side-by-side diffs. No script, no network, no external asset: the
 stylesheet (``report.css``) is inline, reads in light and dark (``prefers-color-scheme``) and
-prints (``@media print``). Every text from the cluster or git goes through
-:func:`html.escape`; only http(s) URLs become links.
+prints (``@media print``). Every text from the cluster or git goes through :func:`esc`
+(control and bidi characters as escapes, then :func:`html.escape`); only http(s) URLs become
+links.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from importlib.resources import files
 from typing import Any
 
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView, Snapshot
 from timetravel.export.manifest_diff import drift_texts
 from timetravel.export.options import ExportOptions
@@ -34,7 +36,9 @@ def stylesheet() -> str:
 
 
 def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """Text as HTML: control and bidi characters as escapes (``\\x1b``), ``<>&"'`` as
+    entities; tab and newline kept (they lay out ``<pre>`` blocks)."""
+    return html.escape(printable(str(value), block=True), quote=True)
 
 
 def link(label_html: str, url: str | None) -> str:

@@ -7,7 +7,8 @@ Past the limits in :class:`~timetravel.export.Limits` it summarizes and says wha
 
 Everything from the cluster or git is escaped: code spans get a fence longer than any run of
 backticks inside, table cells escape ``|``, text escapes Markdown and HTML characters, and
-only http(s) URLs become links.
+only http(s) URLs become links. Control and bidi characters are written as escapes
+(:func:`~timetravel.domain.printable.printable`), the same in a viewer and under ``cat``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView, Snapshot
 from timetravel.export.options import ExportOptions
 from timetravel.export.report import Affected, build_report
@@ -28,13 +30,17 @@ _BACKTICKS = re.compile(r"`+")
 
 
 def text(value: Any) -> str:
-    """Text from the cluster or git as inline Markdown: one line, special characters escaped."""
-    return _ESCAPE.sub(r"\\\1", " ".join(str(value).split()))
+    """Text from the cluster or git as inline Markdown: one line, special characters escaped,
+    control characters visible (after the Markdown escapes: a viewer shows ``\\x1b`` as
+    written, since a backslash before a letter is no escape)."""
+    return printable(_ESCAPE.sub(r"\\\1", " ".join(str(value).split())))
 
 
 def code(value: Any) -> str:
-    """A code span that holds ``value`` exactly, on one line (``row`` escapes its pipes)."""
+    """A code span that holds ``value`` exactly, on one line (``row`` escapes its pipes),
+    line breaks as ``⏎`` and other control characters as escapes."""
     raw = str(value).replace("\r\n", "⏎").replace("\n", "⏎").replace("\r", "⏎")
+    raw = printable(raw, block=True)  # code spans show backslashes as they are
     if not raw:
         return "*empty*"
     fence = "`" * (max((len(m) for m in _BACKTICKS.findall(raw)), default=0) + 1)

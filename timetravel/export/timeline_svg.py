@@ -2,7 +2,8 @@
 changed resource, with recording gaps hatched and the snapshot moment marked.
 
 The marks are styled by classes that ``report.css`` defines (light, dark and print alike), so
-the drawing holds no colours of its own. Every label and tooltip is escaped.
+the drawing holds no colours of its own. Every label and tooltip is escaped, its control and
+bidi characters made visible as in the rest of the page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from timetravel.domain.ci_env import PipelineRun
+from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import parse_rfc3339
 from timetravel.export.report import Report
@@ -39,7 +41,7 @@ def legend() -> str:
 
 
 def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(printable(str(value), block=True), quote=True)
 
 
 class _Drawing:

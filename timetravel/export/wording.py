@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from timetravel.domain.ci_env import PipelineRun
+from timetravel.domain.printable import is_printable
 from timetravel.domain.snapshot import ChangeView
 from timetravel.export.secrets import REDACTED
 
@@ -24,8 +25,9 @@ SAFE_URL = re.compile(r"^https?://[^\s<>()\[\]{}\"'`\\|^]+$")
 
 
 def safe_url(url: Any) -> str | None:
-    """``url`` when it is a plain http(s) URL that is safe to link, else None."""
-    if isinstance(url, str) and len(url) <= 2048 and SAFE_URL.match(url):
+    """``url`` when it is a plain http(s) URL that is safe to link, else None (one with a
+    control or bidi character in it is not: reports write links as they are)."""
+    if isinstance(url, str) and len(url) <= 2048 and SAFE_URL.match(url) and is_printable(url):
         return url
     return None
 

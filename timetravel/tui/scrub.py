@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from textual import on, work
 from textual.app import App
+from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.printable import printable
 from timetravel.domain.timeparse import parse_time
 from timetravel.host import local_zone
 from timetravel.query.detail import Detail
@@ -60,6 +62,26 @@ class ScrubbingApp(App[None]):
         self._seek_origin: datetime | None = None
         self._seek_steps = 0
         self._load_timer: Timer | None = None
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast that shows its text as written: no markup unless asked, control
+        characters visible. Messages quote recorded text (a failed load's error, a path),
+        which Textual would otherwise read as markup and send to the terminal raw."""
+        super().notify(
+            printable(message),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     # -- for the app ---------------------------------------------------------------------------
     def _paint_cursor(self) -> None:

@@ -1,4 +1,8 @@
-"""The cause panel: the selected resource's changes up to the cursor, newest first."""
+"""The cause panel: the selected resource's changes up to the cursor, newest first.
+
+Actors, commit subjects, run names, URLs, paths and values are recorded text: each piece is
+made printable before it joins the panel's :class:`~rich.text.Text`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import from_stored
 from timetravel.query.detail import Detail
@@ -25,7 +30,7 @@ SHOWN = 40
 
 
 def _value(value: object) -> str:
-    text = "∅" if value is None else str(value).replace("\n", "⏎")
+    text = "∅" if value is None else printable(str(value).replace("\n", "⏎"))
     return text if len(text) <= 48 else text[:47] + "…"
 
 
@@ -58,7 +63,7 @@ class CausePanel(VerticalScroll, can_focus=True):
             opened = detail.drift
             who = opened.opened_by or opened.opened_cause or "?"
             text.append("drift open ", "bold")
-            text.append(f"since {self._time(opened.opened_at)} by {who}\n")
+            text.append(f"since {self._time(opened.opened_at)} by {printable(who)}\n")
         if detail.view is None and detail.deleted_at:
             text.append(f"deleted at {self._time(detail.deleted_at)}\n", "bold")
         for change in detail.changes[:SHOWN]:
@@ -78,9 +83,9 @@ class CausePanel(VerticalScroll, can_focus=True):
     def _change(self, text: Text, change: ChangeView) -> None:
         glyph = CAUSE_GLYPHS.get(change.cause, "·")
         text.append(self._time(change.at), "bold")
-        text.append(f" {glyph} {change.cause}", self._cause_style(change.cause))
-        text.append(f" {change.actor or '?'}")
-        text.append(f" {change.type}")
+        text.append(f" {glyph} {printable(change.cause)}", self._cause_style(change.cause))
+        text.append(f" {printable(change.actor or '?')}")
+        text.append(f" {printable(change.type)}")
         flags = [
             f for f, on in (("inferred", change.inferred), ("status", change.status_only)) if on
         ]
@@ -93,17 +98,15 @@ class CausePanel(VerticalScroll, can_focus=True):
             if commit is not None:
                 subject = commit.message.strip().splitlines()[0] if commit.message else ""
                 line += f" {subject} ({commit.author or '?'})"
-            text.append(line + "\n")
+            text.append(printable(line) + "\n")
         run = change.pipeline_run
         if run is not None:
-            text.append(
-                f"    run {run.provider} {run.pipeline} #{run.run_id} {run.status or ''}".rstrip()
-                + "\n"
-            )
+            line = f"    run {run.provider} {run.pipeline} #{run.run_id} {run.status or ''}"
+            text.append(printable(line.rstrip()) + "\n")
             if run.url:
-                text.append(f"    {run.url}\n", "underline")
+                text.append(f"    {printable(run.url)}\n", "underline")
         for field in change.fields[:6]:
-            text.append(f"    {field.path}: ", "dim")
+            text.append(f"    {printable(field.path)}: ", "dim")
             text.append(f"{_value(field.before)} → {_value(field.after)}\n")
         if len(change.fields) > 6:
             text.append(f"    … {len(change.fields) - 6} more fields\n", "dim")

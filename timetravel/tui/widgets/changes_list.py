@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from rich.text import Text
 
+from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import from_stored
 from timetravel.query.changes import summary
@@ -43,8 +44,8 @@ class ChangesList(LineList):
         text = Text(no_wrap=True)
         text.append(f"{stamp} ")
         text.append(f"{CAUSE_GLYPHS.get(change.cause, '·')} ")
-        text.append(f"{change.key.display()} ")
-        text.append(summary(change), self.dim_style())
+        text.append(f"{printable(change.key.display())} ")
+        text.append(printable(summary(change)), self.dim_style())
         if index >= self.after_index:
             text.stylize(self.get_component_rich_style("changes--future", partial=True))
         return text

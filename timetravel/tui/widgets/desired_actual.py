@@ -1,4 +1,8 @@
-"""Desired | actual side by side (or unified), and the field diff list under it."""
+"""Desired | actual side by side (or unified), and the field diff list under it.
+
+Every line and value comes from the records: each is made printable as it is cut to its
+column (PyYAML writes ESC as ``\\e`` but a right-to-left override as it is).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
+from timetravel.domain.printable import printable
 from timetravel.query.detail import Detail, diff_entries
 from timetravel.tui import sidebyside
+from timetravel.tui.literal import literal
 from timetravel.tui.sidebyside import ACTUAL_ONLY, CHANGED, DESIRED_ONLY, SAME, Row
 from timetravel.tui.widgets.linelist import TIME_KEYS
 
@@ -27,7 +33,7 @@ MARK_CLASS = {
 
 def _short(value: Any, width: int = 40) -> str:
     text = "∅" if value is None else str(value)
-    text = text.replace("\n", "⏎")
+    text = printable(text.replace("\n", "⏎"))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -77,7 +83,9 @@ class DesiredActualView(ScrollView, can_focus=True):
             self.rows, self.lines, self.note = [], [], "no resource selected"
             self.border_subtitle = ""
             return
-        self.border_subtitle = f"{detail.key.display()} · {view.state if view else 'not live'}"
+        self.border_subtitle = literal(
+            f"{detail.key.display()} · {view.state if view else 'not live'}"
+        )
         shown = view.actual if view else None
         if not self.noise and detail.quiet_actual is not None:
             shown = detail.quiet_actual  # defaults and controller fields hidden too
@@ -96,6 +104,7 @@ class DesiredActualView(ScrollView, can_focus=True):
 
     # -- rendering ------------------------------------------------------------------------
     def _text(self, text: str, style: Style, width: int) -> list[Segment]:
+        text = printable(text)
         cut = text if len(text) <= width else text[: max(0, width - 1)] + "…"
         return [Segment(cut.ljust(width), style)]
 
@@ -151,13 +160,13 @@ class FieldDiffList(Static):
         if detail is None or detail.view is None:
             text.append("—", "dim")
         elif detail.view.desired is None:
-            text.append(f"{detail.view.state}: nothing in git to compare with", "dim")
+            text.append(f"{printable(detail.view.state)}: nothing in git to compare with", "dim")
         elif not shown:
             text.append("desired and actual agree", "dim")
         for path, desired, actual, is_noise in shown:
             if text:
                 text.append("\n")
-            text.append(path, "bold" if not is_noise else "dim")
+            text.append(printable(path), "bold" if not is_noise else "dim")
             text.append(f"  {_short(desired, 30)} → {_short(actual, 30)}")
             if is_noise:
                 text.append("  noise", "dim italic")

@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 
 from timetravel.domain.timeparse import TIME_FORMS
 from timetravel.errors import UserError
+from timetravel.tui.literal import literal
 
 
 class HelpScreen(ModalScreen[None]):
@@ -65,7 +66,8 @@ class GotoScreen(ModalScreen[datetime | None]):
         try:
             at = self.parse(event.value)
         except UserError as exc:
-            self.query_one("#goto-error", Static).update(str(exc))
+            # The message quotes what was typed: shown as written, never as markup.
+            self.query_one("#goto-error", Static).update(literal(str(exc)))
             self.query_one("#goto-box").add_class("-error")
             return
         self.dismiss(at)

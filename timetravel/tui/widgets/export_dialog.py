@@ -16,6 +16,7 @@ from textual.widgets import Input, Select, Static
 from timetravel.domain.timeparse import DURATION_FORMS, parse_duration
 from timetravel.domain.times import DEFAULT_WINDOW_TEXT
 from timetravel.errors import UserError
+from timetravel.tui.literal import literal
 
 FORMATS = (
     ("JSON (schema v1)", "json"),
@@ -90,7 +91,8 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         self.dismiss(ExportRequest(fmt, window, Path(text).expanduser()))
 
     def _error(self, message: str) -> None:
-        self.query_one("#export-error", Static).update(message)
+        # The message quotes what was typed: shown as written, never as markup.
+        self.query_one("#export-error", Static).update(literal(message))
         self.query_one("#export-box").add_class("-error")
 
     def action_cancel(self) -> None:

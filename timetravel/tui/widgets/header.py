@@ -9,6 +9,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.widget import Widget
 
+from timetravel.domain.printable import printable
 from timetravel.domain.timeparse import format_local
 
 
@@ -61,7 +62,8 @@ class StatusHeader(Widget):
             (4, ",".join(self.repos) or "no repo", "dim"),
             (5, self.zoom, "dim"),
         ]
-        parts = [p for p in parts if p[1]]
+        # Cluster and repository names are recorded text; the recorder's status may quote it.
+        parts = [(p[0], printable(p[1]), p[2]) for p in parts if p[1]]
         while parts and sum(len(p[1]) + 3 for p in parts) > width and len(parts) > 2:
             worst = max(range(len(parts)), key=lambda i: (parts[i][0], i))
             parts.pop(worst)

@@ -1,4 +1,10 @@
-"""A keyboard list that renders only the rows on screen (Line API), for thousands of rows."""
+"""A keyboard list that renders only the rows on screen (Line API), for thousands of rows.
+
+Rows are Segments written straight to the terminal: subclasses make the recorded text in a
+row printable (:func:`~timetravel.domain.printable.printable`) before they measure it, and
+:meth:`LineList.render_line` passes every segment through it again, so a control character
+that a new row forgets still never reaches the terminal raw.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from timetravel.domain.printable import printable
 
 # The panels scroll vertically only: left/right/home/end stay time keys inside them.
 TIME_KEYS: list[BindingType] = [
@@ -88,7 +96,11 @@ class LineList(ScrollView, can_focus=True):
         return Strip(segments).adjust_cell_length(width, base)
 
     def _segs(self, text: Text) -> list[Segment]:
-        return [s for s in text.render(self.app.console) if s.text != "\n"]
+        return [
+            Segment(printable(s.text), s.style)
+            for s in text.render(self.app.console)
+            if s.text != "\n"
+        ]
 
     def dim_style(self) -> Style:
         return self.get_component_rich_style("linelist--dim")

@@ -14,7 +14,9 @@ from typing import ClassVar
 from rich.text import Text
 
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.printable import printable
 from timetravel.query.rows import ResourceRow
+from timetravel.tui.literal import literal
 from timetravel.tui.messages import CausesWanted, ResourceHighlighted
 from timetravel.tui.widgets.linelist import LineList
 
@@ -164,13 +166,15 @@ class ResourceList(LineList):
         parts = [f"{BADGES[s][0]}{counts.get(s, 0)}" for s in BADGES]
         shown = f"{len(self.rows)}/{len(self.all_rows)}" if self.query_text else f"{len(self.rows)}"
         self.border_title = f"Resources {shown}"
-        self.border_subtitle = " ".join(parts) + (f" /{self.query_text}" if self.query_text else "")
+        self.border_subtitle = literal(
+            " ".join(parts) + (f" /{self.query_text}" if self.query_text else "")
+        )
 
     # -- rendering ----------------------------------------------------------------------
     def row_text(self, index: int) -> Text:
         row = self.rows[index]
         width = self.scrollable_content_region.width
-        glyph, label = BADGES.get(row.state, ("?", row.state))
+        glyph, label = BADGES.get(row.state, ("?", printable(row.state)))
         badge_style = self.get_component_rich_style(f"state--{row.state}", partial=True)
         ns_style = self.get_component_rich_style("resource--namespace", partial=True)
         # The namespace shows on its first row, and on the top row when scrolled into a group.
@@ -178,10 +182,10 @@ class ResourceList(LineList):
             self.rows[index - 1].key.namespace != row.key.namespace
         )
         ns_width = 12 if width >= 50 else 10
-        namespace = (row.key.namespace or "-") if first_of_ns else ""
+        namespace = printable(row.key.namespace or "-") if first_of_ns else ""
         text = Text(no_wrap=True)
         text.append(f"{namespace[:ns_width]:<{ns_width}} ", ns_style)
-        kind_name = f"{row.key.kind}/{row.key.name}"
+        kind_name = printable(f"{row.key.kind}/{row.key.name}")
         badge = f"{glyph} {label}" if width >= 38 else glyph
         tail_width = len(badge) + 1
         cause = ""

@@ -13,6 +13,7 @@ from textual.events import Click
 from textual.strip import Strip
 from textual.widget import Widget
 
+from timetravel.domain.printable import printable
 from timetravel.query.timeline import MARK_KINDS, Density, Marker
 from timetravel.tui.messages import CursorRequested
 
@@ -86,8 +87,11 @@ class Timeline(Widget):
             self._lines = self._build(width)
         if y >= len(self._lines):
             return Strip.blank(width, base)
+        # Segments go to the terminal as they are: made printable like every Line API row
+        # (the labels are times and words of ours today; a label from the records must not
+        # bring a control character with it).
         segments = [
-            Segment(s.text, base + s.style if s.style else base)
+            Segment(printable(s.text), base + s.style if s.style else base)
             for s in self._lines[y].render(self.app.console)
             if s.text != "\n"
         ]
