@@ -108,7 +108,7 @@ def test_audit2rbac_demo_impersonation() -> None:
     assert first.impersonated_user == "bob"
     assert first.acting_user == "bob"
     assert first.response_code == 403
-    assert first.stage_at == datetime(2017, 9, 11, 19, 55, 5, tzinfo=UTC)  # v1 `timestamp`
+    assert first.stage_at == to_stored(datetime(2017, 9, 11, 19, 55, 5, tzinfo=UTC))  # v1
     assert all(e.read_only for e in events)
 
 
@@ -133,7 +133,7 @@ def test_impersonated_write_is_stored(db_path: Path) -> None:
     [row] = stored_rows(db_path)
     assert (row["user"], row["impersonated_user"]) == ("system:admin", "bob")
     assert json.loads(row["user_groups"]) == ["system:masters", "system:authenticated"]
-    when = to_stored(event.stage_at)
+    when = event.stage_at
     [back] = audit_events_for(db, "pods", "default", "web", when, when)
     assert back == event  # every field survives the round trip
 
@@ -192,7 +192,7 @@ def test_metadata_level_secret_create() -> None:
         "default",
         "example-secret",
     )
-    assert parsed.stage_at == datetime(2020, 4, 21, 17, 57, 5, 548299, tzinfo=UTC)
+    assert parsed.stage_at == to_stored(datetime(2020, 4, 21, 17, 57, 5, 548299, tzinfo=UTC))
 
 
 def test_generate_name_create_takes_name_from_response() -> None:
@@ -243,12 +243,12 @@ def test_timestamp_fallbacks() -> None:
     del event["stageTimestamp"]
     parsed = parse_audit_line(json.dumps(event))
     assert isinstance(parsed, AuditEvent)
-    assert parsed.stage_at == datetime.fromisoformat(event["requestReceivedTimestamp"])
+    assert parsed.stage_at == to_stored(datetime.fromisoformat(event["requestReceivedTimestamp"]))
     del event["requestReceivedTimestamp"]
     event["timestamp"] = "2018-10-26T13:07:36Z"
     parsed = parse_audit_line(json.dumps(event))
     assert isinstance(parsed, AuditEvent)
-    assert parsed.stage_at == datetime(2018, 10, 26, 13, 7, 36, tzinfo=UTC)
+    assert parsed.stage_at == to_stored(datetime(2018, 10, 26, 13, 7, 36, tzinfo=UTC))
 
 
 def test_event_list_and_blank_lines() -> None:
@@ -383,7 +383,7 @@ def make_event(audit_id: str, stage: str | None, when: str, **fields: Any) -> Au
         "response_code": 200,
     }
     base.update(fields)
-    return AuditEvent(audit_id=audit_id, stage=stage, stage_at=at(when), **base)
+    return AuditEvent(audit_id=audit_id, stage=stage, stage_at=to_stored(at(when)), **base)
 
 
 def test_later_stage_replaces_earlier_and_reimport_is_duplicate(db_path: Path) -> None:
@@ -398,7 +398,7 @@ def test_later_stage_replaces_earlier_and_reimport_is_duplicate(db_path: Path) -
     assert (inserted, duplicates) == (0, 2)
     [row] = audit_events_between(db, "2026-11-19T21:00:00.000000Z", "2026-11-19T22:00:00.000000Z")
     assert row.stage == "ResponseComplete" and row.response_code == 200
-    assert row.stage_at == at("2026-11-19T21:30:01+00:00")
+    assert row.stage_at == to_stored(at("2026-11-19T21:30:01+00:00"))
 
 
 def test_audit_events_for_one_object(db_path: Path) -> None:

@@ -147,7 +147,7 @@ def build(directory: Path, *, now: datetime, zone: tzinfo | None = None) -> Demo
         )
     audit_lines = [json.dumps(event) for event in story.audit]
     events = [e for e in read_audit(audit_lines) if isinstance(e, AuditEvent)]
-    events = [e for e in events if e.stage_at <= now]
+    events = [e for e in events if e.stage_at <= to_stored(now)]
     insert_audit_events(db, events)
     db.conn.close()
     return Demo(db_path, repo_path, story)

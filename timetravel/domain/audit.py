@@ -28,6 +28,7 @@ from timetravel.domain.times import (
     TimeOutOfRange,
     in_supported_range,
     parse_rfc3339,
+    to_stored,
 )
 
 __all__ = [
@@ -79,7 +80,7 @@ class AuditEvent:
 
     audit_id: str
     stage: str | None
-    stage_at: datetime
+    stage_at: str  # stored text (domain.times.to_stored): the store's one form of time
     verb: str
     user: str | None
     user_groups: tuple[str, ...] = ()
@@ -234,7 +235,7 @@ def event_from_dict(event: Mapping[str, Any], line_no: int = 1) -> AuditEvent | 
     return AuditEvent(
         audit_id=audit_id,
         stage=stage,
-        stage_at=stage_at,
+        stage_at=to_stored(stage_at),
         verb=verb,
         user=_text(user.get("username")),
         user_groups=user_groups,

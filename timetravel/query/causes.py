@@ -61,7 +61,7 @@ def _day_bounds(day: str) -> tuple[str, str]:
 
 def _audit_fact(event: AuditEvent) -> AuditFact:
     return AuditFact(
-        stage_at=to_stored(event.stage_at),
+        stage_at=event.stage_at,
         verb=event.verb,
         user=event.user,
         impersonated_user=event.impersonated_user,

@@ -5,8 +5,7 @@ next week); attribution reads them with the functions here whenever it runs, so 
 changes the answer without re-recording anything.
 
 Times passed in and read back are the store's text form (``domain.times.to_stored``:
-fixed-width UTC, so text order is time order); an audit event's ``stage_at`` comes back
-as the aware datetime ``domain.audit`` parsed it into.
+fixed-width UTC, so text order is time order), audit events' ``stage_at`` included.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from sqlite_utils import Database
 
 from timetravel.domain.audit import AuditEvent, stage_rank
 from timetravel.domain.ci_env import PipelineRun, PipelineRunFacts, Target, parse_target
-from timetravel.domain.times import parse_rfc3339, to_stored, utc_now
+from timetravel.domain.times import to_stored, utc_now
 
 __all__ = [
     "AuditInsertResult",
@@ -230,7 +229,7 @@ def _audit_values(event: AuditEvent, imported_at: str) -> tuple[Any, ...]:
     # Only metadata columns: AuditEvent carries no request or response body to store.
     return (
         event.stage,
-        to_stored(event.stage_at),
+        event.stage_at,
         event.verb,
         event.user,
         orjson.dumps(list(event.user_groups)).decode(),
@@ -310,7 +309,7 @@ def _audit_event(row: Sequence[Any]) -> AuditEvent:
     return AuditEvent(
         audit_id=str(row[0]),
         stage=row[1],
-        stage_at=parse_rfc3339(str(row[2])),
+        stage_at=str(row[2]),
         verb=str(row[3] or ""),
         user=row[4],
         user_groups=tuple(str(g) for g in groups),
