@@ -486,3 +486,48 @@ def test_the_export_of_the_screens_moment_is_escaped(hostile_store: Path) -> Non
     exact = json.loads(write_export(snapshot, "json"))
     names = {r["name"] for r in exact["resources"]}
     assert names == {f"{raw}.{name}" for name, (raw, _) in HOSTILE.items()}
+
+
+# --- the command line's own lines ---------------------------------------------------------------
+
+_RAW = re.compile("[\x1b\x07\x9b\u202e]")
+
+
+def test_command_lines_quoting_data_show_escapes_not_raw(tmp_path: Path) -> None:
+    """A skipped record's reason and a user error quote what the user handed over: a file
+    name, a time, a record. They reach the terminal with their escapes visible."""
+    import subprocess
+    import sys
+
+    events = tmp_path / "events.jsonl"
+    good = {
+        "type": "ADDED",
+        "object": {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "ok", "namespace": "default", "uid": "u1", "resourceVersion": "1"},
+        },
+    }
+    bad = dict(good, observed_at="\x1b]0;owned\x07 \u202e")
+    events.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    db = tmp_path / "tt.db"
+    imported = subprocess.run(
+        [sys.executable, "-m", "timetravel", "import-events", "--db", str(db), "-q", str(events)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert imported.returncode == 1, imported.stderr
+    assert "line 2" in imported.stderr and not _RAW.search(imported.stderr)
+    assert "\\x1b" in imported.stderr
+
+    missing = tmp_path / "gone\x1b[2J\u202e.jsonl"
+    refused = subprocess.run(
+        [sys.executable, "-m", "timetravel", "import-events", "--db", str(db), str(missing)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and not _RAW.search(refused.stderr)
+    assert "\\x1b[2J" in refused.stderr and "\\u202e" in refused.stderr

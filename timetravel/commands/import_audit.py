@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from timetravel.commands.options import db_option, resolve_db, user_errors
+from timetravel.domain.printable import printable
 from timetravel.recorder.audit import check_audit_sources, import_audit_files
 from timetravel.recorder.progress import Progress
 from timetravel.store.db import open_database
@@ -40,5 +41,5 @@ def import_audit(db_path: Path | None, quiet: bool, sources: tuple[str, ...]) ->
     click.echo(report.summary(), err=True)
     if report.bad:
         for line in report.bad_lines():
-            click.echo(line, err=True)
+            click.echo(printable(line), err=True)
         sys.exit(1)

@@ -9,6 +9,7 @@ import click
 
 from timetravel.commands.options import db_option, resolve_db, user_errors
 from timetravel.domain.model import DEFAULT_CLUSTER
+from timetravel.domain.printable import printable
 from timetravel.recorder.events import import_events as run_import
 from timetravel.recorder.progress import Progress
 from timetravel.sources.files import close_input, open_input
@@ -48,5 +49,5 @@ def import_events(db_path: Path | None, cluster: str, quiet: bool, source: str) 
     click.echo(report.summary(), err=True)
     if report.bad:
         for line in report.skipped_lines():
-            click.echo(line, err=True)
+            click.echo(printable(line), err=True)
         sys.exit(1)

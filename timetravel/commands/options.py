@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from timetravel.config import default_db_path
+from timetravel.domain.printable import printable
 from timetravel.domain.timeparse import parse_duration, parse_time
 from timetravel.domain.times import utc_now
 from timetravel.errors import UserError
@@ -88,7 +89,8 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            click.echo(f"timetravel: error: {exc}", err=True)
+            # A message may quote a file name or a record: never raw escapes on a terminal.
+            click.echo(f"timetravel: error: {printable(str(exc))}", err=True)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]

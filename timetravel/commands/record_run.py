@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from timetravel.commands.options import db_option, resolve_db, time_arg, user_errors
+from timetravel.domain.printable import printable
 from timetravel.domain.times import stored_to_rfc3339, utc_now
 from timetravel.errors import UserError
 from timetravel.recorder.runs import RunReport, prepare_run
@@ -126,6 +127,8 @@ def record_run(
     if run.from_env and run.detected is not None:
         via = f"; from the {run.detected.provider} environment: {', '.join(run.from_env)}"
     click.echo(
-        f"{'updated' if run.updated else 'recorded'} {record.provider} run "
-        f"{record.pipeline} #{record.run_id} ({', '.join(details)}{via})"
+        printable(
+            f"{'updated' if run.updated else 'recorded'} {record.provider} run "
+            f"{record.pipeline} #{record.run_id} ({', '.join(details)}{via})"
+        )
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from timetravel.domain.model import Gap, Observation, ResourceKey
+from timetravel.domain.printable import printable
 from timetravel.domain.times import to_stored
 from timetravel.errors import UserError
 from timetravel.recorder.clock import Backoff, MonotonicClock
@@ -307,14 +308,14 @@ class Recorder:
 
     def _report(self, message: str) -> None:
         """A line on the status stream whatever --verbose says: the user must know."""
-        self.status_stream.write(f"timetravel: {message}\n")
+        self.status_stream.write(f"timetravel: {printable(message)}\n")
         self.status_stream.flush()
 
     def _error(self, message: str) -> None:
         self.stats.add(errors=1)
         self.stats.last_error = message
         if self.verbose:
-            self.status_stream.write(f"timetravel: {message}\n")
+            self.status_stream.write(f"timetravel: {printable(message)}\n")
             self.status_stream.flush()
 
     # -- the writer ---------------------------------------------------------------------
@@ -502,6 +503,6 @@ class Recorder:
             f"errors {s.errors}"
         )
         if s.last_error and (self.verbose or final):
-            line += f" (last error: {s.last_error})"
+            line += f" (last error: {printable(s.last_error)})"
         self.status_stream.write(line + "\n")
         self.status_stream.flush()
