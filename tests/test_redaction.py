@@ -7,6 +7,8 @@ import json
 from datetime import UTC
 from pathlib import Path
 
+import pytest
+
 from timetravel.domain.normalize import LAST_APPLIED
 from timetravel.domain.timeparse import parse_time
 from timetravel.domain.times import utc_now
@@ -18,10 +20,10 @@ from timetravel.store.db import open_database
 PLAINTEXTS = ["hunter2-database-password", "sk_live_51HyperSecretStripeKey", "rotated-pw-0002"]
 
 
-def secret_versions() -> list[dict]:
+def secret_versions(api_version: str = "v1") -> list[dict]:
     def secret(rv: str, password: str, token: str) -> dict:
         body = {
-            "apiVersion": "v1",
+            "apiVersion": api_version,
             "kind": "Secret",
             "metadata": {
                 "name": "payments-db",
@@ -100,3 +102,32 @@ def test_export_holds_no_secret_value_but_shows_the_rotation(tmp_path: Path) -> 
     paths = {f["path"] for f in change["fields"]}
     assert "data.password" in paths
     assert 'stringData["api-token"]' not in paths and "stringData.api-token" not in paths
+
+
+@pytest.mark.parametrize("api_version", ["v1beta1", "V1", "/v1", " v1"])
+def test_a_secret_of_any_core_version_is_stored_redacted_not_left_to_the_export_guard(
+    tmp_path: Path, api_version: str
+) -> None:
+    # The snapshot is read unguarded: the hashes come from the store, not from the exports'
+    # own check (which would show ``redacted:withheld`` for a value that reached the store).
+    db = open_database(tmp_path / "s.db")
+    versions = secret_versions(api_version)
+    report = import_events(
+        db,
+        [
+            json.dumps({"type": t, "object": o, "observed_at": f"2026-11-19T21:{m}:00Z"})
+            for t, o, m in (("ADDED", versions[0], "00"), ("MODIFIED", versions[1], "30"))
+        ],
+        cluster="c",
+    )
+    assert report.written == 2
+    snapshot = build_snapshot(db, parse_time("2026-11-19T21:45:00Z", now=utc_now(), tz=UTC))
+    (resource,) = snapshot.resources
+    assert resource.key.group == "" and resource.key.kind == "Secret"
+    password = resource.actual["data"]["password"]
+    assert password.startswith("redacted:") and password != "redacted:withheld"
+    data = render_json(snapshot)
+    for needle in forbidden_bytes():
+        assert needle not in data
+    change = next(c for c in snapshot.changes if c.type == "updated")
+    assert "data.password" in {f.path for f in change.fields}, "the rotation still shows"

@@ -13,7 +13,11 @@ DEFAULT_CLUSTER = "default"
 
 
 def split_api_version(api_version: str) -> tuple[str, str]:
-    """``apps/v1`` -> (``apps``, ``v1``); the core group is the empty string."""
+    """``apps/v1`` -> (``apps``, ``v1``); the core group is the empty string.
+
+    Only the group is identity, so ``v1beta1``, ``/v1`` or `` v1`` all name the core group:
+    ``normalize.is_secret`` redacts every kind Secret whatever this reads, never fewer.
+    """
     group, _, version = api_version.rpartition("/")
     return group, version
 

@@ -73,8 +73,27 @@ def _redact_last_applied(text: str, key: bytes) -> str:
 
 
 def is_secret(obj: dict[str, Any]) -> bool:
-    """True for core/v1 Secrets (and their List-item form without apiVersion)."""
-    return obj.get("kind") == "Secret" and str(obj.get("apiVersion", "v1")) in ("v1", "")
+    """Whether ``obj`` may hold Secret values: then they are redacted before it is kept.
+
+    One rule with identity, never a narrower one. Identity (``ResourceKey.of``) reads only
+    the group out of ``apiVersion`` (``split_api_version``) and files every ``kind: Secret``
+    whose apiVersion names no group as the core Secret, whatever the version text says:
+    ``v1``, ``v1beta1``, ``/v1``, `` v1``, ``V1``, ``""``. Each of those is redacted, and so,
+    on purpose, is every object whose kind names a Secret, so the apiVersion is not read:
+
+    - apiVersion missing, null, a number, unparsable: no group can be trusted; redacted
+      rather than risk a plaintext value (a List item without one is this case too);
+    - another group (``example.com/v1``, ``v1/``): a custom resource named Secret may hold
+      values as secret as the core one's. Redacting it is the safe side and costs only its
+      readable values: a change still shows, as a changed hash;
+    - the kind in another case or with blanks (``secret``, ``SECRET``, `` Secret``): no API
+      server serves it, but a manifest or an import may say it.
+
+    ``kind: SealedSecret``, ``ExternalSecret`` and the like hold no plaintext and are kept.
+    ``tests/test_secret_identity.py`` checks that every core Secret by identity is redacted.
+    """
+    kind = obj.get("kind")
+    return isinstance(kind, str) and kind.strip().casefold() == "secret"
 
 
 def redact(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
