@@ -17,7 +17,7 @@ from timetravel.domain.times import (
     window_around,
 )
 from timetravel.errors import UserError
-from timetravel.export import FORMATS, ONLY, write_bundle_dir, write_export
+from timetravel.export import FORMATS, ONLY, write_bundle_dir, write_export, write_file
 from timetravel.host import local_zone
 from timetravel.query.moment import build_snapshot
 from timetravel.store.db import open_database
@@ -105,9 +105,5 @@ def export(
         click.echo(f"wrote {count} files into {target}/", err=True)
         return
     data = write_export(snapshot, fmt, only=only, tz=zone, namespaces=namespaces)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    except OSError as exc:
-        raise UserError(f"{target}: cannot write ({exc.strerror})") from None
+    write_file(target, data)
     click.echo(f"wrote {target}", err=True)

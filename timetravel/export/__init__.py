@@ -10,10 +10,19 @@ Everything here is a pure function of the snapshot and the options: same input, 
 Nothing from the cluster or git is trusted as markup: the writers escape it, and link only
 ``http(s)`` URLs. :func:`guard_secrets` runs first, so that a Secret value that reached the
 snapshot by a bug upstream is still withheld from every format.
+
+Files are the exception to purity, and live in :func:`write_file` and the bundle's
+directory writer: a report is written whole or not at all (a temporary file beside it,
+synced, then renamed over the old one, so a full disk leaves the old report as it was),
+and, since it carries cluster details, it is private like the database: files 0600 and
+bundle directories 0700 whatever the umask.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Iterable
 from datetime import UTC, tzinfo
 from pathlib import Path
@@ -42,7 +51,11 @@ __all__ = [
     "to_yaml",
     "write_bundle_dir",
     "write_export",
+    "write_file",
 ]
+
+FILE_MODE = 0o600
+DIRECTORY_MODE = 0o700
 
 
 def write_export(
@@ -105,3 +118,48 @@ def _options(
     return ExportOptions(
         only=only, tz=tz or UTC, namespaces=tuple(namespaces), limits=limits or Limits()
     )
+
+
+def write_file(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` whole or not at all, mode 0600.
+
+    The bytes go to a temporary file in the same directory, are synced, and then replace
+    ``target`` in one rename: a failed write (a full disk, a size limit) raises a UserError
+    and leaves an earlier file at ``target`` as it was, and no partial file behind.
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise UserError(f"{target}: cannot write ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), FILE_MODE)  # mkstemp's 0600 is subject to the umask
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise UserError(
+            f"{target}: cannot write ({exc.strerror}); an earlier file there is left as it was"
+        ) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    sync_directory(target.parent)
+
+
+def sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: not every system allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
+import shutil
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -257,7 +260,14 @@ def render_bundle(snapshot: Snapshot, options: ExportOptions) -> bytes:
 
 
 def write_bundle_directory(snapshot: Snapshot, directory: Path, options: ExportOptions) -> int:
-    """Write the bundle's files under ``directory`` (new or empty); returns the file count."""
+    """Write the bundle's files under ``directory`` (new or empty); returns the file count.
+
+    The bundle is built in a temporary sibling directory and renamed into place when whole,
+    so a failure (a full disk) leaves no half bundle. Directories are 0700 and files 0600,
+    whatever the umask: the bundle carries what the cluster ran.
+    """
+    from timetravel.export import DIRECTORY_MODE, FILE_MODE, sync_directory
+
     directory = Path(directory)
     if directory.exists():
         if not directory.is_dir():
@@ -266,16 +276,38 @@ def write_bundle_directory(snapshot: Snapshot, directory: Path, options: ExportO
             raise UserError(
                 f"{directory}: not empty; choose a new or empty directory for the bundle"
             )
-    written = 0
-    made: set[Path] = set()
+    name = directory.absolute().name or "bundle"
     try:
-        for name, data in bundle_members(snapshot, options):
-            path = directory / name
-            if path.parent not in made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
-            path.write_bytes(data)
-            written += 1
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{name}.", suffix=".tmp"))
     except OSError as exc:
         raise UserError(f"{directory}: cannot write the bundle ({exc.strerror})") from None
+    written = 0
+    made: set[Path] = {building}
+    try:
+        os.chmod(building, DIRECTORY_MODE)
+        for member, data in bundle_members(snapshot, options):
+            path = building / member
+            for folder in reversed(path.parents):
+                if folder not in made and building in folder.parents:
+                    folder.mkdir(exist_ok=True)
+                    os.chmod(folder, DIRECTORY_MODE)  # mkdir's mode is subject to the umask
+                    made.add(folder)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(fd, FILE_MODE)
+                out.write(data)
+                out.flush()
+                os.fsync(fd)
+            written += 1
+        for folder in made:
+            sync_directory(folder)
+        os.replace(building, directory)  # a new name, or over an empty directory
+    except OSError as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        raise UserError(f"{directory}: cannot write the bundle ({exc.strerror})") from None
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    sync_directory(directory.parent)
     return written

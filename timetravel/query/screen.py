@@ -47,7 +47,7 @@ from timetravel.query.rows import (
     never,
 )
 from timetravel.query.timeline import NOTABLE, Density, Marker
-from timetravel.store.db import open_database
+from timetravel.store.db import open_database, read_only_copy
 from timetravel.store.reader import Reader
 
 
@@ -77,6 +77,8 @@ class ScreenData:
         notable: frozenset[str] = NOTABLE,
     ) -> None:
         self.db_path = Path(db_path)
+        # A file (or directory) this user may not write: opened read-only, said in the header.
+        self.read_only_copy = read_only_copy(self.db_path)
         self.notable = notable
         self._local = threading.local()
         self._now = now

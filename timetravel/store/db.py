@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +145,47 @@ class _Connection(sqlite3.Connection):
             raise _translated(self, exc) from None
 
 
+def readonly_uri(path: Path, *, directory_writable: bool, wal_pending: bool) -> str:
+    """The SQLite URI that opens ``path`` for reading only.
+
+    A WAL-mode database read with ``mode=ro`` still needs its -shm (and -wal) file, which
+    SQLite creates next to the database. Where the directory cannot be written (a forensic
+    copy on a read-only mount, or in a directory mode 0555) ``immutable=1`` tells SQLite the
+    file cannot change, so it needs neither file and takes no lock. Not when a -wal file with
+    content lies beside it: immutable would ignore that content, so such a copy is read
+    through its -wal (and -shm), as SQLite allows when both exist.
+    """
+    quoted = urllib.parse.quote(str(path.absolute()), safe="/")
+    uri = f"file:{quoted}?mode=ro"
+    if not directory_writable and not wal_pending:
+        uri += "&immutable=1"
+    return uri
+
+
+def _wal_pending(path: Path) -> bool:
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return wal.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _directory_writable(path: Path) -> bool:
+    return os.access(path.absolute().parent, os.W_OK)
+
+
+def read_only_copy(path: Path | str) -> bool:
+    """Whether ``path`` is a database this user may only read (the file or its directory
+    is not writable, a read-only mount): what the screen's header calls a read-only copy."""
+    path = Path(path).expanduser()
+    return not (os.access(path, os.W_OK) and _directory_writable(path))
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
-        uri = f"file:{path}?mode=ro"
+        uri = readonly_uri(
+            path, directory_writable=_directory_writable(path), wal_pending=_wal_pending(path)
+        )
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False, factory=_Connection)
     else:
         conn = sqlite3.connect(path, check_same_thread=False, factory=_Connection)

@@ -75,6 +75,8 @@ class TimetravelApp(ScrubbingApp):
     ) -> None:
         super().__init__(data, at=at, now=now, tz=tz, live=live, select=select)
         self.loads = Loads(self, data)
+        if recorder_status is None and getattr(data, "read_only_copy", False):
+            recorder = "read-only copy"  # a forensic copy: nothing records into it
         self.recorder = recorder
         # Asked from the poll worker (it may look at a child process and a log file).
         self.recorder_status = recorder_status
