@@ -47,11 +47,12 @@ def load_rules(path: Path | None = None) -> ManagerRules:
     """
     path = path or config_path()
     rules = ManagerRules()
-    if not path.exists():
-        return rules
     try:
         data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return rules
     except (OSError, tomllib.TOMLDecodeError) as exc:
+        # Also a config directory this user may not enter (PermissionError from the walk).
         raise UserError(f"{path}: cannot read ({exc})") from None
     section = data.get("attribution") or {}
     changes: dict[str, tuple[str, ...]] = {}
