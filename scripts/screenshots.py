@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+# Run as a script, the repository root is not on the path, and the Pilot helpers are a
+# test fixture (tests/fixtures), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fixtures.pilot import settle
 from timetravel.demo.build import build

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,3 +27,17 @@ def test_screenshots_are_current(tmp_path: Path) -> None:
         assert committed.read_text() == path.read_text(), (
             f"{committed.name} is stale: run .venv/bin/python scripts/screenshots.py"
         )
+
+
+def test_the_script_runs_as_the_docstring_says(tmp_path: Path) -> None:
+    # As a script its own folder, not the repository, is first on the path.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "screenshots.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "overview.svg").read_text() == (
+        ROOT / "screenshots/overview.svg"
+    ).read_text()
