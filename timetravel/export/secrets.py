@@ -8,7 +8,7 @@ from typing import Any
 
 from timetravel.domain import paths
 from timetravel.domain.model import ResourceKey
-from timetravel.domain.normalize import is_secret
+from timetravel.domain.normalize import is_secret_kind
 from timetravel.domain.snapshot import ChangeView, FieldChange, Snapshot
 
 REDACTED = "redacted:"
@@ -75,8 +75,8 @@ def _safe_field(path: str, value: Any) -> Any:
 
 
 def _is_secret(key: ResourceKey) -> bool:
-    # The store's rule (domain.normalize.is_secret): a Secret by kind, whatever its group.
-    return is_secret({"kind": key.kind})
+    # The store's rule: a Secret by kind, whatever its group.
+    return is_secret_kind(key.kind)
 
 
 def _safe_change(change: ChangeView) -> ChangeView:

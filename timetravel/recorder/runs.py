@@ -29,8 +29,6 @@ from timetravel.store import Database
 from timetravel.store.runs import get_pipeline_run, upsert_pipeline_run
 
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
-# The text fields a report carries, by flag name (``run_id`` is ``--run-id``).
-FIELDS = ("provider", "pipeline", "run_id", "commit", "url", "status", "actor", "service_account")
 
 
 @dataclass(frozen=True)
