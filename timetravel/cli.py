@@ -10,7 +10,16 @@ import sys
 import click
 
 from timetravel import __version__
-from timetravel.commands import demo, export, import_audit, imports, record, record_run, ui
+from timetravel.commands import (
+    check,
+    demo,
+    export,
+    import_audit,
+    imports,
+    record,
+    record_run,
+    ui,
+)
 from timetravel.host import tune_collector
 
 
@@ -43,6 +52,7 @@ for _command in (
     record_run.record_run,
     imports.import_events,
     import_audit.import_audit,
+    check.check,
 ):
     cli.add_command(_command)
 

@@ -14,6 +14,7 @@ from timetravel.recorder.events import import_events as run_import
 from timetravel.recorder.progress import Progress
 from timetravel.sources.files import close_input, open_input
 from timetravel.store.db import open_database
+from timetravel.store.lease import WriterLease
 
 
 @click.command("import-events")
@@ -34,17 +35,23 @@ def import_events(db_path: Path | None, cluster: str, quiet: bool, source: str) 
     and concatenated, plain `kubectl get -o json` objects and Lists. An event may carry a
     top-level "observed_at" (RFC 3339); otherwise the import time is used. Bad or
     truncated records are skipped and listed at the end (exit 1); the rest is imported.
+    Refused while a recorder writes the database (one writer at a time).
 
     Example:
 
         kubectl get deploy,cm -A -w -o json --output-watch-events | timetravel import-events -
     """
+    path = resolve_db(db_path)
     stream, raw = open_input(source)
-    db = open_database(resolve_db(db_path))
-    progress = Progress("importing", unit="records", enabled=not quiet)
+    db = open_database(path)
+    # Objects are written as a recorder writes them: not while one records this database.
+    lease = WriterLease(path, command="timetravel import-events")
     try:
+        lease.acquire()
+        progress = Progress("importing", unit="records", enabled=not quiet)
         report = run_import(db, stream, cluster=cluster, progress=progress)
     finally:
+        lease.release()
         close_input(stream, raw)
     click.echo(report.summary(), err=True)
     if report.bad:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -18,6 +20,7 @@ from timetravel.commands.options import (
 )
 from timetravel.errors import UserError
 from timetravel.store.db import open_database
+from timetravel.store.lease import Holder, WriterLease
 
 
 def split_words(values: tuple[str, ...]) -> list[str]:
@@ -30,6 +33,33 @@ def stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)  # the terminal closed: stop cleanly, not mid-write
+
+
+def follow_parent(parent_pid: int, stop: threading.Event) -> None:
+    """Stop when ``parent_pid`` ends: a screen's recorder must not outlive the screen.
+
+    The recorder runs in a session of its own (so a Ctrl-C meant for the screen does not
+    cut a write short), which also spares it the SIGHUP of a closed terminal; and a parent
+    killed with SIGKILL sends nothing at all. A parent's end shows as this process being
+    handed to another parent (init or a subreaper), whatever ended it.
+    """
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != parent_pid:
+                click.echo(f"timetravel: the screen (pid {parent_pid}) ended; stopping", err=True)
+                stop.set()
+
+    threading.Thread(target=watch, daemon=True, name="tt-parent").start()
+
+
+def _standing_by(path: Path) -> Callable[[Holder | None], None]:
+    def tell(holder: Holder | None) -> None:
+        who = holder.describe() if holder else "another process"
+        click.echo(f"timetravel: standing by: {path} is recorded by {who}", err=True)
+
+    return tell
 
 
 @click.command("record")
@@ -69,6 +99,18 @@ def stop_on_signals(stop: threading.Event) -> None:
     show_default=True,
     help="Seconds between `git fetch` of a branch that tracks a remote (0: never).",
 )
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="If another recorder writes the database, wait and take over when it ends.",
+)
+@click.option(
+    "--parent-pid",
+    type=int,
+    default=None,
+    hidden=True,
+    help="Stop when this process ends (the screen that started this recorder).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Report every error and retry.")
 @user_errors
 def record(
@@ -84,6 +126,8 @@ def record(
     repos: tuple[str, ...],
     branches: tuple[str, ...],
     fetch_interval: float,
+    standby: bool,
+    parent_pid: int | None,
     verbose: bool,
 ) -> None:
     """Record the cluster (list+watch, read-only) until SIGINT or SIGTERM.
@@ -92,6 +136,8 @@ def record(
     picked up when installed later; Leases, Endpoints and EndpointSlices are left out
     unless named in --resources. Warning Events are kept as timeline observations.
     Only list and watch requests are made, and get on the discovery URLs (/api, /apis).
+    One recorder writes a database at a time: a second one is refused, naming the
+    first, or with --standby waits and takes over when the first ends.
 
     Example:
 
@@ -107,50 +153,58 @@ def record(
     open_database(path).conn.close()  # refuse a bad database before connecting
     if len(branches) > len(repos):
         raise UserError("--branch given more often than --repo")
-    clock = MonotonicClock()
-    sources = [
-        GitSource(
-            path,
-            repo,
-            branches[i] if i < len(branches) else None,
-            fetch_interval=fetch_interval,
-            clock=clock,
-        )
-        for i, repo in enumerate(repos)
-    ]
-    for source in sources:
-        source.sync()  # backfill before watching, with progress
-    git_only = bool(repos) and not (kubeconfig or context or namespaces or resources)
     stop = threading.Event()
     stop_on_signals(stop)
-    threads = [
-        threading.Thread(target=source.run, args=(stop,), daemon=True, name="tt-git")
-        for source in sources
-    ]
-    for thread in threads:
-        thread.start()
-    if git_only:
-        click.echo(f"timetravel: recording git only ({len(sources)} repositories)", err=True)
-        stop.wait()
-        for thread in threads:
-            thread.join(timeout=10)
+    if parent_pid is not None:
+        follow_parent(parent_pid, stop)
+    lease = WriterLease(path)
+    if not lease.acquire(standby=standby, waiting=_standing_by(path), stop=stop.is_set):
         return
-    connection = connect(kubeconfig, context)
-    recorder = Recorder(
-        path,
-        Kube(connection, read_timeout=read_timeout),
-        namespaces=namespaces,
-        resources=split_words(resources),
-        exclude=split_words(exclude),
-        watch_timeout=watch_timeout,
-        status_every=status_every,
-        verbose=verbose,
-        clock=clock,
-    )
-    recorder.stop = stop
     try:
-        recorder.run()
-    finally:
-        stop.set()
+        clock = MonotonicClock()
+        sources = [
+            GitSource(
+                path,
+                repo,
+                branches[i] if i < len(branches) else None,
+                fetch_interval=fetch_interval,
+                clock=clock,
+            )
+            for i, repo in enumerate(repos)
+        ]
+        for source in sources:
+            source.sync()  # backfill before watching, with progress
+        git_only = bool(repos) and not (kubeconfig or context or namespaces or resources)
+        threads = [
+            threading.Thread(target=source.run, args=(stop,), daemon=True, name="tt-git")
+            for source in sources
+        ]
         for thread in threads:
-            thread.join(timeout=10)
+            thread.start()
+        if git_only:
+            click.echo(f"timetravel: recording git only ({len(sources)} repositories)", err=True)
+            stop.wait()
+            for thread in threads:
+                thread.join(timeout=10)
+            return
+        connection = connect(kubeconfig, context)
+        recorder = Recorder(
+            path,
+            Kube(connection, read_timeout=read_timeout),
+            namespaces=namespaces,
+            resources=split_words(resources),
+            exclude=split_words(exclude),
+            watch_timeout=watch_timeout,
+            status_every=status_every,
+            verbose=verbose,
+            clock=clock,
+        )
+        recorder.stop = stop
+        try:
+            recorder.run()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+    finally:
+        lease.release()

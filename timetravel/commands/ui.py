@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -53,7 +54,9 @@ def ui(
     Unless --no-record is given, a recorder runs behind the screen (a child process
     writing to the same database): the current kubeconfig context when there is one, and
     the current directory's repository when it is a git checkout; the recorder flags
-    override. Its status is always in the header (recording, git-only, read-only).
+    override. Its status is always in the header (recording, git-only, read-only). When
+    another recorder already writes the database, this one stands by and takes over when
+    that one ends; the header names the one that records.
 
     Keys: left/right previous/next change, +/- zoom, g go to a time, / filter, d unified
     diff, z noise, e export, l live, ? help, q quit.
@@ -84,12 +87,19 @@ def ui(
             recorder.start()
     try:
         data = ScreenData(path)
+        status = (
+            recorder.status
+            if recorder is not None
+            else None
+            if data.read_only_copy
+            else functools.partial(background.reader_status, path)
+        )
         app = TimetravelApp(
             data,
             at=at,
             live=at is None if live is None else live,
-            recorder=recorder.status() if recorder else "read-only",
-            recorder_status=recorder.status if recorder else None,
+            recorder=status() if status else "read-only",
+            recorder_status=status,
         )
         app.run()
     finally:

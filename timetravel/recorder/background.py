@@ -4,6 +4,10 @@ The recorder runs as a child process (`timetravel record`) writing to the same d
 the screen only reads. By default it records the current kubeconfig context when there is
 one and the current directory's repository when it is a git checkout; a cluster that
 cannot be reached leaves it recording git alone. Its status is read back for the header.
+
+One recorder writes a database (store.lease): when another already records it, the
+screen's recorder stands by (the screen only reads, and its header names the one that
+records) and takes over when that one ends.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from timetravel.config import data_dir
+from timetravel.store import lease
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,12 @@ class RecordingPlan:
             str(self.db_path),
             "--status-every",
             "30",
+            # The recorder ends with the screen, whatever ends the screen.
+            "--parent-pid",
+            str(os.getpid()),
+            # Another recorder may write the database: then this one waits, the screen
+            # only reads, and this one takes over when that one ends.
+            "--standby",
         ]
         if with_cluster:
             argv += list(self.kube_args)
@@ -98,6 +109,12 @@ def plan(
     return RecordingPlan(db_path, cluster, tuple(kube_args), repos, branches)
 
 
+def reader_status(db_path: Path) -> str:
+    """The header's words for a screen that records nothing itself: who records, if any."""
+    holder = lease.holder(db_path)
+    return f"recorded by {holder.short()}" if holder is not None else "read-only"
+
+
 class BackgroundRecorder:
     """A `timetravel record` child process and what it last said."""
 
@@ -138,7 +155,10 @@ class BackgroundRecorder:
             return "read-only"
         code = process.poll()
         if code is None:
-            return "recording" if self.with_cluster else "git-only"
+            holder = lease.holder(self.plan.db_path)
+            if holder is not None and holder.pid != process.pid:
+                return f"recorded by {holder.short()}"  # ours stands by
+            return ("recording" if self.with_cluster else "git-only") + f" (pid {process.pid})"
         reason = self.last_line().removeprefix("timetravel: error: ")
         if self.with_cluster and self.plan.repos:
             # The cluster cannot be reached: keep recording git.

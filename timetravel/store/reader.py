@@ -50,11 +50,13 @@ class _Segment:
         self.data = data
         self._bodies: list[bytes] | None = None
 
-    def index_of(self, revision_id: int) -> int:
+    def find(self, revision_id: int) -> int | None:
+        """The position of a revision in this segment; None when the segment lacks it (a
+        database two writers damaged: see store.check)."""
         for index, entry in enumerate(self.entries):
             if entry[seg.ID] == revision_id:
                 return index
-        raise KeyError(revision_id)
+        return None
 
 
 class Reader:
@@ -259,10 +261,14 @@ class Reader:
             keep = keep_segments and len(segments) <= _WINDOW_SEGMENTS
             self._window_segments = segments if keep else {}
             self._identities_of([s.resource_id for s in segments.values()])
-            return [
-                self._record(segments[segment_id], segments[segment_id].index_of(rev_id), with_body)
-                for rev_id, segment_id in wanted
-            ]
+            out = []
+            for rev_id, segment_id in wanted:
+                segment = segments.get(segment_id)
+                index = segment.find(rev_id) if segment is not None else None
+                if segment is not None and index is not None:
+                    out.append(self._record(segment, index, with_body))
+                # else a damaged database: the row names a revision not held (store.check)
+            return out
 
     def resource_ids_of_kinds(self, kinds: Sequence[tuple[str, str]]) -> list[int]:
         """Ids of every resource of these (group, kind) pairs."""
@@ -310,8 +316,8 @@ class Reader:
     ) -> RevisionRecord | None:
         here = (at, revision_id)
         if segment is not None:
-            index = segment.index_of(revision_id)
-            if index > 0:
+            index = segment.find(revision_id)
+            if index is not None and index > 0:
                 return self._record(segment, index - 1)
         # Newest segment first: the first that has a revision before this one has the one
         # just before it (segments of a resource follow each other in time).
