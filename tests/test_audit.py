@@ -24,7 +24,7 @@ from timetravel.domain.times import to_stored
 from timetravel.store.db import open_database
 from timetravel.store.runs import audit_events_between, audit_events_for, insert_audit_events
 
-from .conftest import SHARED
+from .conftest import SHARED, needs_shared
 
 AUDIT = SHARED / "testdata" / "k8s-audit"
 FALCO = AUDIT / "falco"
@@ -74,6 +74,7 @@ def expected_counts(paths: list[Path]) -> tuple[int, int, set[str]]:
     return read_only, bad, kept
 
 
+@needs_shared
 def test_every_shared_audit_file_imports(db_path: Path) -> None:
     assert len(ALL_FILES) >= 40  # the shared samples are where the test expects them
     result = run_cli("import-audit", "--db", str(db_path), *map(str, ALL_FILES))
@@ -88,6 +89,7 @@ def test_every_shared_audit_file_imports(db_path: Path) -> None:
     assert {r["audit_id"] for r in stored_rows(db_path)} == kept
 
 
+@needs_shared
 def test_single_bad_file(db_path: Path) -> None:
     result = run_cli("import-audit", "--db", str(db_path), str(FALCO / "fal_01_003.json"))
     assert result.returncode == 1
@@ -97,6 +99,7 @@ def test_single_bad_file(db_path: Path) -> None:
     ]
 
 
+@needs_shared
 def test_audit2rbac_demo_impersonation() -> None:
     events = [e for e in read_audit(DEMO.read_bytes().splitlines()) if isinstance(e, AuditEvent)]
     assert len(events) == 37
@@ -112,6 +115,7 @@ def test_audit2rbac_demo_impersonation() -> None:
     assert all(e.read_only for e in events)
 
 
+@needs_shared
 def test_audit2rbac_demo_via_cli_counts_read_only(db_path: Path) -> None:
     result = run_cli("import-audit", "--db", str(db_path), str(DEMO))
     assert result.returncode == 0, result.stderr
@@ -120,6 +124,7 @@ def test_audit2rbac_demo_via_cli_counts_read_only(db_path: Path) -> None:
     )
 
 
+@needs_shared
 def test_impersonated_write_is_stored(db_path: Path) -> None:
     # The demo's requests, made as writes, keep both identities through the store.
     line = json.loads(DEMO.read_text().splitlines()[0])
@@ -141,6 +146,7 @@ def test_impersonated_write_is_stored(db_path: Path) -> None:
 # -- fields ------------------------------------------------------------------------------
 
 
+@needs_shared
 def test_field_manager_from_request_uri(db_path: Path) -> None:
     event = falco_event("modify_cluster_role_node_problem_detector.json")
     event["requestURI"] += "?fieldManager=kubectl-edit&timeout=10s"
@@ -164,6 +170,7 @@ def test_field_manager_from_request_uri(db_path: Path) -> None:
     assert managers == {event["auditID"]: "kubectl-edit", "enc-1": "argocd-controller x"}
 
 
+@needs_shared
 def test_no_field_manager_when_absent() -> None:
     parsed = parse_audit_line(json.dumps(falco_event("create_deployment.json")))
     assert isinstance(parsed, AuditEvent)
@@ -181,6 +188,7 @@ def test_no_field_manager_when_absent() -> None:
     assert parsed.user_agent is None  # this sample has none
 
 
+@needs_shared
 def test_metadata_level_secret_create() -> None:
     parsed = parse_audit_line(json.dumps(falco_event("create_secret.json")))
     assert isinstance(parsed, AuditEvent)
@@ -195,12 +203,14 @@ def test_metadata_level_secret_create() -> None:
     assert parsed.stage_at == to_stored(datetime(2020, 4, 21, 17, 57, 5, 548299, tzinfo=UTC))
 
 
+@needs_shared
 def test_generate_name_create_takes_name_from_response() -> None:
     parsed = parse_audit_line(json.dumps(falco_event("create_nginx_pod_privileged.json")))
     assert isinstance(parsed, AuditEvent)
     assert parsed.name == "nginx-deployment-5cdcc99dbf-rgw6z"
 
 
+@needs_shared
 def test_generate_name_create_without_response_has_no_name() -> None:
     event = falco_event("create_nginx_pod_privileged.json")
     del event["responseObject"]
@@ -209,6 +219,7 @@ def test_generate_name_create_without_response_has_no_name() -> None:
     assert parsed.name is None  # generateName is a prefix, not a name: don't invent one
 
 
+@needs_shared
 def test_stages_and_connect_requests() -> None:
     exec_event = parse_audit_line(json.dumps(falco_event("exec_pod.json")))
     assert isinstance(exec_event, AuditEvent)
@@ -230,6 +241,7 @@ def test_stages_and_connect_requests() -> None:
     assert parsed.stage is None and parsed.done and parsed.is_change
 
 
+@needs_shared
 def test_forbidden_write_is_not_a_change() -> None:
     event = falco_event("create_configmap.json")
     event["responseStatus"] = {"code": 403, "reason": "Forbidden"}
@@ -238,6 +250,7 @@ def test_forbidden_write_is_not_a_change() -> None:
     assert parsed.done and not parsed.succeeded and not parsed.is_change
 
 
+@needs_shared
 def test_timestamp_fallbacks() -> None:
     event = falco_event("create_configmap.json")
     del event["stageTimestamp"]
@@ -251,6 +264,7 @@ def test_timestamp_fallbacks() -> None:
     assert parsed.stage_at == to_stored(datetime(2018, 10, 26, 13, 7, 36, tzinfo=UTC))
 
 
+@needs_shared
 def test_event_list_and_blank_lines() -> None:
     items = [falco_event("create_configmap.json"), falco_event("delete_configmap.json")]
     listing = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items}
@@ -296,6 +310,7 @@ def test_not_utf8_is_bad() -> None:
     assert parsed == BadLine(3, "not UTF-8 text")
 
 
+@needs_shared
 def test_bad_lines_reported_rest_imported(db_path: Path) -> None:
     good = falco_event("create_configmap.json")
     text = "\n".join(
@@ -331,6 +346,7 @@ def test_guess_resource() -> None:
 SECRET_VALUE = "c3VwZXItc2VjcmV0LXBhc3N3b3JkLTQy"  # base64 of a made-up password
 
 
+@needs_shared
 def test_request_bodies_never_stored(db_path: Path) -> None:
     # The shared create_secret sample is Metadata level (no body); a RequestResponse
     # version of the same request is what a verbose audit policy writes.
@@ -432,6 +448,7 @@ def test_audit_events_for_one_object(db_path: Path) -> None:
     assert len(audit_events_between(db, *window)) == 5
 
 
+@needs_shared
 def test_cluster_scoped_query(db_path: Path) -> None:
     text = (FALCO / "delete_cluster_role_kube_aggregator.json").read_bytes()
     db = open_database(db_path)
@@ -447,6 +464,7 @@ def test_cluster_scoped_query(db_path: Path) -> None:
     assert [(e.verb, e.user, e.is_change) for e in found] == [("delete", "minikube-user", True)]
 
 
+@needs_shared
 def test_stdin_and_gzip(db_path: Path) -> None:
     data = (FALCO / "create_configmap_sensitive_values.json").read_bytes()
     result = run_cli("import-audit", "--db", str(db_path), "-", stdin=data)
@@ -460,6 +478,7 @@ def test_stdin_and_gzip(db_path: Path) -> None:
     assert len(stored_rows(db_path)) == 7
 
 
+@needs_shared
 def test_unreadable_file_is_a_user_error(db_path: Path, tmp_path: Path) -> None:
     result = run_cli(
         "import-audit",

@@ -525,7 +525,8 @@ def test_first_parent_history_follows_the_branch(gitrepo: GitRepo) -> None:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> git.Repo:
-    assert BUNDLE.exists(), f"{BUNDLE} missing: shared/ must lie beside the checkout"
+    if not BUNDLE.exists():
+        pytest.skip(f"{BUNDLE} is not there: the shared test data lies beside the checkout in CI")
     return git.Repo.clone_from(str(BUNDLE), tmp_path_factory.mktemp("aea"), branch="master")
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import SHARED
+from tests.conftest import ROOT
 from timetravel.domain.diff import FieldDiff, changed_fields, diff_desired_actual, is_drifted
 from timetravel.domain.managed_fields import Owner, field_owners
 from timetravel.domain.paths import (
@@ -244,7 +244,7 @@ def test_diffs_are_sorted_and_match_the_schema() -> None:
     live, managed = live_deployment()
     diffs = diff_desired_actual(git_deployment(), live, owners=field_owners(managed))
     assert [d.path for d in diffs] == sorted((d.path for d in diffs), key=sort_key)
-    schema = json.loads((SHARED / "snapshot.schema.json").read_text())
+    schema = json.loads((ROOT / "docs" / "snapshot.schema.json").read_text())
     field_diff = {"$ref": "#/$defs/field_diff", "$defs": schema["$defs"]}
     for d in diffs:
         jsonschema.validate(d.to_json(), field_diff)

@@ -52,6 +52,8 @@ def test_deploy_rbac_only_reads() -> None:
 def test_documented_schema_is_the_contract() -> None:
     from .conftest import SHARED
 
+    if not (SHARED / "snapshot.schema.json").exists():
+        pytest.skip(f"{SHARED} is not beside the checkout: nothing to compare the copy with")
     assert (ROOT / "docs/snapshot.schema.json").read_bytes() == (
         SHARED / "snapshot.schema.json"
     ).read_bytes()

@@ -56,7 +56,7 @@ from timetravel.export.markdown import code, row
 from timetravel.query.moment import build_snapshot
 from timetravel.store.db import open_database
 
-from .conftest import SHARED
+from .conftest import ROOT
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "export"
 UPDATE = os.environ.get("TIMETRAVEL_UPDATE_GOLDEN") == "1"
@@ -307,7 +307,7 @@ def test_bundle_directory_holds_the_archive_files(incident: Snapshot, tmp_path: 
 
 
 def test_json_still_follows_the_schema_with_only(incident: Snapshot) -> None:
-    schema = json.loads((SHARED / "snapshot.schema.json").read_text())
+    schema = json.loads((ROOT / "docs" / "snapshot.schema.json").read_text())
     for only in (None, "drifted", "changed"):
         data = json.loads(write_export(incident, "json", only=only))
         jsonschema.Draft202012Validator(schema).validate(data)

@@ -14,11 +14,12 @@ from timetravel.query.moment import build_snapshot
 from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database
 
-from .conftest import SHARED, deployment
+from .conftest import ROOT, deployment
 
 
 def schema() -> dict:
-    return json.loads((SHARED / "snapshot.schema.json").read_text())
+    # The project's copy of the contract: test_docs checks it is the shared one.
+    return json.loads((ROOT / "docs" / "snapshot.schema.json").read_text())
 
 
 def test_export_validates_and_has_every_required_part(tmp_path: Path) -> None:
