@@ -9,7 +9,7 @@ the strongest evidence of *why*.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -24,6 +24,9 @@ ARGOCD_TRACKING = "argocd.argoproj.io/tracking-id"
 
 # Runs of GitOps controllers (seen in the cluster): their changes are `gitops`, not `pipeline`.
 GITOPS_PROVIDERS = ("argocd", "flux")
+
+# Deploy-tool managers that are a deploy only as a server-side apply (see is_deploy_write).
+APPLY_ONLY_MANAGERS = ("kubectl",)
 
 # How far around a run's start/finish a change still counts as made by it: deploy steps
 # report late, and the recorder sees a write a moment after it happens.
@@ -75,7 +78,10 @@ class ManagerRules:
         "cert-manager",
     )
     # Managers a CI step uses to deploy (kubectl apply from a job, helm): a person when no
-    # run claims the change, the run when one does.
+    # run claims the change, the run when one does. These write whole manifests (``kubectl
+    # apply -f``, ``--server-side``, ``helm upgrade``, ``kustomize build | kubectl apply``);
+    # kubectl's other verbs (kubectl-edit, -patch, -scale, -set...) change a field or two by
+    # hand and are not here: a run never claims them by the commit it deployed.
     deploy_tools: tuple[str, ...] = ("kubectl-client-side-apply", "kubectl", "helm", "kustomize")
     pipeline_service_accounts: tuple[str, ...] = ()
 
@@ -114,6 +120,18 @@ class ManagerRules:
 
     def is_deploy_tool(self, manager: str) -> bool:
         return self._matches(manager, self.deploy_tools)
+
+    def is_deploy_write(self, manager: str, operation: str | None) -> bool:
+        """Whether a write by ``manager`` with ``operation`` (managedFields' ``Apply`` or
+        ``Update``; None when unknown) is a deploy tool applying manifests.
+
+        kubectl names its server-side apply plain ``kubectl``, but kubectl before the
+        per-verb names (``kubectl-edit``...) wrote every edit, patch and scale as ``kubectl``
+        with operation ``Update``: under that name only an ``Apply`` is a deploy.
+        """
+        if not self.is_deploy_tool(manager):
+            return False
+        return manager not in APPLY_ONLY_MANAGERS or operation == "Apply"
 
 
 def run_window(run: PipelineRun) -> tuple[str | None, str | None]:
@@ -169,6 +187,13 @@ class ChangeFacts:
     status_only: bool
     touched: tuple[ManagerTouch, ...] = ()
     annotations: dict[str, str] = field(default_factory=dict)
+
+
+# (commit, manager) -> whether the object after a change holds what that commit declares
+# for it, on the fields it declares, and that manager wrote nothing the commit does not
+# declare. The caller reads git; it is asked only for a deploy tool's write inside the
+# window of a run that names no targets.
+FitsCommit = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
@@ -240,18 +265,35 @@ def _named_by_annotation(run: PipelineRun, annotations: dict[str, str]) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class RunClaim:
+    """A run that made a change, and whether it was known only by its commit's content."""
+
+    run: PipelineRun
+    by_content: bool = False
+
+
 def matching_run(
     change: ChangeFacts,
     runs: Sequence[PipelineRun],
     manager: str | None,
     rules: ManagerRules,
     audit: AuditFact | None,
-) -> PipelineRun | None:
-    """A pipeline run that made this change, or None.
+    *,
+    operation: str | None = None,
+    fits_commit: FitsCommit | None = None,
+) -> RunClaim | None:
+    """The pipeline run that made this change, or None.
 
     A run claims a change when the change is inside its time window and either names the
     run (annotation), is one of its declared targets, or was written by the run's service
     account (audit) — and never when the object says it was deployed from another commit.
+
+    A run that names no targets (a job running ``kubectl apply -f`` that reports only its
+    commit and times) also claims a deploy tool's write (``operation`` tells a server-side
+    apply) when ``fits_commit(run.commit, manager)`` says the object now holds what that
+    commit declares for it. A claim by naming beats one by content; among equals the run
+    that started last wins.
     """
     if not runs:
         return None
@@ -265,12 +307,18 @@ def matching_run(
     # who made a change written by a deploy tool.
     url = None if by_account_only else change.annotations.get(ANNOTATION_RUN_URL)
     commit = change.annotations.get(ANNOTATION_COMMIT)
-    best: PipelineRun | None = None
+    by_content_possible = bool(
+        fits_commit is not None
+        and manager
+        and change.change != "deleted"
+        and rules.is_deploy_write(manager, operation)
+    )
+    best: RunClaim | None = None
     for run in runs:
         if run.provider in GITOPS_PROVIDERS and manager and rules.kind_of(manager) != "gitops":
             continue
         if url and run.url == url:
-            return run
+            return RunClaim(run)
         if commit and run.commit and commit != run.commit:
             continue
         start, end = run_window(run)
@@ -294,10 +342,43 @@ def matching_run(
             and manager
             and rules.is_deploy_tool(manager)
         )
-        claims = by_account or (not by_account_only and (by_target or by_commit_and_tool))
-        if claims and (best is None or (run.started_at or "") > (best.started_at or "")):
-            best = run
+        claim: RunClaim | None = None
+        if by_account or (not by_account_only and (by_target or by_commit_and_tool)):
+            claim = RunClaim(run)
+        elif (
+            by_content_possible
+            and not run.targets
+            and run.commit
+            and fits_commit is not None
+            and manager
+            and (best is None or best.by_content)
+            and fits_commit(run.commit, manager)
+        ):
+            claim = RunClaim(run, by_content=True)
+        if claim is not None and (best is None or _outranks(claim, best)):
+            best = claim
     return best
+
+
+def _outranks(claim: RunClaim, best: RunClaim) -> bool:
+    if claim.by_content != best.by_content:
+        return not claim.by_content
+    return (claim.run.started_at or "") > (best.run.started_at or "")
+
+
+# How the evidence of a claim by content begins: the run's label alone does not say why a
+# run that named nothing claims the change, so readers show this line beside it.
+CONTENT_EVIDENCE = "fields now match commit"
+
+
+def claimed_by_content(evidence: str | None) -> bool:
+    """Whether an attribution's evidence is a run's claim by content (:func:`matching_run`)."""
+    return bool(evidence and evidence.startswith(CONTENT_EVIDENCE))
+
+
+def short_sha(commit: str) -> str:
+    """A commit as people quote it: its first seven characters."""
+    return commit[:7]
 
 
 def attribute(
@@ -307,8 +388,12 @@ def attribute(
     audits: Sequence[AuditFact] = (),
     desired_commit: str | None = None,
     rules: ManagerRules | None = None,
+    fits_commit: FitsCommit | None = None,
 ) -> Attribution:
-    """Weigh the evidence for one change; ``unknown`` when nothing can be shown."""
+    """Weigh the evidence for one change; ``unknown`` when nothing can be shown.
+
+    ``fits_commit(commit, manager)`` tells whether the object after the change holds what
+    ``commit`` declares for it (:func:`matching_run`); without it no run claims by content."""
     rules = rules or ManagerRules()
     touch = primary_manager(change)
     manager = touch.manager if touch else None
@@ -319,7 +404,16 @@ def attribute(
     actor = audit.identity if audit else manager
     annotated_commit = change.annotations.get(ANNOTATION_COMMIT)
 
-    run = matching_run(change, runs, manager, rules, audit)
+    claim = matching_run(
+        change,
+        runs,
+        manager,
+        rules,
+        audit,
+        operation=touch.operation if touch else None,
+        fits_commit=fits_commit,
+    )
+    run = claim.run if claim is not None else None
     if run is not None and run.provider in GITOPS_PROVIDERS:
         if rules.kind_of(manager or "") in ("gitops", "unknown"):
             return Attribution(
@@ -332,13 +426,17 @@ def attribute(
             )
         run = None
     if run is not None:
+        evidence = f"pipeline run {run.provider} {run.pipeline}#{run.run_id}"
+        if claim is not None and claim.by_content and run.commit:
+            sha = short_sha(run.commit)
+            evidence = f"{CONTENT_EVIDENCE} {sha} deployed by run #{run.run_id}"
         return Attribution(
             "pipeline",
             actor or run.actor,
             managers,
             run.commit or annotated_commit,
             run,
-            f"pipeline run {run.provider} {run.pipeline}#{run.run_id}",
+            evidence,
         )
     if audit and audit.user and audit.user in rules.pipeline_service_accounts:
         return Attribution(

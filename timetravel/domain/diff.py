@@ -557,6 +557,67 @@ def is_drifted(diffs: Iterable[FieldDiff]) -> bool:
     return any(not d.noise for d in diffs)
 
 
+class _Mismatch(Exception):
+    """A declared field does not hold its value: stop looking."""
+
+
+@dataclass
+class _Holds(_Drift):
+    """``_Drift`` that stops at the first declared field out of place and keeps only the
+    live-only fields that would be drift, without their owners: ``holds_declared`` asks a
+    yes or no of many changes, and most of a diff's cost is in what it gives and drops."""
+
+    added: list[list[Segment]] = field(default_factory=list)
+
+    def compare(self, segments: list[Segment], desired: Any, actual: Any, parent: Any) -> None:
+        # A declared part the object holds as it is (a selector, labels, a port list) has
+        # nothing out of place and nothing live-only in it: ``==`` runs in C.
+        if desired == actual and desired is not None:
+            return
+        super().compare(segments, desired, actual, parent)
+
+    def emit(self, segments: list[Segment], desired: Any, actual: Any, reason: str) -> None:
+        if reason in (CHANGED, MISSING):
+            raise _Mismatch
+        if reason == ADDED:
+            self.added.append(segments)
+
+
+def holds_declared(
+    desired: Mapping[str, Any],
+    actual: Mapping[str, Any],
+    *,
+    managed_fields: Sequence[Mapping[str, Any]],
+    writer: str,
+) -> bool:
+    """Whether ``actual`` holds what ``desired`` declares and ``writer`` added nothing else:
+    every declared field has its declared value (drift's comparison rules: quantities by
+    value, named lists by name, omitted empties), and no live-only field that would be drift
+    is owned by ``writer`` (per ``managed_fields``).
+
+    This is how a deploy of a commit is recognized in its result: a ``kubectl apply`` of
+    the commit's manifests leaves them in place, while a person's edit or an apply of a
+    changed file does not. Fields other managers own (an env var added by hand last week, a
+    controller's annotation) are not the commit's to match.
+    """
+    live = dict(actual)
+    # Without owners every live-only field that is neither status nor a default comes back
+    # as "added"; managedFields are read only when there is such a field.
+    holds = _Holds(str(live.get("kind") or desired.get("kind") or ""), dict, is_manual_manager)
+    try:
+        holds.compare([], dict(desired), live, None)
+    except _Mismatch:
+        return False
+    if not holds.added:
+        return True
+    owners = resolve_paths(field_owners(managed_fields), live)
+    for segments in holds.added:
+        owner = owner_of(format_path(segments), owners)
+        if owner is not None and owner.manager == writer:
+            return False
+    return True
+
+
 def _identical(before: Any, after: Any) -> bool:
     """Whether two values are the same JSON, cheaply: ``==`` runs in C, and for maps and
     lists their encodings tell apart what ``==`` confuses (``True`` and ``1``). Values that

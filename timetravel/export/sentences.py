@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from timetravel.domain.attribution import claimed_by_content
 from timetravel.domain.ci_env import PipelineRun
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.snapshot import ChangeView
@@ -135,7 +136,9 @@ class Sentences(ABC):
             out += " " + self.run(change.pipeline_run, provider=False)
         elif change.commit:
             out += " " + self.sha(change.commit)
-        if evidence and change.evidence and change.pipeline_run is None:
+        # A run's label is its own evidence, unless it claims the change by content.
+        shown = change.pipeline_run is None or claimed_by_content(change.evidence)
+        if evidence and change.evidence and shown:
             out += self.evidence(change.evidence)
         return out
 

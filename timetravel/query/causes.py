@@ -7,6 +7,7 @@ log imported next week, changes the answer without re-recording anything.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from timetravel.domain.attribution import (
     Attribution,
     AuditFact,
     ChangeFacts,
+    FitsCommit,
     ManagerRules,
     attribute,
     primary_touch,
@@ -25,10 +27,12 @@ from timetravel.domain.attribution import (
 )
 from timetravel.domain.audit import AuditEvent, guess_resource
 from timetravel.domain.ci_env import PipelineRun
+from timetravel.domain.diff import holds_declared
 from timetravel.domain.managed_fields import ManagerTouch, advanced
 from timetravel.domain.native_runs import RUN_KINDS, runs_from_object
 from timetravel.domain.times import from_stored, to_stored
 from timetravel.store import Database
+from timetravel.store.declared import ObjectKey, object_key
 from timetravel.store.gitstore import GitStore, RefUpdate
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
@@ -39,6 +43,9 @@ NATIVE_LOOKBACK = timedelta(hours=6)
 NATIVE_AHEAD = timedelta(minutes=10)
 # Explanations kept by (revision, previous revision); beyond this many they start over.
 EXPLAINED_LIMIT = 50_000
+# Commits' desired sets kept decoded, by object, to weigh runs by what they deployed: runs
+# near the changes being explained deploy a few commits at a time.
+DECLARED_SETS = 8
 
 ObjectRef = tuple[str, str, str]  # audit resource (plural), namespace, name
 
@@ -109,6 +116,11 @@ class CauseFinder:
         self._explained: dict[tuple[int, int | None], Attribution] = {}
         self._shared: dict[tuple[Any, ...], Attribution] = {}  # see _unevidenced
         self._quiet_days: dict[str, bool] = {}
+        # What a run's commit declares, for runs that name no targets (see _fits_commit).
+        self._sets: OrderedDict[tuple[int, str], dict[ObjectKey, dict[str, Any]]] = OrderedDict()
+        self._declared: dict[tuple[str, str, ObjectKey], dict[str, Any] | None] = {}
+        self._fitted: dict[tuple[int, str, str], bool] = {}
+        self._shas: dict[tuple[int, str], str | None] = {}  # a run's commit, as stored
 
     def native_runs(self, start: str, end: str) -> list[PipelineRun]:
         """Argo CD / Flux / Tekton / Argo Workflows runs seen in the cluster in [start, end].
@@ -242,8 +254,81 @@ class CauseFinder:
                 audits=audits,
                 desired_commit=self.desired_commit(observed),
                 rules=self.rules,
+                fits_commit=self._fits_commit(record),
             )
         return self._unevidenced(record, previous)
+
+    def _fits_commit(self, record: RevisionRecord) -> FitsCommit:
+        """Whether ``record``'s object holds what a commit declares for it (asked only of a
+        deploy tool's write inside the window of a run that names no targets).
+
+        Lazy and kept by (revision, commit, writer): explaining 2,200 changes of 200
+        Deployments, 2,000 of them `kubectl apply`s inside one such run's window, went from
+        0.18 s to 0.27 s (~40 µs per change asked about); changes no such run covers cost
+        nothing more."""
+
+        def fits(commit: str, writer: str) -> bool:
+            key = (record.id, commit, writer)
+            known = self._fitted.get(key)
+            if known is None:
+                declared = self.declared_by(commit, record.key.cluster, _object_key(record))
+                obj = record.obj
+                known = bool(
+                    declared is not None
+                    and obj is not None
+                    and holds_declared(
+                        declared, obj, managed_fields=record.managed_fields, writer=writer
+                    )
+                )
+                if len(self._fitted) >= EXPLAINED_LIMIT:
+                    self._fitted.clear()
+                self._fitted[key] = known
+            return known
+
+        return fits
+
+    def declared_by(self, commit: str, cluster: str, key: ObjectKey) -> dict[str, Any] | None:
+        """What ``commit`` (whole or abbreviated) declares for ``key`` in the recorded repos
+        that hold it and may deploy to ``cluster`` (a later repo wins, as in desired state);
+        None when none declares it. Kept by (commit, object)."""
+        cache_key = (commit, cluster, key)
+        if cache_key in self._declared:
+            return self._declared[cache_key]
+        found = None
+        for repo in self._repos:
+            if repo.cluster and repo.cluster != cluster:
+                continue
+            objects = self._declared_set(repo.id, commit)
+            if objects is not None and key in objects:
+                found = objects[key]
+        if len(self._declared) >= EXPLAINED_LIMIT:
+            self._declared.clear()
+        self._declared[cache_key] = found
+        return found
+
+    def _declared_set(self, repo_id: int, commit: str) -> dict[ObjectKey, dict[str, Any]] | None:
+        """The objects of the repo's desired set of ``commit`` by key; None without one."""
+        if (repo_id, commit) not in self._shas:
+            self._shas[(repo_id, commit)] = self.git.set_commit(repo_id, commit)
+        sha = self._shas[(repo_id, commit)]
+        if sha is None:
+            return None
+        known = self._sets.get((repo_id, sha))
+        if known is not None:
+            self._sets.move_to_end((repo_id, sha))
+            return known
+        stored = self.git.desired_set(repo_id, sha)
+        if stored is None:
+            return None
+        objects: dict[ObjectKey, dict[str, Any]] = {}
+        for item in stored.objects:
+            key = object_key(item.get("obj"))
+            if key is not None:
+                objects[key] = item["obj"]
+        self._sets[(repo_id, sha)] = objects
+        while len(self._sets) > DECLARED_SETS:
+            self._sets.popitem(last=False)
+        return objects
 
     def _quiet(self, day: str) -> bool:
         """Whether a change of ``day`` (its audit window inside the day) has no evidence to
@@ -288,6 +373,11 @@ class CauseFinder:
         if self._run_resources is None:
             self._run_resources = self.reader.resource_ids_of_kinds(RUN_KINDS)
         return bool(self._run_resources)
+
+
+def _object_key(record: RevisionRecord) -> ObjectKey:
+    key = record.key
+    return (key.group, key.kind, key.namespace, key.name)
 
 
 def _facts(record: RevisionRecord, previous: RevisionRecord | None) -> ChangeFacts:

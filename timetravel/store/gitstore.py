@@ -289,6 +289,21 @@ class GitStore:
             known = self._set_ids[(repo_id, sha)] = int(row[0])
         return known
 
+    def set_commit(self, repo_id: int, commit: str) -> str | None:
+        """The full sha of the commit whose desired set the repo holds, given it whole or
+        abbreviated (at least 7 hex digits, as CI systems and people quote it); None when no
+        stored set has it, or an abbreviation names more than one."""
+        commit = commit.strip().lower()
+        if len(commit) < 7 or len(commit) > 64 or any(c not in "0123456789abcdef" for c in commit):
+            return None
+        # A range on the (repo_id, sha) index: every sha starting with ``commit`` sorts
+        # between it and the same text followed by "g" (after "f").
+        rows = self.conn.execute(
+            "SELECT sha FROM desired_sets WHERE repo_id = ? AND sha >= ? AND sha < ? LIMIT 2",
+            (repo_id, commit, commit + "g"),
+        ).fetchall()
+        return str(rows[0][0]) if len(rows) == 1 else None
+
     def declared_changes(self, repo_id: int, key: ObjectKey) -> list[tuple[int, bytes | None]]:
         """(set id, entry hash or None when no longer declared) of each set that changed
         ``key``'s entry, oldest first. Needs :attr:`indexed`."""

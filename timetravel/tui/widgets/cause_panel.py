@@ -16,6 +16,7 @@ from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from timetravel.domain.attribution import claimed_by_content
 from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import from_stored
@@ -105,6 +106,8 @@ class CausePanel(VerticalScroll, can_focus=True):
             text.append(printable(line.rstrip()) + "\n")
             if run.url:
                 text.append(f"    {printable(run.url)}\n", "underline")
+            if claimed_by_content(change.evidence):
+                text.append(f"    {printable(change.evidence or '')}\n", "dim")
         for field in change.fields[:6]:
             text.append(f"    {printable(field.path)}: ", "dim")
             text.append(f"{_value(field.before)} → {_value(field.after)}\n")
