@@ -23,6 +23,7 @@ FIGURES = (
     "desired.at",
     "desired.snapshot",
     "export.bundle",
+    "git_follow.latency",
     "screen.keypress",
     "screen.key_to_frame",
     "screen.scrub_to_frame",

@@ -60,6 +60,11 @@ class DesiredState:
     def repos(self) -> list[RepoRecord]:
         return self.git.repos()
 
+    def forget_changes(self) -> None:
+        """Forget which commits changed each object (``version_at``): a new commit may have
+        changed it again. Decoded sets stay: a commit's set never changes."""
+        self._changes.clear()
+
     def at(self, at: str) -> list[DesiredSide]:
         sides = []
         for repo in self.git.repos():

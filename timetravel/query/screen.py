@@ -59,6 +59,7 @@ class _Session:
     desired: DesiredState
     causes: CauseFinder | None = None
     generation: int = -1
+    desired_generation: int = 0  # the store generation ``desired``'s caches hold
 
 
 class ScreenData:
@@ -109,7 +110,10 @@ class ScreenData:
             session = self._pool.pop() if self._pool else None
         if session is None:
             db = open_database(self.db_path, readonly=True)
-            session = _Session(Reader(db), DesiredState(db))
+            session = _Session(Reader(db), DesiredState(db), desired_generation=self._generation)
+        elif session.desired_generation != self._generation:
+            session.desired.forget_changes()
+            session.desired_generation = self._generation
         self._local.session = session
         try:
             yield session
@@ -166,6 +170,14 @@ class ScreenData:
             found = stored_range(session.reader, self._range)
         self._range = found
         return found
+
+    def newest_ref_update(self) -> tuple[int, datetime | None]:
+        """The ref update recorded last: a number that changes with every new one (0: none
+        yet), and when it was observed. The poll asks it beside :meth:`time_range`, which
+        sees revisions only: a commit must reach the screen without any cluster change."""
+        with self.session() as session:
+            newest = session.desired.git.newest_update()
+        return (newest[0], from_stored(newest[1])) if newest else (0, None)
 
     def _first(self) -> str | None:
         """The first observation time: the one seen last, else read."""

@@ -182,6 +182,14 @@ class GitStore:
         ).fetchone()
         return _ref(row)
 
+    def newest_update(self) -> tuple[int, str] | None:
+        """The ref update recorded last, of any repository: its row id (a new one with
+        every update the recorder adds) and when it was observed."""
+        row = self.conn.execute(
+            "SELECT id, observed_at FROM ref_updates ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
     def ref_at(self, repo_id: int, at: str) -> RefUpdate | None:
         """Where the tracked branch pointed at ``at``."""
         row = self.conn.execute(

@@ -27,6 +27,7 @@ from timetravel.errors import UserError
 from timetravel.query.detail import with_drift
 from timetravel.query.rows import ResourceSet
 from timetravel.query.screen import ScreenData
+from timetravel.query.timeline import Marker
 from timetravel.tui.keys import APP_BINDINGS, zoom_label
 from timetravel.tui.loads import Loads
 from timetravel.tui.messages import (
@@ -70,6 +71,7 @@ class TimetravelApp(ScrubbingApp):
         recorder: str = "read-only",
         recorder_status: Callable[[], str] | None = None,
         poll_interval: float = 1.0,
+        clock_tick: float = 1.0,
         export_dir: Path | None = None,
         select: ResourceKey | None = None,
     ) -> None:
@@ -81,11 +83,12 @@ class TimetravelApp(ScrubbingApp):
         # Asked from the poll worker (it may look at a child process and a log file).
         self.recorder_status = recorder_status
         self.poll_interval = poll_interval
+        self.clock_tick = clock_tick  # seconds between LIVE's moves with the clock
         self.export_dir = export_dir or Path.cwd()
         self.unified = False
         self.noise = False
         self.resources: ResourceSet | None = None
-        self.gap_count = 0
+        self.gaps: list[Marker] = []  # the recorded gaps in the timeline's view
         self._polled_once = False
 
     # -- layout ------------------------------------------------------------------------------
@@ -126,6 +129,7 @@ class TimetravelApp(ScrubbingApp):
             self._follow_now()
         self._cursor_changed(immediate=True)
         self._poll_store()
+        self.set_interval(self.clock_tick, self.tick)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -141,20 +145,26 @@ class TimetravelApp(ScrubbingApp):
     # -- the cursor ----------------------------------------------------------------------------
     def _paint_cursor(self) -> None:
         self.w_timeline.show(self.view_start, self.view_start + self.span, self.cursor)
+        # Asked again at every move: a gap is a span, and the cursor may leave it without
+        # the timeline's view (and its marks) changing.
+        in_gap = any(m.until is not None and m.at <= self.cursor <= m.until for m in self.gaps)
         self.w_header.update_state(
             cursor_at=self.cursor,
             live=self.live,
             recorder=self.recorder,
             zoom=f"zoom {zoom_label(self.span)}",
+            gaps=len(self.gaps),
+            in_gap=in_gap,
         )
 
     def _load_at_cursor(self) -> None:
         self._load_timer = None
+        self._loaded_at = at = self.cursor
         self.w_resources.loading_stale = True
-        self.loads.resources(self.cursor)
-        self.loads.around(self.cursor)
+        self.loads.resources(at)
+        self.loads.around(at)
         if self.selected is not None:
-            self.loads.detail(self.selected, self.cursor)
+            self.loads.detail(self.selected, at)
 
     @property
     def settled(self) -> bool:
@@ -185,17 +195,21 @@ class TimetravelApp(ScrubbingApp):
     def _poll_store(self) -> None:
         """Watch the store for new facts every ``poll_interval`` (the recorder appends)."""
         worker = get_current_worker()
-        seen: tuple[datetime | None, datetime | None] | None = None
+        seen: tuple[object, ...] | None = None
         while not worker.is_cancelled:
             if self.recorder_status is not None:
                 status = self.recorder_status()
                 if status != self.recorder:
                     self.call_from_thread(self._set_recorder, status)
-            current = self.data.time_range()
-            if current != seen:
-                seen = current
-                self.post_message(StoreChanged(current[1]))
-                self.call_from_thread(self._set_range, current)
+            # Revisions and ref updates: a commit alone is news too.
+            first, last = self.data.time_range()
+            git, git_at = self.data.newest_ref_update()
+            if (first, last, git) != seen:
+                seen = (first, last, git)
+                if git_at is not None and (last is None or git_at > last):
+                    last = git_at
+                self.post_message(StoreChanged(last))
+                self.call_from_thread(self._set_range, (first, last))
             deadline = time.monotonic() + self.poll_interval
             while time.monotonic() < deadline and not worker.is_cancelled:
                 time.sleep(0.02)
@@ -232,14 +246,14 @@ class TimetravelApp(ScrubbingApp):
     # -- results -------------------------------------------------------------------------------
     def on_resources_loaded(self, message: ResourcesLoaded) -> None:
         resources = message.resources
-        if resources.at != self.cursor:
+        if resources.at != self.moment:
             return
         self.resources = resources
         listing = self.w_resources
         listing.loading_stale = False
         if self.selected is None and resources.rows:
             self.selected = resources.rows[0].key
-            self.loads.detail(self.selected, self.cursor)
+            self.loads.detail(self.selected, self.moment)
         listing.set_rows(
             resources.rows, self.selected, positions=resources.positions, counts=resources.counts
         )
@@ -265,7 +279,7 @@ class TimetravelApp(ScrubbingApp):
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         detail = message.detail
-        if detail.key != self.selected or detail.at != self.cursor:
+        if detail.key != self.selected or detail.at != self.moment:
             return
         self.detail = detail
         self._show_detail()
@@ -285,7 +299,7 @@ class TimetravelApp(ScrubbingApp):
         self.w_cause.show(self.detail)
 
     def on_around_loaded(self, message: AroundLoaded) -> None:
-        if message.at == self.cursor:
+        if message.at == self.moment:
             self.w_changes.set_changes(message.at, message.changes, message.after_index)
 
     def on_timeline_loaded(self, message: TimelineLoaded) -> None:
@@ -293,9 +307,8 @@ class TimetravelApp(ScrubbingApp):
         if (density.start, density.end) != (self.view_start, self.view_start + self.span):
             return  # the view moved on while this was counted
         self.w_timeline.set_data(density, message.markers)
-        gaps = [m for m in message.markers if m.kind == "gap"]
-        in_gap = any(m.until is not None and m.at <= self.cursor <= m.until for m in gaps)
-        self.w_header.update_state(gaps=len(gaps), in_gap=in_gap)
+        self.gaps = [m for m in message.markers if m.kind == "gap"]
+        self._paint_cursor()
 
     def on_store_changed(self, message: StoreChanged) -> None:
         self._polled_once = True
@@ -310,7 +323,7 @@ class TimetravelApp(ScrubbingApp):
     def _resource_highlighted(self, message: ResourceHighlighted) -> None:
         self.selected = message.key
         if message.key is not None:
-            self.loads.detail(message.key, self.cursor)
+            self.loads.detail(message.key, self.moment)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

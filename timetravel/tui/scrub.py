@@ -3,6 +3,8 @@
 Moving the cursor repaints at once what needs no data (the timeline's cursor, the header);
 the loads for the new moment start once keys have been quiet for ``QUIET`` (a held key
 passes moments nobody waits to see). Seeks that need the store run in thread workers.
+In LIVE the cursor follows the clock (``tick``, every second: a repaint, no load) and the
+newest facts (the app's poll of the store: a load).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class ScrubbingApp(App[None]):
         self._seek_origin: datetime | None = None
         self._seek_steps = 0
         self._load_timer: Timer | None = None
+        self._loaded_at: datetime | None = None  # the cursor the panels were last read for
 
     def notify(
         self,
@@ -101,20 +104,35 @@ class ScrubbingApp(App[None]):
     def span(self) -> timedelta:
         return ZOOMS[self.zoom_index]
 
+    @property
+    def moment(self) -> datetime:
+        """The moment the panels show, which loads are asked for and answers must match:
+        the cursor, except in LIVE, where the clock's tick moves the cursor on without
+        reading the store again (nothing new was recorded, so nothing new is to be seen):
+        there it is the cursor the panels were last read for."""
+        if self.live and self._loaded_at is not None:
+            return self._loaded_at
+        return self.cursor
+
     def move_cursor(self, at: datetime, *, keep_live: bool = False) -> None:
         if not keep_live:
             self._set_live(False)
         self.cursor = at
         self._cursor_changed()
 
-    def _cursor_changed(self, *, immediate: bool = False, recenter: bool = False) -> None:
-        """Repaint what needs no data now; start the loads after a short quiet spell."""
+    def _cursor_changed(
+        self, *, immediate: bool = False, recenter: bool = False, load: bool = True
+    ) -> None:
+        """Repaint what needs no data now; start the loads after a short quiet spell
+        (none with ``load=False``: the clock's tick in LIVE)."""
         end = self.view_start + self.span
         if recenter or not self.view_start <= self.cursor < end:
             fraction = 0.9 if self.live else 0.5
             self.view_start = self.cursor - self.span * fraction
             self._load_timeline()
         self._paint_cursor()
+        if not load:
+            return
         if self._load_timer is not None:
             self._load_timer.stop()
             self._load_timer = None
@@ -128,6 +146,16 @@ class ScrubbingApp(App[None]):
         latest = last or self.last_at
         now = self._clock()
         self.cursor = max(now, latest) if latest else now
+
+    def tick(self) -> None:
+        """The clock moved on: in LIVE the cursor follows it. Only the cursor and the clock
+        are repainted; the panels are read again when the store changes (the poll)."""
+        if not self.live:
+            return
+        before = self.cursor
+        self._follow_now()
+        if self.cursor != before:
+            self._cursor_changed(load=False)
 
     def _set_live(self, live: bool) -> None:
         if live != self.live:
