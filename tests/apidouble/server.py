@@ -3,7 +3,7 @@
 Read-only over HTTP (discovery, get, list with limit/continue, watch with resourceVersion,
 bookmarks and timeouts); writes come through the Python API, which keeps resourceVersion,
 generation and managedFields as the real server does. Faults (dropped or stalled watches, 410
-after compaction, failing requests) are switched on by tests. See DESIGN.md "Testing with real
+after compaction, failing requests, an outage) are switched on by tests. See DESIGN.md "Testing with real
 parts".
 
 RBAC is off unless `rules` (ClusterRole PolicyRules) are given: then every request, resource
@@ -200,6 +200,7 @@ class ApiDouble:
         self.bookmark_interval = bookmark_interval
         self.auto_compact_every = auto_compact_every
         self.stall = False
+        self.down = False  # see go_down()
         self.ignore_resource_version = False
         self.requests: list[RequestRecord] = []
         self._cond = threading.Condition()
@@ -283,6 +284,18 @@ class ApiDouble:
                 w.dropped = True
             self._shutdown(self._watches)
             self._cond.notify_all()
+
+    def go_down(self) -> None:
+        """Unreachable, as behind a network cut or while the server restarts: open watches
+        are cut and every request is cut before an answer, until come_back(). Writes
+        through the Python API go on (the cluster does not stop)."""
+        with self._cond:
+            self.down = True
+        self.drop_watches()
+
+    def come_back(self) -> None:
+        with self._cond:
+            self.down = False
 
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         with self._cond:
@@ -769,6 +782,9 @@ class _Handler(BaseHTTPRequestHandler):
         verb, res = _parse(self.command, path, query)
         if self.command != "GET":
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if d.down:  # never reached the server: no answer, no record of it
+            self.close_connection = True
+            return None
         record = RequestRecord(self.command, path, query, verb)
         with d._cond:
             d.requests.append(record)
@@ -997,7 +1013,7 @@ class _Handler(BaseHTTPRequestHandler):
         timeout, or a fault. Returns (event lines, reason)."""
         d = self.double
         while True:
-            if conn.dropped or d._stopping:
+            if conn.dropped or d._stopping or d.down:
                 return [], "drop"
             if d.stall:  # a hung server: nothing at all, not even the clean end at timeout
                 d._cond.wait(0.05)

@@ -56,6 +56,23 @@ class ResourceKey:
 
 
 @dataclass(frozen=True)
+class HappenedBetween:
+    """A change not seen as it happened: a watch delivered it after a recording gap.
+
+    Unlike an inferred revision (a relist shows the latest version only), every version
+    is there, in order; only the moment is uncertain. It happened after ``start`` and at
+    or before ``end`` (the gap's bounds), and its ``observed_at`` is placed inside them:
+    at the API server's own time of the write when one lies in the gap (``placed_by``
+    names it: ``managedFields``, ``creationTimestamp`` or ``deletionTimestamp``), else at
+    ``end`` (``placed_by`` None), never claiming it happened earlier than can be shown.
+    """
+
+    start: str  # stored time text
+    end: str
+    placed_by: str | None = None
+
+
+@dataclass(frozen=True)
 class Observation:
     """One observed version of an object (a watch event, a list item, an imported line)."""
 
@@ -65,6 +82,8 @@ class Observation:
     observed_at: str  # stored time text
     inferred: bool = False  # true when found by a relist rather than seen as it happened
     source: str = "watch"
+    # Set when delivered after a recording gap: not observed live (see HappenedBetween).
+    happened_between: HappenedBetween | None = None
 
 
 @dataclass(frozen=True)

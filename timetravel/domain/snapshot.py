@@ -13,7 +13,7 @@ from typing import Any, overload
 import orjson
 
 from timetravel.domain.ci_env import PipelineRun
-from timetravel.domain.model import ResourceKey
+from timetravel.domain.model import HappenedBetween, ResourceKey
 
 SCHEMA = "timetravel.snapshot/v1"
 
@@ -88,9 +88,12 @@ class ChangeView:
     inferred: bool = False
     status_only: bool = False
     evidence: str | None = None  # one line: why this cause (shown, not exported)
+    # Not seen live: delivered after a recording gap, it happened between these times
+    # (RFC 3339); ``at`` is placed inside them (see domain.placement).
+    happened_between: HappenedBetween | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "at": self.at,
             "cluster": self.key.cluster,
             "apiVersion": self.api_version,
@@ -105,6 +108,16 @@ class ChangeView:
             "pipeline_run": self.pipeline_run.to_json() if self.pipeline_run else None,
             "fields": [f.to_json() for f in self.fields],
         }
+        between = self.happened_between
+        if between is not None:
+            # Beyond the schema's change (which allows more properties), only when set: a
+            # change not seen live, and what placed its ``at`` (null: the gap's end).
+            out["happened_between"] = {
+                "from": between.start,
+                "to": between.end,
+                "placed_by": between.placed_by,
+            }
+        return out
 
 
 @dataclass(frozen=True)

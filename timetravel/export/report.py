@@ -128,6 +128,7 @@ class Report:
     problems: tuple[dict[str, Any], ...]  # every other error
     commit_urls: dict[str, str]
     multi_cluster: bool
+    late: int = 0  # changes not seen live: delivered after a recording gap
 
     @property
     def limits(self) -> Limits:
@@ -346,4 +347,5 @@ def build_report(snapshot: Snapshot, options: ExportOptions) -> Report:
         problems=tuple(e for e in snapshot.errors if e.get("kind") != "gap"),
         commit_urls=_commit_urls(snapshot),
         multi_cluster=len({r.key.cluster for r in snapshot.resources}) > 1,
+        late=sum(1 for c in snapshot.changes if c.happened_between is not None),
     )

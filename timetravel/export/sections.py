@@ -212,6 +212,11 @@ class Sections(Sentences):
                 f" {text(plural(r.inferred, 'change was', 'changes were'))} inferred after a "
                 "recording gap."
             )
+        if r.late:
+            line += (
+                f" {text(plural(r.late, 'change', 'changes'))} arrived late after a recording "
+                "gap: not seen live."
+            )
         return line
 
     def runs_sentence(self) -> str:
@@ -458,6 +463,15 @@ class Sections(Sentences):
                     f"{text(plural(r.inferred, 'change was', 'changes were'))} found by a relist "
                     f"after a gap ({self.em('inferred')}): each shows at the time it was found; "
                     "it happened earlier."
+                )
+            )
+        if r.late:
+            items.append(
+                self.item(
+                    f"{text(plural(r.late, 'change', 'changes'))} arrived after a gap, every "
+                    f"version in order but {self.em('not seen live')}: each says between which "
+                    "times it happened, and shows at the server's time of the write when that "
+                    "falls in the gap, else at the gap's end."
                 )
             )
         for problem in r.problems:

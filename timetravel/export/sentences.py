@@ -148,7 +148,25 @@ class Sentences(ABC):
             word += " (status)"
         if change.inferred:
             word += self.inferred_mark
+        if change.happened_between is not None:
+            word += f" ({self.text(self.between(change))})"
         return word
+
+    def between(self, change: ChangeView) -> str:
+        """For a change not seen live: between which times it happened, and what placed it."""
+        between = change.happened_between
+        if between is None:
+            return ""
+        clock = self.r.clock
+        where = (
+            f"shown at the server's time ({between.placed_by})"
+            if between.placed_by
+            else "shown at the end"
+        )
+        return (
+            f"not seen live: happened between {clock(between.start)} and "
+            f"{clock(between.end)}; {where}"
+        )
 
     def value(self, item: Any, limit: int) -> str:
         """A value inline, cut at ``limit`` characters."""

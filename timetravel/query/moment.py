@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from timetravel.domain.diff import changed_fields, diff_desired_actual, is_drifted
-from timetravel.domain.model import ResourceKey
+from timetravel.domain.model import HappenedBetween, ResourceKey
 from timetravel.domain.snapshot import (
     ChangeView,
     CommitView,
@@ -71,6 +71,11 @@ def change_view(
         inferred=record.inferred,
         status_only=record.status_only,
         evidence=why.evidence if why else None,
+        happened_between=None
+        if (between := record.happened_between) is None
+        else HappenedBetween(
+            _observed_rfc3339(between.start), _observed_rfc3339(between.end), between.placed_by
+        ),
     )
 
 

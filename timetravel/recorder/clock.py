@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -59,16 +60,40 @@ class MonotonicClock:
 
 
 class Backoff:
-    """Exponential backoff with jitter: 0.2 s doubling to 30 s, each wait +-20%, so many
-    reflectors that lost the same server do not come back in step."""
+    """Exponential backoff with jitter: 0.2 s doubling to 30 s, each wait +-20% and never
+    over 30 s, so many reflectors that lost the same server do not come back in step.
 
-    def __init__(self, first: float = 0.2, cap: float = 30.0) -> None:
+    It starts again from ``first`` only after ``healthy_after`` seconds in which nothing
+    failed and something worked (:meth:`ok`): a server that accepts a watch and drops it
+    at once, again and again, is not hammered every 0.2 s.
+    """
+
+    def __init__(
+        self,
+        first: float = 0.2,
+        cap: float = 30.0,
+        *,
+        healthy_after: float = 60.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.first, self.cap, self.current = first, cap, first
+        self.healthy_after = healthy_after
+        self._now = now
+        self._ok_since: float | None = None  # the first success after the last failure
 
     def next(self) -> float:
+        """A failure: how long to wait before trying again."""
+        if self._ok_since is not None and self._now() - self._ok_since >= self.healthy_after:
+            self.current = self.first
+        self._ok_since = None
         delay = self.current
         self.current = min(self.cap, self.current * 2)
-        return delay * random.uniform(0.8, 1.2)
+        return min(self.cap, delay * random.uniform(0.8, 1.2))
+
+    def ok(self) -> None:
+        """Something worked; the healthy period runs from the first success after a failure."""
+        if self._ok_since is None:
+            self._ok_since = self._now()
 
     def reset(self) -> None:
         self.current = self.first

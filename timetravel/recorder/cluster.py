@@ -3,9 +3,11 @@
 Each resource type has a reflector thread: a paginated list, then a watch from the
 list's resourceVersion with bookmarks. The reflector tracks the resourceVersion itself,
 re-watches from it after a dropped or silent connection (nothing is missed: the server
-replays from there), and relists on 410 Expired; a relist is reconciled against the store
-(changed objects become inferred revisions, vanished ones inferred deletes) and the span
-it could not see is recorded as a gap. One writer thread owns the database.
+replays from there, but late: the break is recorded as a gap and what it delivers late is
+placed by the server's times, see reception.py), and relists on 410 Expired; a relist is
+reconciled against the store (changed objects become inferred revisions, vanished ones
+inferred deletes) and the span it could not see is recorded as a gap. One writer thread
+owns the database.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from timetravel.domain.printable import printable
 from timetravel.domain.times import to_stored
 from timetravel.errors import UserError
 from timetravel.recorder.clock import Backoff, MonotonicClock
+from timetravel.recorder.reception import Cut, Reception
 from timetravel.recorder.stream import ListDone, Stats, WarningSeen, WatchStream, later_rv
 from timetravel.sources.kube import DEFAULT_EXCLUDED, Expired, Kube, KubeError, ResourceType
 from timetravel.store.db import open_database
@@ -193,47 +196,61 @@ class Recorder:
         return False
 
     def _reflect(self, rtype: ResourceType, namespace: str | None, warnings_only: bool) -> None:
+        ident = (rtype.name, namespace)
+        source = f"{_WATCH_GAP}{rtype.name}"
         rv: str | None = None
         backoff = Backoff()
-        last_seen = self.clock()
+        # Since when this reflector has not been receiving, if it is not: a break is a gap,
+        # and what the resumed watch delivers late is placed in it (see reception.py).
+        reception = Reception(self.clock)
         relist_reason: str | None = None
+
+        def connected() -> None:
+            backoff.ok()
+            self.stats.waiting(ident, None)
+
+        def opened() -> None:
+            connected()
+            reception.opened()
+
         while not self.stop.is_set():
             try:
                 if rv is None:
                     rv = self._list(rtype, namespace, warnings_only)
-                    self._listed((rtype.name, namespace))
+                    connected()
+                    self._listed(ident)
                     if relist_reason is not None:
-                        now = self.clock()
-                        self._put(
-                            Gap(
-                                self.cluster,
-                                f"{_WATCH_GAP}{rtype.name}",
-                                last_seen,
-                                now,
-                                relist_reason,
-                            )
-                        )
+                        since = reception.cut_since or reception.last
+                        self._put(Gap(self.cluster, source, since, self.clock(), relist_reason))
                     relist_reason = None
-                    last_seen = self.clock()
+                    reception.relisted()
                 # A server may ignore the resourceVersion asked for, replay every object and
                 # never send what happened while the watch was down, deletes included (see
                 # WatchStream). Such a replay is used as a list: at its end (the first bookmark,
                 # or the end of the stream) objects it did not show are inferred deleted, and
                 # the span is recorded as a gap.
                 stream = WatchStream(rv, track=not warnings_only)
-                watch_from = last_seen
+                watch_from = reception.last
+                resumed_from = rv
                 try:
                     for event in self.kube.watch(
-                        rtype, rv, namespace, timeout_seconds=self.watch_timeout
+                        rtype, rv, namespace, timeout_seconds=self.watch_timeout, opened=opened
                     ):
                         if self.stop.is_set():
                             return
                         kind = str(event.get("type"))
                         obj = event.get("object") or {}
                         new_rv = (obj.get("metadata") or {}).get("resourceVersion")
-                        last_seen = self.clock()
-                        backoff.reset()
+                        last_seen = reception.heard()
+                        if reception.cut_since is not None:
+                            # Delivering again after a break: how far the server is now says
+                            # which of what follows happened in the gap.
+                            now_rv = self.kube.current_version(rtype, namespace)
+                            self._put(reception.resume(now_rv, self.cluster, source, resumed_from))
+                        catch_up = reception.catch_up
                         if kind == "BOOKMARK":
+                            if catch_up is not None and catch_up.caught_up_by(new_rv):
+                                reception.catch_up = None
                             self._put_all(stream.end_leading())
                             if stream.replayed and stream.present is not None:
                                 self._replay_done(rtype, namespace, rv, stream.present, watch_from)
@@ -247,11 +264,16 @@ class Recorder:
                                     self._put(WarningSeen(self.cluster, last_seen, obj))
                             elif kind in ("ADDED", "MODIFIED", "DELETED"):
                                 observation = Observation(self.cluster, kind, obj, last_seen)
+                                if catch_up is not None and catch_up.covers(new_rv):
+                                    observation = catch_up.mark(observation)
+                                elif catch_up is not None:
+                                    reception.catch_up = None  # made after the watch resumed
                                 self._put_all(stream.route(observation, new_rv))
                         if new_rv:
                             rv = later_rv(rv, str(new_rv))
                 finally:
                     self._put_all(stream.end_leading())  # what was received is kept
+                reception.ended()
                 if stream.replayed and stream.present is not None:  # a clean end of stream
                     self._replay_done(rtype, namespace, rv, stream.present, watch_from)
             except Expired as exc:
@@ -259,7 +281,10 @@ class Recorder:
                 rv = None
             except KubeError as exc:
                 self._error(f"{rtype.name}: {exc}")
-                self.stop.wait(backoff.next())
+                reception.broke(str(exc))
+                delay = backoff.next()
+                self.stats.waiting(ident, delay)
+                self.stop.wait(delay)
 
     def _put_all(self, items: list[Observation]) -> None:
         for item in items:
@@ -445,6 +470,9 @@ class Recorder:
                         writer.conn, item.cluster, item.observed_at, item.event
                     ):
                         self.stats.add(warnings=1)
+            elif isinstance(item, Cut):
+                writer.record_gap(item.gap)
+                self.stats.add(gaps=1)
             elif isinstance(item, Gap):
                 writer.record_gap(item)
                 # Counted as written: one queued as the recorder stops may never be (the
@@ -496,6 +524,11 @@ class Recorder:
             with self._unlisted_lock:
                 left = len(self._unlisted)
             doing = f"listing ({left} of {s.types} types left)" if s.types else "discovering"
+        waiting, backoff = s.reconnecting()
+        if waiting and not final:
+            kinds = "type" if waiting == 1 else "types"
+            wait = f"{backoff:.1f}" if backoff < 10 else f"{backoff:.0f}"
+            doing = f"reconnecting {waiting} {kinds} (backoff {wait}s), {doing}"
         line = (
             f"timetravel: {doing} {conn.context or conn.cluster}"
             f" ({conn.server}): {s.types} resource types, {s.events:,} events, "

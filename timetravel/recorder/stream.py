@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from timetravel.domain.model import Observation, ResourceKey
@@ -53,11 +53,28 @@ class Stats:
     last_error: str | None = None
     types: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Reflectors waiting to reconnect, by (type, namespace): the backoff they wait.
+    backing_off: dict[tuple[str, str | None], float] = field(default_factory=dict)
 
     def add(self, **counts: int) -> None:
         with self.lock:
             for name, n in counts.items():
                 setattr(self, name, getattr(self, name) + n)
+
+    def waiting(self, reflector: tuple[str, str | None], delay: float | None) -> None:
+        """A reflector backs off for ``delay`` seconds before reconnecting; None: it is
+        connected again."""
+        with self.lock:
+            if delay is None:
+                self.backing_off.pop(reflector, None)
+            else:
+                self.backing_off[reflector] = delay
+
+    def reconnecting(self) -> tuple[int, float]:
+        """How many resource types are backing off, and the longest wait among them."""
+        with self.lock:
+            waits = dict(self.backing_off)
+        return len({name for name, _ in waits}), max(waits.values(), default=0.0)
 
 
 def _rv_number(rv: str | None) -> int | None:
@@ -88,9 +105,7 @@ def _track(present: set[ResourceKey], kind: str, obj: dict[str, Any], cluster: s
 
 def _inferred(obs: Observation) -> Observation:
     """``obs`` as what a list said exists, not a change seen when it happened."""
-    return Observation(
-        obs.cluster, obs.event, obs.obj, obs.observed_at, inferred=True, source="list"
-    )
+    return replace(obs, inferred=True, source="list")
 
 
 class WatchStream:

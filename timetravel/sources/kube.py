@@ -11,7 +11,7 @@ built per event.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,6 +249,13 @@ class Kube:
             if not token:
                 return
 
+    def current_version(self, rtype: ResourceType, namespace: str | None = None) -> str:
+        """The server's resourceVersion now ("" when it gives none): a list of at most one
+        object without a resourceVersion is a consistent read, so every change at or
+        before the version it names has been made by the time it answers."""
+        page = self.get_json(rtype.path(namespace), {"limit": 1})
+        return str((page.get("metadata") or {}).get("resourceVersion") or "")
+
     def watch(
         self,
         rtype: ResourceType,
@@ -256,8 +263,10 @@ class Kube:
         namespace: str | None = None,
         *,
         timeout_seconds: int = 300,
+        opened: Callable[[], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Raw watch events from ``resource_version``, with bookmarks.
+        """Raw watch events from ``resource_version``, with bookmarks; ``opened`` is called
+        once the server has accepted the watch, before its first event.
 
         Ends when the server closes the stream; raises KubeError when the connection
         breaks or stays silent longer than the read timeout, Expired on 410.
@@ -270,6 +279,8 @@ class Kube:
         }
         response = self._open(rtype.path(namespace), query, timeout=(10, self.read_timeout))
         try:
+            if opened is not None:
+                opened()
             for line in _lines(response):
                 event = orjson.loads(line)
                 if event.get("type") == "ERROR":

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from timetravel.domain.model import ResourceKey
+from timetravel.domain.model import HappenedBetween, ResourceKey
 from timetravel.domain.times import from_micros, to_micros
 from timetravel.host import collector_paused
 from timetravel.store import codec
@@ -417,6 +417,8 @@ def _from_entry(
         e[seg.SERVER_TIME],
         e[seg.MANAGERS],
         body,
+        # Only entries of changes not seen live have it (see seg.BETWEEN).
+        HappenedBetween(*e[seg.BETWEEN]) if len(e) > seg.BETWEEN and e[seg.BETWEEN] else None,
     )
 
 

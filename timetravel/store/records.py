@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar, overload
 
 import orjson
 
-from timetravel.domain.model import ResourceKey
+from timetravel.domain.model import HappenedBetween, ResourceKey
 from timetravel.domain.snapshot import RawJSON
 
 # A stored body is ``{"managedFields": [...], "object": {...}}`` with sorted keys. No key
@@ -66,6 +66,8 @@ class RevisionRecord:
     server_time: str | None
     managers_json: str | None  # as stored: a JSON list, or NULL for none
     body: bytes | None = field(default=None, repr=False, compare=False)
+    # Delivered after a recording gap: not seen live; when it happened, as far as known.
+    happened_between: HappenedBetween | None = None
 
     @property
     def deleted(self) -> bool:
@@ -149,6 +151,7 @@ def revision_record(
     server_time: str | None,
     managers_json: str | None,
     body: bytes | None,
+    happened_between: HappenedBetween | None = None,
 ) -> RevisionRecord:
     """``RevisionRecord(...)`` without the frozen dataclass's ``object.__setattr__`` per
     field: a state makes ten thousand records, and that costs ~1.5 µs each."""
@@ -168,6 +171,7 @@ def revision_record(
         server_time=server_time,
         managers_json=managers_json,
         body=body,
+        happened_between=happened_between,
     )
     return record
 

@@ -45,6 +45,10 @@ SOURCE = 7
 SERVER_TIME = 8
 MANAGERS = 9  # the JSON list of managers as text, or None
 SIZE = 10
+# [start, end, placed_by] of a change delivered after a recording gap (not seen live), only
+# on such entries: entries written before it have eleven fields, and readers of that
+# format ignore a twelfth.
+BETWEEN = 11
 
 Entry = list[Any]
 
@@ -61,8 +65,9 @@ def entry(
     server_time: str | None,
     managers: str | None,
     size: int,
+    between: tuple[str, str, str | None] | None = None,
 ) -> Entry:
-    return [
+    out = [
         revision_id,
         observed_at,
         change,
@@ -75,6 +80,9 @@ def entry(
         managers,
         size,
     ]
+    if between is not None:
+        out.append(list(between))
+    return out
 
 
 def order(e: Entry) -> tuple[str, int]:

@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from timetravel.domain import managed_fields as mf
 from timetravel.domain.model import Gap, Observation, ResourceKey
 from timetravel.domain.normalize import normalize, strip_status
+from timetravel.domain.placement import place, written_times
 from timetravel.domain.times import to_micros, to_stored, utc_now
 from timetravel.store import codec
 from timetravel.store import segments as seg
@@ -315,6 +316,18 @@ class RevisionWriter:
         managed = mf.stored_entries(raw_obj)
         manager_times = mf.manager_times(managed)
         touched = mf.touched_managers(last.manager_times if last else None, manager_times)
+        if obs.happened_between is not None:
+            # Delivered after a recording gap: at the server's time of this write when it
+            # lies in the gap, never before the object's previous version.
+            observed_at, between = place(
+                change,
+                raw_obj,
+                obs.happened_between.start,
+                obs.happened_between.end,
+                written=written_times(last.manager_times if last else None, manager_times),
+                not_before=last.observed_at if last else None,
+            )
+            obs = replace(obs, observed_at=observed_at, happened_between=between)
         server_time = mf.server_time(manager_times)
         raw = codec.body(content, codec.dumps(managed))
 
@@ -338,6 +351,13 @@ class RevisionWriter:
             server_time,
             orjson.dumps(touched).decode() if touched else None,
             len(raw),
+            None
+            if obs.happened_between is None
+            else (
+                obs.happened_between.start,
+                obs.happened_between.end,
+                obs.happened_between.placed_by,
+            ),
         )
         late = last is not None and obs.observed_at < last.observed_at
         if late:

@@ -81,6 +81,9 @@ class CausePanel(VerticalScroll, can_focus=True):
     def _time(self, stamp: str) -> str:
         return from_stored(stamp).astimezone(self.tz).strftime("%a %m-%d %H:%M")
 
+    def _seconds(self, stamp: str) -> str:
+        return from_stored(stamp).astimezone(self.tz).strftime("%m-%d %H:%M:%S")
+
     def _change(self, text: Text, change: ChangeView) -> None:
         glyph = CAUSE_GLYPHS.get(change.cause, "·")
         text.append(self._time(change.at), "bold")
@@ -88,11 +91,30 @@ class CausePanel(VerticalScroll, can_focus=True):
         text.append(f" {printable(change.actor or '?')}")
         text.append(f" {printable(change.type)}")
         flags = [
-            f for f, on in (("inferred", change.inferred), ("status", change.status_only)) if on
+            f
+            for f, on in (
+                ("inferred", change.inferred),
+                ("not seen live", change.happened_between is not None),
+                ("status", change.status_only),
+            )
+            if on
         ]
         if flags:
             text.append(f"  [{', '.join(flags)}]", "dim")
         text.append("\n")
+        between = change.happened_between
+        if between is not None:
+            # Delivered after a recording gap: the time above is placed, not seen.
+            where = (
+                f"shown at the server's time ({printable(between.placed_by)})"
+                if between.placed_by
+                else "shown at the end"
+            )
+            text.append(
+                f"    happened between {self._seconds(between.start)} and "
+                f"{self._seconds(between.end)}; {where}\n",
+                "italic",
+            )
         if change.commit:
             commit = self.commits.get(change.commit)
             line = f"    commit {change.commit[:12]}"
