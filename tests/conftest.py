@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fixtures.postgres import PostgresServer, running_server, unavailable
 
 # The real-world test data (audit logs, GitOps histories) lies beside the checkout, as CI
 # lays it out; a user's clone has none, and the tests that need it skip, saying why.
@@ -89,3 +92,19 @@ def with_changes(obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
             target = target[part]
         target[parts[-1]] = value
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for this test process (see tests/fixtures/postgres.py)."""
+    try:
+        with running_server() as server:
+            yield server
+    except RuntimeError as exc:
+        unavailable(str(exc))
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty PostgreSQL database."""
+    return postgres_server.new_database()

@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import signal
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from timetravel.domain.model import ResourceKey
 from timetravel.query.screen import ScreenData
 from timetravel.recorder.git import GitSource
 from timetravel.store import codec
-from timetravel.store.db import open_database
+from timetravel.store.db import open_database, redaction_key
 from timetravel.store.gitstore import GitStore, SqliteBlobCache
 from timetravel.store.reader import Reader
 
@@ -155,11 +154,13 @@ def everything_in(db_path: Path) -> str:
 
 
 def hash_key(db_path: Path) -> str:
-    conn = sqlite3.connect(db_path)
+    """The key the recorder hashed Secret values with (outside the database: the recorder
+    ran with this process's environment, so it is in the same key directory)."""
+    db = open_database(db_path)
     try:
-        return str(conn.execute("SELECT value FROM meta WHERE key = 'redaction_key'").fetchone()[0])
+        return redaction_key(db).key.hex()
     finally:
-        conn.close()
+        db.conn.close()
 
 
 def key_forms(key_hex: str) -> list[str]:

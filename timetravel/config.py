@@ -9,22 +9,18 @@ from pathlib import Path
 
 from timetravel.domain.attribution import ManagerRules
 from timetravel.errors import UserError
+from timetravel.host import data_dir as data_dir  # where it was first defined
 
 ENV_DB = "TIMETRAVEL_DB"
 
 
-def data_dir() -> Path:
-    """``$XDG_DATA_HOME/timetravel`` (``~/.local/share/timetravel`` by default)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "timetravel"
-
-
-def default_db_path() -> Path:
-    """``$TIMETRAVEL_DB``, else ``timetravel.db`` in the XDG data directory."""
+def default_db() -> str:
+    """``$TIMETRAVEL_DB`` (a file path or a ``postgresql://`` URL), else ``timetravel.db``
+    in the XDG data directory."""
     env = os.environ.get(ENV_DB)
     if env:
-        return Path(env).expanduser()
-    return data_dir() / "timetravel.db"
+        return env
+    return str(data_dir() / "timetravel.db")
 
 
 def config_path() -> Path:

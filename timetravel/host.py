@@ -12,7 +12,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+
+def data_dir() -> Path:
+    """``$XDG_DATA_HOME/timetravel`` (``~/.local/share/timetravel`` by default): this
+    user's databases, logs and Secret-hashing keys on this machine."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "timetravel"
+
 
 # Module-level so tests can point it at a symlink of their own.
 _LOCALTIME = "/etc/localtime"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -12,7 +11,8 @@ from timetravel.errors import UserError
 from timetravel.store.check import check as check_store
 from timetravel.store.check import repair as repair_store
 from timetravel.store.db import open_database
-from timetravel.store.lease import WriterLease
+from timetravel.store.lease import writer_lease
+from timetravel.store.location import SqliteLocation
 
 
 @click.command("check")
@@ -23,7 +23,7 @@ from timetravel.store.lease import WriterLease
     help="Mend what is found, keeping every distinct revision (needs no recorder running).",
 )
 @user_errors
-def check(db_path: Path | None, repair: bool) -> None:
+def check(db_path: str | None, repair: bool) -> None:
     """Check a database: every revision readable, indexed once, stored once.
 
     Reads every segment and reports revisions the time index names but their segment
@@ -37,9 +37,9 @@ def check(db_path: Path | None, repair: bool) -> None:
         timetravel check --db prod.db --repair
     """
     path = resolve_db(db_path)
-    if not path.exists():
+    if isinstance(path, SqliteLocation) and not path.path.exists():
         raise UserError(f"{path}: no such database")
-    lease = WriterLease(path, command="timetravel check --repair")
+    lease = writer_lease(path, "database", command="timetravel check --repair")
     if repair:
         lease.acquire()  # nothing else may write while objects are laid out again
     try:

@@ -57,7 +57,7 @@ from timetravel.store.db import open_database
 )
 @user_errors
 def export(
-    db_path: Path | None,
+    db_path: str | None,
     at_text: str,
     window_text: str,
     fmt: str,

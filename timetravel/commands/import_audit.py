@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -19,7 +18,7 @@ from timetravel.store.db import open_database
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.argument("sources", metavar="FILE...|-", nargs=-1, required=True)
 @user_errors
-def import_audit(db_path: Path | None, quiet: bool, sources: tuple[str, ...]) -> None:
+def import_audit(db_path: str | None, quiet: bool, sources: tuple[str, ...]) -> None:
     """Import Kubernetes audit logs (audit.k8s.io Event JSON, one per line).
 
     Reads what the API server's log backend writes (--audit-log-path, and its .gz

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -14,7 +13,7 @@ from timetravel.recorder.events import import_events as run_import
 from timetravel.recorder.progress import Progress
 from timetravel.sources.files import close_input, open_input
 from timetravel.store.db import open_database
-from timetravel.store.lease import WriterLease
+from timetravel.store.lease import writer_lease
 
 
 @click.command("import-events")
@@ -28,7 +27,7 @@ from timetravel.store.lease import WriterLease
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.argument("source", metavar="FILE|-")
 @user_errors
-def import_events(db_path: Path | None, cluster: str, quiet: bool, source: str) -> None:
+def import_events(db_path: str | None, cluster: str, quiet: bool, source: str) -> None:
     """Import what `kubectl get -w -o json --output-watch-events` prints.
 
     Accepts watch events ({"type": ..., "object": ...}) one per line or pretty-printed
@@ -45,7 +44,7 @@ def import_events(db_path: Path | None, cluster: str, quiet: bool, source: str) 
     stream, raw = open_input(source)
     db = open_database(path)
     # Objects are written as a recorder writes them: not while one records this database.
-    lease = WriterLease(path, command="timetravel import-events")
+    lease = writer_lease(path, f"cluster:{cluster}", command="timetravel import-events")
     try:
         lease.acquire()
         progress = Progress("importing", unit="records", enabled=not quiet)

@@ -14,24 +14,28 @@ from typing import Any, TypeVar
 
 import click
 
-from timetravel.config import default_db_path
+from timetravel.config import default_db
 from timetravel.domain.printable import printable
 from timetravel.domain.timeparse import parse_duration, parse_time
 from timetravel.domain.times import utc_now
 from timetravel.errors import UserError
 from timetravel.host import local_zone
+from timetravel.store.location import Location, parse_location
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def db_option(fn: F) -> F:
-    """``--db F``: the database (default ``$TIMETRAVEL_DB``, else the XDG data dir)."""
+    """``--db``: the database, a file or a URL (default ``$TIMETRAVEL_DB``, else the XDG
+    data dir)."""
+    # A string, not a click.Path: a postgresql:// URL is no path (Path would fold its //).
     return click.option(
         "--db",
         "db_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE|URL",
         default=None,
-        help="Database file [default: $TIMETRAVEL_DB, else the XDG data dir].",
+        help="Database: a SQLite file or a postgresql:// URL "
+        "[default: $TIMETRAVEL_DB, else the XDG data dir].",
     )(fn)
 
 
@@ -68,8 +72,10 @@ def repo_options(repo_help: str, branch_help: str) -> Callable[[F], F]:
     return decorate
 
 
-def resolve_db(db_path: Path | None) -> Path:
-    return db_path if db_path is not None else default_db_path()
+def resolve_db(db_path: str | Path | None) -> Location:
+    """Where the database is: ``--db``, else ``$TIMETRAVEL_DB``, else the data dir; a URL
+    with a scheme this product does not read is a UserError."""
+    return parse_location(db_path if db_path is not None else default_db())
 
 
 def time_arg(text: str, now: datetime | None = None) -> datetime:

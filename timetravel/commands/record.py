@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,7 +21,11 @@ from timetravel.commands.options import (
 )
 from timetravel.errors import UserError
 from timetravel.store.db import open_database
-from timetravel.store.lease import Holder, WriterLease
+from timetravel.store.lease import Holder, Lease, writer_leases
+from timetravel.store.location import Location
+
+if TYPE_CHECKING:
+    from timetravel.sources.kube import Connection
 
 
 def split_words(values: tuple[str, ...]) -> list[str]:
@@ -54,7 +59,7 @@ def follow_parent(parent_pid: int, stop: threading.Event) -> None:
     threading.Thread(target=watch, daemon=True, name="tt-parent").start()
 
 
-def _standing_by(path: Path) -> Callable[[Holder | None], None]:
+def _standing_by(path: Location) -> Callable[[Holder | None], None]:
     def tell(holder: Holder | None) -> None:
         who = holder.describe() if holder else "another process"
         click.echo(f"timetravel: standing by: {path} is recorded by {who}", err=True)
@@ -114,7 +119,7 @@ def _standing_by(path: Path) -> Callable[[Holder | None], None]:
 @click.option("--verbose", "-v", is_flag=True, help="Report every error and retry.")
 @user_errors
 def record(
-    db_path: Path | None,
+    db_path: str | None,
     kubeconfig: str | None,
     context: str | None,
     namespaces: tuple[str, ...],
@@ -144,10 +149,7 @@ def record(
         timetravel record --context prod --namespace payments --repo ~/src/gitops
     """
     # Imported here: the kubernetes client takes a while to load, and only `record` needs it.
-    from timetravel.recorder.clock import MonotonicClock
-    from timetravel.recorder.cluster import Recorder
-    from timetravel.recorder.git import GitSource
-    from timetravel.sources.kube import Kube, connect
+    from timetravel.sources.kube import connect
 
     path = resolve_db(db_path)
     open_database(path).conn.close()  # refuse a bad database before connecting
@@ -157,54 +159,106 @@ def record(
     stop_on_signals(stop)
     if parent_pid is not None:
         follow_parent(parent_pid, stop)
-    lease = WriterLease(path)
-    if not lease.acquire(standby=standby, waiting=_standing_by(path), stop=stop.is_set):
-        return
+    git_only = bool(repos) and not (kubeconfig or context or namespaces or resources)
+    connection = None if git_only else connect(kubeconfig, context)
+    sources = [f"cluster:{connection.cluster}"] if connection is not None else []
+    sources += [
+        repo_source(repo, branches[i] if i < len(branches) else None)
+        for i, repo in enumerate(repos)
+    ]
+    leases = writer_leases(path, sources)
+    held: list[Lease] = []
     try:
-        clock = MonotonicClock()
-        sources = [
-            GitSource(
-                path,
-                repo,
-                branches[i] if i < len(branches) else None,
-                fetch_interval=fetch_interval,
-                clock=clock,
-            )
-            for i, repo in enumerate(repos)
-        ]
-        for source in sources:
-            source.sync()  # backfill before watching, with progress
-        git_only = bool(repos) and not (kubeconfig or context or namespaces or resources)
-        threads = [
-            threading.Thread(target=source.run, args=(stop,), daemon=True, name="tt-git")
-            for source in sources
-        ]
-        for thread in threads:
-            thread.start()
-        if git_only:
-            click.echo(f"timetravel: recording git only ({len(sources)} repositories)", err=True)
-            stop.wait()
-            for thread in threads:
-                thread.join(timeout=10)
-            return
-        connection = connect(kubeconfig, context)
-        recorder = Recorder(
+        for lease in leases:
+            if not lease.acquire(standby=standby, waiting=_standing_by(path), stop=stop.is_set):
+                return
+            held.append(lease)
+        _record(
             path,
-            Kube(connection, read_timeout=read_timeout),
+            stop,
+            connection,
+            repos=repos,
+            branches=branches,
+            fetch_interval=fetch_interval,
             namespaces=namespaces,
-            resources=split_words(resources),
-            exclude=split_words(exclude),
+            resources=resources,
+            exclude=exclude,
             watch_timeout=watch_timeout,
+            read_timeout=read_timeout,
             status_every=status_every,
             verbose=verbose,
+        )
+    finally:
+        for lease in held:
+            lease.release()
+
+
+def repo_source(repo: str, branch: str | None) -> str:
+    """A repository as a recorded source: what one recorder at a time may follow."""
+    return f"repo:{Path(repo).expanduser().resolve()}#{branch or ''}"
+
+
+def _record(
+    path: Location,
+    stop: threading.Event,
+    connection: Connection | None,
+    *,
+    repos: tuple[str, ...],
+    branches: tuple[str, ...],
+    fetch_interval: float,
+    namespaces: tuple[str, ...],
+    resources: tuple[str, ...],
+    exclude: tuple[str, ...],
+    watch_timeout: int,
+    read_timeout: float,
+    status_every: float,
+    verbose: bool,
+) -> None:
+    from timetravel.recorder.clock import MonotonicClock
+    from timetravel.recorder.cluster import Recorder
+    from timetravel.recorder.git import GitSource
+    from timetravel.sources.kube import Kube
+
+    clock = MonotonicClock()
+    sources = [
+        GitSource(
+            path,
+            repo,
+            branches[i] if i < len(branches) else None,
+            fetch_interval=fetch_interval,
             clock=clock,
         )
-        recorder.stop = stop
-        try:
-            recorder.run()
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=10)
+        for i, repo in enumerate(repos)
+    ]
+    for source in sources:
+        source.sync()  # backfill before watching, with progress
+    threads = [
+        threading.Thread(target=source.run, args=(stop,), daemon=True, name="tt-git")
+        for source in sources
+    ]
+    for thread in threads:
+        thread.start()
+    if connection is None:
+        click.echo(f"timetravel: recording git only ({len(sources)} repositories)", err=True)
+        stop.wait()
+        for thread in threads:
+            thread.join(timeout=10)
+        return
+    recorder = Recorder(
+        path,
+        Kube(connection, read_timeout=read_timeout),
+        namespaces=namespaces,
+        resources=split_words(resources),
+        exclude=split_words(exclude),
+        watch_timeout=watch_timeout,
+        status_every=status_every,
+        verbose=verbose,
+        clock=clock,
+    )
+    recorder.stop = stop
+    try:
+        recorder.run()
     finally:
-        lease.release()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)

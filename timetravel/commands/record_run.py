@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
@@ -62,7 +61,7 @@ from timetravel.store.db import open_database
 )
 @user_errors
 def record_run(
-    db_path: Path | None,
+    db_path: str | None,
     provider: str | None,
     pipeline: str | None,
     run_id: str | None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import click
 
@@ -39,7 +38,7 @@ from timetravel.store.db import open_database
 )
 @user_errors
 def ui(
-    db_path: Path | None = None,
+    db_path: str | None = None,
     at_text: str | None = None,
     no_record: bool = False,
     live: bool | None = None,

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from typing import Any
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -23,9 +24,39 @@ _BOOKKEEPING = ("resourceVersion", "uid", "generation", "creationTimestamp", "se
 _MANAGED_FIELDS = "managedFields"
 
 
-def redact_value(key: bytes, value: bytes) -> str:
-    """``redacted:<hex>``: HMAC-SHA256 of the value under the database's own key."""
-    return REDACTED_PREFIX + hmac.new(key, value, hashlib.sha256).hexdigest()
+@dataclass(frozen=True)
+class Redaction:
+    """The key Secret values are hashed with (kept outside the database: see
+    store.secret_key), and whether a hash binds each value to its Secret and key name:
+    then two Secrets holding the same password show different hashes, and the same
+    Secret in git and in the cluster still compares equal. Databases begun before that
+    keep hashing values alone, so their history stays comparable."""
+
+    key: bytes
+    per_object: bool = True
+
+
+Key = bytes | Redaction
+
+
+def _redaction(key: Key) -> Redaction:
+    return key if isinstance(key, Redaction) else Redaction(key, per_object=False)
+
+
+def redact_value(key: Key, value: bytes, where: str = "") -> str:
+    """``redacted:<hex>``: HMAC-SHA256 of the value under the key; with a per-object
+    redaction, of the value together with ``where`` (namespace/name/key name)."""
+    redaction = _redaction(key)
+    message = value
+    if redaction.per_object:
+        message = where.encode("utf-8", "surrogatepass") + b"\0" + value
+    return REDACTED_PREFIX + hmac.new(redaction.key, message, hashlib.sha256).hexdigest()
+
+
+def _identity(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
 def _decoded(value: Any) -> bytes:
@@ -37,37 +68,38 @@ def _decoded(value: Any) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def _redact_secret_fields(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
+def _redact_secret_fields(obj: dict[str, Any], key: Key) -> dict[str, Any]:
     """A copy of a Secret with every ``data``/``stringData`` value replaced by its hash.
 
     ``data`` is hashed on its decoded bytes and ``stringData`` on its UTF-8 bytes, so the
     same secret value written either way hashes the same.
     """
     out = dict(obj)
+    at = _identity(obj)
     data = obj.get("data")
     if isinstance(data, dict):
-        out["data"] = {k: redact_value(key, _decoded(v)) for k, v in data.items()}
+        out["data"] = {k: redact_value(key, _decoded(v), f"{at}/{k}") for k, v in data.items()}
     elif data is not None:
-        out["data"] = redact_value(key, json.dumps(data).encode())
+        out["data"] = redact_value(key, json.dumps(data).encode(), f"{at}/")
     string_data = obj.get("stringData")
     if isinstance(string_data, dict):
         out["stringData"] = {
-            k: redact_value(key, str(v).encode("utf-8", "surrogatepass"))
+            k: redact_value(key, str(v).encode("utf-8", "surrogatepass"), f"{at}/{k}")
             for k, v in string_data.items()
         }
     elif string_data is not None:
-        out["stringData"] = redact_value(key, json.dumps(string_data).encode())
+        out["stringData"] = redact_value(key, json.dumps(string_data).encode(), f"{at}/")
     return out
 
 
-def _redact_last_applied(text: str, key: bytes) -> str:
+def _redact_last_applied(text: str, key: Key, at: str) -> str:
     """The annotation with the Secret values inside it redacted; unparsable -> one hash."""
     try:
         applied = json.loads(text)
     except ValueError:
-        return redact_value(key, text.encode("utf-8", "surrogatepass"))
+        return redact_value(key, text.encode("utf-8", "surrogatepass"), f"{at}/")
     if not isinstance(applied, dict):
-        return redact_value(key, text.encode("utf-8", "surrogatepass"))
+        return redact_value(key, text.encode("utf-8", "surrogatepass"), f"{at}/")
     redacted = _redact_secret_fields(applied, key)
     return json.dumps(redacted, sort_keys=True, separators=(",", ":"))
 
@@ -100,7 +132,7 @@ def is_secret_kind(kind: object) -> bool:
     return isinstance(kind, str) and kind.strip().casefold() == "secret"
 
 
-def redact(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
+def redact(obj: dict[str, Any], key: Key) -> dict[str, Any]:
     """A copy of ``obj`` with no Secret value left in it; non-Secrets come back as they are."""
     if not is_secret(obj):
         return obj
@@ -110,12 +142,14 @@ def redact(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
         annotations = meta.get("annotations")
         if isinstance(annotations, dict) and LAST_APPLIED in annotations:
             annotations = dict(annotations)
-            annotations[LAST_APPLIED] = _redact_last_applied(str(annotations[LAST_APPLIED]), key)
+            annotations[LAST_APPLIED] = _redact_last_applied(
+                str(annotations[LAST_APPLIED]), key, _identity(obj)
+            )
             out["metadata"] = {**meta, "annotations": annotations}
     return out
 
 
-def normalize(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
+def normalize(obj: dict[str, Any], key: Key) -> dict[str, Any]:
     """The object as timetravel stores it: bookkeeping removed, Secret values redacted.
 
     ``status`` is kept: it is part of what was running. managedFields are removed here

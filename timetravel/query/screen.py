@@ -48,6 +48,7 @@ from timetravel.query.rows import (
 )
 from timetravel.query.timeline import NOTABLE, Density, Marker
 from timetravel.store.db import open_database, read_only_copy
+from timetravel.store.location import Location, SqliteLocation, as_location
 from timetravel.store.reader import Reader
 
 
@@ -72,14 +73,16 @@ class ScreenData:
 
     def __init__(
         self,
-        db_path: Path | str,
+        db_path: Path | str | Location,
         *,
         now: datetime | None = None,
         notable: frozenset[str] = NOTABLE,
     ) -> None:
-        self.db_path = Path(db_path)
+        self.db_path = as_location(db_path)
         # A file (or directory) this user may not write: opened read-only, said in the header.
-        self.read_only_copy = read_only_copy(self.db_path)
+        self.read_only_copy = isinstance(self.db_path, SqliteLocation) and read_only_copy(
+            self.db_path.path
+        )
         self.notable = notable
         self._local = threading.local()
         self._now = now

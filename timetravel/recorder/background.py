@@ -13,19 +13,24 @@ records) and takes over when that one ends.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from timetravel.config import data_dir
+from timetravel.config import ENV_DB, data_dir
 from timetravel.store import lease
+from timetravel.store.location import Location, PostgresLocation, SqliteLocation, as_location
+
+# What `record --standby` says while it waits (commands/record.py).
+_STANDING_BY = re.compile(r"standing by: .* is recorded by pid (\d+) on ([^,]+),")
 
 
 @dataclass(frozen=True)
 class RecordingPlan:
-    db_path: Path
+    db_path: Location
     cluster: bool
     kube_args: tuple[str, ...] = ()
     repos: tuple[str, ...] = ()
@@ -37,8 +42,8 @@ class RecordingPlan:
             "-m",
             "timetravel",
             "record",
-            "--db",
-            str(self.db_path),
+            # The database comes in the environment (see env): a URL may hold a password,
+            # and a command line is visible to every user of the machine.
             "--status-every",
             "30",
             # The recorder ends with the screen, whatever ends the screen.
@@ -55,6 +60,11 @@ class RecordingPlan:
         for branch in self.branches:
             argv += ["--branch", branch]
         return argv
+
+    def env(self) -> dict[str, str]:
+        where = self.db_path
+        value = where.url if isinstance(where, PostgresLocation) else str(where.path)
+        return {**os.environ, ENV_DB: value}
 
 
 def _git_toplevel(directory: Path) -> str | None:
@@ -79,7 +89,7 @@ def _kubeconfig_path() -> str | None:
 
 
 def plan(
-    db_path: Path,
+    db_path: Location | Path,
     *,
     kubeconfig: str | None = None,
     context: str | None = None,
@@ -106,12 +116,16 @@ def plan(
         repos = (top,) if top else ()
     if not cluster and not repos:
         return None
-    return RecordingPlan(db_path, cluster, tuple(kube_args), repos, branches)
+    return RecordingPlan(as_location(db_path), cluster, tuple(kube_args), repos, branches)
 
 
-def reader_status(db_path: Path) -> str:
-    """The header's words for a screen that records nothing itself: who records, if any."""
-    holder = lease.holder(db_path)
+def reader_status(db_path: Location | Path) -> str:
+    """The header's words for a screen that records nothing itself: who records, if any
+    (of a team store, many record: it says read-only)."""
+    where = as_location(db_path)
+    if not isinstance(where, SqliteLocation):
+        return "read-only"
+    holder = lease.holder(where)
     return f"recorded by {holder.short()}" if holder is not None else "read-only"
 
 
@@ -122,7 +136,8 @@ class BackgroundRecorder:
         self.plan = plan
         self.process: subprocess.Popen[bytes] | None = None
         self.with_cluster = plan.cluster
-        self.log_path = data_dir() / "ui-recorder.log"
+        # One log per screen: two screens' recorders must not interleave their lines.
+        self.log_path = data_dir() / f"ui-recorder-{os.getpid()}.log"
         self.started = 0.0
         self.gave_up: str | None = None
 
@@ -131,6 +146,7 @@ class BackgroundRecorder:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
         self.process = subprocess.Popen(
             self.plan.argv(with_cluster=self.with_cluster),
+            env=self.plan.env(),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -155,9 +171,9 @@ class BackgroundRecorder:
             return "read-only"
         code = process.poll()
         if code is None:
-            holder = lease.holder(self.plan.db_path)
-            if holder is not None and holder.pid != process.pid:
-                return f"recorded by {holder.short()}"  # ours stands by
+            standing_by = self._standing_by()
+            if standing_by:
+                return standing_by
             return ("recording" if self.with_cluster else "git-only") + f" (pid {process.pid})"
         reason = self.last_line().removeprefix("timetravel: error: ")
         if self.with_cluster and self.plan.repos:
@@ -168,12 +184,26 @@ class BackgroundRecorder:
         self.gave_up = reason or f"recorder exited {code}"
         return f"read-only ({self.gave_up})"
 
+    def _standing_by(self) -> str | None:
+        """ "recorded by ..." while ours stands by for another recorder."""
+        where = self.plan.db_path
+        if isinstance(where, SqliteLocation):
+            holder = lease.holder(where)
+            pid = self.process.pid if self.process else None
+            return f"recorded by {holder.short()}" if holder and holder.pid != pid else None
+        # A team store leases each source: ours said whom it waits for.
+        line = self.last_line()
+        match = _STANDING_BY.search(line)
+        if match is None:
+            return None
+        return f"recorded by pid {match.group(1)}@{match.group(2)}"
+
     def stop(self) -> None:
         process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.log_path.unlink(missing_ok=True)

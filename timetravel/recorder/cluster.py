@@ -29,6 +29,7 @@ from timetravel.recorder.reception import Cut, Reception
 from timetravel.recorder.stream import ListDone, Stats, WarningSeen, WatchStream, later_rv
 from timetravel.sources.kube import DEFAULT_EXCLUDED, Expired, Kube, KubeError, ResourceType
 from timetravel.store.db import open_database
+from timetravel.store.location import Location
 from timetravel.store.recorder_state import RecorderState, latest_time
 from timetravel.store.writer import RETRYABLE, RevisionWriter, record_warning_event, validate
 
@@ -47,7 +48,7 @@ class Recorder:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | Location,
         kube: Kube,
         *,
         namespaces: Iterable[str] = (),

@@ -25,7 +25,7 @@ from typing import Any
 import git
 
 from timetravel.domain.manifests import ParsedFile
-from timetravel.domain.normalize import is_secret, normalize
+from timetravel.domain.normalize import Redaction, is_secret, normalize
 from timetravel.domain.times import next_instant, to_stored
 from timetravel.recorder.progress import Progress
 from timetravel.sources.desired import CommitInfo, DesiredReader, DesiredSet, first_parent_history
@@ -34,6 +34,7 @@ from timetravel.sources.refs import RefWatch
 from timetravel.store.db import open_database, redaction_key
 from timetravel.store.declared import ObjectKey, object_key
 from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord, SqliteBlobCache, desired_item
+from timetravel.store.location import Location
 
 FETCH_TIMEOUT = 120
 # How often a quiet follow loop looks at ``stop`` (seconds).
@@ -95,7 +96,7 @@ class _Encoder:
     identity, so a commit costs what changed in it rather than everything it declares.
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: Redaction) -> None:
         self.key = key
         # id -> (object, path, stored form or None when not stored); holding the object keeps
         # its id its own.
@@ -130,7 +131,7 @@ class GitSource:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | Location,
         repo_path: str | Path,
         branch: str | None = None,
         *,

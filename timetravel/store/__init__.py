@@ -1,7 +1,11 @@
-"""The only package that speaks SQL: the database file, its migrations, reads and writes."""
+"""The only package that speaks SQL: the database (a SQLite file or a PostgreSQL store),
+its migrations, reads and writes."""
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+from timetravel.store.handle import StoreDB
 
-__all__ = ["Database"]
+# What the rest of the program calls an open store (either engine).
+Database = StoreDB
+
+__all__ = ["Database", "StoreDB"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import zstandard as zstd
 
-from timetravel.store import codec
+from timetravel.store import codec, dialect
 from timetravel.store import segments as seg
 
 Family = tuple[str, ...]
@@ -156,18 +156,20 @@ class SegmentAppender:
                 keyframe = reference
         if keyframe is None:
             blob = codec.compress_keyframe(raw)
-            cur = self.conn.execute("INSERT INTO keyframes (body) VALUES (?)", (blob,))
-            keyframe = (int(cur.lastrowid or 0), blob)
+            new_id = dialect.insert_id(
+                self.conn, "INSERT INTO keyframes (body) VALUES (?)", (blob,)
+            )
+            keyframe = (new_id, blob)
             self._remember_sibling(families, keyframe)
         at = entry[seg.OBSERVED_AT]
         segment = SegmentRow(0, at, 1, keyframe[0], keyframe[1], b"")
         self._encode(segment, [entry], [raw])
-        cur = self.conn.execute(
+        segment.id = dialect.insert_id(
+            self.conn,
             "INSERT INTO segments (resource_id, first_at, count, keyframe_id, body) "
             "VALUES (?, ?, 1, ?, ?)",
             (rid, at, keyframe[0], segment.body),
         )
-        segment.id = int(cur.lastrowid or 0)
         return segment
 
     def keyframe_raw(self, keyframe_id: int, blob: bytes) -> bytes:

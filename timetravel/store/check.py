@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zstandard as zstd
-from sqlite_utils import Database
 
 from timetravel.domain.times import to_micros
-from timetravel.store import codec
+from timetravel.store import codec, dialect
 from timetravel.store import segments as seg
+from timetravel.store.handle import StoreDB
 
 _SEGMENTS = (
     "SELECT s.id, s.resource_id, s.first_at, s.keyframe_id, s.body, k.body FROM segments s "
@@ -165,7 +165,7 @@ def _decode(row: Any, keyframes: _Keyframes) -> _Decoded | None:
     return _Decoded(segment_id, rid, first_at, keyframe_id, keyframe_blob, entries, bodies)
 
 
-def _by_resource(db: Database) -> Iterator[tuple[int, list[Any]]]:
+def _by_resource(db: StoreDB) -> Iterator[tuple[int, list[Any]]]:
     """Each resource's segment rows, in time order."""
     rows = db.conn.execute(_SEGMENTS + "ORDER BY s.resource_id, s.first_at, s.id")
     current: int | None = None
@@ -181,21 +181,22 @@ def _by_resource(db: Database) -> Iterator[tuple[int, list[Any]]]:
         yield int(current or 0), group
 
 
-def _index(db: Database) -> None:
+def _index(db: StoreDB) -> None:
     """The time index in a temporary table, by id and by segment."""
     conn = db.conn
-    conn.execute("DROP TABLE IF EXISTS temp.tt_index")
-    conn.execute("CREATE TEMP TABLE tt_index (id INTEGER, segment_id INTEGER, observed_us INTEGER)")
-    conn.execute("INSERT INTO temp.tt_index SELECT id, segment_id, observed_us FROM revisions")
-    conn.execute("CREATE INDEX temp.tt_index_by_segment ON tt_index (segment_id, id)")
+    conn.execute("DROP TABLE IF EXISTS tt_index")
+    conn.execute("CREATE TEMP TABLE tt_index (id BIGINT, segment_id BIGINT, observed_us BIGINT)")
+    conn.execute("INSERT INTO tt_index SELECT id, segment_id, observed_us FROM revisions")
+    # On a temporary table, so in the session's own schema in both engines.
+    conn.execute("CREATE INDEX tt_index_by_segment ON tt_index (segment_id, id)")
 
 
-def _indexed(db: Database, segment_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
+def _indexed(db: StoreDB, segment_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
     """(id, observed_us) of the index rows of these segments, by segment."""
     out: dict[int, list[tuple[int, int]]] = {sid: [] for sid in segment_ids}
     marks = ",".join("?" * len(segment_ids))
     for rev_id, segment_id, observed_us in db.conn.execute(
-        f"SELECT id, segment_id, observed_us FROM temp.tt_index WHERE segment_id IN ({marks})",
+        f"SELECT id, segment_id, observed_us FROM tt_index WHERE segment_id IN ({marks})",
         segment_ids,
     ):
         out[segment_id].append((rev_id, observed_us))
@@ -240,7 +241,7 @@ def _identity(entry: seg.Entry) -> tuple[Any, str]:
     return (rv if rv is not None else ("at", entry[seg.OBSERVED_AT]), entry[seg.CHANGE])
 
 
-def check(db: Database, *, progress: Callable[[int], None] | None = None) -> CheckReport:
+def check(db: StoreDB, *, progress: Callable[[int], None] | None = None) -> CheckReport:
     """Read every segment of ``db`` and report what is damaged; changes nothing."""
     report = CheckReport()
     _index(db)
@@ -262,16 +263,16 @@ def check(db: Database, *, progress: Callable[[int], None] | None = None) -> Che
     return report
 
 
-def _orphan_index_rows(db: Database) -> list[tuple[int, int]]:
+def _orphan_index_rows(db: StoreDB) -> list[tuple[int, int]]:
     """(observed_us, id) of index rows naming a segment that does not exist."""
     rows = db.conn.execute(
-        "SELECT i.observed_us, i.id FROM temp.tt_index i "
+        "SELECT i.observed_us, i.id FROM tt_index i "
         "LEFT JOIN segments s ON s.id = i.segment_id WHERE s.id IS NULL"
     )
     return [(int(us), int(rev_id)) for us, rev_id in rows]
 
 
-def _duplicate_gaps(db: Database) -> list[int]:
+def _duplicate_gaps(db: StoreDB) -> list[int]:
     rows = db.conn.execute(
         "SELECT id FROM gaps WHERE id NOT IN (SELECT min(id) FROM gaps "
         "GROUP BY cluster, source, started_at, ended_at, reason)"
@@ -279,7 +280,7 @@ def _duplicate_gaps(db: Database) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def _duplicate_ref_moves(db: Database) -> list[int]:
+def _duplicate_ref_moves(db: StoreDB) -> list[int]:
     """A ref move recorded twice: the same move (from, to) right after itself. A branch
     that really moves A->B again has a move back in between."""
     out: list[int] = []
@@ -295,7 +296,7 @@ def _duplicate_ref_moves(db: Database) -> list[int]:
     return out
 
 
-def repair(db: Database, report: CheckReport) -> RepairReport:
+def repair(db: StoreDB, report: CheckReport) -> RepairReport:
     """Mend what ``report`` found: each damaged object's revisions laid out again, every
     distinct one kept with its id; duplicate gaps and ref moves dropped. The caller holds
     the writer lease (nothing else writes meanwhile)."""
@@ -321,7 +322,7 @@ def repair(db: Database, report: CheckReport) -> RepairReport:
     return result
 
 
-def _rewrite(db: Database, rid: int, keyframes: _Keyframes, result: RepairReport) -> None:
+def _rewrite(db: StoreDB, rid: int, keyframes: _Keyframes, result: RepairReport) -> None:
     conn = db.conn
     rows = conn.execute(_SEGMENTS + "WHERE s.resource_id = ? ORDER BY s.first_at, s.id", (rid,))
     rows_list = rows.fetchall()
@@ -349,7 +350,7 @@ def _rewrite(db: Database, rid: int, keyframes: _Keyframes, result: RepairReport
     indexed_ids = {rev_id for _, rev_id in old_rows}
     result.indexed += sum(1 for rev_id in kept if rev_id not in indexed_ids)
     conn.executemany("DELETE FROM revisions WHERE observed_us = ? AND id = ?", old_rows)
-    conn.executemany("DELETE FROM temp.tt_index WHERE id = ?", [(i,) for _, i in old_rows])
+    conn.executemany("DELETE FROM tt_index WHERE id = ?", [(i,) for _, i in old_rows])
     conn.executemany("DELETE FROM segments WHERE id = ?", [(sid,) for sid in segment_ids])
     ordered = list(kept.values())
     if not ordered:
@@ -360,7 +361,8 @@ def _rewrite(db: Database, rid: int, keyframes: _Keyframes, result: RepairReport
     for start in range(0, len(ordered), seg.SEGMENT_SIZE):
         chunk = ordered[start : start + seg.SEGMENT_SIZE]
         entries = [e for e, _ in chunk]
-        cur = conn.execute(
+        segment_id = dialect.insert_id(
+            conn,
             "INSERT INTO segments (resource_id, first_at, count, keyframe_id, body) "
             "VALUES (?, ?, ?, ?, ?)",
             (
@@ -373,7 +375,7 @@ def _rewrite(db: Database, rid: int, keyframes: _Keyframes, result: RepairReport
         )
         conn.executemany(
             "INSERT INTO revisions (observed_us, id, segment_id) VALUES (?, ?, ?)",
-            [(to_micros(e[seg.OBSERVED_AT]), e[seg.ID], cur.lastrowid) for e in entries],
+            [(to_micros(e[seg.OBSERVED_AT]), e[seg.ID], segment_id) for e in entries],
         )
     last = ordered[-1][0]
     conn.execute(

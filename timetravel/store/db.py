@@ -8,7 +8,6 @@ problem; nothing is written to such a file.
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 import urllib.parse
 from pathlib import Path
@@ -16,9 +15,19 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from timetravel.domain.normalize import Redaction
 from timetravel.domain.times import to_stored, utc_now
 from timetravel.errors import UserError
+from timetravel.store import pg_schema
+from timetravel.store.handle import StoreDB
+from timetravel.store.location import (
+    Location,
+    PostgresLocation,
+    SqliteLocation,
+    parse_location,
+)
 from timetravel.store.migrations import migrations
+from timetravel.store.postgres import PgConnection
 
 FORMAT = "timetravel"
 _MIGRATIONS_TABLE = "_sqlite_migrations"
@@ -224,13 +233,27 @@ def _check_ours(conn: sqlite3.Connection, path: Path, tables: set[str]) -> None:
         )
 
 
-def open_database(path: Path | str, *, readonly: bool = False, create: bool = True) -> Database:
-    """Open (creating and migrating when allowed) a timetravel database.
+def open_database(
+    where: Path | str | Location, *, readonly: bool = False, create: bool = True
+) -> Any:
+    """Open (creating and migrating when allowed) a timetravel database: a SQLite file, or a
+    PostgreSQL database named by a ``postgresql://`` URL (see store.location).
 
     ``readonly`` opens a read-only connection (the screen's); it never migrates and needs
-    the file to exist. Raises UserError for anything the user must fix.
+    the database to exist. Raises UserError for anything the user must fix. The result is a
+    :class:`~timetravel.store.handle.StoreDB`: ``sqlite_utils.Database`` or
+    :class:`PgDatabase`.
     """
-    path = Path(path).expanduser()
+    location = where if isinstance(where, SqliteLocation | PostgresLocation) else None
+    if location is None:
+        location = parse_location(where)  # type: ignore[arg-type]
+    if isinstance(location, PostgresLocation):
+        return open_postgres(location, readonly=readonly)
+    return _open_sqlite(location.path, readonly=readonly, create=create)
+
+
+def _open_sqlite(path: Path, *, readonly: bool, create: bool) -> Database:
+    path = path.expanduser()
     if path.is_dir():
         raise UserError(f"{path}: is a directory, not a database file")
     exists = path.exists()
@@ -264,7 +287,7 @@ def open_database(path: Path | str, *, readonly: bool = False, create: bool = Tr
                     "timetravel on it once as a user who may write it (that upgrades it)"
                 )
             open_database(path).conn.close()
-            return open_database(path, readonly=True)
+            return _open_sqlite(path, readonly=True, create=False)
         return db
     try:
         db.enable_wal()
@@ -277,28 +300,76 @@ def open_database(path: Path | str, *, readonly: bool = False, create: bool = Tr
     return db
 
 
-def _init_meta(db: Database) -> None:
+def _init_meta(db: StoreDB) -> None:
+    keep = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
     with db.conn:
-        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", [FORMAT])
-        db.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)",
-            [to_stored(utc_now())],
-        )
-        # The redaction key never leaves this table: exports and the screen only ever see
-        # the hashes it makes.
-        db.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('redaction_key', ?)",
-            [secrets.token_hex(32)],
-        )
-        db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-            [str(len(_known_names()))],
+        db.conn.execute(keep, ("format", FORMAT))
+        db.conn.execute(keep, ("created_at", to_stored(utc_now())))
+        # The key Secret values are hashed with is not kept here (store.secret_key): the
+        # first writer sets it up.
+        db.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(len(_known_names())),),
         )
 
 
-def redaction_key(db: Database) -> bytes:
-    """The per-database HMAC key for Secret values (creating none: open_database does)."""
-    row = db.execute("SELECT value FROM meta WHERE key = 'redaction_key'").fetchone()
-    if row is None:
-        raise UserError("database has no redaction key: open it writable once to migrate")
-    return bytes.fromhex(str(row[0]))
+class PgDatabase:
+    """A PostgreSQL store as the store's code uses one (see store.handle.StoreDB)."""
+
+    def __init__(self, conn: PgConnection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Any = None) -> Any:
+        return self.conn.execute(sql, parameters or ())
+
+
+def open_postgres(location: PostgresLocation, *, readonly: bool) -> PgDatabase:
+    """Connect to a PostgreSQL store; unless ``readonly``, migrate it first (under an
+    advisory lock: recorders starting together migrate once)."""
+    conn = PgConnection(location)
+    where = location.display()
+    applied = pg_schema.applied_names(conn)
+    known = _known_names()
+    if applied:
+        unknown = [name for name in applied if name not in known]
+        if unknown:
+            conn.close()
+            raise UserError(
+                f"{where}: written by a newer timetravel (unknown migration {unknown[0]}); "
+                "upgrade timetravel"
+            )
+    elif applied is None and _has_other_tables(conn):
+        conn.close()
+        raise UserError(f"{where}: a PostgreSQL database, but not a timetravel store")
+    db = PgDatabase(conn)
+    if readonly:
+        if not applied or len(applied) < len(known):
+            conn.close()
+            raise UserError(
+                f"{where}: not migrated to this timetravel's schema; run "
+                f"`timetravel migrate --db {where}` (or a recorder) with a role that may"
+            )
+        return db
+    if applied is None or len(applied) < len(known):
+        try:
+            pg_schema.migrate(conn)
+        except UserError:
+            conn.close()
+            raise
+        _init_meta(db)
+    return db
+
+
+def _has_other_tables(conn: PgConnection) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def redaction_key(db: StoreDB) -> Redaction:
+    """The key (and scheme) a writer hashes Secret values with (see store.secret_key)."""
+    from timetravel.store.secret_key import writer_redaction
+
+    return writer_redaction(db)

@@ -12,10 +12,9 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlite_utils import Database
-
 from timetravel.domain.model import split_api_version
 from timetravel.store import codec
+from timetravel.store.handle import StoreDB
 
 ObjectKey = tuple[str, str, str, str]  # (group, kind, namespace, name), as desired_key
 Index = dict[ObjectKey, bytes]  # the entry hash of each object a set declares
@@ -57,7 +56,7 @@ def index_of_stored(objects: Sequence[dict[str, Any]]) -> Index:
 
 
 def record_changes(
-    db: Database, repo_id: int, set_id: int, previous: Index | None, current: Index
+    db: StoreDB, repo_id: int, set_id: int, previous: Index | None, current: Index
 ) -> None:
     """Insert the rows of ``set_id`` against the repo's previous set (None: the first)."""
     before = previous or {}
@@ -75,7 +74,7 @@ def record_changes(
         )
 
 
-def index_existing_sets(db: Database) -> None:
+def index_existing_sets(db: StoreDB) -> None:
     """Fill ``declared_changes`` for the sets stored before it existed (migration m005)."""
     cache = codec.KeyframeCache(64)
     previous: dict[int, Index] = {}

@@ -14,8 +14,9 @@ import zstandard as zstd
 from timetravel.domain.manifests import ParsedFile
 from timetravel.domain.times import to_stored, utc_now
 from timetravel.host import collector_paused
-from timetravel.store import Database, codec, declared
+from timetravel.store import codec, declared, dialect
 from timetravel.store.declared import ObjectKey
+from timetravel.store.handle import StoreDB
 
 _PARSER_CACHE_PREFIX = "v1:"
 
@@ -60,7 +61,7 @@ class StoredDesiredSet:
 class SqliteBlobCache:
     """Manifest parses persisted by blob id, so a restart does not parse history again."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: StoreDB) -> None:
         self.conn = db.conn
 
     def get(self, sha: str) -> ParsedFile | None:
@@ -74,7 +75,8 @@ class SqliteBlobCache:
     def put(self, sha: str, parsed: ParsedFile) -> None:
         blob = codec.compress_keyframe(parsed.to_json().encode())
         self.conn.execute(
-            "INSERT OR REPLACE INTO manifest_cache (key, parsed) VALUES (?, ?)",
+            "INSERT INTO manifest_cache (key, parsed) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET parsed = excluded.parsed",
             (_PARSER_CACHE_PREFIX + sha, blob),
         )
 
@@ -82,17 +84,13 @@ class SqliteBlobCache:
 class GitStore:
     """Reads and writes of git facts; one instance per thread."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: StoreDB) -> None:
         self.db = db
         self.conn = db.conn
         self._keyframes = codec.KeyframeCache(64)
         self._sets: OrderedDict[tuple[int, str], StoredDesiredSet] = OrderedDict()
         # A database written before m005 and opened read-only has no declared_changes.
-        self.indexed = bool(
-            self.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'declared_changes'"
-            ).fetchone()
-        )
+        self.indexed = dialect.has_table(self.conn, "declared_changes")
         self._last_index: dict[int, tuple[int, declared.Index]] = {}  # by repo: its last set
         self._set_ids: dict[tuple[int, str], int] = {}
         self._compressor: tuple[int, zstd.ZstdCompressor] | None = None
@@ -111,7 +109,7 @@ class GitStore:
                 "INSERT INTO repos (path, branch, tracked_ref, remote_url, cluster, first_seen) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(path, branch) DO UPDATE SET "
                 "tracked_ref = excluded.tracked_ref, remote_url = excluded.remote_url, "
-                "cluster = coalesce(excluded.cluster, cluster)",
+                "cluster = coalesce(excluded.cluster, repos.cluster)",
                 (path, branch, tracked_ref, remote_url, cluster, to_stored(utc_now())),
             )
         row = self.conn.execute(
@@ -139,8 +137,8 @@ class GitStore:
         parents: list[str],
     ) -> None:
         self.conn.execute(
-            "INSERT OR IGNORE INTO commits (sha, committed_at, authored_at, author, committer, "
-            "message, parents) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO commits (sha, committed_at, authored_at, author, committer, "
+            "message, parents) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha) DO NOTHING",
             (
                 sha,
                 committed_at,
@@ -238,7 +236,8 @@ class GitStore:
         # Newest rows first, stopping at the repo's latest: the (repo_id, sha) index would
         # visit every set of the repo and sort them, once per commit recorded.
         previous = self.conn.execute(
-            "SELECT id, keyframe_id FROM desired_sets NOT INDEXED WHERE repo_id = ? "
+            f"SELECT id, keyframe_id FROM desired_sets{dialect.not_indexed(self.conn)} "
+            "WHERE repo_id = ? "
             "ORDER BY id DESC LIMIT 1",
             (repo_id,),
         ).fetchone()
@@ -258,19 +257,20 @@ class GitStore:
                 keyframe_id, blob = kf_id, delta
         if keyframe_id is None:
             blob = codec.compress_keyframe(raw)
-        cursor = self.conn.execute(
-            "INSERT OR IGNORE INTO desired_sets (repo_id, sha, objects, errors, content_hash, "
-            "keyframe_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        set_id = dialect.insert_id_or_none(
+            self.conn,
+            "INSERT INTO desired_sets (repo_id, sha, objects, errors, content_hash, "
+            "keyframe_id, body) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (repo_id, sha) DO NOTHING",
             (repo_id, sha, len(objects), len(errors), content_hash, keyframe_id, blob),
         )
-        if cursor.rowcount and self.indexed:
+        if set_id is not None and self.indexed:
             before: declared.Index | None = None
             if previous is not None:
                 cached = self._last_index.get(repo_id)
                 before = cached[1] if cached and cached[0] == previous[0] else None
                 if before is None:  # the first set this writer puts for the repo
                     before = self._index_of_set(previous[0])
-            set_id = int(cursor.lastrowid or 0)
             declared.record_changes(self.db, repo_id, set_id, before, index)
             self._last_index[repo_id] = (set_id, index)
 

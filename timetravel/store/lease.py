@@ -11,11 +11,17 @@ expire. Who holds it (pid, host, start, command) is written into the database's 
 table for the messages of those who find it held, and into the lock file too, which can
 be read while the database is busy. ``flock`` is local to one machine: on a network file
 system two hosts may each get it (see docs/RELIABILITY.md).
+
+In a PostgreSQL store many recorders write at once, one per source (a cluster, a
+repository): each source's lease is a session-level advisory lock, which the server drops
+when the holder's connection ends (a killed recorder's socket closes with it), and its
+holder is written into ``meta`` as ``writer_lease:<source>``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -28,7 +34,9 @@ from pathlib import Path
 from timetravel.domain.printable import printable
 from timetravel.domain.times import to_stored, utc_now
 from timetravel.errors import UserError
-from timetravel.store.db import open_database, readonly_uri
+from timetravel.store.db import PgDatabase, open_database, readonly_uri
+from timetravel.store.location import Location, PostgresLocation, as_location
+from timetravel.store.postgres import PgConnection
 
 META_KEY = "writer_lease"
 # A prober (``holder``) takes the lock shared for an instant; a recorder starting at that
@@ -68,12 +76,14 @@ class Holder:
 
 
 class LeaseHeld(UserError):
-    """Another process writes the database."""
+    """Another process writes the database (or, in a team store, this source of it)."""
 
-    def __init__(self, db_path: Path, holder: Holder | None) -> None:
+    def __init__(self, where: object, holder: Holder | None, source: str | None = None) -> None:
         who = f"{holder.command} ({holder.describe()})" if holder else "another process"
+        what = f"{source} in {where}" if source else str(where)
+        one = "one writer per source" if source else "one writer per database"
         super().__init__(
-            f"{db_path}: already recorded by {who}; one writer per database: stop it, "
+            f"{what}: already recorded by {who}; {one}: stop it, "
             "or wait for it with `timetravel record --standby`"
         )
         self.holder = holder
@@ -99,8 +109,15 @@ def _read_holder(fd: int) -> Holder | None:
         return None
 
 
-def holder(db_path: Path) -> Holder | None:
-    """Who holds the lease of ``db_path`` now, or None when nobody writes it."""
+def holder(where: Path | str | Location, source: str = "") -> Holder | None:
+    """Who holds the lease of a database (of ``source`` in a team store) now, or None."""
+    location = as_location(where)
+    if isinstance(location, PostgresLocation):
+        return _advisory_holder(location, source)
+    return _file_holder(location.path)
+
+
+def _file_holder(db_path: Path) -> Holder | None:
     path = lock_path(db_path)
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -117,12 +134,86 @@ def holder(db_path: Path) -> Holder | None:
         os.close(fd)
 
 
-class WriterLease:
-    """The lease of one database, held from :meth:`acquire` until :meth:`release` or exit."""
+class Lease:
+    """A writer's lease, held from :meth:`acquire` until :meth:`release` or exit."""
+
+    where: object
+    source: str | None = None
+
+    def __init__(self, command: str) -> None:
+        self.me = Holder(os.getpid(), socket.gethostname(), to_stored(utc_now()), command)
+
+    def try_acquire(self) -> bool:
+        raise NotImplementedError
+
+    def holder_now(self) -> Holder | None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def acquire(
+        self,
+        *,
+        standby: bool = False,
+        waiting: Callable[[Holder | None], None] | None = None,
+        stop: Callable[[], bool] = lambda: False,
+        poll: float = 0.5,
+    ) -> bool:
+        """Take the lease, or raise :class:`LeaseHeld` naming its holder. With ``standby``,
+        wait until the holder ends (``waiting`` is told who it is, once); False when
+        ``stop`` says to give up first."""
+        contended_until = time.monotonic() + _CONTENDED
+        told = False
+        while not self.try_acquire():
+            if stop():
+                return False
+            if time.monotonic() >= contended_until:
+                current = self.holder_now()
+                if not standby:
+                    raise LeaseHeld(self.where, current, self.source)
+                if waiting is not None and not told:
+                    waiting(current)
+                    told = True
+            time.sleep(0.05 if time.monotonic() < contended_until else poll)
+        return True
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def writer_lease(
+    where: Path | str | Location, source: str = "", *, command: str = "timetravel record"
+) -> Lease:
+    """The lease a writer of ``source`` takes: the database file's (SQLite: one writer for
+    every source), or the source's own in a team store."""
+    location = as_location(where)
+    if isinstance(location, PostgresLocation):
+        return AdvisoryLease(location, source or "database", command=command)
+    return WriterLease(location.path, command=command)
+
+
+def writer_leases(
+    where: Path | str | Location, sources: list[str], *, command: str = "timetravel record"
+) -> list[Lease]:
+    """The leases a writer of ``sources`` takes: the one of a database file, or one per
+    source in a team store."""
+    location = as_location(where)
+    if isinstance(location, PostgresLocation):
+        return [AdvisoryLease(location, s, command=command) for s in sources]
+    return [WriterLease(location.path, command=command)]
+
+
+class WriterLease(Lease):
+    """The lease of one database file."""
 
     def __init__(self, db_path: Path, *, command: str = "timetravel record") -> None:
+        super().__init__(command)
         self.db_path = db_path
-        self.me = Holder(os.getpid(), socket.gethostname(), to_stored(utc_now()), command)
+        self.where = db_path
         self._fd: int | None = None
 
     @property
@@ -144,32 +235,6 @@ class WriterLease:
         os.ftruncate(fd, 0)
         os.pwrite(fd, text, 0)
         self._publish()
-        return True
-
-    def acquire(
-        self,
-        *,
-        standby: bool = False,
-        waiting: Callable[[Holder | None], None] | None = None,
-        stop: Callable[[], bool] = lambda: False,
-        poll: float = 0.5,
-    ) -> bool:
-        """Take the lease, or raise :class:`LeaseHeld` naming its holder. With ``standby``,
-        wait until the holder ends (``waiting`` is told who it is, once); False when
-        ``stop`` says to give up first."""
-        contended_until = time.monotonic() + _CONTENDED
-        told = False
-        while not self.try_acquire():
-            if stop():
-                return False
-            if time.monotonic() >= contended_until:
-                current = self.holder_now()
-                if not standby:
-                    raise LeaseHeld(self.db_path, current)
-                if waiting is not None and not told:
-                    waiting(current)
-                    told = True
-            time.sleep(0.05 if time.monotonic() < contended_until else poll)
         return True
 
     def holder_now(self) -> Holder | None:
@@ -200,12 +265,6 @@ class WriterLease:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
-    def __enter__(self) -> WriterLease:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
-
 
 def holder_in_database(db_path: Path) -> Holder | None:
     """The last holder the database names (it may have ended since)."""
@@ -221,3 +280,80 @@ def holder_in_database(db_path: Path) -> Holder | None:
     finally:
         conn.close()
     return Holder.of(row[0]) if row else None
+
+
+def _advisory_key(source: str) -> int:
+    """A source's advisory lock key: 64 bits of its digest, signed as PostgreSQL's bigint."""
+    digest = hashlib.blake2b(f"timetravel:{source}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class AdvisoryLease(Lease):
+    """The lease of one source in a PostgreSQL store: a session-level advisory lock on a
+    connection of its own, which the server drops when that connection ends."""
+
+    def __init__(self, location: PostgresLocation, source: str, *, command: str) -> None:
+        super().__init__(command)
+        self.location = location
+        self.where = location.display()
+        self.source = source
+        self.key = _advisory_key(source)
+        self._conn: PgConnection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return True
+        conn = PgConnection(self.location, application=f"timetravel lease {self.source}")
+        # Every source's writer shares the whole store's lock, which a repair (the
+        # "database" source) takes alone.
+        whole = _advisory_key("database")
+        args: tuple[int, ...] = (whole,)
+        if self.source == "database":
+            sql = "SELECT pg_try_advisory_lock(?)"
+        else:
+            sql = "SELECT pg_try_advisory_lock_shared(?) AND pg_try_advisory_lock(?)"
+            args = (whole, self.key)
+        row = conn.execute(sql, args).fetchone()
+        if not row or not row[0]:
+            conn.close()  # the session ends: whatever it got is dropped with it
+            return False
+        self._conn = conn
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (f"{META_KEY}:{self.source}", json.dumps(asdict(self.me))),
+        )
+        return True
+
+    def holder_now(self) -> Holder | None:
+        return _advisory_holder(self.location, self.source or "database")
+
+    def release(self) -> None:
+        if self._conn is None:
+            return
+        conn, self._conn = self._conn, None
+        conn.close()  # the session ends: the server drops its advisory locks
+
+
+def _advisory_holder(location: PostgresLocation, source: str) -> Holder | None:
+    db = PgDatabase(PgConnection(location, application="timetravel lease probe"))
+    key = _advisory_key(source or "database")
+    try:
+        held = db.execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = ? AND objid = ? AND objsubid = 1 AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
+            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+        ).fetchone()
+        if held is None:
+            return None
+        row = db.execute(
+            "SELECT value FROM meta WHERE key = ?", (f"{META_KEY}:{source or 'database'}",)
+        ).fetchone()
+        return (Holder.of(row[0]) if row else None) or Holder(0, "?", "?", "another process")
+    finally:
+        db.conn.close()

@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlite_utils import Database
-
 from timetravel.domain.model import HappenedBetween, ResourceKey
 from timetravel.domain.times import from_micros, to_micros
 from timetravel.host import collector_paused
-from timetravel.store import codec
+from timetravel.store import codec, dialect
 from timetravel.store import segments as seg
+from timetravel.store.handle import StoreDB
 from timetravel.store.records import (
     GapRecord,
     ObservationRecord,
@@ -62,13 +61,13 @@ class _Segment:
 class Reader:
     """Read access to one database; keeps a cache of decoded keyframes between calls."""
 
-    def __init__(self, db: Database, *, keyframe_cache: int = 16384) -> None:
+    def __init__(self, db: StoreDB, *, keyframe_cache: int = 16384) -> None:
         self.db = db
         self.conn = db.conn
         self._keyframes = codec.KeyframeCache(keyframe_cache)
         # A database written before m004 and opened read-only has no lifetimes: every
         # identity is then a candidate, as before.
-        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(resources)")}
+        columns = dialect.columns(self.conn, "resources")
         self._lifetimes = "gone_at" in columns
         self._identities: dict[int, tuple[ResourceKey, str]] = {}
         # The segment of each revision read lately: the revision before one is mostly in

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
-
 from timetravel.domain.model import Gap
 from timetravel.domain.times import to_micros
 from timetravel.store import codec
 from timetravel.store import segments as seg
+from timetravel.store.handle import StoreDB
 
 
 class RecorderState:
     """Heartbeats of one recorder source, and the gap a restart finds."""
 
-    def __init__(self, db: Database, source: str) -> None:
+    def __init__(self, db: StoreDB, source: str) -> None:
         self.conn = db.conn
         self.source = source
 
@@ -66,7 +65,7 @@ class RecorderState:
             )
 
 
-def latest_time(db: Database, cluster: str, source: str) -> str | None:
+def latest_time(db: StoreDB, cluster: str, source: str) -> str | None:
     """The latest time a recorder source has written for ``cluster``, or None.
 
     A restarted recorder holds its clock after it, so observed times stay monotonic per

@@ -16,11 +16,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlite_utils import Database
 
 from timetravel.domain.audit import AuditEvent, stage_rank
 from timetravel.domain.ci_env import PipelineRun, PipelineRunFacts, Target, parse_target
 from timetravel.domain.times import to_stored, utc_now
+from timetravel.store import dialect
+from timetravel.store.handle import StoreDB
 
 __all__ = [
     "AuditInsertResult",
@@ -81,7 +82,7 @@ def _run_record(row: Sequence[Any]) -> PipelineRun:
     )
 
 
-def get_pipeline_run(db: Database, provider: str, pipeline: str, run_id: str) -> PipelineRun | None:
+def get_pipeline_run(db: StoreDB, provider: str, pipeline: str, run_id: str) -> PipelineRun | None:
     """The stored run with this identity, or None."""
     row = db.execute(
         f"SELECT {_RUN_COLUMNS} FROM pipeline_runs "
@@ -105,7 +106,7 @@ def _merge_source(old: str, new: str) -> str:
     return old if new in parts else f"{old},{new}"
 
 
-def upsert_pipeline_run(db: Database, run: PipelineRunFacts) -> int:
+def upsert_pipeline_run(db: StoreDB, run: PipelineRunFacts) -> int:
     """Record one report of a run; returns its row id.
 
     A later report of the same (provider, pipeline, run_id) fills in what earlier ones did
@@ -123,7 +124,8 @@ def upsert_pipeline_run(db: Database, run: PipelineRunFacts) -> int:
         reported_at = to_stored(run.reported_at)
         if row is None:
             targets = [str(t) for t in run.targets]
-            cur = conn.execute(
+            return dialect.insert_id(
+                conn,
                 "INSERT INTO pipeline_runs (provider, pipeline, run_id, url, commit_sha, "
                 "status, actor, started_at, finished_at, targets, service_account, "
                 "reported_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -143,7 +145,6 @@ def upsert_pipeline_run(db: Database, run: PipelineRunFacts) -> int:
                     run.source,
                 ),
             )
-            return int(cur.lastrowid or 0)
         old = _run_record(row)
         old_id = int(row[0])  # a stored run always has its row id and report time
         merged = _merge_targets(old.targets, run.targets)
@@ -168,7 +169,7 @@ def upsert_pipeline_run(db: Database, run: PipelineRunFacts) -> int:
         return old_id
 
 
-def all_pipeline_runs(db: Database) -> list[PipelineRun]:
+def all_pipeline_runs(db: StoreDB) -> list[PipelineRun]:
     """Every stored run, earliest first (by start, else finish, else report time)."""
     rows = db.execute(
         f"SELECT {_RUN_COLUMNS} FROM pipeline_runs "
@@ -177,7 +178,7 @@ def all_pipeline_runs(db: Database) -> list[PipelineRun]:
     return [_run_record(r) for r in rows]
 
 
-def pipeline_runs_between(db: Database, start: str, end: str) -> list[PipelineRun]:
+def pipeline_runs_between(db: StoreDB, start: str, end: str) -> list[PipelineRun]:
     """Runs whose window overlaps [start, end], earliest first.
 
     A run's window is [started_at, finished_at]; where the CI system gave no finish the
@@ -198,7 +199,8 @@ def pipeline_runs_between(db: Database, start: str, end: str) -> list[PipelineRu
 # -- audit events -----------------------------------------------------------------------
 
 _AUDIT_COLUMNS = (
-    "audit_id, stage, stage_at, verb, user, user_groups, impersonated_user, user_agent, "
+    # "user" quoted: a reserved word in PostgreSQL.
+    'audit_id, stage, stage_at, verb, "user", user_groups, impersonated_user, user_agent, '
     "field_manager, api_group, api_version, resource, subresource, namespace, name, "
     "response_code, request_uri, level"
 )
@@ -262,7 +264,7 @@ def _stored_ranks(conn: Any, audit_ids: list[str]) -> dict[str, int]:
 
 
 def insert_audit_events(
-    db: Database, events: Iterable[AuditEvent], *, imported_at: datetime | None = None
+    db: StoreDB, events: Iterable[AuditEvent], *, imported_at: datetime | None = None
 ) -> AuditInsertResult:
     """Store a batch of audit events in one transaction, one row per request (auditID).
 
@@ -288,7 +290,7 @@ def insert_audit_events(
                 )
             elif rank > known:
                 conn.execute(
-                    "UPDATE audit_events SET stage = ?, stage_at = ?, verb = ?, user = ?, "
+                    'UPDATE audit_events SET stage = ?, stage_at = ?, verb = ?, "user" = ?, '
                     "user_groups = ?, impersonated_user = ?, user_agent = ?, "
                     "field_manager = ?, api_group = ?, api_version = ?, resource = ?, "
                     "subresource = ?, namespace = ?, name = ?, response_code = ?, "
@@ -329,7 +331,7 @@ def _audit_event(row: Sequence[Any]) -> AuditEvent:
 
 
 def _select_audit(
-    db: Database, where: str, params: dict[str, Any], changes_only: bool
+    db: StoreDB, where: str, params: dict[str, Any], changes_only: bool
 ) -> list[AuditEvent]:
     rows = db.execute(
         f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where} ORDER BY stage_at, id",
@@ -342,7 +344,7 @@ def _select_audit(
 
 
 def audit_events_for(
-    db: Database,
+    db: StoreDB,
     resource: str,
     namespace: str,
     name: str,
@@ -378,7 +380,7 @@ def audit_events_for(
 
 
 def audit_events_between(
-    db: Database, start: str, end: str, *, changes_only: bool = False
+    db: StoreDB, start: str, end: str, *, changes_only: bool = False
 ) -> list[AuditEvent]:
     """Every stored audit event with a stage time in [start, end], earliest first."""
     return _select_audit(

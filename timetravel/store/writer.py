@@ -16,17 +16,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from sqlite_utils import Database
 
 from timetravel.domain import managed_fields as mf
 from timetravel.domain.model import Gap, Observation, ResourceKey
 from timetravel.domain.normalize import normalize, strip_status
 from timetravel.domain.placement import place, written_times
 from timetravel.domain.times import to_micros, to_stored, utc_now
-from timetravel.store import codec
+from timetravel.store import codec, dialect
 from timetravel.store import segments as seg
 from timetravel.store.appender import SELECT_SEGMENTS, SegmentAppender, SegmentRow, families
 from timetravel.store.db import DatabaseUnavailable, redaction_key
+from timetravel.store.handle import StoreDB
+
+# Revision ids a PostgreSQL writer takes at once (the sequence's increment, store.pg_schema).
+ID_BLOCK = 64
 
 # Errors of a write that may work when tried again: the disk full, the database locked by
 # another writer past the busy timeout, an I/O error. Callers that must not lose what they
@@ -97,7 +100,7 @@ class RevisionWriter:
     read back from the database when it is seen again.
     """
 
-    def __init__(self, db: Database, *, cache_size: int = 100_000) -> None:
+    def __init__(self, db: StoreDB, *, cache_size: int = 100_000) -> None:
         self.db = db
         self.conn = db.conn
         self.key = redaction_key(db)
@@ -107,6 +110,8 @@ class RevisionWriter:
         self._known_clusters: set[str] = set()
         self._segments = SegmentAppender(self.conn)
         self._next_id = 0  # the next revision id, read at the start of each batch
+        self._postgres = dialect.is_postgres(self.conn)
+        self._block_end = 0  # PostgreSQL: the end of the block of ids taken
 
     # -- resources -------------------------------------------------------------------
     def _known_resource_id(self, key: ResourceKey) -> int | None:
@@ -127,12 +132,12 @@ class RevisionWriter:
             return cached
         rid = self._known_resource_id(key)
         if rid is None:
-            cur = self.conn.execute(
+            rid = dialect.insert_id(
+                self.conn,
                 "INSERT INTO resources (cluster, api_group, api_version, kind, namespace, name)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (key.cluster, key.group, api_version, key.kind, key.namespace, key.name),
             )
-            rid = int(cur.lastrowid or 0)
         if len(self._resource_ids) > self._cache_size:
             self._resource_ids.clear()
         self._resource_ids[key] = rid
@@ -145,8 +150,8 @@ class RevisionWriter:
             return
         self.conn.execute(
             "INSERT INTO clusters (name, server, context, first_seen) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET server = coalesce(excluded.server, server), "
-            "context = coalesce(excluded.context, context)",
+            "ON CONFLICT(name) DO UPDATE SET server = coalesce(excluded.server, clusters.server), "
+            "context = coalesce(excluded.context, clusters.context)",
             (name, server, context, to_stored(utc_now())),
         )
         self._known_clusters.add(name)
@@ -221,13 +226,15 @@ class RevisionWriter:
         result = WriteResult()
         try:
             with self.conn:
-                self._next_id = self._first_id()
+                if not self._postgres:
+                    self._next_id = self._first_id()
                 for obs in batch:
                     self._write_one(obs, result)
-                self.conn.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'next_revision_id'",
-                    (str(self._next_id),),
-                )
+                if not self._postgres:
+                    self.conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'next_revision_id'",
+                        (str(self._next_id),),
+                    )
         except BaseException:
             self._last.clear()
             self._segments.forget()
@@ -235,6 +242,17 @@ class RevisionWriter:
             self._known_clusters.clear()
             raise
         return result
+
+    def _new_id(self) -> int:
+        """The next revision id. SQLite's one writer counts (see _first_id); the writers of
+        a PostgreSQL store (one per source, at once) each take blocks of the sequence's
+        ids (``INCREMENT BY`` the block), so none waits on another's transaction."""
+        if self._postgres and self._next_id >= self._block_end:
+            row = self.conn.execute("SELECT nextval('revision_ids')").fetchone()
+            self._next_id, self._block_end = int(row[0]), int(row[0]) + ID_BLOCK
+        rev_id = self._next_id
+        self._next_id += 1
+        return rev_id
 
     def _first_id(self) -> int:
         """The next revision id, read inside the batch's transaction: the no-op update
@@ -333,8 +351,7 @@ class RevisionWriter:
 
         meta = raw_obj.get("metadata") or {}
         object_uid = uid or meta.get("uid")
-        rev_id = self._next_id
-        self._next_id += 1
+        rev_id = self._new_id()
         entry = seg.entry(
             rev_id,
             obs.observed_at,
@@ -407,7 +424,8 @@ class RevisionWriter:
         """
         if last is not None and at < last.observed_at:  # late: the latest stays the latest
             self.conn.execute(
-                "UPDATE resources SET first_at = min(coalesce(first_at, ?), ?) WHERE id = ?",
+                "UPDATE resources SET first_at = CASE WHEN first_at IS NULL OR first_at > ? "
+                "THEN ? ELSE first_at END WHERE id = ?",
                 (at, at, rid),
             )
         elif change == "deleted":
@@ -417,8 +435,8 @@ class RevisionWriter:
             )
         elif last is None or last.gone:
             self.conn.execute(
-                "UPDATE resources SET first_at = min(coalesce(first_at, ?), ?), gone_at = NULL "
-                "WHERE id = ?",
+                "UPDATE resources SET first_at = CASE WHEN first_at IS NULL OR first_at > ? "
+                "THEN ? ELSE first_at END, gone_at = NULL WHERE id = ?",
                 (at, at, rid),
             )
 
@@ -479,9 +497,10 @@ def record_warning_event(conn: Any, cluster: str, observed_at: str, event: dict[
     last_at = event.get("lastTimestamp") or event.get("eventTime") or meta.get("creationTimestamp")
     dedupe = f"{cluster}/{meta.get('uid') or meta.get('name')}/{count}/{last_at}"
     cur = conn.execute(
-        "INSERT OR IGNORE INTO observations (cluster, observed_at, kind, severity, reason, "
+        "INSERT INTO observations (cluster, observed_at, kind, severity, reason, "
         "message, object_group, object_kind, object_namespace, object_name, first_at, last_at, "
-        "count, dedupe_key) VALUES (?, ?, 'k8s-event', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "count, dedupe_key) VALUES (?, ?, 'k8s-event', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (dedupe_key) DO NOTHING",
         (
             cluster,
             observed_at,
