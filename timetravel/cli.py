@@ -12,10 +12,12 @@ import click
 from timetravel import __version__
 from timetravel.commands import (
     check,
+    copy,
     demo,
     export,
     import_audit,
     imports,
+    migrate,
     record,
     record_run,
     ui,
@@ -53,6 +55,8 @@ for _command in (
     imports.import_events,
     import_audit.import_audit,
     check.check,
+    copy.copy,
+    migrate.migrate,
 ):
     cli.add_command(_command)
 
