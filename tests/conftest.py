@@ -108,3 +108,19 @@ def postgres_server() -> Iterator[PostgresServer]:
 def pg_url(postgres_server: PostgresServer) -> str:
     """The URL of a new, empty PostgreSQL database."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A new, empty store of each engine: a SQLite file path, a PostgreSQL URL. A test
+    module that takes it as its ``db_path`` runs against both."""
+    if request.param == "sqlite":
+        return tmp_path / "tt.db"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()
+
+
+@pytest.fixture
+def file_db(tmp_path: Path) -> Path:
+    """A SQLite database file, for what only a file has (modes, bytes on disk)."""
+    return tmp_path / "tt.db"

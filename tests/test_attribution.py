@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from timetravel.demo.objects import Live, deployment, with_server_defaults
 from timetravel.domain.audit import AuditEvent, read_audit
 from timetravel.domain.ci_env import PipelineRunFacts, Target
@@ -23,6 +25,13 @@ from timetravel.store.db import open_database
 from timetravel.store.runs import insert_audit_events, upsert_pipeline_run
 
 from .gitrepo import GitOpsRepo
+
+
+@pytest.fixture
+def db_path(any_db: Path | str) -> Path | str:
+    """Every test here runs against both engines (a file, a PostgreSQL database)."""
+    return any_db
+
 
 T0 = datetime(2026, 11, 19, 21, 0, tzinfo=UTC)
 API = ResourceKey("prod", "apps", "Deployment", "payments", "api")

@@ -21,10 +21,18 @@ from timetravel.domain.audit import (
     read_audit,
 )
 from timetravel.domain.times import to_stored
+from timetravel.errors import UserError
 from timetravel.store.db import open_database
 from timetravel.store.runs import audit_events_between, audit_events_for, insert_audit_events
 
 from .conftest import SHARED, needs_shared
+
+
+@pytest.fixture
+def db_path(any_db: Path | str) -> Path | str:
+    """Every test here runs against both engines (a file, a PostgreSQL database)."""
+    return any_db
+
 
 AUDIT = SHARED / "testdata" / "k8s-audit"
 FALCO = AUDIT / "falco"
@@ -48,9 +56,14 @@ def falco_event(name: str, line: int = 0) -> dict[str, Any]:
     return event
 
 
-def stored_rows(db_path: Path) -> list[dict[str, Any]]:
+def stored_rows(db_path: Path | str) -> list[dict[str, Any]]:
     db = open_database(db_path, readonly=True)
-    return [dict(r) for r in db["audit_events"].rows]
+    try:
+        cursor = db.conn.execute("SELECT * FROM audit_events ORDER BY id")
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        db.conn.close()
 
 
 # -- every real file, through the CLI ---------------------------------------------------
@@ -147,7 +160,7 @@ def test_impersonated_write_is_stored(db_path: Path) -> None:
 
 
 @needs_shared
-def test_field_manager_from_request_uri(db_path: Path) -> None:
+def test_field_manager_from_request_uri(db_path: Path, tmp_path: Path) -> None:
     event = falco_event("modify_cluster_role_node_problem_detector.json")
     event["requestURI"] += "?fieldManager=kubectl-edit&timeout=10s"
     parsed = parse_audit_line(json.dumps(event))
@@ -163,7 +176,7 @@ def test_field_manager_from_request_uri(db_path: Path) -> None:
     encoded["requestURI"] = (
         "/apis/apps/v1/namespaces/payments/deployments/api?fieldManager=argocd%2Dcontroller%20x"
     )
-    src = db_path.parent / "fm.log"
+    src = tmp_path / "fm.log"
     src.write_text(json.dumps(event) + "\n" + json.dumps(encoded) + "\n")
     assert run_cli("import-audit", "--db", str(db_path), str(src)).returncode == 0
     managers = {r["audit_id"]: r["field_manager"] for r in stored_rows(db_path)}
@@ -311,7 +324,7 @@ def test_not_utf8_is_bad() -> None:
 
 
 @needs_shared
-def test_bad_lines_reported_rest_imported(db_path: Path) -> None:
+def test_bad_lines_reported_rest_imported(db_path: Path, tmp_path: Path) -> None:
     good = falco_event("create_configmap.json")
     text = "\n".join(
         [
@@ -322,7 +335,7 @@ def test_bad_lines_reported_rest_imported(db_path: Path) -> None:
             json.dumps(falco_event("delete_configmap.json")),
         ]
     )
-    src = db_path.parent / "mixed.log"
+    src = tmp_path / "mixed.log"
     src.write_text(text + "\n")
     result = run_cli("import-audit", "--db", str(db_path), str(src))
     assert result.returncode == 1
@@ -347,7 +360,8 @@ SECRET_VALUE = "c3VwZXItc2VjcmV0LXBhc3N3b3JkLTQy"  # base64 of a made-up passwor
 
 
 @needs_shared
-def test_request_bodies_never_stored(db_path: Path) -> None:
+def test_request_bodies_never_stored(file_db: Path) -> None:
+    db_path = file_db  # the bytes on disk are read: a file
     # The shared create_secret sample is Metadata level (no body); a RequestResponse
     # version of the same request is what a verbose audit policy writes.
     secret = falco_event("create_secret.json")
@@ -465,12 +479,12 @@ def test_cluster_scoped_query(db_path: Path) -> None:
 
 
 @needs_shared
-def test_stdin_and_gzip(db_path: Path) -> None:
+def test_stdin_and_gzip(db_path: Path, tmp_path: Path) -> None:
     data = (FALCO / "create_configmap_sensitive_values.json").read_bytes()
     result = run_cli("import-audit", "--db", str(db_path), "-", stdin=data)
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("imported 6 audit events (6 changes)")
-    rotated = db_path.parent / "audit-2026-11-19.log.gz"
+    rotated = tmp_path / "audit-2026-11-19.log.gz"
     rotated.write_bytes(gzip.compress((FALCO / "delete_configmap.json").read_bytes()))
     result = run_cli("import-audit", "--db", str(db_path), str(rotated))
     assert result.returncode == 0, result.stderr
@@ -491,4 +505,8 @@ def test_unreadable_file_is_a_user_error(db_path: Path, tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1
     assert "missing.log: cannot read (No such file or directory)" in result.stderr
     # Nothing half-imported: the missing file was found before the first one was read.
-    assert not db_path.exists() or stored_rows(db_path) == []
+    try:
+        rows = stored_rows(db_path)
+    except UserError:  # never created
+        rows = []
+    assert rows == []

@@ -34,7 +34,8 @@ from timetravel.store.reader import Reader
 from .apidouble import ApiDouble
 from .apidouble.server import _Handler
 from .gitrepo import GitOpsRepo
-from .recording import count, recording, wait_for
+from .recording import configmap as plain_configmap
+from .recording import count, recording, revisions, wait_for
 
 END = "9999-12-31T23:59:59.999999Z"
 AUDIT_EVENT = {
@@ -761,3 +762,70 @@ def test_a_gzip_bomb_in_an_audit_log_is_a_bad_line(tmp_path: Path) -> None:
     assert "  line 4: line of 17,825,792 bytes is over the 16 MiB limit; skipped" in result.stderr
     ids = set(_column(db_path, "SELECT audit_id FROM audit_events"))
     assert ids == {event["auditID"] for event in good}
+
+
+def test_a_watch_event_too_deep_to_store_is_one_skip_not_a_stopped_recorder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A ConfigMap whose data nests 300 levels (the store's JSON writer stops at 254) is
+    # slipped into the configmaps watch before an ordinary edit: the recorder counts one
+    # error and records the edit after it, and every other change.
+    injected = []
+    real = _Handler._chunks
+
+    def chunks(self: _Handler, lines: list[bytes]) -> None:
+        if (
+            not injected
+            and lines
+            and b'"type":"MODIFIED"' in lines[0]
+            and "configmaps" in self.path
+        ):
+            injected.append(True)
+            # At the edit's own resourceVersion: after the one the watch started from.
+            rv = orjson.loads(lines[0])["object"]["metadata"]["resourceVersion"]
+            return real(self, [_deep_event_line(300, rv), *lines])
+        return real(self, lines)
+
+    monkeypatch.setattr(_Handler, "_chunks", chunks)
+    db_path = tmp_path / "tt.db"
+    with ApiDouble(bookmark_interval=0.1) as double:
+        double.create(plain_configmap("plain", "payments"))
+        with recording(double, db_path, tmp_path, resources=["configmaps"]) as recorder:
+            wait_for(lambda: count(db_path, "SELECT count(*) FROM revisions") == 1, what="list")
+            double.patch(
+                "v1", "ConfigMap", "payments", "plain",
+                lambda o: o["data"].update(k="after"), manager="kubectl-edit",
+            )  # fmt: skip
+            wait_for(lambda: count(db_path, "SELECT count(*) FROM revisions") == 2, what="the edit")
+            assert injected, "the deep event was not slipped in"
+            assert recorder.stats.errors == 1
+            assert "not storable as JSON" in (recorder.stats.last_error or "")
+        names = {r[2] for r in revisions(db_path)}
+    assert names == {"plain"}
+
+
+def _deep_event_line(levels: int, rv: str) -> bytes:
+    """A watch line whose object nests ``levels`` deep, written by hand: orjson (and the
+    API double) refuse to write one past 254."""
+    inner = '"bottom"'
+    for _ in range(levels):
+        inner = '{"x":' + inner + "}"
+    meta = '{"name":"deep","namespace":"payments","resourceVersion":"' + rv + '"}'
+    obj = '{"apiVersion":"v1","kind":"ConfigMap","metadata":' + meta + ',"data":' + inner + "}"
+    return ('{"type":"MODIFIED","object":' + obj + "}\n").encode()
+
+
+def test_a_runaway_line_to_import_events_is_one_skip_read_past_not_held(tmp_path: Path) -> None:
+    # 80 MB without a newline between two good records: over the 64 MiB line limit.
+    path = tmp_path / "events.json"
+    with path.open("wb") as out:
+        out.write(event_line("ADDED", configmap("before", "1")).encode() + b"\n")
+        chunk = b"x" * (1024 * 1024)
+        for _ in range(80):
+            out.write(chunk)
+        out.write(b"\n")
+        out.write(event_line("ADDED", configmap("after", "2")).encode() + b"\n")
+    result = run_cli("import-events", "--db", str(tmp_path / "tt.db"), "-q", str(path))
+    assert result.returncode == 1, result.stderr
+    assert "line 2: line of 83,886,080 bytes is over the 64 MiB limit; skipped" in result.stderr
+    assert "2 revisions written" in result.stderr

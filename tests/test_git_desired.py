@@ -29,6 +29,13 @@ from timetravel.store.db import open_database
 from .conftest import SHARED, deployment
 from .gitrepo import GitOpsRepo
 
+
+@pytest.fixture
+def db_path(any_db: Path | str) -> Path | str:
+    """Every test here runs against both engines (a file, a PostgreSQL database)."""
+    return any_db
+
+
 MONDAY = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 
 

@@ -6,12 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from timetravel.domain.ci_env import PipelineRunFacts, Target
 from timetravel.domain.times import from_stored, to_stored
+from timetravel.errors import UserError
 from timetravel.store.db import open_database
 from timetravel.store.runs import (
     all_pipeline_runs,
@@ -23,12 +27,18 @@ from timetravel.store.runs import (
 from .test_ci_env import GITHUB, GITLAB, JENKINS, SHA
 
 
+@pytest.fixture
+def db_path(any_db: Path | str) -> Path | str:
+    """Every test here runs against both engines (a file, a PostgreSQL database)."""
+    return any_db
+
+
 def run_cli(
     db_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     # A clean environment: the test may itself run inside a CI job whose variables
     # must not leak into the command under test.
-    base = {"PATH": os.environ.get("PATH", ""), "HOME": str(db_path.parent), "LANG": "C.UTF-8"}
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": tempfile.mkdtemp(), "LANG": "C.UTF-8"}
     return subprocess.run(
         [sys.executable, "-m", "timetravel", "record-run", "--db", str(db_path), *args],
         env={**base, **(env or {})},
@@ -39,8 +49,18 @@ def run_cli(
     )
 
 
-def rows(db_path: Path) -> list[dict[str, Any]]:
-    return [dict(r) for r in open_database(db_path, readonly=True)["pipeline_runs"].rows]
+def rows(db_path: Path | str) -> list[dict[str, Any]]:
+    """Every stored run (none when the database was never created)."""
+    try:
+        db = open_database(db_path, readonly=True)
+    except UserError:
+        return []
+    try:
+        cursor = db.conn.execute("SELECT * FROM pipeline_runs ORDER BY id")
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        db.conn.close()
 
 
 def recent(stored: str | None) -> bool:
@@ -168,7 +188,7 @@ def test_missing_required_fields(db_path: Path) -> None:
     result = run_cli(db_path, "--provider", "tekton", env=GITHUB)
     assert result.returncode == 2
     assert "missing --pipeline, --run-id, --commit" in result.stderr
-    assert not db_path.exists() or rows(db_path) == []
+    assert rows(db_path) == []
 
 
 def test_bad_values_are_one_line_errors(db_path: Path) -> None:

@@ -22,6 +22,12 @@ from .recording import configmap, count, make_recorder, recording, revisions, st
 
 
 @pytest.fixture
+def db_path(any_db: Path | str) -> Path | str:
+    """Every recorder test runs against both engines (a file, a PostgreSQL database)."""
+    return any_db
+
+
+@pytest.fixture
 def double():
     with ApiDouble(bookmark_interval=0.1) as d:
         yield d
@@ -275,7 +281,7 @@ def test_sigterm_flushes_and_exits_0(double, tmp_path, db_path) -> None:
     proc = start_cli_recorder(double, db_path, tmp_path)
     try:
         wait_for(
-            lambda: db_path.exists() and count(db_path, "SELECT count(*) FROM revisions") >= 1,
+            lambda: count(db_path, "SELECT count(*) FROM revisions") >= 1,
             what="first revision",
         )
     finally:
@@ -293,7 +299,7 @@ def test_sigkill_then_restart_records_downtime_as_inferred_with_a_gap(
     proc = start_cli_recorder(double, db_path, tmp_path)
     try:
         wait_for(
-            lambda: db_path.exists() and count(db_path, "SELECT count(*) FROM revisions") >= 4,
+            lambda: count(db_path, "SELECT count(*) FROM revisions") >= 4,
             what="initial list",
         )
         time.sleep(0.5)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,13 @@ from timetravel.store.runs import insert_audit_events
 
 from .gitrepo import GitOpsRepo
 from .test_attribution import T0, Cluster, audit_line, changes, set_image, set_replicas
+
+
+@pytest.fixture
+def db_path(any_db: Path | str) -> Path | str:
+    """Every test here runs against both engines (a file, a PostgreSQL database)."""
+    return any_db
+
 
 RUN_START = T0 + timedelta(minutes=1)
 RUN_END = T0 + timedelta(minutes=6)

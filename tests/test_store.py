@@ -24,7 +24,14 @@ from .conftest import deployment
 from .recording import stored
 
 
-def test_new_database_is_private_and_in_wal_mode(db_path: Path) -> None:
+@pytest.fixture
+def db_path(any_db: Path | str) -> Path | str:
+    """Every test here runs against both engines (a file, a PostgreSQL database)."""
+    return any_db
+
+
+def test_new_database_is_private_and_in_wal_mode(file_db: Path) -> None:
+    db_path = file_db  # a file's own troubles
     db = open_database(db_path)
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -49,7 +56,8 @@ def test_reopen_keeps_facts_and_key(db_path: Path) -> None:
     assert len(Reader(again).state_at("2026-11-19T22:00:00.000000Z")) == 1
 
 
-def test_foreign_sqlite_file_is_refused_untouched(db_path: Path) -> None:
+def test_foreign_sqlite_file_is_refused_untouched(file_db: Path) -> None:
+    db_path = file_db  # a file's own troubles
     conn = sqlite3.connect(db_path)
     conn.execute("CREATE TABLE notes (body TEXT)")
     conn.commit()
@@ -60,13 +68,15 @@ def test_foreign_sqlite_file_is_refused_untouched(db_path: Path) -> None:
     assert db_path.read_bytes() == before
 
 
-def test_corrupt_file_is_refused(db_path: Path) -> None:
+def test_corrupt_file_is_refused(file_db: Path) -> None:
+    db_path = file_db  # a file's own troubles
     db_path.write_bytes(b"this is not sqlite at all" * 200)
     with pytest.raises(UserError, match="not a SQLite database"):
         open_database(db_path)
 
 
-def test_database_from_newer_version_is_refused(db_path: Path) -> None:
+def test_database_from_newer_version_is_refused(file_db: Path) -> None:
+    db_path = file_db  # a file's own troubles
     db = open_database(db_path)
     db.execute(
         "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "

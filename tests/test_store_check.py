@@ -178,12 +178,15 @@ def test_check_finds_nothing_in_a_sound_database(tmp_path: Path) -> None:
     assert report.resources == 4
 
 
-def test_an_undecodable_segment_is_reported_not_a_traceback(tmp_path: Path) -> None:
+def test_one_flipped_bit_in_a_segment_is_found_and_named(tmp_path: Path) -> None:
     path = tmp_path / "one.db"
     RevisionWriter(open_database(path)).write(_stream([(0, str(i)) for i in range(10)]))
     db = open_database(path)
+    body = bytearray(db.execute("SELECT body FROM segments WHERE id = 1").fetchone()[0])
+    body[len(body) // 2] ^= 0x10  # one bit, where SQLite's own checks never look
     with db.conn:
-        db.execute("UPDATE segments SET body = x'00112233' WHERE id = 1")
+        db.execute("UPDATE segments SET body = ? WHERE id = 1", (bytes(body),))
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.conn.close()
     result = subprocess.run(
         [sys.executable, "-m", "timetravel", "check", "--db", str(path)],
@@ -193,6 +196,9 @@ def test_an_undecodable_segment_is_reported_not_a_traceback(tmp_path: Path) -> N
     )
     assert result.returncode == 1
     assert "cannot be decoded" in result.stdout
+    assert "damaged frame: segment 1 of c/default/ConfigMap/cm0, from 2026-01-01T00:00:01" in (
+        result.stdout
+    )
     assert "Traceback" not in result.stderr
 
 

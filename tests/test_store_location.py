@@ -114,3 +114,21 @@ def test_the_environment_url_is_read_and_masked(tmp_path: Path) -> None:
     assert "127.0.0.1:1" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_url_without_the_driver_names_the_extra(tmp_path: Path) -> None:
+    # As on a machine where `pip install timetravel` left out the [postgres] extra.
+    script = (
+        "import sys; sys.modules['psycopg'] = None; sys.modules['psycopg.errors'] = None; "
+        "sys.argv = ['timetravel', 'export', '--at', 'now', '--db', "
+        "'postgresql://tt:hunter2@127.0.0.1:1/t']; "
+        "from timetravel.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "timetravel: error: a postgresql:// database needs the PostgreSQL driver: "
+        "pip install 'timetravel[postgres]' (psycopg 3)"
+    ]

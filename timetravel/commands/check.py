@@ -7,6 +7,7 @@ import sys
 import click
 
 from timetravel.commands.options import db_option, resolve_db, user_errors
+from timetravel.domain.printable import printable
 from timetravel.errors import UserError
 from timetravel.store.check import check as check_store
 from timetravel.store.check import repair as repair_store
@@ -46,19 +47,19 @@ def check(db_path: str | None, repair: bool) -> None:
         db = open_database(path, readonly=not repair, create=False)
         report = check_store(db)
         for line in report.lines():
-            click.echo(line)
+            click.echo(printable(line))
         if report.clean:
             return
         if not repair:
             click.echo("run `timetravel check --repair` to mend it", err=True)
             sys.exit(1)
         for line in repair_store(db, report).lines():
-            click.echo(line)
+            click.echo(printable(line))
         after = check_store(db)
         remaining = [line for line in after.lines()[1:] if line != "no damage found"]
         if remaining:
             for line in remaining:
-                click.echo(f"left: {line}", err=True)
+                click.echo(f"left: {printable(line)}", err=True)
             sys.exit(1)
         click.echo("no damage left")
     finally:

@@ -11,9 +11,11 @@ from timetravel.domain.model import DEFAULT_CLUSTER
 from timetravel.domain.printable import printable
 from timetravel.recorder.events import import_events as run_import
 from timetravel.recorder.progress import Progress
-from timetravel.sources.files import close_input, open_input
+from timetravel.sources.files import close_input, open_input, read_lines
 from timetravel.store.db import open_database
 from timetravel.store.lease import writer_lease
+
+EVENT_LINE_BYTES = 64 * 1024 * 1024
 
 
 @click.command("import-events")
@@ -48,7 +50,9 @@ def import_events(db_path: str | None, cluster: str, quiet: bool, source: str) -
     try:
         lease.acquire()
         progress = Progress("importing", unit="records", enabled=not quiet)
-        report = run_import(db, stream, cluster=cluster, progress=progress)
+        # Lines longer than 64 MiB (a bomb, not a record) are skipped unread.
+        lines = read_lines(stream, max_bytes=EVENT_LINE_BYTES)
+        report = run_import(db, lines, cluster=cluster, progress=progress)
     finally:
         lease.release()
         close_input(stream, raw)

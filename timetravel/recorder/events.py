@@ -17,6 +17,7 @@ from timetravel.domain.times import (
 )
 from timetravel.recorder.progress import Progress, with_rest
 from timetravel.sources.events_file import BadRecord, read_records
+from timetravel.sources.files import LongLine
 from timetravel.store import Database
 from timetravel.store.writer import RevisionWriter, validate
 
@@ -47,7 +48,7 @@ class ImportReport:
 
 def import_events(
     db: Database,
-    lines: Iterable[str | bytes],
+    lines: Iterable[str | bytes | LongLine],
     *,
     cluster: str,
     clock: Callable[[], datetime] = utc_now,

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from timetravel.sources.files import LongLine
+
 WATCH_TYPES = ("ADDED", "MODIFIED", "DELETED")
 
 # The deepest object kept. The store writes each object with orjson, which refuses more
@@ -248,7 +250,9 @@ class _Gatherer:
         yield from _expand(line, value, maybe_deep=False)
 
 
-def read_records(lines: Iterable[str | bytes]) -> Iterator[EventRecord | BadRecord]:
+def read_records(
+    lines: Iterable[str | bytes | LongLine],
+) -> Iterator[EventRecord | BadRecord]:
     """Yield object versions and bad records, in input order.
 
     Fast path: a record per line parses with orjson directly. Otherwise the lines go to a
@@ -258,6 +262,10 @@ def read_records(lines: Iterable[str | bytes]) -> Iterator[EventRecord | BadReco
     """
     gather = _Gatherer()
     for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, LongLine):  # never held: a bomb or a runaway line
+            yield from gather.cut(f"record cut short (line {number} is over the limit)")
+            yield BadRecord(number, raw.reason)
+            continue
         try:
             line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError:

@@ -69,6 +69,8 @@ class CheckReport:
     duplicate_gaps: int = 0
     duplicate_ref_moves: int = 0
     index_without_segment: int = 0  # index rows naming a segment that does not exist
+    # Each damaged frame: (segment id, object, from, until): what it cannot answer.
+    damaged_frames: list[tuple[int, str, str, str | None]] = field(default_factory=list)
 
     def total(self, name: str) -> int:
         return sum(getattr(d, name) for d in self.damaged.values())
@@ -99,6 +101,11 @@ class CheckReport:
             if count:
                 objects = sum(1 for d in self.damaged.values() if getattr(d, name))
                 out.append(f"{count:,} {words}, in {objects:,} objects")
+        for segment_id, name, start, until in self.damaged_frames[:50]:
+            span = f"from {start} until {until}" if until else f"from {start} on"
+            out.append(f"  damaged frame: segment {segment_id} of {name}, {span}")
+        if len(self.damaged_frames) > 50:
+            out.append(f"  ... and {len(self.damaged_frames) - 50:,} more damaged frames")
         if self.index_without_segment:
             out.append(f"{self.index_without_segment:,} index rows naming no segment")
         if self.duplicate_gaps:
@@ -249,7 +256,12 @@ def check(db: StoreDB, *, progress: Callable[[int], None] | None = None) -> Chec
     for rid, rows in _by_resource(db):
         report.resources += 1
         report.segments += len(rows)
-        decoded = [d for d in (_decode(row, keyframes) for row in rows) if d is not None]
+        attempts = [(row, _decode(row, keyframes)) for row in rows]
+        decoded = [d for _, d in attempts if d is not None]
+        for index, (row, found) in enumerate(attempts):
+            if found is None:
+                until = rows[index + 1][2] if index + 1 < len(rows) else None
+                report.damaged_frames.append((int(row[0]), _name(db, rid), str(row[2]), until))
         indexed = _indexed(db, [row[0] for row in rows])
         report.revisions += sum(len(v) for v in indexed.values())
         damage = _examine(rid, decoded, len(rows) - len(decoded), indexed)
@@ -261,6 +273,16 @@ def check(db: StoreDB, *, progress: Callable[[int], None] | None = None) -> Chec
     report.duplicate_gaps = len(_duplicate_gaps(db))
     report.duplicate_ref_moves = len(_duplicate_ref_moves(db))
     return report
+
+
+def _name(db: StoreDB, rid: int) -> str:
+    row = db.conn.execute(
+        "SELECT cluster, namespace, kind, name FROM resources WHERE id = ?", (rid,)
+    ).fetchone()
+    if row is None:
+        return f"resource {rid}"
+    cluster, namespace, kind, name = row
+    return "/".join(p for p in (cluster, namespace, kind, name) if p)
 
 
 def _orphan_index_rows(db: StoreDB) -> list[tuple[int, int]]:

@@ -41,9 +41,16 @@ def _dictionary(keyframe_raw: bytes) -> zstd.ZstdCompressionDict:
     return zstd.ZstdCompressionDict(keyframe_raw, dict_type=zstd.DICT_TYPE_RAWCONTENT)
 
 
+# Every frame carries zstd's content checksum (4 bytes): a damaged byte in a stored frame
+# is then an error when it is read, never a silently different value (issue #20). Frames
+# written before carry none and are read as they are.
+_CHECKSUM = True
+
+
 def compress_keyframe(raw: bytes) -> bytes:
     # A copy of the right size: zstandard's output keeps the allocation of its worst case.
-    return bytes(memoryview(zstd.ZstdCompressor(level=_LEVEL, write_checksum=False).compress(raw)))
+    compressor = zstd.ZstdCompressor(level=_LEVEL, write_checksum=_CHECKSUM)
+    return bytes(memoryview(compressor.compress(raw)))
 
 
 def compress_delta(raw: bytes, keyframe_raw: bytes) -> bytes:
@@ -54,7 +61,7 @@ def delta_compressor(keyframe_raw: bytes) -> zstd.ZstdCompressor:
     """A compressor of deltas against one keyframe, to keep while many are made against it
     (loading a large keyframe as a dictionary costs more than compressing one delta)."""
     return zstd.ZstdCompressor(
-        level=_LEVEL, dict_data=_dictionary(keyframe_raw), write_checksum=False
+        level=_LEVEL, dict_data=_dictionary(keyframe_raw), write_checksum=_CHECKSUM
     )
 
 

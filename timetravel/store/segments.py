@@ -94,7 +94,8 @@ def compressor(keyframe_raw: bytes) -> zstd.ZstdCompressor:
     return zstd.ZstdCompressor(
         level=_LEVEL,
         dict_data=zstd.ZstdCompressionDict(keyframe_raw, dict_type=zstd.DICT_TYPE_RAWCONTENT),
-        write_checksum=False,
+        # A damaged byte must fail the read, not change a value (store.codec._CHECKSUM).
+        write_checksum=True,
         write_dict_id=False,
     )
 
