@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.sample import INCIDENT, SAMPLE_NOW, build_sample_store
+from tests.fixtures.sample import (
+    INCIDENT,
+    SAMPLE_NOW,
+    build_sample_store,
+    build_two_cluster_store,
+)
 from timetravel.demo.build import build
 from timetravel.query.screen import ScreenData
 from timetravel.tui.app import TimetravelApp
@@ -22,6 +27,12 @@ os.environ["TEXTUAL_ANIMATIONS"] = "none"
 def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The seeded week, built once per test session (read-only users share it)."""
     return build_sample_store(tmp_path_factory.mktemp("sample") / "sample.db")
+
+
+@pytest.fixture(scope="session")
+def two_cluster_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded week of ``prod`` and a smaller ``staging`` in one store (read-only users)."""
+    return build_two_cluster_store(tmp_path_factory.mktemp("two") / "two.db")
 
 
 @pytest.fixture
@@ -37,10 +48,11 @@ def make_app(sample_store: Path, tmp_path: Path) -> Iterator[Any]:
     def make(**kwargs: Any) -> TimetravelApp:
         db = kwargs.pop("db", sample_store)
         notable = kwargs.pop("notable", None)
+        cluster = kwargs.pop("cluster", None)
         data = (
-            ScreenData(db, now=SAMPLE_NOW, notable=notable)
+            ScreenData(db, now=SAMPLE_NOW, notable=notable, cluster=cluster)
             if notable
-            else ScreenData(db, now=SAMPLE_NOW)
+            else ScreenData(db, now=SAMPLE_NOW, cluster=cluster)
         )
         kwargs.setdefault("at", INCIDENT)
         kwargs.setdefault("now", SAMPLE_NOW)

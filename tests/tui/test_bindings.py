@@ -17,6 +17,7 @@ from tests.fixtures.sample import INCIDENT, SAMPLE_NOW
 from timetravel.domain.model import ResourceKey
 from timetravel.tui.app import TimetravelApp
 from timetravel.tui.widgets.changes_list import ChangesList
+from timetravel.tui.widgets.cluster_picker import ClusterScreen
 from timetravel.tui.widgets.desired_actual import DesiredActualView
 from timetravel.tui.widgets.dialogs import GotoScreen, HelpScreen
 from timetravel.tui.widgets.export_dialog import ExportScreen
@@ -330,6 +331,17 @@ def test_colon_opens_the_command_palette_with_the_actions(make_app: Any) -> None
         assert app.span == timedelta(days=3)
 
     drive(make_app(), scenario)
+
+
+def test_c_opens_the_cluster_picker(make_app: Any, two_cluster_store: Path) -> None:
+    # app.cluster (switching itself: tests/tui/test_clusters.py)
+    async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
+        await press(pilot, "c")
+        assert isinstance(app.screen, ClusterScreen)
+        await press(pilot, "down", "enter")
+        assert app.data.cluster == "staging"
+
+    drive(make_app(db=two_cluster_store), scenario)
 
 
 def test_enter_in_changes_list_selects_and_moves(make_app: Any) -> None:

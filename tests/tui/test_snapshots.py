@@ -65,3 +65,17 @@ def test_export_dialog(snap_compare: Any, make_app: Any) -> None:
     # A fixed directory: the default path shown must not name the test's temporary one.
     app = make_app(select=API, export_dir=Path("/srv/incidents"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_cluster_picker_over_a_team_store(
+    snap_compare: Any, make_app: Any, two_cluster_store: Path
+) -> None:
+    """Two clusters in one store: the header names the one shown, ``c`` lists them."""
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+
+    app = make_app(db=two_cluster_store, select=API)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

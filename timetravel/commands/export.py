@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from timetravel.commands.options import db_option, duration_arg, resolve_db, time_arg, user_errors
+from timetravel.commands.options import (
+    cluster_scope_option,
+    db_option,
+    duration_arg,
+    resolve_db,
+    time_arg,
+    user_errors,
+)
 from timetravel.domain.times import (
     DEFAULT_WINDOW,
     DEFAULT_WINDOW_TEXT,
@@ -20,7 +27,9 @@ from timetravel.errors import UserError
 from timetravel.export import FORMATS, ONLY, write_bundle_dir, write_export, write_file
 from timetravel.host import local_zone
 from timetravel.query.moment import build_snapshot
+from timetravel.query.scope import one_cluster
 from timetravel.store.db import open_database
+from timetravel.store.reader import Reader
 
 
 @click.command("export")
@@ -55,6 +64,9 @@ from timetravel.store.db import open_database
     default=None,
     help="Only drifted (and missing) resources, or only those changed in the window.",
 )
+@cluster_scope_option(
+    "The cluster to export, in a store of several (required there; a store of one needs none)."
+)
 @user_errors
 def export(
     db_path: str | None,
@@ -64,6 +76,7 @@ def export(
     output: str | None,
     namespaces: tuple[str, ...],
     only: str | None,
+    cluster: str | None = None,
 ) -> None:
     """Write the snapshot of one moment: desired, actual, drift and changes around it.
 
@@ -76,11 +89,17 @@ def export(
     --at takes a moment from year 1000 to 9998 (UTC), and the window around it must stay
     in that range.
 
+    A snapshot is of one cluster: in a store of several (a team store) --cluster names
+    it, and without it the command stops with the list of clusters (exit 2) rather than
+    mix prod's objects with staging's. Export each one on its own.
+
     Example:
 
         timetravel export --at "thursday 21:30" --window 2h --format markdown -o incident.md
 
         timetravel export --at "thursday 21:30" --format bundle -o incident/
+
+        timetravel export --db postgresql://tt@db/timetravel --cluster prod --at -1h
     """
     at = time_arg(at_text)
     window = duration_arg(window_text) if window_text else DEFAULT_WINDOW
@@ -93,7 +112,9 @@ def export(
     if fmt == "bundle" and output is None:
         raise UserError("--format bundle needs -o PATH (a .tar.gz file or a directory/)")
     db = open_database(resolve_db(db_path), readonly=True)
-    snapshot = build_snapshot(db, at, window=window, namespaces=namespaces)
+    known = [c["name"] for c in Reader(db).clusters()]
+    chosen = one_cluster(known, cluster)
+    snapshot = build_snapshot(db, at, window=window, namespaces=namespaces, cluster=chosen)
     zone = local_zone()
     if output is None:
         data = write_export(snapshot, fmt, only=only, tz=zone, namespaces=namespaces)

@@ -60,6 +60,18 @@ def cluster_options(fn: F) -> F:
     )(fn)
 
 
+def cluster_scope_option(help_text: str) -> Callable[[F], F]:
+    """``--cluster NAME``: which of the store's clusters a reading command is about (a name
+    the store does not hold is a user error listing those it does)."""
+
+    def decorate(fn: F) -> F:
+        return click.option("--cluster", "cluster", metavar="NAME", default=None, help=help_text)(
+            fn
+        )
+
+    return decorate
+
+
 def repo_options(repo_help: str, branch_help: str) -> Callable[[F], F]:
     """``--repo DIR`` and ``--branch B`` (repeatable, paired by position)."""
 

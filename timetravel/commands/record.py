@@ -95,7 +95,7 @@ def _standing_by(path: Location) -> Callable[[Holder | None], None]:
     help="Seconds between status lines on stderr (0: only at the end).",
 )
 @repo_options(
-    repo_help="A GitOps repository checkout to follow (repeatable). With only --repo, git alone is recorded.",
+    repo_help="A GitOps repository checkout to follow (repeatable), or its folder for this cluster (~/gitops/clusters/prod: only that folder is desired state, of this cluster only). With only --repo, git alone is recorded.",
     branch_help="Branch for the --repo at the same position (default: the checkout's current branch; its upstream when it tracks one).",
 )
 @click.option(
@@ -144,9 +144,15 @@ def record(
     One recorder writes a database at a time: a second one is refused, naming the
     first, or with --standby waits and takes over when the first ends.
 
+    One repository can feed several clusters, a folder each: a recorder per cluster
+    follows its own folder (--repo ~/src/gitops/clusters/prod beside prod, .../staging
+    beside staging), and each cluster's desired state is read from its folder only.
+
     Example:
 
         timetravel record --context prod --namespace payments --repo ~/src/gitops
+
+        timetravel record --db postgresql://tt@db/timetravel --context prod --repo ~/src/gitops/clusters/prod
     """
     # Imported here: the kubernetes client takes a while to load, and only `record` needs it.
     from timetravel.sources.kube import connect
@@ -230,6 +236,11 @@ def _record(
         )
         for i, repo in enumerate(repos)
     ]
+    for source in sources:
+        if source.folder and connection is not None:
+            # A folder of a repository that feeds several clusters (clusters/prod) is the
+            # desired state of the cluster recorded beside it, and of no other.
+            source.cluster = connection.cluster
     for source in sources:
         source.sync()  # backfill before watching, with progress
     threads = [

@@ -8,6 +8,7 @@ import click
 
 from timetravel.commands.options import (
     cluster_options,
+    cluster_scope_option,
     db_option,
     repo_options,
     resolve_db,
@@ -31,6 +32,9 @@ from timetravel.store.db import open_database
 @click.option(
     "--live/--no-live", default=None, help="Follow now [default: on unless --at is given]."
 )
+@cluster_scope_option(
+    "Show this cluster of the store first (c switches) [default: the first by name]."
+)
 @cluster_options
 @repo_options(
     repo_help="Record this GitOps repository (default: the current directory, when it is a git checkout).",
@@ -42,6 +46,7 @@ def ui(
     at_text: str | None = None,
     no_record: bool = False,
     live: bool | None = None,
+    cluster: str | None = None,
     kubeconfig: str | None = None,
     context: str | None = None,
     namespaces: tuple[str, ...] = (),
@@ -57,12 +62,18 @@ def ui(
     another recorder already writes the database, this one stands by and takes over when
     that one ends; the header names the one that records.
 
+    A store that holds several clusters (a team store) shows one at a time: the header
+    names it ("prod (1/3)"); c, or "Switch cluster" in the command palette (:), shows
+    another at the same moment.
+
     Keys: left/right previous/next change, +/- zoom, g go to a time, / filter, d unified
-    diff, z noise, e export, l live, ? help, q quit.
+    diff, z noise, c cluster, e export, l live, ? help, q quit.
 
     Example:
 
         timetravel ui --db prod.db --at "thursday 21:30" --no-record
+
+        timetravel ui --db postgresql://tt@db/timetravel --cluster staging --no-record
     """
     from timetravel.query.screen import ScreenData
     from timetravel.recorder import background
@@ -85,7 +96,7 @@ def ui(
             recorder = background.BackgroundRecorder(plan)
             recorder.start()
     try:
-        data = ScreenData(path)
+        data = ScreenData(path, cluster=cluster)
         status = (
             recorder.status
             if recorder is not None

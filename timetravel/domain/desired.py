@@ -92,3 +92,25 @@ def namespace_units(
         done[path] = known
         objects.extend(known.objects)
     return objects, done
+
+
+def in_folder(path: str, folder: str) -> bool:
+    """Whether a unit's ``path`` (a file, or a rendered directory) is ``folder`` or inside it;
+    every path is inside the folder ``""`` (the whole repository)."""
+    return not folder or path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def within(desired: DesiredSet, folder: str) -> DesiredSet:
+    """What ``desired`` declares from ``folder`` of the repository (a cluster's folder of a
+    repository that feeds several: ``clusters/prod``).
+
+    A unit belongs to the folder its path is in: a kustomize overlay there is rendered with
+    whatever bases it names elsewhere, while a directory outside it (another cluster's
+    overlay, a base no overlay of this folder names) is left out.
+    """
+    if not folder:
+        return desired
+    return DesiredSet(
+        objects=tuple(item for item in desired.objects if in_folder(item.path, folder)),
+        errors=tuple(error for error in desired.errors if in_folder(error.path, folder)),
+    )

@@ -33,7 +33,7 @@ from timetravel.domain.native_runs import RUN_KINDS, runs_from_object
 from timetravel.domain.times import from_stored, to_stored
 from timetravel.store import Database
 from timetravel.store.declared import ObjectKey, object_key
-from timetravel.store.gitstore import GitStore, RefUpdate
+from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 from timetravel.store.runs import all_pipeline_runs, audit_events_between
@@ -108,11 +108,12 @@ class CauseFinder:
             while day <= from_stored(last).date():
                 self._runs_by_day.setdefault(day.isoformat(), []).append(run)
                 day += timedelta(days=1)
-        self._native: dict[str, list[PipelineRun]] = {}
+        # Runs seen in each cluster, by day: (cluster, run).
+        self._native: dict[str, list[tuple[str, PipelineRun]]] = {}
         self._run_resources: list[int] | None = None
         self._repos = self.git.repos()
         self._audit_days: dict[str, dict[ObjectRef, list[AuditFact]]] = {}
-        self._ref_days: dict[str, list[tuple[list[str], list[RefUpdate]]]] = {}
+        self._ref_days: dict[str, list[tuple[RepoRecord, list[str], list[RefUpdate]]]] = {}
         self._explained: dict[tuple[int, int | None], Attribution] = {}
         self._shared: dict[tuple[Any, ...], Attribution] = {}  # see _unevidenced
         self._quiet_days: dict[str, bool] = {}
@@ -122,8 +123,9 @@ class CauseFinder:
         self._fitted: dict[tuple[int, str, str], bool] = {}
         self._shas: dict[tuple[int, str], str | None] = {}  # a run's commit, as stored
 
-    def native_runs(self, start: str, end: str) -> list[PipelineRun]:
-        """Argo CD / Flux / Tekton / Argo Workflows runs seen in the cluster in [start, end].
+    def native_runs(self, start: str, end: str, cluster: str | None = None) -> list[PipelineRun]:
+        """Argo CD / Flux / Tekton / Argo Workflows runs seen in [start, end], in ``cluster``
+        (None: in any cluster).
 
         Read a day at a time and kept: explaining thousands of changes must not query the
         run-describing objects again for each one.
@@ -132,34 +134,37 @@ class CauseFinder:
         found: dict[tuple[str, str, str], PipelineRun] = {}
         day = first
         while day <= last:
-            for run in self._native_day(day.isoformat()):
-                found[(run.provider, run.pipeline, run.run_id)] = run
+            for seen_in, run in self._native_day(day.isoformat()):
+                if cluster is None or seen_in == cluster:
+                    found[(run.provider, run.pipeline, run.run_id)] = run
             day += timedelta(days=1)
         return sorted(
             (r for r in found.values() if _overlaps(r, start, end)),
             key=lambda r: r.started_at or "",
         )
 
-    def _native_day(self, day: str) -> list[PipelineRun]:
+    def _native_day(self, day: str) -> list[tuple[str, PipelineRun]]:
         cached = self._native.get(day)
         if cached is not None:
             return cached
-        runs: dict[tuple[str, str, str], PipelineRun] = {}
+        runs: dict[tuple[str, str, str, str], tuple[str, PipelineRun]] = {}
         start, end = f"{day}T00:00:00.000000Z", f"{day}T23:59:59.999999Z"
         if self._run_resources is None:
             self._run_resources = self.reader.resource_ids_of_kinds(RUN_KINDS)
         for record in self.reader.revisions_of(self._run_resources, start, end):
+            cluster = record.key.cluster
             for run in runs_from_object(record.key.group, record.key.kind, record.obj):
                 # The latest view of a run wins (it knows how the run ended).
-                runs[(run.provider, run.pipeline, run.run_id)] = run
+                runs[(cluster, run.provider, run.pipeline, run.run_id)] = (cluster, run)
         found = list(runs.values())
         self._native[day] = found
         return found
 
-    def runs_between(self, start: str, end: str) -> list[PipelineRun]:
-        """Every run, recorded or seen, overlapping [start, end], oldest first."""
+    def runs_between(self, start: str, end: str, cluster: str | None = None) -> list[PipelineRun]:
+        """Every run, recorded or seen (in ``cluster``; None: in any), overlapping
+        [start, end], oldest first. A reported run names no cluster: it is in every one."""
         out = [r for r in self.recorded_runs if _overlaps(r, start, end)]
-        out += self.native_runs(start, end)
+        out += self.native_runs(start, end, cluster)
         return sorted(out, key=lambda r: r.started_at or r.reported_at or "")
 
     def _audits(self, record: RevisionRecord, at: datetime) -> list[AuditFact]:
@@ -190,15 +195,18 @@ class CauseFinder:
         self._audit_days[day] = by_object
         return by_object
 
-    def desired_commit(self, at: str) -> str | None:
-        """The commit the first followed branch that had one pointed to at ``at``."""
-        for times, updates in self._refs_of_day(at[:10]):
+    def desired_commit(self, at: str, cluster: str | None = None) -> str | None:
+        """The commit the first followed branch feeding ``cluster`` (None: any) that had one
+        pointed to at ``at``."""
+        for repo, times, updates in self._refs_of_day(at[:10]):
+            if cluster is not None and repo.cluster not in (None, cluster):
+                continue
             position = bisect_right(times, at)
             if position:
                 return updates[position - 1].sha
         return None
 
-    def _refs_of_day(self, day: str) -> list[tuple[list[str], list[RefUpdate]]]:
+    def _refs_of_day(self, day: str) -> list[tuple[RepoRecord, list[str], list[RefUpdate]]]:
         """Per followed branch (in the store's order): where it pointed when ``day`` began,
         then its moves during the day, oldest first, with their times to bisect."""
         cached = self._ref_days.get(day)
@@ -211,15 +219,16 @@ class CauseFinder:
             begin = self.git.ref_at(repo.id, start)
             updates = [begin] if begin is not None else []
             updates += [u for u in moves if u.repo_id == repo.id]
-            out.append(([u.observed_at for u in updates], updates))
+            out.append((repo, [u.observed_at for u in updates], updates))
         self._ref_days[day] = out
         return out
 
-    def _native_near(self, at: datetime) -> list[PipelineRun]:
+    def _native_near(self, at: datetime, cluster: str) -> list[PipelineRun]:
+        """Runs seen in ``cluster`` near ``at``: another cluster's Argo CD deploys there."""
         first, last = at - NATIVE_LOOKBACK, at + NATIVE_AHEAD
         if not any(self._native_day(day) for day in _days(first, last)):
             return []
-        return self.native_runs(to_stored(first), to_stored(last))
+        return self.native_runs(to_stored(first), to_stored(last), cluster)
 
     def explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
         """The cause of ``record``'s change, ``previous`` being the revision before it (None
@@ -246,13 +255,13 @@ class CauseFinder:
             audits: list[AuditFact] = []  # the audit window stays in a day without audits
         else:
             audits = self._audits(record, at)
-        native = self._native_near(at) if self._may_have_native() else []
+        native = self._native_near(at, record.key.cluster) if self._may_have_native() else []
         if runs or native or audits:
             return attribute(
                 _facts(record, previous),
                 runs=[*runs, *native],
                 audits=audits,
-                desired_commit=self.desired_commit(observed),
+                desired_commit=self.desired_commit(observed, record.key.cluster),
                 rules=self.rules,
                 fits_commit=self._fits_commit(record),
             )
@@ -358,7 +367,7 @@ class CauseFinder:
             manager = managers[0] if managers else None
         commit = None
         if manager is not None and self.rules.kind_of(manager) == "gitops":
-            commit = self.desired_commit(record.observed_at)
+            commit = self.desired_commit(record.observed_at, record.key.cluster)
         shared = (manager, managers, _annotation(record, ANNOTATION_COMMIT), commit)
         known = self._shared.get(shared)
         if known is None:

@@ -19,6 +19,7 @@ from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DesiredState
 from timetravel.query.moment import CompareCache, changes_in
 from timetravel.query.rows import Stop, check, never
+from timetravel.query.scope import EVERY, Scope
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 
@@ -43,6 +44,7 @@ class Reading:
     desired: DesiredState
     causes: CauseFinder
     compared: CompareCache
+    scope: Scope = EVERY
 
 
 def explain(
@@ -108,8 +110,10 @@ def times_before(
     count: int,
     *,
     floor: str = START_OF_TIME,
+    cluster: str | None = None,
 ) -> list[str]:
-    """Observation times of up to ``count`` revisions before ``end``, oldest first.
+    """Observation times of up to ``count`` revisions (of ``cluster``; None: of any)
+    before ``end``, oldest first.
 
     ``first`` is the store's first observation time (none: the store is empty). The store
     reads forward only, so look back in growing windows.
@@ -122,7 +126,9 @@ def times_before(
     for _ in range(64):
         lo = end - width
         lo_text = max(to_stored(lo), lowest)
-        rows = reader.changes_between(lo_text, hi, with_body=False, limit=count * 8 + 1000)
+        rows = reader.changes_between(
+            lo_text, hi, with_body=False, limit=count * 8 + 1000, cluster=cluster
+        )
         if len(rows) >= count or lo_text <= lowest:
             if len(rows) > count * 8 + 999:
                 # Too dense to hold: narrow the window instead.
@@ -133,13 +139,16 @@ def times_before(
     return [r.observed_at for r in rows[-count:]]
 
 
-def next_change_after(reader: Reader, at: datetime, steps: int = 1) -> datetime | None:
-    """The ``steps``-th distinct change time after ``at`` (or the last one there is)."""
+def next_change_after(
+    reader: Reader, at: datetime, steps: int = 1, *, cluster: str | None = None
+) -> datetime | None:
+    """The ``steps``-th distinct change time after ``at`` (or the last one there is), of
+    ``cluster`` (None: of any)."""
     found: datetime | None = None
     cursor = at
     for _ in range(max(1, steps)):
         rows = reader.changes_between(
-            to_stored(cursor + TICK), END_OF_TIME, with_body=False, limit=1
+            to_stored(cursor + TICK), END_OF_TIME, with_body=False, limit=1, cluster=cluster
         )
         if not rows:
             break
@@ -148,14 +157,14 @@ def next_change_after(reader: Reader, at: datetime, steps: int = 1) -> datetime 
 
 
 def prev_change_before(
-    reader: Reader, first: str | None, at: datetime, steps: int = 1
+    reader: Reader, first: str | None, at: datetime, steps: int = 1, *, cluster: str | None = None
 ) -> datetime | None:
-    """The ``steps``-th distinct change time before ``at`` (or the first one there is);
-    ``first`` is the store's first observation time."""
+    """The ``steps``-th distinct change time before ``at`` (or the first one there is), of
+    ``cluster`` (None: of any); ``first`` is the store's first observation time."""
     found: datetime | None = None
     cursor = at
     for _ in range(max(1, steps)):
-        times = times_before(reader, first, cursor, 1)
+        times = times_before(reader, first, cursor, 1, cluster=cluster)
         if not times:
             break
         found = cursor = from_stored(times[-1])
@@ -169,11 +178,12 @@ def changes_around(
     and the index of the first one after ``at``; ``first`` is the store's first
     observation time."""
     reader = reading.reader
+    only = reading.scope.revisions
     half = max(1, count // 2)
-    before_times = times_before(reader, first, at + TICK, half)
+    before_times = times_before(reader, first, at + TICK, half, cluster=only)
     start = before_times[0] if before_times else to_stored(at)
-    before = reader.changes_between(start, to_stored(at))
-    after = reader.changes_between(to_stored(at + TICK), END_OF_TIME, limit=half)
+    before = reader.changes_between(start, to_stored(at), cluster=only)
+    after = reader.changes_between(to_stored(at + TICK), END_OF_TIME, limit=half, cluster=only)
     records = before[-half:] + after
     views = explain(reading, records, stop)
     return views, len(before[-half:])

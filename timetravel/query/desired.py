@@ -1,4 +1,9 @@
-"""Desired state at a moment: what each followed branch pointed to, and what it declared."""
+"""Desired state at a moment: what each followed branch pointed to, and what it declared.
+
+A repository is bound to one cluster or to none (``repos.cluster``): the desired state of a
+cluster is what the repositories bound to it or to none declare. Every lookup takes that
+``cluster`` (None: every repository, as a store of one cluster always had it).
+"""
 
 from __future__ import annotations
 
@@ -55,19 +60,32 @@ class DesiredState:
         # Scrubbing asks for the same commit many times in a row.
         self._declared: OrderedDict[tuple[RepoRecord, str], _Declared] = OrderedDict()
         self._changes: dict[tuple[int, DesiredKey], tuple[list[int], list[Any]]] = {}
-        self._versions: dict[tuple[DesiredKey, DeclaredVersion], DeclaredObject | None] = {}
+        self._versions: dict[
+            tuple[DesiredKey, DeclaredVersion, str | None], DeclaredObject | None
+        ] = {}
 
-    def repos(self) -> list[RepoRecord]:
-        return self.git.repos()
+    def repos(self, cluster: str | None = None) -> list[RepoRecord]:
+        """The followed branches that may deploy to ``cluster`` (None: all of them)."""
+        return feeding(self.git.repos(), cluster)
+
+    def ref_updates_between(
+        self, start: str, end: str, cluster: str | None = None
+    ) -> list[tuple[RefUpdate, CommitRecord]]:
+        """The moves in [start, end] of the branches feeding ``cluster``, oldest first."""
+        moves = self.git.ref_updates_between(start, end)
+        if cluster is None:
+            return moves
+        ids = {repo.id for repo in self.repos(cluster)}
+        return [(update, commit) for update, commit in moves if update.repo_id in ids]
 
     def forget_changes(self) -> None:
         """Forget which commits changed each object (``version_at``): a new commit may have
         changed it again. Decoded sets stay: a commit's set never changes."""
         self._changes.clear()
 
-    def at(self, at: str) -> list[DesiredSide]:
+    def at(self, at: str, cluster: str | None = None) -> list[DesiredSide]:
         sides = []
-        for repo in self.git.repos():
+        for repo in self.repos(cluster):
             ref = self.git.ref_at(repo.id, at)
             if ref is None:
                 sides.append(DesiredSide(repo, None, None))
@@ -93,7 +111,9 @@ class DesiredState:
             self._declared.popitem(last=False)
         return objects, stored.errors
 
-    def version_at(self, key: DesiredKey, at: str) -> DeclaredVersion | None:
+    def version_at(
+        self, key: DesiredKey, at: str, cluster: str | None = None
+    ) -> DeclaredVersion | None:
         """Which version of ``key``'s declared object the branches hold at ``at``: equal
         answers, equal declared objects. None for a database without the index (written
         before m005 and opened read-only): ask :meth:`merged_at`.
@@ -105,7 +125,7 @@ class DesiredState:
         if not self.git.indexed:
             return None
         version = []
-        for repo in self.git.repos():
+        for repo in self.repos(cluster):
             ref = self.git.ref_at(repo.id, at)
             set_id = self.git.set_id(repo.id, ref.sha) if ref is not None else None
             entry = None
@@ -119,22 +139,38 @@ class DesiredState:
             version.append(entry)
         return tuple(version)
 
-    def declared(self, key: DesiredKey, at: str, version: DeclaredVersion) -> DeclaredObject | None:
-        """``merged_at(at)[1].get(key)``, where ``version`` is ``version_at(key, at)``:
-        decoded once per version."""
-        cache_key = (key, version)
+    def declared(
+        self,
+        key: DesiredKey,
+        at: str,
+        version: DeclaredVersion,
+        cluster: str | None = None,
+    ) -> DeclaredObject | None:
+        """``merged_at(at, cluster)[1].get(key)``, where ``version`` is
+        ``version_at(key, at, cluster)``: decoded once per version."""
+        cache_key = (key, version, cluster)
         if cache_key in self._versions:
             return self._versions[cache_key]
-        found = self.merged_at(at)[1].get(key) if any(version) else None
+        found = self.merged_at(at, cluster)[1].get(key) if any(version) else None
         if len(self._versions) >= 4096:
             self._versions.clear()
         self._versions[cache_key] = found
         return found
 
-    def merged_at(self, at: str) -> tuple[list[DesiredSide], dict[DesiredKey, DeclaredObject]]:
-        """Every branch at ``at`` and all declared objects (a later repo wins a conflict)."""
-        sides = self.at(at)
+    def merged_at(
+        self, at: str, cluster: str | None = None
+    ) -> tuple[list[DesiredSide], dict[DesiredKey, DeclaredObject]]:
+        """Every branch feeding ``cluster`` at ``at`` and all they declare (a later repo
+        wins a conflict)."""
+        sides = self.at(at, cluster)
         merged: dict[DesiredKey, DeclaredObject] = {}
         for side in sides:
             merged.update(side.objects)
         return sides, merged
+
+
+def feeding(repos: list[RepoRecord], cluster: str | None) -> list[RepoRecord]:
+    """The repositories that may deploy to ``cluster``: bound to it or to none (None: all)."""
+    if cluster is None:
+        return repos
+    return [repo for repo in repos if repo.cluster is None or repo.cluster == cluster]

@@ -58,7 +58,7 @@ def detail_at(
     reader = reading.reader
     stored = to_stored(at)
     latest = reader.object_at(key, stored)
-    _, declared = reading.desired.merged_at(stored)
+    _, declared = reading.desired.merged_at(stored, reading.scope.cluster)
     match = declared.get((key.group, key.kind, key.namespace, key.name))
     live = latest if latest is not None and not latest.deleted else None
     view = _view(key, live, match, reading.compared)

@@ -15,7 +15,8 @@ from timetravel.store.records import RevisionRecord
 def drift_history(
     db: Database, key: ResourceKey, until: str, *, causes: CauseFinder | None = None
 ) -> list[DriftInterval]:
-    """Every drift interval of ``key`` up to ``until`` (the last may still be open)."""
+    """Every drift interval of ``key`` up to ``until`` (the last may still be open); desired
+    state is what the repositories feeding ``key``'s cluster declare."""
     reader = Reader(db)
     desired = DesiredState(db)
     causes = causes or CauseFinder(db)
@@ -24,7 +25,8 @@ def drift_history(
         return []
     revisions = list(reversed(reader.history(latest.resource_id, until=until)))
     dkey = (key.group, key.kind, key.namespace, key.name)
-    moves = sorted({u.observed_at for u, _ in desired.git.ref_updates_between("", until)})
+    cluster = key.cluster
+    moves = sorted({u.observed_at for u, _ in desired.ref_updates_between("", until, cluster)})
     events: list[tuple[str, str, RevisionRecord | None, RevisionRecord | None]] = []
     previous: RevisionRecord | None = None
     for record in revisions:
@@ -42,11 +44,11 @@ def drift_history(
             actual = change
             why = causes.explain(change, before)
             cause, actor = why.cause, why.actor
-        version = desired.version_at(dkey, at)
+        version = desired.version_at(dkey, at, cluster)
         if version is None:  # a database without the declared-object index
-            declared = desired.merged_at(at)[1].get(dkey)
+            declared = desired.merged_at(at, cluster)[1].get(dkey)
         else:
-            declared = desired.declared(dkey, at, version)
+            declared = desired.declared(dkey, at, version, cluster)
         live = actual if actual is not None and actual.change != "deleted" else None
         state, _ = compare(declared, live, cache)
         points.append(DriftPoint(at, state, by, cause, actor))

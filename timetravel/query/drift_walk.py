@@ -53,18 +53,20 @@ class DriftWalker:
         key: ResourceKey,
         at: str,
         stop: Stop,
+        cluster: str | None = None,
     ) -> DriftInterval | None:
         """The drift interval of ``key`` open at ``at`` (None when it is not drifted),
-        as :func:`timetravel.query.drift.drift_history` would end."""
+        as :func:`timetravel.query.drift.drift_history` would end; desired state is what
+        the repositories feeding ``cluster`` declare (None: every repository)."""
         latest = reader.object_at(key, at)
         if latest is None:
             return None
-        events = _events(reader, desired, latest, at)
+        events = _events(reader, desired, latest, at, cluster)
         dkey = (key.group, key.kind, key.namespace, key.name)
         opened: _Event | None = None
         for event in reversed(events):
             check(stop)
-            if self._state(desired, latest.resource_id, dkey, event) != "drifted":
+            if self._state(desired, latest.resource_id, dkey, event, cluster) != "drifted":
                 break
             opened = event
         if opened is None:
@@ -80,22 +82,23 @@ class DriftWalker:
         resource_id: int,
         dkey: tuple[str, str, str, str],
         event: _Event,
+        cluster: str | None,
     ) -> str:
-        version = desired.version_at(dkey, event.at)
+        version = desired.version_at(dkey, event.at, cluster)
         live_id = event.live.id if event.live is not None else None
         # With the declared-object index a state is known by what was live and which
         # version git declared, whatever the commit; without it, by event.
         known_key: tuple[object, ...] = (
-            (resource_id, event.at, event.change.id if event.change else None)
+            (resource_id, event.at, event.change.id if event.change else None, cluster)
             if version is None
-            else (resource_id, live_id, version)
+            else (resource_id, live_id, version, cluster)
         )
         known = self._states.get(known_key)
         if known is None:
             if version is None:
-                declared = desired.merged_at(event.at)[1].get(dkey)
+                declared = desired.merged_at(event.at, cluster)[1].get(dkey)
             else:
-                declared = desired.declared(dkey, event.at, version)
+                declared = desired.declared(dkey, event.at, version, cluster)
             known, _ = compare(declared, event.live, self._compare_cache)
             if len(self._states) >= STATES_KEPT:
                 self._states.clear()
@@ -103,12 +106,15 @@ class DriftWalker:
         return known
 
 
-def _events(reader: Reader, desired: DesiredState, latest: RevisionRecord, at: str) -> list[_Event]:
-    """The resource's revisions and the branch's moves up to ``at``, oldest first; a move
-    at the same instant as a revision comes first (as in ``drift_history``)."""
+def _events(
+    reader: Reader, desired: DesiredState, latest: RevisionRecord, at: str, cluster: str | None
+) -> list[_Event]:
+    """The resource's revisions and the moves of the branches feeding ``cluster`` up to
+    ``at``, oldest first; a move at the same instant as a revision comes first (as in
+    ``drift_history``)."""
     revisions = list(reversed(reader.history(latest.resource_id, until=at)))
     times = [r.observed_at for r in revisions]
-    moves = sorted({u.observed_at for u, _ in desired.git.ref_updates_between("", at)})
+    moves = sorted({u.observed_at for u, _ in desired.ref_updates_between("", at, cluster)})
     events: list[_Event] = []
     for move in moves:
         # Live at the move: the latest revision strictly before it.

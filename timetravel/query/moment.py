@@ -27,6 +27,7 @@ from timetravel.domain.times import (
 from timetravel.host import collector_paused
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DeclaredObject, DesiredKey, DesiredState, desired_key
+from timetravel.query.scope import check_cluster, scope_of
 from timetravel.store import Database
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
@@ -249,11 +250,17 @@ def build_snapshot(
     light: bool = False,
     causes: CauseFinder | None = None,
     cache: CompareCache | None = None,
+    cluster: str | None = None,
 ) -> Snapshot:
     """Everything live or declared at ``at`` and every change in [at - window, at + window].
 
     A window reaching past the supported range of instants (``times.window_around``) is cut
     at its end: the snapshot's ``window_from`` and ``window_to`` say where.
+
+    ``cluster`` limits it to one cluster of the store (a UserError when the store does not
+    hold it): its objects, changes, gaps and runs seen in it, and the desired state of the
+    repositories bound to it or to none. None is the only cluster of a store of one, and
+    every cluster of a store of several (``scope.one_cluster`` is what a command asks).
 
     ``light`` leaves the fields out of each resource's last change (the screen's list).
     """
@@ -267,6 +274,7 @@ def build_snapshot(
             light=light,
             causes=causes,
             cache=cache,
+            cluster=cluster,
         )
 
 
@@ -280,6 +288,7 @@ def _build_snapshot(
     light: bool,
     causes: CauseFinder | None,
     cache: CompareCache | None,
+    cluster: str | None,
 ) -> Snapshot:
     reader = Reader(db)
     desired = DesiredState(db)
@@ -292,11 +301,18 @@ def _build_snapshot(
     def in_scope(namespace: str) -> bool:
         return not wanted or namespace in wanted
 
-    sides, declared = desired.merged_at(at_stored)
-    declared = {k: v for k, v in declared.items() if in_scope(k[2])}
     clusters = reader.clusters()
-    records = [r for r in reader.state_at(at_stored) if in_scope(r.key.namespace)]
-    window_changes = reader.changes_between(start, end, keep_segments=True)
+    names = [c["name"] for c in clusters]
+    if cluster is not None:
+        check_cluster(names, cluster)
+    scope = scope_of(names, cluster if cluster is not None or len(names) != 1 else names[0])
+    if scope.cluster is not None:
+        clusters = [c for c in clusters if c["name"] == scope.cluster]
+    only = scope.revisions
+    sides, declared = desired.merged_at(at_stored, scope.cluster)
+    declared = {k: v for k, v in declared.items() if in_scope(k[2])}
+    records = [r for r in reader.state_at(at_stored, cluster=only) if in_scope(r.key.namespace)]
+    window_changes = reader.changes_between(start, end, keep_segments=True, cluster=only)
     in_window = [r for r in window_changes if in_scope(r.key.namespace)]
     changes = changes_in(reader, in_window, causes)
     resources = resource_views(
@@ -320,7 +336,7 @@ def _build_snapshot(
             "to": stored_to_rfc3339(gap.ended_at),
             "reason": gap.reason,
         }
-        for gap in reader.gaps_between(start, end)
+        for gap in reader.gaps_between(start, end, cluster=scope.cluster)
     ]
     for side in sides:
         for error in side.errors:
@@ -342,7 +358,7 @@ def _build_snapshot(
             author=commit.author,
             message=commit.message.strip(),
         )
-        for update, commit in desired.git.ref_updates_between(start, end)
+        for update, commit in desired.ref_updates_between(start, end, scope.cluster)
     )
     return Snapshot(
         at=to_rfc3339(at),
@@ -354,7 +370,7 @@ def _build_snapshot(
         resources=tuple(resources),
         changes=tuple(changes),
         commits=commits,
-        pipeline_runs=tuple(causes.runs_between(start, end)),
+        pipeline_runs=tuple(causes.runs_between(start, end, scope.cluster)),
         errors=tuple(errors),
     )
 

@@ -52,10 +52,12 @@ def check(stop: Stop) -> None:
 
 @dataclass(frozen=True)
 class LiveSet:
-    """The latest revision of every resource live at ``at`` (stored time), by resource id."""
+    """The latest revision of every resource live at ``at`` (stored time), by resource id;
+    ``cluster``: of that cluster only (None: of every one)."""
 
     at: str
     by_resource: dict[int, RevisionRecord]
+    cluster: str | None = None
 
 
 def live_at(
@@ -65,10 +67,12 @@ def live_at(
     stop: Stop = never,
     *,
     limits: tuple[int, int] = (FORWARD_LIMIT, BACKWARD_LIMIT),
+    cluster: str | None = None,
 ) -> LiveSet:
-    """The resources live at ``at``, moved from ``base`` when few revisions lie between
-    (``limits``: most revisions applied going forward, and going back)."""
-    if base is not None:
+    """The resources live at ``at`` (in ``cluster``; None: in every one), moved from
+    ``base`` when few revisions lie between (``limits``: most revisions applied going
+    forward, and going back)."""
+    if base is not None and base.cluster == cluster:
         if base.at == at:
             return base
         if at > base.at:
@@ -78,13 +82,15 @@ def live_at(
         if moved is not None:
             return moved
     check(stop)
-    records = reader.state_at(at)
-    return LiveSet(at, {record.resource_id: record for record in records})
+    records = reader.state_at(at, cluster=cluster)
+    return LiveSet(at, {record.resource_id: record for record in records}, cluster)
 
 
 def _forward(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
     """Apply the revisions in (base.at, at], oldest first: the latest of each wins."""
-    records = reader.changes_between(next_instant(base.at), at, limit=limit + 1)
+    records = reader.changes_between(
+        next_instant(base.at), at, limit=limit + 1, cluster=base.cluster
+    )
     if len(records) > limit:
         return None
     check(stop)
@@ -94,13 +100,15 @@ def _forward(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> 
             live.pop(record.resource_id, None)
         else:
             live[record.resource_id] = record
-    return LiveSet(at, live)
+    return LiveSet(at, live, base.cluster)
 
 
 def _back(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
     """Undo the revisions in (at, base.at]: each resource they touched takes the revision
     just before the first of them (or is not live, when that is none or a deletion)."""
-    records = reader.changes_between(next_instant(at), base.at, with_body=False, limit=limit + 1)
+    records = reader.changes_between(
+        next_instant(at), base.at, with_body=False, limit=limit + 1, cluster=base.cluster
+    )
     if len(records) > limit:
         return None
     first: dict[int, RevisionRecord] = {}
@@ -115,7 +123,7 @@ def _back(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> Liv
             live.pop(resource_id, None)
         else:
             live[resource_id] = before
-    return LiveSet(at, live)
+    return LiveSet(at, live, base.cluster)
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,7 @@ class ResourceSet:
     counts: dict[str, int]
     clusters: tuple[str, ...]
     repos: tuple[str, ...]
+    cluster: str | None = None  # the cluster shown (None: every one)
     # The last revision of each row (causes are read for the rows on screen only).
     records: Mapping[ResourceKey, RevisionRecord] = field(default_factory=dict, repr=False)
     positions: Mapping[ResourceKey, int] = field(default_factory=dict, repr=False)

@@ -11,6 +11,12 @@ that outlive a call, and hands each query to the module that answers it (:mod:`.
 the resources at a moment, :mod:`.detail` for one resource, :mod:`.changes` for the change
 stream, :mod:`.timeline` for density and marks).
 
+A store may hold several clusters (a team store): the screen shows one at a time,
+:attr:`ScreenData.cluster`, and every query here is limited to it (:mod:`.scope`): its
+objects and changes, its gaps and observations, runs seen in it, and the desired state of
+the repositories bound to it or to none. The store's time range stays the whole store's:
+it only bounds the searches and tells the poll that something new arrived.
+
 Nothing here decides desired state, drift or causes: states come from ``moment.compare``,
 causes from the :class:`~timetravel.domain.snapshot.ChangeView` values ``moment`` builds,
 drift from the same points as ``drift.drift_history``; the screen shows whatever they hold.
@@ -46,6 +52,7 @@ from timetravel.query.rows import (
     live_at,
     never,
 )
+from timetravel.query.scope import Scope, check_cluster, first_cluster, scope_of
 from timetravel.query.timeline import NOTABLE, Density, Marker
 from timetravel.store.db import open_database, read_only_copy
 from timetravel.store.location import Location, SqliteLocation, as_location
@@ -77,7 +84,10 @@ class ScreenData:
         *,
         now: datetime | None = None,
         notable: frozenset[str] = NOTABLE,
+        cluster: str | None = None,
     ) -> None:
+        """``cluster``: the one to show first (a UserError when the store does not hold
+        it); None: the first by name."""
         self.db_path = as_location(db_path)
         # A file (or directory) this user may not write: opened read-only, said in the header.
         self.read_only_copy = isinstance(self.db_path, SqliteLocation) and read_only_copy(
@@ -90,7 +100,7 @@ class ScreenData:
         self._generation = 0
         self._pool: list[_Session] = []
         self._live: LiveSet | None = None
-        self._sets: dict[str, ResourceSet] = {}
+        self._sets: dict[tuple[str | None, str], ResourceSet] = {}
         self._compare_cache: CompareCache = {}
         self._rows = Rows(self._compare_cache)
         self._drift = DriftWalker(self._compare_cache)
@@ -98,6 +108,8 @@ class ScreenData:
         # Fail fast (a UserError) on a missing, foreign or damaged file, before the screen
         # starts: a first real read of facts, not only the header pages.
         self.reader()
+        self._known: tuple[str, ...] = tuple(self._read_clusters())
+        self.cluster: str | None = first_cluster(self._known, cluster)
         self.time_range()
         self.resources_at(self.time_range()[1] or self.now())
 
@@ -146,7 +158,15 @@ class ScreenData:
 
     def _reading(self, session: _Session) -> Reading:
         """What a load reads through while it holds ``session``."""
-        return Reading(session.reader, session.desired, self.causes(), self._compare_cache)
+        return Reading(
+            session.reader, session.desired, self.causes(), self._compare_cache, self.scope
+        )
+
+    @property
+    def scope(self) -> Scope:
+        """The cluster shown, as the queries take it (read once at the start of each)."""
+        with self._lock:
+            return scope_of(self._known, self.cluster)
 
     def invalidate(self) -> None:
         """Forget cached moments: the store has new facts (a late fact can change the past)."""
@@ -187,9 +207,38 @@ class ScreenData:
         first = self._range[0] if self._range else None
         return first or self._stored_range()[0]
 
+    # -- clusters ---------------------------------------------------------------------
     def clusters(self) -> list[str]:
+        """The clusters the store holds, by name (as last read: see :meth:`refresh_clusters`)."""
+        with self._lock:
+            return list(self._known)
+
+    def _read_clusters(self) -> list[str]:
         with self.session():
             return [c["name"] for c in self.reader().clusters()]
+
+    def refresh_clusters(self) -> bool:
+        """Read the clusters again (a recorder of another one may have joined the store);
+        True when they changed. The first to arrive in an empty store is shown."""
+        known = tuple(self._read_clusters())
+        with self._lock:
+            if known == self._known:
+                return False
+            self._known = known
+            if self.cluster is None or self.cluster not in known:
+                self.cluster = first_cluster(known, None)
+        # Another cluster joined: reads must now be filtered (or no longer need to be).
+        self.invalidate()
+        return True
+
+    def set_cluster(self, name: str) -> None:
+        """Show ``name`` from now on (a UserError when the store does not hold it)."""
+        with self._lock:
+            check_cluster(self._known, name)
+            if name == self.cluster:
+                return
+            self.cluster = name
+        self.invalidate()
 
     # -- resources at a moment --------------------------------------------------------
     def resources_at(self, at: datetime, stop: Stop = never) -> ResourceSet:
@@ -197,14 +246,19 @@ class ScreenData:
         :meth:`causes_of` explains the rows on screen)."""
         stored = to_stored(at)
         with self._lock:
-            cached = self._sets.get(stored)
+            scope = scope_of(self._known, self.cluster)
+            cached = self._sets.get((scope.cluster, stored))
             base, generation = self._live, self._generation
         if cached is not None:
             return replace(cached, at=at)
         with self.session() as session:
-            live = live_at(session.reader, stored, base, stop)
-            sides, declared = session.desired.merged_at(stored)
-            clusters = [c["name"] for c in session.reader.clusters()]
+            live = live_at(session.reader, stored, base, stop, cluster=scope.revisions)
+            sides, declared = session.desired.merged_at(stored, scope.cluster)
+            clusters = (
+                [scope.cluster]
+                if scope.cluster is not None
+                else [c["name"] for c in session.reader.clusters()]
+            )
             rows, records = self._rows.of(session.reader, live, declared, clusters, stop)
         positions = {row.key: index for index, row in enumerate(rows)}
         found = ResourceSet(
@@ -213,6 +267,7 @@ class ScreenData:
             counts=count_rows(rows),
             clusters=tuple(clusters),
             repos=tuple(f"{Path(s.repo.path).name}@{s.repo.branch}" for s in sides),
+            cluster=scope.cluster,
             records=records,
             positions=positions,
         )
@@ -221,7 +276,7 @@ class ScreenData:
                 self._live = live
                 if len(self._sets) >= 8:
                     self._sets.pop(next(iter(self._sets)))
-                self._sets[stored] = found
+                self._sets[(scope.cluster, stored)] = found
         return found
 
     def causes_of(
@@ -241,8 +296,12 @@ class ScreenData:
         return out
 
     def export_snapshot(self, at: datetime, window: timedelta = DEFAULT_WINDOW) -> Snapshot:
+        """The snapshot at ``at`` of the cluster shown, as ``timetravel export --cluster``."""
+        cluster = self.scope.cluster
         with self.session():
-            return build_snapshot(self.reader().db, at, window=window, generated_at=self.now())
+            return build_snapshot(
+                self.reader().db, at, window=window, generated_at=self.now(), cluster=cluster
+            )
 
     # -- one resource ---------------------------------------------------------------------
     def detail(
@@ -267,21 +326,26 @@ class ScreenData:
 
     def drift_at(self, key: ResourceKey, at: datetime, stop: Stop = never) -> DriftInterval | None:
         """The drift interval of ``key`` open at ``at``, if it is drifted then."""
+        cluster = self.scope.cluster
         with self.session() as session:
             return self._drift.open_at(
-                session.reader, session.desired, self.causes(), key, to_stored(at), stop
+                session.reader, session.desired, self.causes(), key, to_stored(at), stop, cluster
             )
 
     # -- changes across all resources ---------------------------------------------------
     def next_change_after(self, at: datetime, steps: int = 1) -> datetime | None:
         """The ``steps``-th distinct change time after ``at`` (or the last one there is)."""
+        only = self.scope.revisions
         with self.session() as session:
-            return changes.next_change_after(session.reader, at, steps)
+            return changes.next_change_after(session.reader, at, steps, cluster=only)
 
     def prev_change_before(self, at: datetime, steps: int = 1) -> datetime | None:
         """The ``steps``-th distinct change time before ``at`` (or the first one there is)."""
+        only = self.scope.revisions
         with self.session() as session:
-            return changes.prev_change_before(session.reader, self._first(), at, steps)
+            return changes.prev_change_before(
+                session.reader, self._first(), at, steps, cluster=only
+            )
 
     def changes_around(
         self, at: datetime, count: int = 60, stop: Stop = never
@@ -294,8 +358,9 @@ class ScreenData:
     # -- the timeline -------------------------------------------------------------------
     def density(self, start: datetime, end: datetime, buckets: int) -> Density:
         """How many revisions fall in each of ``buckets`` equal slices of [start, end)."""
+        only = self.scope.revisions
         with self.session() as session:
-            return timeline.density(session.reader, start, end, buckets)
+            return timeline.density(session.reader, start, end, buckets, cluster=only)
 
     def markers(self, start: datetime, end: datetime, stop: Stop = never) -> list[Marker]:
         """Notable moments in [start, end): gaps, and every change that earns a mark."""

@@ -87,13 +87,20 @@ def marker_kinds(view: ChangeView) -> list[str]:
     return kinds
 
 
-def density(reader: Reader, start: datetime, end: datetime, buckets: int) -> Density:
-    """How many revisions fall in each of ``buckets`` equal slices of [start, end)."""
+def density(
+    reader: Reader, start: datetime, end: datetime, buckets: int, *, cluster: str | None = None
+) -> Density:
+    """How many revisions (of ``cluster``; None: of any) fall in each of ``buckets`` equal
+    slices of [start, end)."""
     buckets = max(1, buckets)
     span = (end - start) / buckets
     counts = [0] * buckets
     rows = reader.changes_between(
-        to_stored(start), to_stored(end - TICK), with_body=False, limit=DENSITY_LIMIT
+        to_stored(start),
+        to_stored(end - TICK),
+        with_body=False,
+        limit=DENSITY_LIMIT,
+        cluster=cluster,
     )
     if len(rows) < DENSITY_LIMIT:
         for row in rows:
@@ -105,15 +112,21 @@ def density(reader: Reader, start: datetime, end: datetime, buckets: int) -> Den
         lo = start + span * index
         counts[index] = len(
             reader.changes_between(
-                to_stored(lo), to_stored(lo + span - TICK), with_body=False, limit=cap
+                to_stored(lo),
+                to_stored(lo + span - TICK),
+                with_body=False,
+                limit=cap,
+                cluster=cluster,
             )
         )
     return Density(start, end, tuple(counts), saturated=True)
 
 
 def markers(reading: Reading, start: datetime, end: datetime, stop: Stop = never) -> list[Marker]:
-    """Notable moments in [start, end), oldest first: gaps, and every change that earns a mark."""
+    """Notable moments in [start, end), oldest first: gaps, and every change that earns a
+    mark, of the reading's cluster."""
     reader = reading.reader
+    scope = reading.scope
     out = [
         Marker(
             at=max(from_stored(gap.started_at), start),
@@ -121,14 +134,14 @@ def markers(reading: Reading, start: datetime, end: datetime, stop: Stop = never
             label=gap.reason,
             until=from_stored(gap.ended_at),
         )
-        for gap in reader.gaps_between(to_stored(start), to_stored(end))
+        for gap in reader.gaps_between(to_stored(start), to_stored(end), cluster=scope.cluster)
     ]
     lo, hi = to_stored(start), to_stored(end - TICK)
-    records = reader.changes_between(lo, hi, limit=MARK_LIMIT)
+    records = reader.changes_between(lo, hi, limit=MARK_LIMIT, cluster=scope.revisions)
     out.extend(_marks_of(explain(reading, records, stop)))
     out.extend(drift_openings(reading, records, stop))
     causes = reading.causes
-    for update, commit in causes.git.ref_updates_between(lo, hi):
+    for update, commit in reading.desired.ref_updates_between(lo, hi, scope.cluster):
         out.append(
             Marker(
                 at=from_stored(update.observed_at),
@@ -136,7 +149,7 @@ def markers(reading: Reading, start: datetime, end: datetime, stop: Stop = never
                 label=f"{commit.sha[:7]} {commit.message.strip().splitlines()[0]}",
             )
         )
-    for run in causes.runs_between(lo, hi):
+    for run in causes.runs_between(lo, hi, scope.cluster):
         when = run.finished_at or run.started_at or run.reported_at
         if when is None or not lo <= when <= hi:
             continue
@@ -148,7 +161,7 @@ def markers(reading: Reading, start: datetime, end: datetime, stop: Stop = never
                 label=f"{run.provider} {run.pipeline} {run.status or ''}".strip(),
             )
         )
-    for seen in reader.observations_between(lo, hi):
+    for seen in reader.observations_between(lo, hi, cluster=scope.cluster):
         key = None
         if seen.object_kind and seen.object_name:
             key = ResourceKey(
@@ -180,7 +193,7 @@ def drift_openings(
             check(stop)
         if record.status_only or record.change != "updated":
             continue
-        _, declared = reading.desired.merged_at(record.observed_at)
+        _, declared = reading.desired.merged_at(record.observed_at, reading.scope.cluster)
         match = declared.get(
             (record.key.group, record.key.kind, record.key.namespace, record.key.name)
         )
@@ -224,10 +237,11 @@ def next_notable(
     """The nearest mark of one of ``kinds`` after (or before) ``at``; ``first`` is the
     store's first observation time."""
     reader = reading.reader
+    only = reading.scope.revisions
     if forward:
         cursor = to_stored(at + TICK)
         for _ in range(50):
-            records = reader.changes_between(cursor, END_OF_TIME, limit=chunk)
+            records = reader.changes_between(cursor, END_OF_TIME, limit=chunk, cluster=only)
             marks = _marks_of(explain(reading, records, stop))
             marks += drift_openings(reading, records, stop)
             hits = sorted((m for m in marks if m.kind in kinds), key=lambda m: m.at)
@@ -239,10 +253,10 @@ def next_notable(
         return None
     end = at
     for _ in range(50):
-        times = times_before(reader, first, end, chunk)
+        times = times_before(reader, first, end, chunk, cluster=only)
         if not times:
             return None
-        records = reader.changes_between(times[0], to_stored(end - TICK))
+        records = reader.changes_between(times[0], to_stored(end - TICK), cluster=only)
         marks = _marks_of(explain(reading, records, stop))
         marks += drift_openings(reading, records, stop)
         hits = sorted((m for m in marks if m.kind in kinds), key=lambda m: m.at)

@@ -24,12 +24,13 @@ from typing import Any
 
 import git
 
+from timetravel.domain.desired import within
 from timetravel.domain.manifests import ParsedFile
 from timetravel.domain.normalize import Redaction, is_secret, normalize
 from timetravel.domain.times import next_instant, to_stored
 from timetravel.recorder.progress import Progress
 from timetravel.sources.desired import CommitInfo, DesiredReader, DesiredSet, first_parent_history
-from timetravel.sources.git import open_repo, resolve_branch
+from timetravel.sources.git import open_checkout, resolve_branch
 from timetravel.sources.refs import RefWatch
 from timetravel.store.db import open_database, redaction_key
 from timetravel.store.declared import ObjectKey, object_key
@@ -127,7 +128,13 @@ class _Encoder:
 
 
 class GitSource:
-    """Records one repository branch into one database."""
+    """Records one repository branch into one database.
+
+    ``repo_path`` may be a folder inside a checkout (``~/gitops/clusters/prod``): then only
+    what that folder declares is desired (:func:`~timetravel.domain.desired.within`), and
+    the store keeps the folder as a repository of its own (its path is the folder's), so
+    one repository feeds several clusters, a folder each, each bound to its cluster.
+    """
 
     def __init__(
         self,
@@ -142,8 +149,10 @@ class GitSource:
         progress: bool = True,
     ) -> None:
         self.db_path = db_path
-        self.repo = open_repo(repo_path)
+        self.repo, self.folder = open_checkout(repo_path)
         self.branch = resolve_branch(self.repo, branch)
+        # What the store calls this source: the checkout, or the folder of it followed.
+        self.path = str(Path(self.branch.path) / self.folder) if self.folder else self.branch.path
         self.cluster = cluster
         self.fetch_interval = fetch_interval if self.branch.remote else 0.0
         self.poll_interval = poll_interval
@@ -162,7 +171,7 @@ class GitSource:
         db = open_database(self.db_path)
         store = GitStore(db)
         record = store.ensure_repo(
-            self.branch.path,
+            self.path,
             self.branch.branch,
             self.branch.tracked_ref,
             self.branch.remote_url,
@@ -280,7 +289,7 @@ class GitSource:
         encoder: _Encoder,
         sha: str,
     ) -> None:
-        desired = reader.read_commit(sha)
+        desired = within(reader.read_commit(sha), self.folder)
         entries, keys = encoder.commit(desired)
         errors = [
             {"path": _printable(e.path), "message": _printable(e.message)} for e in desired.errors

@@ -29,6 +29,29 @@ def open_repo(path: str | Path) -> git.Repo:
         raise UserError(f"{path}: not a git repository") from None
 
 
+def open_checkout(path: str | Path) -> tuple[git.Repo, str]:
+    """The repository whose work tree holds ``path``, and ``path``'s folder inside it ("" for
+    the top level): a repository that feeds several clusters is followed a folder per
+    cluster (``~/gitops/clusters/prod``)."""
+    place = Path(path).expanduser()
+    if not place.is_dir():
+        raise UserError(f"{path}: not a git repository")
+    try:
+        repo = git.Repo(place, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise UserError(f"{path}: not a git repository") from None
+    if repo.working_tree_dir is None:
+        return repo, ""
+    top = Path(repo.working_tree_dir).resolve()
+    try:
+        folder = place.resolve().relative_to(top).as_posix()
+    except ValueError:
+        raise UserError(f"{path}: not inside the work tree of {top}") from None
+    if folder.split("/")[0] == ".git":
+        raise UserError(f"{path}: inside the repository's .git directory, not its files")
+    return repo, "" if folder == "." else folder
+
+
 def resolve_branch(repo: git.Repo, branch: str | None) -> TrackedBranch:
     """The branch to follow: the named one or the checkout's current one, and its upstream."""
     top = str(Path(repo.working_tree_dir or repo.git_dir).resolve())

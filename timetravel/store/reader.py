@@ -245,16 +245,30 @@ class Reader:
         with_body: bool = True,
         limit: int | None = None,
         keep_segments: bool = False,
+        cluster: str | None = None,
     ) -> list[RevisionRecord]:
         """Revisions observed in [start, end], oldest first. ``keep_segments``: keep their
-        decoded segments for :meth:`previous_many` (a snapshot's next read)."""
-        sql = (
-            "SELECT id, segment_id FROM revisions WHERE observed_us >= ? AND observed_us <= ? "
-            "ORDER BY observed_us, id"
-        )
+        decoded segments for :meth:`previous_many` (a snapshot's next read). ``cluster``:
+        only that cluster's (None: every cluster's, without the join that costs)."""
+        params: list[Any] = [to_micros(start), to_micros(end)]
+        if cluster is None:
+            sql = (
+                "SELECT id, segment_id FROM revisions WHERE observed_us >= ? "
+                "AND observed_us <= ? ORDER BY observed_us, id"
+            )
+        else:
+            # Along the time index still; each row's resource is one lookup away.
+            sql = (
+                "SELECT rv.id, rv.segment_id FROM revisions rv "
+                "JOIN segments s ON s.id = rv.segment_id "
+                "JOIN resources res ON res.id = s.resource_id "
+                "WHERE rv.observed_us >= ? AND rv.observed_us <= ? AND res.cluster = ? "
+                "ORDER BY rv.observed_us, rv.id"
+            )
+            params.append(cluster)
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        wanted = self.conn.execute(sql, (to_micros(start), to_micros(end))).fetchall()
+        wanted = self.conn.execute(sql, params).fetchall()
         with collector_paused():
             segments = self._segments_by_id(list({segment_id for _, segment_id in wanted}))
             keep = keep_segments and len(segments) <= _WINDOW_SEGMENTS
@@ -361,22 +375,35 @@ class Reader:
                     out.append(self._record(segment, index, with_body))
         return out
 
-    def gaps_between(self, start: str, end: str) -> list[GapRecord]:
-        rows = self.conn.execute(
+    def gaps_between(self, start: str, end: str, *, cluster: str | None = None) -> list[GapRecord]:
+        """Gaps overlapping [start, end]; ``cluster``: that cluster's and those of no
+        cluster (a repository's), None: all."""
+        sql = (
             "SELECT id, cluster, source, started_at, ended_at, reason FROM gaps "
-            "WHERE started_at <= ? AND ended_at >= ? ORDER BY started_at",
-            (end, start),
+            "WHERE started_at <= ? AND ended_at >= ?"
         )
+        params: list[Any] = [end, start]
+        if cluster is not None:
+            sql += " AND (cluster = ? OR cluster IS NULL)"
+            params.append(cluster)
+        rows = self.conn.execute(sql + " ORDER BY started_at", params)
         return [GapRecord(*row) for row in rows]
 
-    def observations_between(self, start: str, end: str) -> list[ObservationRecord]:
-        """Warning events and the like observed in [start, end], oldest first."""
-        rows = self.conn.execute(
+    def observations_between(
+        self, start: str, end: str, *, cluster: str | None = None
+    ) -> list[ObservationRecord]:
+        """Warning events and the like observed in [start, end], oldest first (``cluster``:
+        only that cluster's)."""
+        sql = (
             "SELECT observed_at, cluster, kind, severity, reason, message, object_kind, "
             "object_namespace, object_name, count FROM observations "
-            "WHERE observed_at >= ? AND observed_at <= ? ORDER BY observed_at, id",
-            (start, end),
+            "WHERE observed_at >= ? AND observed_at <= ?"
         )
+        params: list[Any] = [start, end]
+        if cluster is not None:
+            sql += " AND cluster = ?"
+            params.append(cluster)
+        rows = self.conn.execute(sql + " ORDER BY observed_at, id", params)
         return [ObservationRecord(*row) for row in rows]
 
     def clusters(self) -> list[dict[str, Any]]:

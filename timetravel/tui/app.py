@@ -28,6 +28,7 @@ from timetravel.query.detail import with_drift
 from timetravel.query.rows import ResourceSet
 from timetravel.query.screen import ScreenData
 from timetravel.query.timeline import Marker
+from timetravel.tui.clusters import ClusterSwitching
 from timetravel.tui.keys import APP_BINDINGS, zoom_label
 from timetravel.tui.loads import Loads
 from timetravel.tui.messages import (
@@ -41,7 +42,6 @@ from timetravel.tui.messages import (
     StoreChanged,
     TimelineLoaded,
 )
-from timetravel.tui.scrub import ScrubbingApp
 from timetravel.tui.widgets.cause_panel import CausePanel
 from timetravel.tui.widgets.changes_list import ChangesList
 from timetravel.tui.widgets.desired_actual import DesiredActualView, FieldDiffList
@@ -53,7 +53,7 @@ from timetravel.tui.widgets.resource_list import ResourceList
 from timetravel.tui.widgets.timeline import Timeline
 
 
-class TimetravelApp(ScrubbingApp):
+class TimetravelApp(ClusterSwitching):
     """The screen. ``now`` freezes the clock (tests); ``tz`` is the local zone shown."""
 
     CSS_PATH = "app.tcss"
@@ -119,6 +119,7 @@ class TimetravelApp(ScrubbingApp):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._show_clusters()
         self.loads.own_threads()
         self.w_filter.display = False
         self.w_resources.focus()
@@ -201,6 +202,8 @@ class TimetravelApp(ScrubbingApp):
                 status = self.recorder_status()
                 if status != self.recorder:
                     self.call_from_thread(self._set_recorder, status)
+            if self.data.refresh_clusters():  # a recorder of another cluster joined
+                self.call_from_thread(self._clusters_changed)
             # Revisions and ref updates: a commit alone is news too.
             first, last = self.data.time_range()
             git, git_at = self.data.newest_ref_update()
@@ -246,7 +249,7 @@ class TimetravelApp(ScrubbingApp):
     # -- results -------------------------------------------------------------------------------
     def on_resources_loaded(self, message: ResourcesLoaded) -> None:
         resources = message.resources
-        if resources.at != self.moment:
+        if resources.at != self.moment or resources.cluster != self.data.cluster:
             return
         self.resources = resources
         listing = self.w_resources
@@ -257,14 +260,7 @@ class TimetravelApp(ScrubbingApp):
         listing.set_rows(
             resources.rows, self.selected, positions=resources.positions, counts=resources.counts
         )
-        self.w_header.update_state(
-            clusters=resources.clusters or tuple(self.data_clusters(resources)),
-            repos=resources.repos,
-        )
-
-    @staticmethod
-    def data_clusters(resources: ResourceSet) -> Iterable[str]:
-        return sorted({row.key.cluster for row in resources.rows})
+        self.w_header.update_state(repos=resources.repos)
 
     @on(CausesWanted)
     def _causes_wanted(self, message: CausesWanted) -> None:
@@ -299,13 +295,15 @@ class TimetravelApp(ScrubbingApp):
         self.w_cause.show(self.detail)
 
     def on_around_loaded(self, message: AroundLoaded) -> None:
-        if message.at == self.moment:
+        if message.at == self.moment and message.cluster == self.data.cluster:
             self.w_changes.set_changes(message.at, message.changes, message.after_index)
 
     def on_timeline_loaded(self, message: TimelineLoaded) -> None:
         density = message.density
         if (density.start, density.end) != (self.view_start, self.view_start + self.span):
             return  # the view moved on while this was counted
+        if message.cluster != self.data.cluster:
+            return  # counted for the cluster shown before a switch
         self.w_timeline.set_data(density, message.markers)
         self.gaps = [m for m in message.markers if m.kind == "gap"]
         self._paint_cursor()
@@ -371,6 +369,21 @@ class TimetravelApp(ScrubbingApp):
 
         self.push_screen(ExportScreen(self.export_dir, stamp), chosen)
 
+    # -- clusters (see ClusterSwitching) ---------------------------------------------------
+    def _show_clusters(self) -> None:
+        self.w_header.update_state(cluster=self.data.cluster, clusters=self.data.clusters())
+
+    def _reload(self, switched: bool) -> None:
+        self.resources = None
+        self.detail = None
+        self.gaps = []
+        if switched:  # another cluster's objects: nothing of the last one stays selected
+            self.selected = None
+            self.w_resources.set_rows((), None)
+        self.w_resources.forget_causes()
+        self._cursor_changed(immediate=True)
+        self._load_timeline()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_rows()))
 
@@ -396,3 +409,4 @@ class TimetravelApp(ScrubbingApp):
                 f"{binding.key_display or binding.key}: {binding.description}",
                 lambda action=action: self.run_action(action),
             )
+        yield from self.cluster_commands()

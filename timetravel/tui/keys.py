@@ -64,6 +64,9 @@ APP_BINDINGS: list[BindingType] = [
     Binding("slash", "filter", "Filter", key_display="/", id="view.filter"),
     Binding("d", "toggle_unified", "Unified", id="view.unified"),
     Binding("z", "toggle_noise", "Noise", id="view.noise"),
+    # Not in the footer: at 80 columns it would push Quit out; the header's "prod (1/3)"
+    # says there are others, and help and the command palette name the key.
+    Binding("c", "pick_cluster", "Switch cluster", show=False, id="app.cluster"),
     Binding("e", "export", "Export", id="app.export"),
     Binding("colon", "command_palette", "Command", key_display=":", show=False, id="app.command"),
     Binding("question_mark", "help", "Help", key_display="?", id="app.help"),

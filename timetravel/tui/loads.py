@@ -9,6 +9,10 @@ looks at between resources (it gives up with
 ended. Workers are never cancelled, so their state tells when their thread is done.
 Results reach the app as messages.
 
+What a load reads names the cluster shown: switching clusters at the same moment is a new
+request, which stops the running one; results name the cluster they were asked for, so
+one that arrives after a switch is dropped.
+
 While keys arrive, running loads also pause at their next look at ``stop`` (``hold``):
 the repaint a key asks for then has the GIL to itself, and the loads resume once the keys
 have been quiet for a moment (the data they read is not wanted before then anyway).
@@ -177,42 +181,46 @@ class Loads:
     def resources(self, at: datetime) -> None:
         data = self.data
         self.slots["resources"].request(
-            at, lambda stop: ResourcesLoaded(data.resources_at(at, stop=stop))
+            (data.cluster, at), lambda stop: ResourcesLoaded(data.resources_at(at, stop=stop))
         )
 
     def detail(self, key: ResourceKey, at: datetime) -> None:
         data = self.data
         self.slots["detail"].request(
-            (key, at), lambda stop: DetailLoaded(data.detail(key, at, drift=False, stop=stop))
+            (data.cluster, key, at),
+            lambda stop: DetailLoaded(data.detail(key, at, drift=False, stop=stop)),
         )
 
     def drift(self, key: ResourceKey, at: datetime) -> None:
         data = self.data
         self.slots["drift"].request(
-            (key, at), lambda stop: DriftLoaded(key, at, data.drift_at(key, at, stop=stop))
+            (data.cluster, key, at),
+            lambda stop: DriftLoaded(key, at, data.drift_at(key, at, stop=stop)),
         )
 
     def around(self, at: datetime) -> None:
         data = self.data
+        cluster = data.cluster
 
         def job(stop: Stop) -> Message:
             changes, after = data.changes_around(at, stop=stop)
-            return AroundLoaded(at, changes, after)
+            return AroundLoaded(at, changes, after, cluster)
 
-        self.slots["around"].request(at, job)
+        self.slots["around"].request((cluster, at), job)
 
     def timeline(self, start: datetime, end: datetime, buckets: int) -> None:
         data = self.data
+        cluster = data.cluster
 
         def job(stop: Stop) -> Message:
             density = data.density(start, end, buckets)
-            return TimelineLoaded(density, data.markers(start, end, stop=stop))
+            return TimelineLoaded(density, data.markers(start, end, stop=stop), cluster)
 
-        self.slots["timeline"].request((start, end, buckets), job)
+        self.slots["timeline"].request((cluster, start, end, buckets), job)
 
     def causes(self, resources: ResourceSet, keys: Collection[ResourceKey]) -> None:
         data = self.data
         self.slots["causes"].request(
-            (resources.at, tuple(keys)),
+            (resources.cluster, resources.at, tuple(keys)),
             lambda stop: CausesLoaded(resources.at, data.causes_of(resources, keys, stop=stop)),
         )

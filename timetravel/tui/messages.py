@@ -58,12 +58,14 @@ class AroundLoaded(Message):
     at: datetime
     changes: list[ChangeView]
     after_index: int
+    cluster: str | None = None  # the cluster it was asked for
 
 
 @dataclass
 class TimelineLoaded(Message):
     density: Density
     markers: list[Marker]
+    cluster: str | None = None  # the cluster it was asked for
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The header: clusters, repo@branch, recorder status, cursor time (local and UTC), LIVE."""
+"""The header: the cluster shown, repo@branch, recorder status, cursor time (local and
+UTC), LIVE."""
 
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ class StatusHeader(Widget):
         "header--gap",
         "header--time",
         "header--dim",
+        "header--cluster",
     }
 
     def __init__(self, tz: tzinfo, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.tz = tz
-        self.clusters: Sequence[str] = ()
+        self.cluster: str | None = None  # the cluster shown
+        self.clusters: Sequence[str] = ()  # every cluster of the store
         self.repos: Sequence[str] = ()
         self.recorder = "read-only"
         self.cursor_at: datetime | None = None
@@ -41,6 +44,17 @@ class StatusHeader(Widget):
         for name, value in values.items():
             setattr(self, name, value)
         self.refresh()
+
+    def _cluster_part(self) -> tuple[int, str, str]:
+        """``prod``, or ``prod (1/3)`` in a store of several, kept longer then: which of
+        them the screen shows matters as much as the time."""
+        name = self.cluster
+        if name is None:
+            return (2, "no cluster", "dim")
+        if len(self.clusters) < 2:
+            return (2, name, "dim")
+        position = list(self.clusters).index(name) + 1 if name in self.clusters else 0
+        return (1, f"{name} ({position}/{len(self.clusters)})", "cluster")
 
     def _style(self, name: str):  # type: ignore[no-untyped-def]
         return self.get_component_rich_style(f"header--{name}", partial=True)
@@ -58,7 +72,7 @@ class StatusHeader(Widget):
             (2, utc, "dim"),
             (1, f"● {self.recorder}", "status"),
             (3, "in a gap" if self.in_gap else (f"gaps {self.gaps}" if self.gaps else ""), "gap"),
-            (2, ",".join(self.clusters) or "no cluster", "dim"),
+            self._cluster_part(),
             (4, ",".join(self.repos) or "no repo", "dim"),
             (5, self.zoom, "dim"),
         ]
