@@ -41,7 +41,7 @@ def test_readme_cli_reference_is_current() -> None:
 def test_deploy_rbac_only_reads() -> None:
     # list and watch on resources; get only on discovery's non-resource URLs (a get on
     # resources would authorize pods/exec, attach, portforward and nodes/proxy too).
-    documents = list(yaml.safe_load_all((ROOT / "deploy/rbac.yaml").read_text()))
+    documents = list(yaml.safe_load_all((ROOT / "deploy/base/rbac.yaml").read_text()))
     role = next(d for d in documents if d["kind"] == "ClusterRole")
     resource_verbs = {v for rule in role["rules"] if "resources" in rule for v in rule["verbs"]}
     url_verbs = {v for rule in role["rules"] if "nonResourceURLs" in rule for v in rule["verbs"]}

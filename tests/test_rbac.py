@@ -42,7 +42,7 @@ DANGEROUS = [
 
 
 def shipped(kind: str) -> dict[str, Any]:
-    documents = list(yaml.safe_load_all((ROOT / "deploy/rbac.yaml").read_text()))
+    documents = list(yaml.safe_load_all((ROOT / "deploy/base/rbac.yaml").read_text()))
     found: dict[str, Any] = next(d for d in documents if d["kind"] == kind)
     return found
 
@@ -89,7 +89,7 @@ def deployment(name: str, namespace: str = "payments") -> dict[str, Any]:
 
 
 def test_shipped_role_has_no_get_on_resources_and_no_wildcard_verbs() -> None:
-    assert SHIPPED, "deploy/rbac.yaml has a ClusterRole with rules"
+    assert SHIPPED, "deploy/base/rbac.yaml has a ClusterRole with rules"
     double_rbac.validate(SHIPPED)  # what the API server would accept
     for rule in SHIPPED:
         assert "*" not in rule["verbs"], rule

@@ -4,7 +4,8 @@ Read-only over HTTP (discovery, get, list with limit/continue, watch with resour
 bookmarks and timeouts); writes come through the Python API, which keeps resourceVersion,
 generation and managedFields as the real server does. Faults (dropped or stalled watches, 410
 after compaction, failing requests, an outage) are switched on by tests. See DESIGN.md "Testing with real
-parts".
+parts". With `tls=(certificate, key)` it serves HTTPS instead, as kube-apiserver does (the
+client's in-cluster loader speaks nothing else).
 
 RBAC is off unless `rules` (ClusterRole PolicyRules) are given: then every request, resource
 or non-resource, is authorized against exactly those rules after authentication, with the verb
@@ -26,6 +27,7 @@ import contextlib
 import re
 import secrets
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -189,8 +191,10 @@ class ApiDouble:
         auto_compact_every: int | None = None,
         rules: Iterable[rbac.Rule] | None = None,
         user: str = rbac.DEFAULT_USER,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.token = secrets.token_hex(16)
+        self.tls = tls  # (certificate, key): serve https, as kube-apiserver does
         self.require_auth = require_auth
         # None: no authorization (every authenticated request is allowed). Replace with
         # set_rules() while running.
@@ -225,6 +229,10 @@ class ApiDouble:
         self._stopping = False
         server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         server.double = self  # type: ignore[attr-defined]
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
         threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -250,7 +258,8 @@ class ApiDouble:
     @property
     def url(self) -> str:
         assert self._server, "start() the double first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def write_kubeconfig(
         self, path: str | Path, context: str = "double", namespace: str | None = None
@@ -792,7 +801,10 @@ class _Handler(BaseHTTPRequestHandler):
         if failure:
             retry = {"Retry-After": "1"} if failure in (429, 503) else {}
             return self._status(failure, f"injected failure ({failure})", headers=retry)
-        if d.require_auth and self.headers.get("Authorization") != f"Bearer {d.token}":
+        # the scheme is case-insensitive, as kube-apiserver reads it (the in-cluster loader
+        # of the Python client sends "bearer")
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        if d.require_auth and (scheme.lower(), token) != ("bearer", d.token):
             return self._status(401, "Unauthorized")
         with d._cond:
             rules = d.rules

@@ -25,6 +25,7 @@ from timetravel.store.lease import Holder, Lease, writer_leases
 from timetravel.store.location import Location
 
 if TYPE_CHECKING:
+    from timetravel.recorder.health import Monitor
     from timetravel.sources.kube import Connection
 
 
@@ -116,6 +117,13 @@ def _standing_by(path: Location) -> Callable[[Holder | None], None]:
     hidden=True,
     help="Stop when this process ends (the screen that started this recorder).",
 )
+@click.option(
+    "--listen",
+    "listen",
+    metavar="ADDR",
+    default=None,
+    help="Serve /healthz, /readyz and Prometheus /metrics on ADDR (:9090 every interface, 127.0.0.1:9090 loopback only). Off by default: no port is opened.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Report every error and retry.")
 @user_errors
 def record(
@@ -133,6 +141,7 @@ def record(
     fetch_interval: float,
     standby: bool,
     parent_pid: int | None,
+    listen: str | None,
     verbose: bool,
 ) -> None:
     """Record the cluster (list+watch, read-only) until SIGINT or SIGTERM.
@@ -143,6 +152,7 @@ def record(
     Only list and watch requests are made, and get on the discovery URLs (/api, /apis).
     One recorder writes a database at a time: a second one is refused, naming the
     first, or with --standby waits and takes over when the first ends.
+    With --listen, /healthz, /readyz and /metrics are served (docs/METRICS.md).
 
     One repository can feed several clusters, a folder each: a recorder per cluster
     follows its own folder (--repo ~/src/gitops/clusters/prod beside prod, .../staging
@@ -153,6 +163,8 @@ def record(
         timetravel record --context prod --namespace payments --repo ~/src/gitops
 
         timetravel record --db postgresql://tt@db/timetravel --context prod --repo ~/src/gitops/clusters/prod
+
+        timetravel record --context prod --listen :9090
     """
     # Imported here: the kubernetes client takes a while to load, and only `record` needs it.
     from timetravel.sources.kube import connect
@@ -161,21 +173,27 @@ def record(
     open_database(path).conn.close()  # refuse a bad database before connecting
     if len(branches) > len(repos):
         raise UserError("--branch given more often than --repo")
-    stop = threading.Event()
-    stop_on_signals(stop)
-    if parent_pid is not None:
-        follow_parent(parent_pid, stop)
-    git_only = bool(repos) and not (kubeconfig or context or namespaces or resources)
-    connection = None if git_only else connect(kubeconfig, context)
-    sources = [f"cluster:{connection.cluster}"] if connection is not None else []
-    sources += [
-        repo_source(repo, branches[i] if i < len(branches) else None)
-        for i, repo in enumerate(repos)
-    ]
-    leases = writer_leases(path, sources)
+    server = None
+    if listen is not None:
+        # Opened first: a bad address or a port in use is told before anything starts.
+        from timetravel.recorder.health import HealthServer, Monitor
+
+        server = HealthServer(listen, Monitor())
+        click.echo(f"timetravel: serving /healthz, /readyz, /metrics on {server.url}", err=True)
     held: list[Lease] = []
     try:
-        for lease in leases:
+        stop = threading.Event()
+        stop_on_signals(stop)
+        if parent_pid is not None:
+            follow_parent(parent_pid, stop)
+        git_only = bool(repos) and not (kubeconfig or context or namespaces or resources)
+        connection = None if git_only else connect(kubeconfig, context)
+        sources = [f"cluster:{connection.cluster}"] if connection is not None else []
+        sources += [
+            repo_source(repo, branches[i] if i < len(branches) else None)
+            for i, repo in enumerate(repos)
+        ]
+        for lease in writer_leases(path, sources):
             if not lease.acquire(standby=standby, waiting=_standing_by(path), stop=stop.is_set):
                 return
             held.append(lease)
@@ -193,10 +211,13 @@ def record(
             read_timeout=read_timeout,
             status_every=status_every,
             verbose=verbose,
+            monitor=server.monitor if server is not None else None,
         )
     finally:
         for lease in held:
             lease.release()
+        if server is not None:
+            server.close()
 
 
 def repo_source(repo: str, branch: str | None) -> str:
@@ -219,6 +240,7 @@ def _record(
     read_timeout: float,
     status_every: float,
     verbose: bool,
+    monitor: Monitor | None = None,
 ) -> None:
     from timetravel.recorder.clock import MonotonicClock
     from timetravel.recorder.cluster import Recorder
@@ -241,6 +263,9 @@ def _record(
             # A folder of a repository that feeds several clusters (clusters/prod) is the
             # desired state of the cluster recorded beside it, and of no other.
             source.cluster = connection.cluster
+    if monitor is not None:
+        for source in sources:
+            monitor.add_git(source)
     for source in sources:
         source.sync()  # backfill before watching, with progress
     threads = [
@@ -250,6 +275,8 @@ def _record(
     for thread in threads:
         thread.start()
     if connection is None:
+        if monitor is not None:
+            monitor.started(threads)
         click.echo(f"timetravel: recording git only ({len(sources)} repositories)", err=True)
         stop.wait()
         for thread in threads:
@@ -267,6 +294,9 @@ def _record(
         clock=clock,
     )
     recorder.stop = stop
+    if monitor is not None:
+        monitor.add_recorder(recorder)
+        monitor.started(threads)
     try:
         recorder.run()
     finally:

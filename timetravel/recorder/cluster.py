@@ -16,7 +16,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -87,6 +87,17 @@ class Recorder:
         self.ready = threading.Event()
         self._unlisted: set[tuple[str, str | None]] = set()
         self._unlisted_lock = threading.Lock()
+        # For --listen (recorder/health.py): when the write loop last went round
+        # (time.monotonic()), why the store refuses writes while it does, and a timer of
+        # each batch written (seconds).
+        self.writer_beat: float | None = None
+        self.write_failing: str | None = None
+        self.on_write: Callable[[float], None] | None = None
+
+    @property
+    def writer_running(self) -> bool:
+        """Whether the writer thread is still going (it ends on stop or on an error)."""
+        return not self._writer_done.is_set()
 
     # -- what to watch ------------------------------------------------------------------
     def wanted(self, rtype: ResourceType) -> bool:
@@ -209,6 +220,7 @@ class Recorder:
         def connected() -> None:
             backoff.ok()
             self.stats.waiting(ident, None)
+            self.stats.heard(ident, event=False)
 
         def opened() -> None:
             connected()
@@ -243,6 +255,7 @@ class Recorder:
                         obj = event.get("object") or {}
                         new_rv = (obj.get("metadata") or {}).get("resourceVersion")
                         last_seen = reception.heard()
+                        self.stats.heard(ident, event=kind != "BOOKMARK")
                         if reception.cut_since is not None:
                             # Delivering again after a break: how far the server is now says
                             # which of what follows happened in the gap.
@@ -259,7 +272,6 @@ class Recorder:
                         else:
                             obj.setdefault("kind", rtype.kind)
                             obj.setdefault("apiVersion", rtype.api_version)
-                            self.stats.add(events=1)
                             if warnings_only:
                                 if obj.get("type") == "Warning" and not stream.stale(new_rv):
                                     self._put(WarningSeen(self.cluster, last_seen, obj))
@@ -360,7 +372,7 @@ class Recorder:
             gap = state.start(self.clock(), detail=self.kube.connection.server)
             if gap is not None:
                 writer.record_gap(gap)
-                self.stats.add(gaps=1)
+                self.stats.gap(gap.source)
             self._writer_ready.set()
             self._write_until_stopped(writer, state)
             state.stop(self.clock())
@@ -386,6 +398,7 @@ class Recorder:
         stopped_at: float | None = None
         while True:
             now = time.monotonic()
+            self.writer_beat = now
             if not pending and failing is None:
                 pending = self._drain()
             elif now < retry_at:
@@ -400,11 +413,12 @@ class Recorder:
                             f"cannot write to {self.db_path}: {reason}; holding what is seen "
                             "and retrying"
                         )
-                    failing = reason
-                    self.stats.add(errors=1)
+                    failing = self.write_failing = reason
+                    self.stats.add(errors=1, write_failures=1)
                     self.stats.last_error = f"write: {reason}"
                     retry_at = time.monotonic() + backoff.next()
                 else:
+                    self.write_failing = None
                     if failing is not None:
                         self._report(f"writing to {self.db_path} again")
                         failing = None
@@ -414,8 +428,11 @@ class Recorder:
                 try:
                     state.beat(self.clock())
                     self._clock_steps(writer)
-                except RETRYABLE:
-                    pass  # the next write reports it; the beat is retried
+                except RETRYABLE as exc:
+                    # The next write reports it; the beat is retried.
+                    self.write_failing = str(getattr(exc, "reason", exc))
+                else:
+                    self.write_failing = None
             if self.stop.is_set():
                 if not pending and self.queue.empty():
                     return
@@ -458,8 +475,7 @@ class Recorder:
                         self._error(f"skipped an event: {exc}")
                         continue
                     batch.append(obs)
-                result = writer.write(batch)
-                self.stats.add(revisions=result.written)
+                self._write(writer, batch)
                 del items[:run]
                 continue
             item = items[0]
@@ -473,14 +489,21 @@ class Recorder:
                         self.stats.add(warnings=1)
             elif isinstance(item, Cut):
                 writer.record_gap(item.gap)
-                self.stats.add(gaps=1)
+                self.stats.gap(item.gap.source)
             elif isinstance(item, Gap):
                 writer.record_gap(item)
                 # Counted as written: one queued as the recorder stops may never be (the
                 # next start relists anyway), and the figures say what the store holds.
                 relist = item.source.startswith(_WATCH_GAP)
-                self.stats.add(gaps=1, relists=1 if relist else 0)
+                self.stats.gap(item.source, item.source[len(_WATCH_GAP) :] if relist else None)
             del items[0]
+
+    def _write(self, writer: RevisionWriter, batch: list[Observation]) -> None:
+        started = time.perf_counter()
+        result = writer.write(batch)
+        if self.on_write is not None:
+            self.on_write(time.perf_counter() - started)
+        self.stats.wrote(result.by_change)
 
     def _reconcile(self, writer: RevisionWriter, done: ListDone) -> None:
         """Objects the store has as live but the list did not show were deleted unseen."""
@@ -498,8 +521,7 @@ class Recorder:
                 )
             )
         if deletes:
-            result = writer.write(deletes)
-            self.stats.add(revisions=result.written)
+            self._write(writer, deletes)
 
     def _clock_steps(self, writer: RevisionWriter) -> None:
         while self.clock.steps:

@@ -160,6 +160,12 @@ class GitSource:
         self.progress = progress
         self.errors: list[str] = []
         self.commits_recorded = 0
+        # For /metrics: time.monotonic() of the last look at the branch that worked, and
+        # of the last fetch that did; failures counted.
+        self.synced_at: float | None = None
+        self.fetched_at: float | None = None
+        self.fetch_errors = 0
+        self.sync_errors = 0
 
     def _head(self) -> str | None:
         try:
@@ -241,9 +247,11 @@ class GitSource:
         head = self._head()
         if head is None:
             self.errors.append(f"{self.branch.path}: {self.branch.tracked_ref} not found")
+            self.sync_errors += 1
             return 0
         last = store.last_ref_update(record.id)
         if last is not None and last.sha == head:
+            self.synced_at = time.monotonic()
             return 0
         steps = self._plan(last, head, live)
         progress = Progress(
@@ -279,6 +287,7 @@ class GitSource:
             progress.advance()
         progress.close()
         self.commits_recorded += len(steps)
+        self.synced_at = time.monotonic()
         return len(steps)
 
     def _store_desired(
@@ -316,6 +325,9 @@ class GitSource:
             )
         except (subprocess.SubprocessError, OSError) as exc:
             self.errors.append(f"git fetch {self.branch.remote}: {exc}")
+            self.fetch_errors += 1
+        else:
+            self.fetched_at = time.monotonic()
 
     def run(self, stop: threading.Event) -> None:
         """Backfill, then follow the branch until ``stop`` is set.
@@ -353,3 +365,4 @@ class GitSource:
                 self.sync(live=True)
             except (git.GitCommandError, ValueError, OSError) as exc:
                 self.errors.append(f"{self.branch.path}: {exc}")
+                self.sync_errors += 1

@@ -55,11 +55,48 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Reflectors waiting to reconnect, by (type, namespace): the backoff they wait.
     backing_off: dict[tuple[str, str | None], float] = field(default_factory=dict)
+    # What /metrics breaks down (recorder/metrics.py reads them when scraped, so counting
+    # costs the hot path one lock per event, as the total alone did).
+    events_by_type: dict[str, int] = field(default_factory=dict)
+    revisions_by_change: dict[str, int] = field(default_factory=dict)
+    gaps_by_source: dict[str, int] = field(default_factory=dict)
+    relists_by_type: dict[str, int] = field(default_factory=dict)
+    # time.monotonic() of the last event, bookmark or list, by reflector (type, namespace).
+    heard_at: dict[tuple[str, str | None], float] = field(default_factory=dict)
+    last_event_at: float | None = None  # time.monotonic() of the last watch event
+    write_failures: int = 0
 
     def add(self, **counts: int) -> None:
         with self.lock:
             for name, n in counts.items():
                 setattr(self, name, getattr(self, name) + n)
+
+    def heard(self, reflector: tuple[str, str | None], *, event: bool) -> None:
+        """A reflector received a watch event (``event``), or a bookmark or a list."""
+        now = time.monotonic()
+        with self.lock:
+            self.heard_at[reflector] = now
+            if event:
+                self.events += 1
+                name = reflector[0]
+                self.events_by_type[name] = self.events_by_type.get(name, 0) + 1
+                self.last_event_at = now
+
+    def wrote(self, by_change: dict[str, int]) -> None:
+        """Revisions were written, by change (created, updated, deleted)."""
+        with self.lock:
+            for change, n in by_change.items():
+                self.revisions += n
+                self.revisions_by_change[change] = self.revisions_by_change.get(change, 0) + n
+
+    def gap(self, source: str, relisted: str | None = None) -> None:
+        """A gap of ``source`` was written; ``relisted``: the resource type it relisted."""
+        with self.lock:
+            self.gaps += 1
+            self.gaps_by_source[source] = self.gaps_by_source.get(source, 0) + 1
+            if relisted is not None:
+                self.relists += 1
+                self.relists_by_type[relisted] = self.relists_by_type.get(relisted, 0) + 1
 
     def waiting(self, reflector: tuple[str, str | None], delay: float | None) -> None:
         """A reflector backs off for ``delay`` seconds before reconnecting; None: it is

@@ -2,7 +2,7 @@
 
 Only GET requests are ever made: discovery (the non-resource URLs /api, /api/*, /apis,
 /apis/*), then list and watch of collections. No single object is ever read (no `get` of a
-resource), so the in-cluster role (deploy/rbac.yaml) grants list and watch on resources and
+resource), so the in-cluster role (deploy/base/rbac.yaml) grants list and watch on resources and
 `get` on those URLs only; a `get` on resources would also authorize exec, attach,
 port-forward and node proxy. Responses are parsed as raw JSON; no client model objects are
 built per event.
