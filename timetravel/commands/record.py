@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -106,6 +107,13 @@ def _standing_by(path: Location) -> Callable[[Holder | None], None]:
     help="Seconds between `git fetch` of a branch that tracks a remote (0: never).",
 )
 @click.option(
+    "--cluster-name",
+    default=None,
+    metavar="NAME",
+    help="What to call the recorded cluster [default: the kubeconfig's cluster name; "
+    "in a pod: in-cluster]. Give each cluster of a team store its own.",
+)
+@click.option(
     "--standby",
     is_flag=True,
     help="If another recorder writes the database, wait and take over when it ends.",
@@ -139,6 +147,7 @@ def record(
     repos: tuple[str, ...],
     branches: tuple[str, ...],
     fetch_interval: float,
+    cluster_name: str | None,
     standby: bool,
     parent_pid: int | None,
     listen: str | None,
@@ -188,6 +197,10 @@ def record(
             follow_parent(parent_pid, stop)
         git_only = bool(repos) and not (kubeconfig or context or namespaces or resources)
         connection = None if git_only else connect(kubeconfig, context)
+        if connection is not None and cluster_name:
+            # Every pod's service account calls its cluster "in-cluster": a team store
+            # recording several needs their own names.
+            connection = dataclasses.replace(connection, cluster=cluster_name)
         sources = [f"cluster:{connection.cluster}"] if connection is not None else []
         sources += [
             repo_source(repo, branches[i] if i < len(branches) else None)
