@@ -19,7 +19,7 @@ from bench.pgscreen import run_screen
 from bench.pgserver import bench_server
 from bench.pgstate import run_state
 from bench.pgwriters import run_writers
-from tests.fixtures.postgres import REQUIRED
+from tests.fixtures.postgres import REQUIRED, running_server
 
 FIGURES = (
     ("pg.state_full", "p95 <= 2x SQLite"),
@@ -29,6 +29,7 @@ FIGURES = (
     ("pg.screen_key_to_frame", "p95 <= 50 ms"),
     ("pg.screen_scrub_to_frame", "p95 <= 50 ms"),
     ("pg.screen_keypress_to_data", ""),
+    ("pg.live_seen", "p95 <= 1,000 ms"),
 )
 
 
@@ -41,7 +42,6 @@ def run(ctx: Context) -> list[Figure]:
             figures += run_state(ctx, server)
             figures += run_writers(ctx, server)
             figures += run_screen(ctx, server)
-        figures += run_live(ctx, server)
     except (RuntimeError, KeyError) as exc:
         if started or REQUIRED:
             raise
@@ -50,4 +50,7 @@ def run(ctx: Context) -> list[Figure]:
             Figure(name, "-", target, None, f"no PostgreSQL server here: {exc}")
             for name, target in FIGURES
         ]
+    # A server of its own: the screen's measurement above leaves the shared one busy.
+    with running_server() as own:
+        figures += run_live(ctx, own)
     return figures
