@@ -16,6 +16,7 @@ store's setting) promises: a commit is durable at the next flush, not each time.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import itertools
 import os
@@ -101,6 +102,10 @@ def _kept_server(base: Path, user: str | None) -> Iterator[PostgresServer]:
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.strip()[-400:]}")
+    if _pg_ctl(server, "status").returncode == 0:
+        # Left running by a run that was killed (this run holds the lock): its port is not
+        # known here, so it is stopped and started again.
+        _pg_ctl(server, "-m", "fast", "-w", "stop")
     options = f"-p {server.port} -k {sockets} -c listen_addresses=127.0.0.1 {OPTIONS}"
     started = _pg_ctl(
         server, "-o", options, "-l", str(base / "server.log"), "-w", "-t", "120", "start"
@@ -123,9 +128,17 @@ def bench_server(ctx: Context) -> Iterator[PostgresServer]:
     user = _server_user()
     base = ctx.out / "pg-cluster"
     if _reachable(ctx.out, user):
-        ctx.log(f"pg: server of {base}")
-        with _kept_server(base, user) as server:
-            yield server
+        base.mkdir(parents=True, exist_ok=True)
+        # One run at a time on the kept server: another run's end would stop it.
+        with open(base / "lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                ctx.log(f"pg: waiting for another run's server of {base}")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            ctx.log(f"pg: server of {base}")
+            with _kept_server(base, user) as server:
+                yield server
     else:
         ctx.log("pg: a throwaway server (its user cannot reach the output directory)")
         with running_server() as server:
