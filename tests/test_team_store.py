@@ -259,6 +259,23 @@ def test_a_reader_role_reads_and_cannot_write(
     assert "redaction_key=" not in rows
 
 
+def test_a_store_opened_for_reading_refuses_writes_whatever_the_role(
+    postgres_server: PostgresServer,
+) -> None:
+    """A screen or export opens its session read-only on the server's side: even with the
+    owner's role (which may write), a write through it is one line, and nothing lands."""
+    url = postgres_server.new_database()
+    open_database(url).conn.close()  # migrated by a writer
+    reader = open_database(url, readonly=True)
+    try:
+        with pytest.raises(UserError, match="opened for reading only"):
+            reader.conn.execute("INSERT INTO meta (key, value) VALUES ('intruder', 'x')")
+        assert reader.conn.execute("SELECT count(*) FROM meta").fetchone()[0] > 0
+    finally:
+        reader.conn.close()
+    assert count(url, "SELECT count(*) FROM meta WHERE key = 'intruder'") == 0
+
+
 def _cm_json(name: str) -> str:
     import json
 

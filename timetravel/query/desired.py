@@ -63,10 +63,35 @@ class DesiredState:
         self._versions: dict[
             tuple[DesiredKey, DeclaredVersion, str | None], DeclaredObject | None
         ] = {}
+        # Read once, until new git facts may have arrived (forget_changes): the drift walk
+        # asks which commit each branch held at every event it passes, thousands a key,
+        # and each would be a round trip to a team store.
+        self._repos: list[RepoRecord] | None = None
+        self._refs: dict[int, tuple[list[str], list[RefUpdate]]] = {}
+        self._commits: dict[str, CommitRecord | None] = {}
 
     def repos(self, cluster: str | None = None) -> list[RepoRecord]:
         """The followed branches that may deploy to ``cluster`` (None: all of them)."""
-        return feeding(self.git.repos(), cluster)
+        if self._repos is None:
+            self._repos = self.git.repos()
+        return feeding(self._repos, cluster)
+
+    def ref_at(self, repo_id: int, at: str) -> RefUpdate | None:
+        """Where the repository's branch pointed at ``at`` (``GitStore.ref_at``), from its
+        moves read once and bisected."""
+        known = self._refs.get(repo_id)
+        if known is None:
+            updates = self.git.ref_updates(repo_id)
+            known = self._refs[repo_id] = ([u.observed_at for u in updates], updates)
+        position = bisect_right(known[0], at) - 1
+        return known[1][position] if position >= 0 else None
+
+    def commit(self, sha: str) -> CommitRecord | None:
+        if sha not in self._commits:
+            if len(self._commits) >= 4096:
+                self._commits.clear()
+            self._commits[sha] = self.git.commit(sha)
+        return self._commits[sha]
 
     def ref_updates_between(
         self, start: str, end: str, cluster: str | None = None
@@ -82,16 +107,18 @@ class DesiredState:
         """Forget which commits changed each object (``version_at``): a new commit may have
         changed it again. Decoded sets stay: a commit's set never changes."""
         self._changes.clear()
+        self._repos = None
+        self._refs.clear()
 
     def at(self, at: str, cluster: str | None = None) -> list[DesiredSide]:
         sides = []
         for repo in self.repos(cluster):
-            ref = self.git.ref_at(repo.id, at)
+            ref = self.ref_at(repo.id, at)
             if ref is None:
                 sides.append(DesiredSide(repo, None, None))
                 continue
             objects, errors = self._declared_by(repo, ref.sha)
-            sides.append(DesiredSide(repo, ref, self.git.commit(ref.sha), objects, errors))
+            sides.append(DesiredSide(repo, ref, self.commit(ref.sha), objects, errors))
         return sides
 
     def _declared_by(self, repo: RepoRecord, sha: str) -> _Declared:
@@ -126,7 +153,7 @@ class DesiredState:
             return None
         version = []
         for repo in self.repos(cluster):
-            ref = self.git.ref_at(repo.id, at)
+            ref = self.ref_at(repo.id, at)
             set_id = self.git.set_id(repo.id, ref.sha) if ref is not None else None
             entry = None
             if set_id is not None:

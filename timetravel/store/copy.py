@@ -67,8 +67,7 @@ from timetravel.store.copy_parts import (
 )
 from timetravel.store.copy_revisions import RevisionCopy
 from timetravel.store.handle import StoreDB
-from timetravel.store.secret_key import PER_OBJECT, key_id
-from timetravel.store.secret_key import _save as save_key
+from timetravel.store.secret_key import PER_OBJECT, key_id, save_key
 
 __all__ = [
     "CopyReport",

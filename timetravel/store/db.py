@@ -327,7 +327,7 @@ class PgDatabase:
 def open_postgres(location: PostgresLocation, *, readonly: bool) -> PgDatabase:
     """Connect to a PostgreSQL store; unless ``readonly``, migrate it first (under an
     advisory lock: recorders starting together migrate once)."""
-    conn = PgConnection(location)
+    conn = PgConnection(location, read_only=readonly)
     where = location.display()
     applied = pg_schema.applied_names(conn)
     known = _known_names()

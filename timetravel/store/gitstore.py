@@ -197,6 +197,15 @@ class GitStore:
         ).fetchone()
         return _ref(row)
 
+    def ref_updates(self, repo_id: int) -> list[RefUpdate]:
+        """Every move of a repository's branch, in the order ``ref_at`` reads them."""
+        rows = self.conn.execute(
+            "SELECT repo_id, observed_at, sha, previous_sha, backfilled, forced FROM ref_updates "
+            "WHERE repo_id = ? ORDER BY observed_at, id",
+            (repo_id,),
+        )
+        return [RefUpdate(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5])) for r in rows]
+
     def ref_updates_between(self, start: str, end: str) -> list[tuple[RefUpdate, CommitRecord]]:
         """Every commit that became a branch head in [start, end], oldest first."""
         rows = self.conn.execute(

@@ -166,10 +166,19 @@ class PgConnection:
 
     engine = "postgresql"
 
-    def __init__(self, location: PostgresLocation, *, application: str = "timetravel") -> None:
+    def __init__(
+        self,
+        location: PostgresLocation,
+        *,
+        application: str = "timetravel",
+        read_only: bool = False,
+    ) -> None:
         require_driver()
         self.location = location
         self.application = application
+        # A reader's session refuses writes on the server's side too: whatever code path
+        # would write, a screen or an export never changes the team's record.
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._conn: Any = None
         self._transactions: list[Any] = []
@@ -186,12 +195,14 @@ class PgConnection:
     # -- connection ----------------------------------------------------------------------
     def connect(self) -> None:
         assert psycopg is not None
+        extra = {"options": "-c default_transaction_read_only=on"} if self.read_only else {}
         try:
             self._conn = psycopg.connect(
                 self.location.url,
                 autocommit=True,
                 application_name=self.application,
                 connect_timeout=10,
+                **extra,
             )
         except psycopg.OperationalError as exc:
             raise UserError(
@@ -473,6 +484,8 @@ def _translated(location: PostgresLocation, exc: BaseException) -> BaseException
         return _unavailable(location, _first_line(exc))
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return _forbidden(location, exc)
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return UserError(f"{location.display()}: opened for reading only; nothing was written")
     return exc
 
 

@@ -77,7 +77,8 @@ def key_file(kid: str) -> Path:
     return key_dir() / f"{kid}.key"
 
 
-def _save(key: bytes) -> str:
+def save_key(key: bytes) -> str:
+    """Keep ``key`` as a key file of the data directory (0600, written whole); its id."""
     kid = key_id(key)
     path = key_file(kid)
     if path.exists():
@@ -120,14 +121,14 @@ def writer_redaction(db: StoreDB) -> Redaction:
         legacy = _meta(db, _LEGACY)
         if legacy is not None:
             # Written before the key left the database: move it out, keep its scheme.
-            kid = _save(bytes.fromhex(legacy))
+            kid = save_key(bytes.fromhex(legacy))
             _set(db, _ID, kid)
             db.conn.execute("DELETE FROM meta WHERE key = ?", (_LEGACY,))
         stored_id = _meta(db, _ID)
         configured = configured_key()
         if stored_id is None:
             key = configured or secrets.token_bytes(32)
-            kid = _save(key) if configured is None else key_id(key)
+            kid = save_key(key) if configured is None else key_id(key)
             _set(db, _ID, kid)
             _set(db, _SCHEME, PER_OBJECT)
             return Redaction(key, per_object=True)
