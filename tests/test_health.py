@@ -180,6 +180,7 @@ def test_metrics_count_what_was_recorded(double: ApiDouble, db_path: Path, tmp_p
         assert total(samples, "timetravel_revisions_total", change="deleted") == 1
         assert total(samples, "timetravel_revisions_total", change="updated") == 1
         assert total(samples, "timetravel_revisions_total", change="created") == 6
+        assert total(samples, "timetravel_revisions_total", resource="configmaps") == 8
         # The watch delivered the four changes; "c" came by the relist.
         assert total(samples, "timetravel_events_total", resource="configmaps") == 4
         assert total(samples, "timetravel_events_total") == recorder.stats.events

@@ -79,6 +79,8 @@ class Recorder:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
         self.stats = Stats()
         self._reflectors: dict[tuple[str, str | None], threading.Thread] = {}
+        # (API group, kind) -> the type's name (deployments.apps), for /metrics.
+        self._type_names: dict[tuple[str, str], str] = {}
         self._writer_done = threading.Event()
         self._writer_error: BaseException | None = None
         self._writer_ready = threading.Event()
@@ -174,6 +176,7 @@ class Recorder:
             warnings_only = self.watches_warnings(rtype)
             if not warnings_only and not self.wanted(rtype):
                 continue
+            self._type_names[(rtype.group, rtype.kind)] = rtype.name
             for namespace in scopes if rtype.namespaced else [None]:
                 ident = (rtype.name, namespace)
                 if ident in self._reflectors:
@@ -503,7 +506,11 @@ class Recorder:
         result = writer.write(batch)
         if self.on_write is not None:
             self.on_write(time.perf_counter() - started)
-        self.stats.wrote(result.by_change)
+        by_type: dict[tuple[str, str], int] = {}
+        for (group, kind, change), n in result.by_kind.items():
+            name = self._type_names.get((group, kind)) or (f"{kind}.{group}" if group else kind)
+            by_type[(name, change)] = by_type.get((name, change), 0) + n
+        self.stats.wrote(result.by_change, by_type)
 
     def _reconcile(self, writer: RevisionWriter, done: ListDone) -> None:
         """Objects the store has as live but the list did not show were deleted unseen."""

@@ -84,7 +84,7 @@ class _Recorded(Collector):
         s = recorder.stats
         with s.lock:
             events = dict(s.events_by_type)
-            revisions = dict(s.revisions_by_change)
+            revisions = dict(s.revisions_by_type)
             gaps = dict(s.gaps_by_source)
             relists = dict(s.relists_by_type)
             heard = dict(s.heard_at)
@@ -104,9 +104,10 @@ class _Recorded(Collector):
         )
         yield _counter(
             "timetravel_revisions",
-            "Revisions written to the store, by change (created, updated, deleted).",
-            ["cluster", "change"],
-            {(c, change): n for change, n in revisions.items()},
+            "Revisions written to the store, by resource type and change (created, updated, "
+            "deleted).",
+            ["cluster", "resource", "change"],
+            {(c, name, change): n for (name, change), n in revisions.items()},
         )
         yield _counter(
             "timetravel_warning_events",

@@ -59,6 +59,7 @@ class Stats:
     # costs the hot path one lock per event, as the total alone did).
     events_by_type: dict[str, int] = field(default_factory=dict)
     revisions_by_change: dict[str, int] = field(default_factory=dict)
+    revisions_by_type: dict[tuple[str, str], int] = field(default_factory=dict)  # (type, change)
     gaps_by_source: dict[str, int] = field(default_factory=dict)
     relists_by_type: dict[str, int] = field(default_factory=dict)
     # time.monotonic() of the last event, bookmark or list, by reflector (type, namespace).
@@ -82,12 +83,17 @@ class Stats:
                 self.events_by_type[name] = self.events_by_type.get(name, 0) + 1
                 self.last_event_at = now
 
-    def wrote(self, by_change: dict[str, int]) -> None:
-        """Revisions were written, by change (created, updated, deleted)."""
+    def wrote(
+        self, by_change: dict[str, int], by_type: dict[tuple[str, str], int] | None = None
+    ) -> None:
+        """Revisions were written, by change (created, updated, deleted), and by resource
+        type and change."""
         with self.lock:
             for change, n in by_change.items():
                 self.revisions += n
                 self.revisions_by_change[change] = self.revisions_by_change.get(change, 0) + n
+            for key, n in (by_type or {}).items():
+                self.revisions_by_type[key] = self.revisions_by_type.get(key, 0) + n
 
     def gap(self, source: str, relisted: str | None = None) -> None:
         """A gap of ``source`` was written; ``relisted``: the resource type it relisted."""

@@ -77,6 +77,8 @@ class WriteResult:
     written: int = 0
     unchanged: int = 0
     by_change: dict[str, int] = field(default_factory=dict)
+    # (API group, kind, change): what /metrics breaks revisions down by.
+    by_kind: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 def validate(obs: Observation) -> None:
@@ -422,6 +424,8 @@ class RevisionWriter:
         )
         result.written += 1
         result.by_change[change] = result.by_change.get(change, 0) + 1
+        kind = (str(raw_obj["apiVersion"]).rpartition("/")[0], str(raw_obj["kind"]), change)
+        result.by_kind[kind] = result.by_kind.get(kind, 0) + 1
 
     def _update_lifetime(self, rid: int, at: str, change: str, last: _Last | None) -> None:
         """Keep resources.first_at/gone_at (see migration m004) true after a new revision.
