@@ -28,7 +28,17 @@ if str(ROOT) not in sys.path:
 from bench.common import Context, Figure, machine, markdown_table, write_results  # noqa: E402
 
 # One module per figure, in the order they run (memory reuses the recorder run of ingest).
-BENCHMARKS = ("ingest", "storage", "state", "desired", "git_follow", "screen", "memory", "pg")
+BENCHMARKS = (
+    "ingest",
+    "storage",
+    "state",
+    "desired",
+    "git_follow",
+    "screen",
+    "memory",
+    "pg",
+    "operations",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

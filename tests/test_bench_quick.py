@@ -37,6 +37,9 @@ FIGURES = (
     "pg.screen_scrub_to_frame",
     "pg.screen_keypress_to_data",
     "pg.live_seen",
+    "ops.disk_per_day_sqlite",
+    "ops.disk_per_day_pg",
+    "ops.recorder_rss_with_metrics",
 )
 
 
@@ -53,7 +56,7 @@ def test_quick_benchmarks_print_every_figure(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,  # ~60 s here; the machine is shared (the pg figures start a server)
+        timeout=420,  # ~90 s here; the machine is shared (the pg figures start a server)
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()

@@ -195,7 +195,9 @@ class PgConnection:
     # -- connection ----------------------------------------------------------------------
     def connect(self) -> None:
         assert psycopg is not None
-        extra = {"options": "-c default_transaction_read_only=on"} if self.read_only else {}
+        extra: dict[str, Any] = (
+            {"options": "-c default_transaction_read_only=on"} if self.read_only else {}
+        )
         try:
             self._conn = psycopg.connect(
                 self.location.url,
