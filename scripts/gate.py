@@ -1,7 +1,8 @@
-"""The whole gate in one command: lint, format, types, import contracts, tests.
+"""The whole gate in one command: lint, format, types, import contracts, tests, and a part
+of the tests again against the lowest release of every dependency (scripts/lowest.py).
 
 Run it with the project's virtualenv Python: ``.venv/bin/python scripts/gate.py``.
-Extra arguments go to pytest (``scripts/gate.py -k store``).
+Extra arguments go to pytest (``scripts/gate.py -k store``), not to the lowest-versions run.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def main() -> None:
     run("import contracts", [str(BIN / "lint-imports")])
     workers = os.environ.get("TIMETRAVEL_TEST_WORKERS", "2")
     run("pytest", [sys.executable, "-m", "pytest", "-n", workers, "-q", *sys.argv[1:]])
+    # pyproject's lower bounds, installed afresh in a throwaway venv (needs the package
+    # index): a bound that no longer holds fails the gate like any test.
+    run("lowest versions", [sys.executable, str(ROOT / "scripts" / "lowest.py")])
 
 
 if __name__ == "__main__":

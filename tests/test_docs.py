@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,34 @@ def test_architecture_names_every_package() -> None:
     assert len(packages) >= 8
     missing = [name for name in packages if f"`{name}/`" not in text]
     assert missing == [], f"docs/ARCHITECTURE.md does not describe {missing}"
+
+
+def test_contributing_sends_people_to_files_and_names_that_exist() -> None:
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    paths = set(re.findall(r"`((?:timetravel|tests|scripts|docs)/[\w./-]*|\.ci/run)`", text))
+    assert len(paths) > 20, paths
+    assert sorted(p for p in paths if not (ROOT / p).exists()) == []
+    # dotted names (timetravel.store.writer.RevisionWriter): a module, then its attributes
+    missing = []
+    for dotted in set(re.findall(r"`(timetravel(?:\.\w+)+)`", text)):
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                found: object = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ImportError:
+                continue
+        for name in parts[cut:]:
+            found = getattr(found, name, None)
+        if found is None:
+            missing.append(dotted)
+    assert missing == []
+
+
+def test_contributing_names_every_import_contract() -> None:
+    text = " ".join((ROOT / "CONTRIBUTING.md").read_text().split())
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = [c["name"] for c in pyproject["tool"]["importlinter"]["contracts"]]
+    assert len(contracts) >= 7
+    missing = [name for name in contracts if name.split(":")[0] not in text]
+    assert missing == [], f"CONTRIBUTING.md does not describe {missing}"

@@ -267,6 +267,7 @@ def test_every_path_the_dockerfile_copies_exists_and_is_in_the_build_context() -
     files = copied_files()
     assert "/src/timetravel/cli.py" in files
     assert "/src/README.md" in files  # pyproject's readme: the build needs it
+    assert "/src/LICENSE" in files  # pyproject's license-files: the wheel carries it
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     # the package data pyproject names is in the context too
     assert any(f.endswith(".tcss") for f in files) and any(f.endswith(".css") for f in files)
@@ -280,6 +281,7 @@ def test_dockerignore_is_read_as_docker_reads_it() -> None:
     assert dockerignore_excludes("timetravel/__pycache__/cli.cpython-311.pyc")
     assert not dockerignore_excludes("timetravel/cli.py")
     assert not dockerignore_excludes("pyproject.toml")
+    assert not dockerignore_excludes("LICENSE")
 
 
 # --- the copied files are enough -----------------------------------------------------------
@@ -335,6 +337,9 @@ def test_the_copied_files_install_and_run_with_a_read_only_root(image_root: Path
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # the distribution's own name (PyPI's `timetravel` is another program), its license
+    (licensed,) = site.glob("kube_timetravel-*.dist-info/licenses/LICENSE")
+    assert licensed.read_text() == (ROOT / "LICENSE").read_text()
 
     env_of_image = final_env()
     data = in_image(image_root, "/data")
@@ -367,6 +372,15 @@ def test_the_copied_files_install_and_run_with_a_read_only_root(image_root: Path
 
     try:
         assert check("--version").strip() == "timetravel, version 0.1.0"
+        plugin = subprocess.run(
+            [*user, str(venv / "bin/kubectl-timetravel"), "--version"],
+            env=env,
+            cwd=data,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert plugin.stdout.strip() == "timetravel, version 0.1.0", plugin.stderr
         assert "--standby" in check("record", "--help")
         where = check_imported_from(venv, env, user)
         assert where.startswith(str(venv)), f"timetravel imported from {where}, not the copy"

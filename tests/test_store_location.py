@@ -117,7 +117,7 @@ def test_the_environment_url_is_read_and_masked(tmp_path: Path) -> None:
 
 
 def test_a_url_without_the_driver_names_the_extra(tmp_path: Path) -> None:
-    # As on a machine where `pip install timetravel` left out the [postgres] extra.
+    # As on a machine where `pip install kube-timetravel` left out the [postgres] extra.
     script = (
         "import sys; sys.modules['psycopg'] = None; sys.modules['psycopg.errors'] = None; "
         "sys.argv = ['timetravel', 'export', '--at', 'now', '--db', "
@@ -130,5 +130,5 @@ def test_a_url_without_the_driver_names_the_extra(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
         "timetravel: error: a postgresql:// database needs the PostgreSQL driver: "
-        "pip install 'timetravel[postgres]' (psycopg 3)"
+        "pip install 'kube-timetravel[postgres]' (psycopg 3)"
     ]
