@@ -276,6 +276,48 @@ def test_a_store_opened_for_reading_refuses_writes_whatever_the_role(
     assert count(url, "SELECT count(*) FROM meta WHERE key = 'intruder'") == 0
 
 
+def test_check_reads_a_postgresql_store_in_a_read_only_session(
+    postgres_server: PostgresServer,
+) -> None:
+    """`timetravel check` (no --repair) opens the store for reading, and still builds its
+    index in a temporary table of its own session."""
+    url = postgres_server.new_database()
+    from .fixtures.sample import build_sample_store
+
+    build_sample_store(url)
+    result = subprocess.run(
+        [sys.executable, "-m", "timetravel", "check", "--db", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no damage found" in result.stdout
+
+
+def test_a_rolled_back_transaction_keeps_the_sessions_prepared_writes(
+    postgres_server: PostgresServer,
+) -> None:
+    """A write prepared before a transaction that rolls back still runs after it: psycopg's
+    own statement cache (which deallocates every prepared statement on ROLLBACK) is off."""
+    url = postgres_server.new_database()
+    db = open_database(url)
+    try:
+        sql = "INSERT INTO meta (key, value) VALUES (?, ?)"
+        for i in range(8):  # often enough for psycopg to have prepared statements of its own
+            with db.conn:
+                db.conn.execute(sql, (f"k{i}", "v"))
+            db.conn.execute("SELECT value FROM meta WHERE key = ?", (f"k{i}",)).fetchone()
+        with pytest.raises(RuntimeError), db.conn:
+            db.conn.execute(sql, ("rolled-back", "v"))
+            raise RuntimeError("rolled back")
+        with db.conn:
+            db.conn.execute(sql, ("after", "v"))
+        assert db.conn.execute("SELECT value FROM meta WHERE key = 'after'").fetchone() == ("v",)
+    finally:
+        db.conn.close()
+
+
 def _cm_json(name: str) -> str:
     import json
 

