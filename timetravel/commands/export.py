@@ -16,6 +16,7 @@ from timetravel.commands.options import (
     time_arg,
     user_errors,
 )
+from timetravel.domain.printable import printable
 from timetravel.domain.times import (
     DEFAULT_WINDOW,
     DEFAULT_WINDOW_TEXT,
@@ -26,6 +27,7 @@ from timetravel.domain.times import (
 from timetravel.errors import UserError
 from timetravel.export import FORMATS, ONLY, write_bundle_dir, write_export, write_file
 from timetravel.host import local_zone
+from timetravel.query.damage import damage_line
 from timetravel.query.moment import build_snapshot
 from timetravel.query.scope import one_cluster
 from timetravel.store.db import open_database
@@ -89,6 +91,9 @@ def export(
     --at takes a moment from year 1000 to 9998 (UTC), and the window around it must stay
     in that range.
 
+    An object whose stored bytes are damaged (see `timetravel check`) is left out, named
+    in the snapshot's errors and in one warning line on stderr; the rest is exported.
+
     A snapshot is of one cluster: in a store of several (a team store) --cluster names
     it, and without it the command stops with the list of clusters (exit 2) rather than
     mix prod's objects with staging's. Export each one on its own.
@@ -115,6 +120,10 @@ def export(
     known = [c["name"] for c in Reader(db).clusters()]
     chosen = one_cluster(known, cluster)
     snapshot = build_snapshot(db, at, window=window, namespaces=namespaces, cluster=chosen)
+    damaged = damage_line(snapshot.errors)
+    if damaged is not None:
+        # The rest is exported (exit 0); what could not be read is in its errors too.
+        click.echo(f"timetravel: warning: {printable(damaged)}", err=True)
     zone = local_zone()
     if output is None:
         data = write_export(snapshot, fmt, only=only, tz=zone, namespaces=namespaces)

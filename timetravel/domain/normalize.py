@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,39 +69,63 @@ def _decoded(value: Any) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def _redact_secret_fields(obj: dict[str, Any], key: Key) -> dict[str, Any]:
-    """A copy of a Secret with every ``data``/``stringData`` value replaced by its hash.
+_HASHED = re.compile(re.escape(REDACTED_PREFIX) + "[0-9a-f]{64}")
+
+
+def is_redacted(value: Any) -> bool:
+    """Whether ``value`` is a hash this module wrote (``redacted:`` and 64 hex digits)."""
+    return isinstance(value, str) and _HASHED.fullmatch(value) is not None
+
+
+def _redact_secret_fields(
+    obj: dict[str, Any], key: Key, *, keep_hashed: bool = False
+) -> dict[str, Any]:
+    """A copy of a Secret with every ``data``/``stringData`` value replaced by its hash
+    (``keep_hashed``: but a value that is a hash already, see :func:`redact_stored`).
 
     ``data`` is hashed on its decoded bytes and ``stringData`` on its UTF-8 bytes, so the
     same secret value written either way hashes the same.
     """
+
+    def hashed(value: Any, raw: Any, where: str) -> Any:
+        if keep_hashed and is_redacted(value):
+            return value
+        return redact_value(key, raw(value), where)
+
     out = dict(obj)
     at = _identity(obj)
     data = obj.get("data")
     if isinstance(data, dict):
-        out["data"] = {k: redact_value(key, _decoded(v), f"{at}/{k}") for k, v in data.items()}
+        out["data"] = {k: hashed(v, _decoded, f"{at}/{k}") for k, v in data.items()}
     elif data is not None:
-        out["data"] = redact_value(key, json.dumps(data).encode(), f"{at}/")
+        out["data"] = hashed(data, _dumped, f"{at}/")
     string_data = obj.get("stringData")
     if isinstance(string_data, dict):
-        out["stringData"] = {
-            k: redact_value(key, str(v).encode("utf-8", "surrogatepass"), f"{at}/{k}")
-            for k, v in string_data.items()
-        }
+        out["stringData"] = {k: hashed(v, _utf8, f"{at}/{k}") for k, v in string_data.items()}
     elif string_data is not None:
-        out["stringData"] = redact_value(key, json.dumps(string_data).encode(), f"{at}/")
+        out["stringData"] = hashed(string_data, _dumped, f"{at}/")
     return out
 
 
-def _redact_last_applied(text: str, key: Key, at: str) -> str:
+def _dumped(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _utf8(value: Any) -> bytes:
+    return str(value).encode("utf-8", "surrogatepass")
+
+
+def _redact_last_applied(text: str, key: Key, at: str, *, keep_hashed: bool = False) -> str:
     """The annotation with the Secret values inside it redacted; unparsable -> one hash."""
+    if keep_hashed and is_redacted(text):
+        return text
     try:
         applied = json.loads(text)
     except ValueError:
         return redact_value(key, text.encode("utf-8", "surrogatepass"), f"{at}/")
     if not isinstance(applied, dict):
         return redact_value(key, text.encode("utf-8", "surrogatepass"), f"{at}/")
-    redacted = _redact_secret_fields(applied, key)
+    redacted = _redact_secret_fields(applied, key, keep_hashed=keep_hashed)
     return json.dumps(redacted, sort_keys=True, separators=(",", ":"))
 
 
@@ -134,16 +159,32 @@ def is_secret_kind(kind: object) -> bool:
 
 def redact(obj: dict[str, Any], key: Key) -> dict[str, Any]:
     """A copy of ``obj`` with no Secret value left in it; non-Secrets come back as they are."""
+    return _redact(obj, key, keep_hashed=False)
+
+
+def redact_stored(obj: dict[str, Any], key: Key) -> dict[str, Any]:
+    """:func:`redact` for an object already stored, which may hold values hashed when it
+    was stored and values an older rule left plain (a Secret whose apiVersion was not
+    exactly ``v1``): the plain values are hashed, those already hashed are kept as they
+    are (hashing a hash would show a change that never happened). Stored again, a whole
+    redacted object comes back equal to itself.
+
+    A plain value that is itself ``redacted:`` and 64 hex digits is taken for a hash and
+    kept: nobody's password has that form by accident."""
+    return _redact(obj, key, keep_hashed=True)
+
+
+def _redact(obj: dict[str, Any], key: Key, *, keep_hashed: bool) -> dict[str, Any]:
     if not is_secret(obj):
         return obj
-    out = _redact_secret_fields(obj, key)
+    out = _redact_secret_fields(obj, key, keep_hashed=keep_hashed)
     meta = obj.get("metadata")
     if isinstance(meta, dict):
         annotations = meta.get("annotations")
         if isinstance(annotations, dict) and LAST_APPLIED in annotations:
             annotations = dict(annotations)
             annotations[LAST_APPLIED] = _redact_last_applied(
-                str(annotations[LAST_APPLIED]), key, _identity(obj)
+                str(annotations[LAST_APPLIED]), key, _identity(obj), keep_hashed=keep_hashed
             )
             out["metadata"] = {**meta, "annotations": annotations}
     return out

@@ -475,6 +475,21 @@ class Sections(Sentences):
                 )
             )
         for problem in r.problems:
+            if problem.get("kind") == "damaged":
+                # Stored bytes that failed their checksum: what is left out, and when.
+                items.append(
+                    self.item(
+                        f"{strong('Damaged record')}: the stored versions of "
+                        f"{self.code(str(problem.get('resource', '')))} in "
+                        f"{self.code(str(problem.get('cluster', '')))} from "
+                        # In UTC with the date: the span may lie days from the moment.
+                        f"{text(problem.get('from', ''))} to {text(problem.get('to', ''))} "
+                        "cannot be read and are left out "
+                        f"of this report; {self.code('timetravel check')} lists the damaged "
+                        "frames."
+                    )
+                )
+                continue
             details = ", ".join(
                 f"{text(k)}: {self.code(short_value(v, r.limits.value_chars))}"
                 for k, v in problem.items()

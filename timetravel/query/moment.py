@@ -26,6 +26,7 @@ from timetravel.domain.times import (
 )
 from timetravel.host import collector_paused
 from timetravel.query.causes import CauseFinder
+from timetravel.query.damage import damage_errors
 from timetravel.query.desired import DeclaredObject, DesiredKey, DesiredState, desired_key
 from timetravel.query.scope import check_cluster, scope_of
 from timetravel.store import Database
@@ -293,6 +294,7 @@ def _build_snapshot(
     reader = Reader(db)
     desired = DesiredState(db)
     causes = causes or CauseFinder(db)
+    causes_damage = causes.reader.damage_reads  # a finder passed in may have met some before
     at_stored = to_stored(at)
     first, last, _ = window_around(at, window)  # cut at the ends of the supported range
     start, end = to_stored(first), to_stored(last)
@@ -360,6 +362,16 @@ def _build_snapshot(
         )
         for update, commit in desired.ref_updates_between(start, end, scope.cluster)
     )
+    runs = tuple(causes.runs_between(start, end, scope.cluster))
+    # Objects whose stored versions could not be decoded: left out above, named here.
+    damage = [*reader.damage(), *causes.reader.damage(since=causes_damage)]
+    errors.extend(
+        damage_errors(
+            d
+            for d in damage
+            if in_scope(d.key.namespace) and scope.cluster in (None, d.key.cluster)
+        )
+    )
     return Snapshot(
         at=to_rfc3339(at),
         window_from=stored_to_rfc3339(start),
@@ -370,7 +382,7 @@ def _build_snapshot(
         resources=tuple(resources),
         changes=tuple(changes),
         commits=commits,
-        pipeline_runs=tuple(causes.runs_between(start, end, scope.cluster)),
+        pipeline_runs=runs,
         errors=tuple(errors),
     )
 

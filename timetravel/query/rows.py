@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.printable import printable
 from timetravel.domain.times import next_instant, stored_to_rfc3339
 from timetravel.query.desired import DeclaredObject, DesiredKey
 from timetravel.query.moment import CompareCache, compare
@@ -88,10 +89,13 @@ def live_at(
 
 def _forward(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
     """Apply the revisions in (base.at, at], oldest first: the latest of each wins."""
+    damage = reader.damage_reads
     records = reader.changes_between(
         next_instant(base.at), at, limit=limit + 1, cluster=base.cluster
     )
-    if len(records) > limit:
+    if len(records) > limit or reader.damage_reads != damage:
+        # A damaged segment in between: its revisions are missing here, and the object's
+        # older one would stay live. A full read leaves out what it cannot decode.
         return None
     check(stop)
     live = dict(base.by_resource)
@@ -106,11 +110,12 @@ def _forward(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> 
 def _back(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
     """Undo the revisions in (at, base.at]: each resource they touched takes the revision
     just before the first of them (or is not live, when that is none or a deletion)."""
+    damage = reader.damage_reads
     records = reader.changes_between(
         next_instant(at), base.at, with_body=False, limit=limit + 1, cluster=base.cluster
     )
-    if len(records) > limit:
-        return None
+    if len(records) > limit or reader.damage_reads != damage:
+        return None  # as going forward: a full read when a damaged segment lies between
     first: dict[int, RevisionRecord] = {}
     for record in records:
         first.setdefault(record.resource_id, record)
@@ -119,6 +124,8 @@ def _back(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> Liv
         if count % STOP_EVERY == 0:
             check(stop)
         before = reader.previous(record)
+        if reader.damage_reads != damage:
+            return None
         if before is None or before.deleted:
             live.pop(resource_id, None)
         else:
@@ -138,25 +145,37 @@ class ResourceRow:
 
     @property
     def search_text(self) -> str:
+        """What a word of the filter is looked for in: ``namespace/kind/name`` as recorded
+        and, when that holds control characters, as the list shows it (``\\x1b`` for ESC:
+        what the user sees is what they type), lower case."""
         k = self.key
-        return f"{k.namespace}/{k.kind}/{k.name}".lower()
+        raw = f"{k.namespace}/{k.kind}/{k.name}"
+        shown = printable(raw)
+        # A word holds no blank, so it cannot match across the line between the two forms.
+        return raw.lower() if shown is raw else f"{raw}\n{shown}".lower()
 
     def matches(self, query: str) -> bool:
-        """The ``/`` filter: words all match; ``state:drifted`` (``kind:``, ``ns:``) by field."""
+        """The ``/`` filter: words all match; ``state:drifted`` (``kind:``, ``ns:``) by field,
+        each as recorded or as shown."""
         for word in query.lower().split():
             name, sep, value = word.partition(":")
             if sep and name == "state":
                 if not self.state.startswith(value):
                     return False
             elif sep and name == "kind":
-                if self.key.kind.lower() != value:
+                if value not in _forms(self.key.kind):
                     return False
             elif sep and name in ("ns", "namespace"):
-                if self.key.namespace.lower() != value:
+                if value not in _forms(self.key.namespace):
                     return False
             elif word not in self.search_text:
                 return False
         return True
+
+
+def _forms(text: str) -> tuple[str, str]:
+    """A field as recorded and as shown, lower case (the filter's field words)."""
+    return text.lower(), printable(text).lower()
 
 
 @dataclass(frozen=True)

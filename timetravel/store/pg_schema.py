@@ -2,7 +2,9 @@
 
 A PostgreSQL store starts at the schema SQLite reaches after ``m001``..``m007`` (the
 baseline below), recorded under those same names; every later migration is added to both
-engines under one name (store/migrations.py holds SQLite's), so the two histories stay one.
+engines under one name (store/migrations.py holds SQLite's; :func:`later` registers
+PostgreSQL's step, which may do nothing when the engine has nothing to change, saying
+why), so the two histories stay one.
 
 Types: SQLite's INTEGER is 64-bit (BIGINT), BLOB is BYTEA. Text that is sorted or compared
 (names, RFC 3339 times) uses the "C" collation, so PostgreSQL orders it byte by byte as
@@ -12,7 +14,7 @@ SQLite does: the same data gives the same answers, and byte-identical exports, o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from timetravel.domain.times import to_stored, utc_now
 
@@ -141,8 +143,48 @@ CREATE VIEW revision_objects AS
     JOIN resources res ON res.id = s.resource_id;
 """
 
-# Later migrations: (name, the PostgreSQL statements), in the order SQLite applies them.
+# Later migrations: (name, the step on PostgreSQL), in the order SQLite applies them, each
+# under the name SQLite's has (store/migrations.py), so the two histories stay one: a store
+# of either engine says which migrations it has in the same words, and `timetravel
+# migrate` and the readers' check ("not migrated to this schema") count them alike. A
+# step gets the connection inside migrate()'s transaction, under its advisory lock.
+# tests/test_redact_stored.py checks that the names, in order, are SQLite's.
 LATER: list[tuple[str, Callable[[Any], None]]] = []
+
+Step = TypeVar("Step", bound=Callable[[Any], None])
+
+
+def later(name: str) -> Callable[[Step], Step]:
+    """Register a migration after the baseline under ``name`` (SQLite's name for it)."""
+
+    def register(step: Step) -> Step:
+        if any(known == name for known, _ in LATER) or name in BASELINE_NAMES:
+            raise ValueError(f"migration {name} is registered twice")
+        LATER.append((name, step))
+        return step
+
+    return register
+
+
+@later("m008_redact_stored_secrets")
+def m008_redact_stored_secrets(conn: Any) -> None:
+    """Nothing to hash on PostgreSQL, on purpose. On SQLite this hashes Secret values an
+    older version stored in plaintext (its apiVersion was not exactly "v1"). No PostgreSQL
+    store was written by such a version: PostgreSQL support (7bfe965) came after redaction
+    became one rule by kind (455984d). Nor can one have been given plaintext since:
+    ``timetravel copy`` opens its source through open_database, which migrates a SQLite
+    source first (m008 included) or refuses one it may not migrate. Reading every Secret's
+    segments here would cost a team store a full pass under the lock every recorder waits
+    on at start, to find nothing; the name is recorded so that the histories stay one."""
+
+
+@later("m009_facts_name_their_cluster")
+def m009_facts_name_their_cluster(conn: Any) -> None:
+    """The cluster of an audit event and the clusters of a pipeline run (NULL: not said,
+    any cluster), and audit events by time, as SQLite's m009."""
+    conn.execute(f"ALTER TABLE audit_events ADD COLUMN cluster {T}")
+    conn.execute(f"ALTER TABLE pipeline_runs ADD COLUMN clusters {T}")
+    conn.execute("CREATE INDEX audit_by_time ON audit_events (stage_at)")
 
 
 def migrate(conn: Any) -> list[str]:

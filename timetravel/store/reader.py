@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import zstandard as zstd
+
 from timetravel.domain.model import HappenedBetween, ResourceKey
 from timetravel.domain.times import from_micros, to_micros
 from timetravel.host import collector_paused
@@ -16,6 +18,7 @@ from timetravel.store import codec, dialect
 from timetravel.store import segments as seg
 from timetravel.store.handle import StoreDB
 from timetravel.store.records import (
+    Damage,
     GapRecord,
     ObservationRecord,
     RevisionRecord,
@@ -51,6 +54,18 @@ _RESOURCE_ID = (
 _LATEST_AT_LATERAL = (
     "CROSS JOIN LATERAL (SELECT id, resource_id, keyframe_id, body FROM segments "
     "WHERE resource_id = res.id AND first_at <= :at ORDER BY first_at DESC, id DESC LIMIT 1) s"
+)
+
+
+# What decoding a damaged segment raises: zstd's checksum or format errors; entries that
+# do not parse (orjson's errors are ValueErrors) or do not match the bodies; a keyframe
+# missing or damaged itself. Such a segment is left out of the answer and listed by
+# :meth:`Reader.damage` (issue #20): one damaged frame never hides the rest of a state.
+_UNDECODABLE = (zstd.ZstdError, ValueError, TypeError, IndexError, KeyError)
+# The segment after a damaged one: where the object's next readable versions start.
+_NEXT_SEGMENT = (
+    "SELECT first_at FROM segments WHERE resource_id = ? AND (first_at > ? OR "
+    "(first_at = ? AND id > ?)) ORDER BY first_at, id LIMIT 1"
 )
 
 
@@ -102,12 +117,78 @@ class Reader:
         # the same segment (see previous_many).
         self._segment_of: dict[int, int] = {}
         self._window_segments: dict[int, _Segment] = {}
+        # Damaged segments met: segment id -> (resource id, the count of damaged reads when
+        # last met). ``damage_reads`` counts every damaged read, so a caller can tell
+        # whether one call met damage (``damage(since=...)``).
+        self._damaged: dict[int, tuple[int, int]] = {}
+        self.damage_reads = 0
+        self._damage_spans: dict[int, tuple[str, str]] = {}
+
+    # -- damage -------------------------------------------------------------------------
+    def _met_damage(self, segment_id: int, resource_id: int) -> None:
+        self.damage_reads += 1
+        self._damaged[int(segment_id)] = (int(resource_id), self.damage_reads)
+
+    def damage(self, since: int = 0) -> list[Damage]:
+        """The objects whose stored versions this reader could not decode (damaged bytes)
+        and left out of its answers, one per object, by key: every one met, or those met
+        after ``since`` (an earlier :attr:`damage_reads`)."""
+        by_resource: dict[int, list[int]] = {}
+        for segment_id, (resource_id, when) in self._damaged.items():
+            if when > since:
+                by_resource.setdefault(resource_id, []).append(segment_id)
+        identities = self._identities_of(list(by_resource))
+        out = []
+        for resource_id, segment_ids in by_resource.items():
+            if resource_id not in identities:
+                continue  # its identity is gone too (pruned since): nothing to name
+            spans = [self._damage_span(sid, resource_id) for sid in segment_ids]
+            out.append(
+                Damage(
+                    identities[resource_id][0],
+                    min(start for start, _ in spans),
+                    max(end for _, end in spans),
+                    tuple(sorted(segment_ids)),
+                )
+            )
+        out.sort(key=lambda d: (d.key.cluster, d.key.namespace, d.key.kind, d.key.name))
+        return out
+
+    def _damage_span(self, segment_id: int, resource_id: int) -> tuple[str, str]:
+        """The first and last times of a damaged segment's revisions: its start, and the
+        newest index row naming it before the object's next segment (the time index is a
+        table of its own, so damage in a segment's bytes leaves it readable)."""
+        known = self._damage_spans.get(segment_id)
+        if known is not None:
+            return known
+        row = self.conn.execute(
+            "SELECT first_at FROM segments WHERE id = ?", (segment_id,)
+        ).fetchone()
+        start = str(row[0]) if row else from_micros(0)
+        after = self.conn.execute(_NEXT_SEGMENT, (resource_id, start, start, segment_id)).fetchone()
+        sql = "SELECT max(observed_us) FROM revisions WHERE observed_us >= ? AND segment_id = ?"
+        params: list[Any] = [to_micros(start), segment_id]
+        if after is not None:
+            sql += " AND observed_us < ?"
+            params.append(to_micros(str(after[0])))
+        (last,) = self.conn.execute(sql, params).fetchone()
+        span = (start, from_micros(int(last)) if last is not None else start)
+        self._damage_spans[segment_id] = span
+        return span
 
     # -- segments ---------------------------------------------------------------------
-    def _segment(self, row: Sequence[Any]) -> _Segment:
+    def _segment(self, row: Sequence[Any]) -> _Segment | None:
+        """The segment of a row, decoded; None when its bytes are damaged (noted for
+        :meth:`damage`)."""
         keyframe_id = row[2]
-        decompressor = self._keyframes.decompressor(keyframe_id, self._keyframe(keyframe_id))
-        segment = _Segment(row, *seg.decode(row[3], decompressor))
+        try:
+            decompressor = self._keyframes.decompressor(keyframe_id, self._keyframe(keyframe_id))
+            segment = _Segment(row, *seg.decode(row[3], decompressor))
+            if sum(e[seg.SIZE] for e in segment.entries) != len(segment.data):
+                raise ValueError("segment bodies and entries disagree")
+        except _UNDECODABLE:
+            self._met_damage(row[0], row[1])
+            return None
         if len(self._segment_of) > _IDENTITIES:
             self._segment_of.clear()
         for entry in segment.entries:
@@ -134,7 +215,10 @@ class Reader:
         for where, params in self._id_sets("id", missing):
             rows = self._blobs(f"SELECT id, body FROM keyframes WHERE {where}", params).fetchall()
             for kid, blob in rows:
-                self._keyframes.put(kid, self._keyframes.decompress_keyframe(blob))
+                try:
+                    self._keyframes.put(kid, self._keyframes.decompress_keyframe(blob))
+                except zstd.ZstdError:
+                    continue  # damaged: each segment compressed with it says so when read
 
     def _id_sets(self, column: str, ids: Sequence[int]) -> Iterator[tuple[str, list[Any]]]:
         """``column IN (...)`` for these ids, with its parameters: on SQLite in slices
@@ -172,8 +256,9 @@ class Reader:
         return self._segments_of(rows)
 
     def _segments_of(self, rows: Sequence[Any]) -> list[_Segment]:
+        """The segments of these rows, decoded; the damaged ones left out (and noted)."""
         self._cache_keyframes({row[2] for row in rows})
-        return [self._segment(row) for row in rows]
+        return [found for found in map(self._segment, rows) if found is not None]
 
     def _segments_by_id(self, segment_ids: Sequence[int]) -> dict[int, _Segment]:
         out = self._reusable(segment_ids)
@@ -254,10 +339,15 @@ class Reader:
             cache = self._keyframes
             for row in rows:
                 keyframe_id = row[2]
-                decompressor = cache.decompressor(
-                    keyframe_id, cache.get(keyframe_id) or self._keyframe(keyframe_id)
-                )
-                found = seg.decode_at(row[3], decompressor, at)
+                try:
+                    decompressor = cache.decompressor(
+                        keyframe_id, cache.get(keyframe_id) or self._keyframe(keyframe_id)
+                    )
+                    found = seg.decode_at(row[3], decompressor, at)
+                except _UNDECODABLE:
+                    # Its state at ``at`` is unknown: left out, and said (see damage()).
+                    self._met_damage(row[0], row[1])
+                    continue
                 if found is None:  # not possible: the segment starts at or before ``at``
                     continue
                 e, body = found
@@ -401,6 +491,10 @@ class Reader:
                         continue
                     seen.add(row[0])
                     found = self._segment(row)
+                    if found is None:
+                        # Damaged: the revision just before may be in it. Unknown, not an
+                        # older one shown as the one before (its diff would be wrong).
+                        return None
                     before = [i for i, e in enumerate(found.entries) if seg.order(e) < here]
                     if before:
                         return self._record(found, before[-1])

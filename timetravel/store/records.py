@@ -200,3 +200,20 @@ class ObservationRecord:
     object_namespace: str | None
     object_name: str | None
     count: int | None
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Stored versions of one object that a read could not decode: its segment's bytes are
+    damaged (a frame that fails its checksum, entries that do not parse) or its keyframe is.
+    The read left them out; everything else it answered as usual.
+
+    ``start`` and ``end`` (stored times) are the first and last versions the damaged
+    segments hold, from the time index (kept apart from the segments, so still readable):
+    no answer about the object in that span can be given, nor about its state after
+    ``end`` until its next readable version."""
+
+    key: ResourceKey
+    start: str
+    end: str
+    segments: tuple[int, ...]

@@ -150,3 +150,28 @@ def writer_redaction(db: StoreDB) -> Redaction:
             "machine that recorded it"
         )
     return Redaction(found, per_object=per_object)
+
+
+def stored_redaction(db: StoreDB) -> Redaction | None:
+    """The key (and scheme) ``db``'s Secret values are hashed with, when it can be found
+    here without writing anything: a legacy database's own key (still in ``meta``), the
+    configured key when it is the database's, or its key file. None when it cannot (no
+    key set up yet, or recorded on another machine). A migration that must hash values
+    asks this: it moves no key and refuses no one."""
+    per_object = _meta(db, _SCHEME) == PER_OBJECT
+    legacy = _meta(db, _LEGACY)
+    if legacy is not None:
+        return Redaction(bytes.fromhex(legacy), per_object=per_object)
+    kid = _meta(db, _ID)
+    if kid is None:
+        return None
+    try:
+        configured = configured_key()
+    except UserError:
+        configured = None  # an unreadable key file is said by the writer that needs it
+    if configured is not None and key_id(configured) == kid:
+        return Redaction(configured, per_object=per_object)
+    found = _load(kid)
+    if found is not None and key_id(found) == kid:
+        return Redaction(found, per_object=per_object)
+    return None

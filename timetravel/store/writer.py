@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
+import zstandard as zstd
 
 from timetravel.domain import managed_fields as mf
 from timetravel.domain.model import Gap, Observation, ResourceKey
@@ -35,6 +36,10 @@ ID_BLOCK = 64
 # another writer past the busy timeout, an I/O error. Callers that must not lose what they
 # hold (the recorder) keep it and retry on these; anything else is not retried.
 RETRYABLE: tuple[type[Exception], ...] = (DatabaseUnavailable, sqlite3.OperationalError)
+
+# What decoding a damaged segment raises (zstd's checksum, entries that do not parse or do
+# not match; see store.reader). The writer never fails a batch on one: see _damaged_last.
+UNDECODABLE = (zstd.ZstdError, ValueError, TypeError, IndexError, KeyError)
 
 
 def _hash(raw: bytes) -> bytes:
@@ -70,6 +75,9 @@ class _Last:
     gone: bool
     segment: SegmentRow
     manager_times: dict[str, str]  # mf.manager_times of its managedFields
+    # The latest segment cannot be decoded (damaged bytes): nothing is known of the latest
+    # revision, and the next one starts a segment and keyframe of its own.
+    damaged: bool = False
 
 
 @dataclass
@@ -177,17 +185,22 @@ class RevisionWriter:
         if row is None:
             return None
         segment = SegmentRow.of(row)
-        entries, data = self._segments.decode(segment)
-        segment.count = len(entries)
-        latest = entries[-1]
-        raw = seg.body_at(data, entries, len(entries) - 1)
-        content_hash, spec_hash = _hashes_of(raw)
-        uid = latest[seg.UID]
-        if uid is None:
-            uid = self._latest_uid(resource_id)
-        # Written by mf.stored_entries, which reads its own output back unchanged: the
-        # times found here are the ones the writer had when it wrote the revision.
-        managed = codec.loads(raw).get("managedFields") or []
+        try:
+            entries, data = self._segments.decode(segment)
+            segment.count = len(entries)
+            latest = entries[-1]
+            raw = seg.body_at(data, entries, len(entries) - 1)
+            content_hash, spec_hash = _hashes_of(raw)
+            uid = latest[seg.UID]
+            if uid is None:
+                uid = self._latest_uid(resource_id)
+            # Written by mf.stored_entries, which reads its own output back unchanged: the
+            # times found here are the ones the writer had when it wrote the revision.
+            managed = codec.loads(raw).get("managedFields") or []
+        except UNDECODABLE:
+            last = _damaged_last(segment)
+            self._remember(resource_id, last)
+            return last
         last = _Last(
             revision_id=latest[seg.ID],
             observed_at=latest[seg.OBSERVED_AT],
@@ -209,7 +222,10 @@ class RevisionWriter:
             SELECT_SEGMENTS + "ORDER BY s.first_at DESC, s.id DESC", (resource_id,)
         )
         for row in rows.fetchall():
-            entries, _ = self._segments.decode(SegmentRow.of(row))
+            try:
+                entries, _ = self._segments.decode(SegmentRow.of(row))
+            except UNDECODABLE:
+                continue  # damaged: an older segment may still say
             for entry in reversed(entries):
                 if entry[seg.UID] is not None:
                     return str(entry[seg.UID])
@@ -385,8 +401,14 @@ class RevisionWriter:
                 obs.happened_between.placed_by,
             ),
         )
-        late = last is not None and obs.observed_at < last.observed_at
-        if late:
+        late = last is not None and not last.damaged and obs.observed_at < last.observed_at
+        if last is not None and last.damaged:
+            # Against no segment of the object's: its keyframe may be the damaged part.
+            latest_segment = self._segments.start(
+                rid, None, families(obs.cluster, raw_obj, meta), entry, raw
+            )
+            segment_id = latest_segment.id
+        elif late:
             assert last is not None
             segment_id = self._segments.insert_late(rid, last.segment, entry, raw)
             latest_segment = last.segment
@@ -478,8 +500,14 @@ class RevisionWriter:
             params.append(namespace)
         out: dict[ResourceKey, str | None] = {}
         for ns, name, keyframe_id, body, keyframe_blob in self.conn.execute(sql, params).fetchall():
-            keyframe_raw = self._segments.keyframe_raw(keyframe_id, keyframe_blob)
-            latest = seg.decode(body, seg.decompressor(keyframe_raw))[0][-1]
+            try:
+                keyframe_raw = self._segments.keyframe_raw(keyframe_id, keyframe_blob)
+                latest = seg.decode(body, seg.decompressor(keyframe_raw))[0][-1]
+            except UNDECODABLE:
+                # Damaged: taken as live with no known version, so a relist that still
+                # shows it writes it again, and one that does not infers its deletion.
+                out[ResourceKey(cluster, group, kind, ns, name)] = None
+                continue
             if latest[seg.CHANGE] != "deleted":
                 out[ResourceKey(cluster, group, kind, ns, name)] = latest[seg.RESOURCE_VERSION]
         return out
@@ -493,10 +521,32 @@ class RevisionWriter:
         last = self._load_last(rid)
         if last is None:
             return None
+        if last.damaged:
+            return None
         entries, data = self._segments.decode(last.segment)
         raw = seg.body_at(data, entries, len(entries) - 1)
         obj = codec.loads(raw).get("object")
         return obj if isinstance(obj, dict) else None
+
+
+def _damaged_last(segment: SegmentRow) -> _Last:
+    """What the writer knows of an object whose latest segment is damaged: that it was
+    live since the segment started, and nothing else. Its next revision is written as an
+    update (never compared equal to anything, never late) into a new segment; `timetravel
+    check` names the damaged one, and readers leave it out with one line (issue 20)."""
+    return _Last(
+        revision_id=0,
+        observed_at=segment.first_at,
+        resource_version=None,
+        uid=None,
+        content_hash=b"",
+        spec_hash=b"",
+        deleted=False,
+        gone=False,
+        segment=segment,
+        manager_times={},
+        damaged=True,
+    )
 
 
 def record_warning_event(conn: Any, cluster: str, observed_at: str, event: dict[str, Any]) -> bool:
