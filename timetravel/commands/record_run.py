@@ -13,6 +13,7 @@ from timetravel.errors import UserError
 from timetravel.recorder.runs import RunReport, prepare_run
 from timetravel.recorder.runs import record_run as record_run_fact
 from timetravel.store.db import open_database
+from timetravel.store.reader import Reader
 
 
 @click.command("record-run")
@@ -48,6 +49,13 @@ from timetravel.store.db import open_database
     help="An object the run deploys (repeatable; KIND/NAME when cluster-scoped; NAME may be *).",
 )
 @click.option(
+    "--cluster",
+    "clusters",
+    multiple=True,
+    metavar="NAME",
+    help="A cluster the run deploys to (repeatable) [default: $TIMETRAVEL_CLUSTER, else any].",
+)
+@click.option(
     "--service-account",
     "service_account",
     metavar="SA",
@@ -72,6 +80,7 @@ def record_run(
     started_at: str | None,
     finished_at: str | None,
     targets: tuple[str, ...],
+    clusters: tuple[str, ...],
     service_account: str | None,
     no_env: bool,
 ) -> None:
@@ -84,6 +93,12 @@ def record_run(
     Buildkite, CircleCI; Tekton and Argo Workflows when the step exports their variables:
     see timetravel.domain.ci_env). --provider, --pipeline, --run-id and --commit must end
     up known. Times: RFC 3339, 'now', '-5m', '21:30'.
+
+    In a store of several clusters, --cluster (or TIMETRAVEL_CLUSTER, comma-separated,
+    set once in the deploy job) names those the run deploys to: it then explains
+    changes there only. Without it the run may explain a change in any cluster. Reports
+    of one run add up their clusters; a name the store does not record yet is taken,
+    with a warning.
 
     Example:
 
@@ -102,13 +117,23 @@ def record_run(
         "service_account": service_account,
     }
     prepared = prepare_run(
-        RunReport(flags, targets, started_at, finished_at),
+        RunReport(flags, targets, started_at, finished_at, clusters),
         env=os.environ,
         use_env=not no_env,
         now=utc_now(),
         parse_time=time_arg,
     )
     db = open_database(resolve_db(db_path))
+    if prepared.facts.clusters:
+        known = {c["name"] for c in Reader(db).clusters()}
+        unknown = [name for name in prepared.facts.clusters if name not in known]
+        if unknown:
+            # A run may be reported before the cluster's recorder first writes: kept.
+            names = ", ".join(repr(name) for name in unknown)
+            click.echo(
+                printable(f"timetravel: warning: this store records no cluster {names} yet"),
+                err=True,
+            )
     run = record_run_fact(db, prepared)
     if run is None:  # another writer deleted it in between: report what was sent
         raise UserError(f"{resolve_db(db_path)}: the run was not kept (database changed)")
@@ -122,9 +147,14 @@ def record_run(
         details.append(f"finished {stored_to_rfc3339(record.finished_at)}")
     if record.targets:
         details.append(f"{len(record.targets)} target{'s' if len(record.targets) > 1 else ''}")
+    if record.clusters:
+        details.append(
+            f"cluster{'s' if len(record.clusters) > 1 else ''} {', '.join(record.clusters)}"
+        )
     via = ""
-    if run.from_env and run.detected is not None:
-        via = f"; from the {run.detected.provider} environment: {', '.join(run.from_env)}"
+    if run.from_env:
+        where = f"the {run.detected.provider}" if run.detected is not None else "the"
+        via = f"; from {where} environment: {', '.join(run.from_env)}"
     click.echo(
         printable(
             f"{'updated' if run.updated else 'recorded'} {record.provider} run "

@@ -76,6 +76,8 @@ class AuditEvent:
 
     ``namespace`` is ``""`` for a cluster-scoped object (as in ``ResourceKey``) and None
     when the request named no object at all. ``api_group`` is ``""`` for the core group.
+    ``cluster`` is the cluster whose API server logged it (``import-audit --cluster``);
+    None when not known: the event may then explain a change in any cluster.
     """
 
     audit_id: str
@@ -96,6 +98,11 @@ class AuditEvent:
     response_code: int | None = None
     request_uri: str | None = None
     level: str | None = None
+    cluster: str | None = None
+
+    def in_cluster(self, cluster: str) -> bool:
+        """Whether this event may be about an object of ``cluster``."""
+        return self.cluster is None or self.cluster == cluster
 
     @property
     def read_only(self) -> bool:

@@ -47,6 +47,11 @@ Argo Workflows (``ARGO_WORKFLOW_NAME`` set)
     ``ARGO_SERVICE_ACCOUNT`` (``{{workflow.serviceAccountName}}``).
 
 ``CI=true`` alone names no system: nothing is detected.
+
+Any CI system
+    clusters ``TIMETRAVEL_CLUSTER``: the cluster (or comma-separated clusters) the run
+    deploys to, in a store that records several; set it once in the deploy job's
+    environment instead of passing ``--cluster`` to every report.
 """
 
 from __future__ import annotations
@@ -59,11 +64,13 @@ from datetime import datetime
 from timetravel.domain.times import parse_rfc3339, stored_to_rfc3339
 
 __all__ = [
+    "CLUSTER_VARIABLE",
     "TERMINAL_STATUSES",
     "DetectedRun",
     "PipelineRun",
     "PipelineRunFacts",
     "Target",
+    "clusters_from_env",
     "detect_run",
     "normalize_service_account",
     "normalize_status",
@@ -316,6 +323,16 @@ def detect_run(env: Mapping[str, str]) -> DetectedRun | None:
     return None
 
 
+CLUSTER_VARIABLE = "TIMETRAVEL_CLUSTER"
+
+
+def clusters_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The clusters ``TIMETRAVEL_CLUSTER`` names (comma-separated), each once, in order;
+    none when it is unset or blank."""
+    names = (name.strip() for name in env.get(CLUSTER_VARIABLE, "").split(","))
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*(\.[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?")
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
@@ -409,6 +426,7 @@ class PipelineRunFacts:
     finished_at: datetime | None = None
     targets: tuple[Target, ...] = ()
     service_account: str | None = None
+    clusters: tuple[str, ...] = ()  # where the run deploys; none said: any
 
 
 @dataclass(frozen=True)
@@ -418,6 +436,8 @@ class PipelineRun:
     Either every ``record-run`` report of it merged (``source`` "record-run", ``id`` its
     row), or a run seen in the cluster (an Argo CD sync, a Tekton PipelineRun...; ``id``
     None). Times are stored text (``domain.times.to_stored``): fixed width, so comparable.
+    ``clusters`` are the clusters it deploys to (``record-run --cluster``, or the cluster
+    a run was seen in); none: not said, it may have changed any cluster.
     """
 
     provider: str
@@ -434,6 +454,11 @@ class PipelineRun:
     service_account: str | None = None
     source: str = "record-run"
     id: int | None = None
+    clusters: tuple[str, ...] = ()
+
+    def in_cluster(self, cluster: str) -> bool:
+        """Whether the run may have changed objects of ``cluster``."""
+        return not self.clusters or cluster in self.clusters
 
     @property
     def window(self) -> tuple[str, str] | None:

@@ -3,6 +3,7 @@ PipelineRuns and Argo Workflows, read from the objects the recorder already keep
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from timetravel.domain.ci_env import PipelineRun, Target
@@ -167,8 +168,18 @@ def _flux(obj: dict[str, Any]) -> list[PipelineRun]:
     ]
 
 
-def runs_from_object(group: str, kind: str, obj: dict[str, Any] | None) -> list[PipelineRun]:
-    """The runs an object describes (none when it is not a run-describing kind)."""
+def runs_from_object(
+    group: str, kind: str, obj: dict[str, Any] | None, cluster: str | None = None
+) -> list[PipelineRun]:
+    """The runs an object describes (none when it is not a run-describing kind); seen in
+    ``cluster``, they are that cluster's runs (their ``clusters``)."""
+    runs = _runs_from_object(group, kind, obj)
+    if cluster is None:
+        return runs
+    return [replace(run, clusters=(cluster,)) for run in runs]
+
+
+def _runs_from_object(group: str, kind: str, obj: dict[str, Any] | None) -> list[PipelineRun]:
     if not obj or not isinstance(obj.get("metadata"), dict):
         return []
     if (group, kind) == ("argoproj.io", "Application"):

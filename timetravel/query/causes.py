@@ -2,6 +2,11 @@
 
 Evidence is read when asked, so a pipeline run reported after its deploy, or an audit
 log imported next week, changes the answer without re-recording anything.
+
+In a store of several clusters a change is weighed against its own cluster's evidence:
+the audit events of its cluster's API server and the runs that deploy to it, with those
+that name no cluster (facts from before a store knew several, or a run reported without
+``--cluster``), which may be about any.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ EXPLAINED_LIMIT = 50_000
 DECLARED_SETS = 8
 
 ObjectRef = tuple[str, str, str]  # audit resource (plural), namespace, name
+ClusterFact = tuple[str | None, AuditFact]  # the cluster an audit event names, the event
 
 
 def _days(first: datetime, last: datetime) -> list[str]:
@@ -112,7 +118,8 @@ class CauseFinder:
         self._native: dict[str, list[tuple[str, PipelineRun]]] = {}
         self._run_resources: list[int] | None = None
         self._repos = self.git.repos()
-        self._audit_days: dict[str, dict[ObjectRef, list[AuditFact]]] = {}
+        self._runs_of_cluster: dict[tuple[str, str], list[PipelineRun]] = {}
+        self._audit_days: dict[str, dict[ObjectRef, list[ClusterFact]]] = {}
         self._ref_days: dict[str, list[tuple[RepoRecord, list[str], list[RefUpdate]]]] = {}
         self._explained: dict[tuple[int, int | None], Attribution] = {}
         self._shared: dict[tuple[Any, ...], Attribution] = {}  # see _unevidenced
@@ -122,6 +129,16 @@ class CauseFinder:
         self._declared: dict[tuple[str, str, ObjectKey], dict[str, Any] | None] = {}
         self._fitted: dict[tuple[int, str, str], bool] = {}
         self._shas: dict[tuple[int, str], str | None] = {}  # a run's commit, as stored
+
+    def _day_runs(self, day: str, cluster: str) -> list[PipelineRun]:
+        """The recorded runs of ``day`` that may have changed ``cluster`` (kept: a snapshot
+        asks for thousands of changes of a day or two)."""
+        key = (day, cluster)
+        known = self._runs_of_cluster.get(key)
+        if known is None:
+            known = [r for r in self._runs_by_day.get(day, ()) if r.in_cluster(cluster)]
+            self._runs_of_cluster[key] = known
+        return known
 
     def native_runs(self, start: str, end: str, cluster: str | None = None) -> list[PipelineRun]:
         """Argo CD / Flux / Tekton / Argo Workflows runs seen in [start, end], in ``cluster``
@@ -153,7 +170,7 @@ class CauseFinder:
             self._run_resources = self.reader.resource_ids_of_kinds(RUN_KINDS)
         for record in self.reader.revisions_of(self._run_resources, start, end):
             cluster = record.key.cluster
-            for run in runs_from_object(record.key.group, record.key.kind, record.obj):
+            for run in runs_from_object(record.key.group, record.key.kind, record.obj, cluster):
                 # The latest view of a run wins (it knows how the run ended).
                 runs[(cluster, run.provider, run.pipeline, run.run_id)] = (cluster, run)
         found = list(runs.values())
@@ -162,8 +179,12 @@ class CauseFinder:
 
     def runs_between(self, start: str, end: str, cluster: str | None = None) -> list[PipelineRun]:
         """Every run, recorded or seen (in ``cluster``; None: in any), overlapping
-        [start, end], oldest first. A reported run names no cluster: it is in every one."""
-        out = [r for r in self.recorded_runs if _overlaps(r, start, end)]
+        [start, end], oldest first. A reported run that names no cluster is in every one."""
+        out = [
+            r
+            for r in self.recorded_runs
+            if _overlaps(r, start, end) and (cluster is None or r.in_cluster(cluster))
+        ]
         out += self.native_runs(start, end, cluster)
         return sorted(out, key=lambda r: r.started_at or r.reported_at or "")
 
@@ -174,24 +195,31 @@ class CauseFinder:
         if not days:  # most days of most stores: no audit log imported
             return []
         ref = (guess_resource(record.key.kind), record.key.namespace, record.key.name)
-        near = [fact for by_object in days for fact in by_object.get(ref, ())]
+        cluster = record.key.cluster
+        near = [
+            fact
+            for by_object in days
+            for named, fact in by_object.get(ref, ())
+            if named is None or named == cluster
+        ]
         if not near:
             return near
         start, end = to_stored(first), to_stored(last)
         return [fact for fact in near if start <= fact.stage_at <= end]
 
-    def _audit_day(self, day: str) -> dict[ObjectRef, list[AuditFact]]:
-        """One day's audit writes by object, earliest first: one query for every change of
-        that day rather than one per change."""
+    def _audit_day(self, day: str) -> dict[ObjectRef, list[ClusterFact]]:
+        """One day's audit writes by object, earliest first, each with the cluster it names:
+        one query for every change of that day (of every cluster) rather than one per
+        change."""
         cached = self._audit_days.get(day)
         if cached is not None:
             return cached
-        by_object: dict[ObjectRef, list[AuditFact]] = {}
+        by_object: dict[ObjectRef, list[ClusterFact]] = {}
         for event in audit_events_between(self.db, *_day_bounds(day), changes_only=True):
             if event.resource is None or event.namespace is None or event.name is None:
                 continue  # names no object: no change's evidence
             ref = (event.resource, event.namespace, event.name)
-            by_object.setdefault(ref, []).append(_audit_fact(event))
+            by_object.setdefault(ref, []).append((event.cluster, _audit_fact(event)))
         self._audit_days[day] = by_object
         return by_object
 
@@ -250,7 +278,7 @@ class CauseFinder:
             return self._unevidenced(record, previous)
         at = from_stored(observed)
         day = day or at.date().isoformat()
-        runs = self._runs_by_day.get(day, [])
+        runs = self._day_runs(day, record.key.cluster)
         if _audit_window_in_day(observed) and not self._audit_day(day):
             audits: list[AuditFact] = []  # the audit window stays in a day without audits
         else:

@@ -1,11 +1,16 @@
-"""Audit logs into the store: who made each change (``timetravel import-audit``)."""
+"""Audit logs into the store: who made each change (``timetravel import-audit``).
+
+An audit log is one API server's, so one cluster's: in a store of several clusters its
+events must say which (``--cluster``), or prod's ``kubectl edit`` would be taken for the
+author of staging's change of an object with the same name at the same moment.
+"""
 
 from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 from timetravel.domain.audit import AuditEvent, BadLine, parse_audit_records
 from timetravel.errors import UserError
@@ -50,6 +55,49 @@ class AuditImportReport:
         )
 
 
+@dataclass(frozen=True)
+class LogCluster:
+    """The cluster a log's events are filed under (None: not said, any cluster), and a
+    warning to show first, if any."""
+
+    cluster: str | None
+    warning: str | None = None
+
+
+def _listing(known: Sequence[str]) -> str:
+    return ", ".join(known) if known else "none yet"
+
+
+def log_cluster(known: Sequence[str], cluster: str | None) -> LogCluster:
+    """Which cluster a log is from, given the clusters the store records (``known``) and
+    ``--cluster`` (None when not given).
+
+    Without ``--cluster`` a store of one cluster (or none yet) files the events under no
+    cluster, as before there were several; a store of several refuses (UserError naming
+    them): nothing says which one's changes the log explains. A name the store does not
+    record (yet: the log may come before the recorder) is taken, with a warning.
+    """
+    if cluster is not None and not cluster.strip():
+        raise UserError("--cluster needs a cluster name")
+    if cluster is None:
+        if len(known) > 1:
+            raise UserError(
+                f"this store records clusters {_listing(known)}: say which cluster the "
+                "audit log is from with --cluster"
+            )
+        return LogCluster(None)
+    if cluster in known:
+        return LogCluster(cluster)
+    records = (
+        f"no cluster {cluster!r} yet (it records {_listing(known)})"
+        if known
+        else ("no cluster yet")
+    )
+    return LogCluster(
+        cluster, f"this store records {records}; the events are filed under {cluster!r}"
+    )
+
+
 def import_audit_lines(
     db: Database,
     lines: Iterable[bytes | str | LongLine],
@@ -57,13 +105,16 @@ def import_audit_lines(
     name: str = "-",
     report: AuditImportReport | None = None,
     progress: Progress | None = None,
+    cluster: str | None = None,
 ) -> AuditImportReport:
     """Import audit events; read-only requests are counted and dropped, bad lines listed.
 
     Each batch is one transaction, so an interrupted import keeps every batch before it,
-    and importing the same log again adds nothing (requests are keyed by auditID). A line
-    over the length limit (:func:`~timetravel.sources.files.read_lines`) is a bad line.
-    ``report`` accumulates over several files (named ``name`` in its bad lines).
+    and importing the same log again adds nothing (requests are keyed by auditID; again
+    with a ``cluster``, the events stored without one take it). A line over the length
+    limit (:func:`~timetravel.sources.files.read_lines`) is a bad line. ``report``
+    accumulates over several files (named ``name`` in its bad lines). ``cluster`` is the
+    cluster whose API server wrote the log (None: not said).
     """
     report = report if report is not None else AuditImportReport()
     report.files += 1
@@ -92,7 +143,7 @@ def import_audit_lines(
                     # Most of a real audit log is get/list/watch: nothing changed, nothing kept.
                     report.read_only += 1
                 else:
-                    batch.append(item)
+                    batch.append(item if cluster is None else replace(item, cluster=cluster))
                     if len(batch) >= BATCH:
                         flush()
     finally:
@@ -114,9 +165,14 @@ def check_audit_sources(sources: Iterable[str]) -> list[str]:
 
 
 def import_audit_files(
-    db: Database, sources: Iterable[str], *, progress: Progress | None = None
+    db: Database,
+    sources: Iterable[str],
+    *,
+    progress: Progress | None = None,
+    cluster: str | None = None,
 ) -> AuditImportReport:
-    """Import every log in ``sources`` (checked by :func:`check_audit_sources`), gzip or plain.
+    """Import every log in ``sources`` (checked by :func:`check_audit_sources`), gzip or plain,
+    all from ``cluster`` (None: not said).
 
     A truncated or corrupt compressed log keeps the events before the damage and raises
     UserError naming the file.
@@ -126,7 +182,12 @@ def import_audit_files(
         stream, raw = open_input(source, gunzip=True)
         try:
             import_audit_lines(
-                db, read_lines(stream), name=source, report=report, progress=progress
+                db,
+                read_lines(stream),
+                name=source,
+                report=report,
+                progress=progress,
+                cluster=cluster,
             )
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise UserError(

@@ -19,6 +19,7 @@ from timetravel.domain.ci_env import (
     PipelineRun,
     PipelineRunFacts,
     Target,
+    clusters_from_env,
     detect_run,
     normalize_service_account,
     normalize_status,
@@ -39,6 +40,7 @@ class RunReport:
     targets: tuple[str, ...] = ()
     started_at: str | None = None
     finished_at: str | None = None
+    clusters: tuple[str, ...] = ()  # --cluster values
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,14 @@ def parse_targets(values: tuple[str, ...]) -> tuple[Target, ...]:
         if target not in out:
             out.append(target)
     return tuple(out)
+
+
+def parse_clusters(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--cluster`` values, each once, in the order given."""
+    names = tuple(dict.fromkeys(value.strip() for value in values))
+    if "" in names:
+        raise UserError("--cluster needs a cluster name")
+    return names
 
 
 def merge_with_env(
@@ -136,6 +146,8 @@ def prepare_run(
         raise UserError(f"--commit {commit_sha!r}: expected a git commit SHA (7 to 64 hex digits)")
     final_status = normalize_status(merged["status"]) if merged["status"] else None
     targets = parse_targets(report.targets)
+    clusters = parse_clusters(report.clusters)
+    env_clusters = clusters_from_env(env) if use_env and not clusters else ()
     start = parse_time(report.started_at, now) if report.started_at else env_started
     finish = parse_time(report.finished_at, now) if report.finished_at else None
     if start and finish and finish < start:
@@ -155,11 +167,14 @@ def prepare_run(
         finished_at=finish,
         targets=targets,
         service_account=normalize_service_account(account) if account else None,
+        clusters=clusters or env_clusters,
     )
     # Say which values came from the environment: a wrong one is then easy to trace.
     filled = [k.replace("_", "-") for k, v in merged.items() if v and not flags.get(k)]
     if env_started is not None and not report.started_at:
         filled.append("started-at")
+    if env_clusters:
+        filled.append("cluster")
     return PreparedRun(facts, final_status in TERMINAL_STATUSES, detected, tuple(filled))
 
 

@@ -11,6 +11,7 @@ from timetravel.store import codec, declared
 from timetravel.store.copy_parts import CopyReport, Scope, StartProgress, Tally, chunks, many, marks
 from timetravel.store.gitstore import GitStore
 from timetravel.store.handle import StoreDB
+from timetravel.store.runs import decode_clusters, encode_clusters
 
 # Rows of a table a transaction copies (desired sets: a few, each a whole commit's).
 ROWS = 1000
@@ -255,14 +256,23 @@ class FactCopy:
             tally.advance(len(rows))
 
     # -- runs and audit events -------------------------------------------------------------
+    def _runs_of_cluster(self, rows: list[Any]) -> list[Any]:
+        """The runs (``clusters`` last) that may have changed the copied cluster: those
+        naming it or none (a name in a JSON list, read alike from either engine)."""
+        cluster = self.scope.cluster
+        if cluster is None:
+            return rows
+        return [r for r in rows if not (names := decode_clusters(r[-1])) or cluster in names]
+
     def pipeline_runs(self, tally: Tally) -> None:
         columns = (
             "provider, pipeline, run_id, url, commit_sha, status, actor, started_at, "
-            "finished_at, targets, service_account, reported_at, source"
+            "finished_at, targets, service_account, reported_at, source, clusters"
         )
         where, params = self._since("COALESCE(finished_at, reported_at)")
         sql = f"SELECT id, {columns} FROM pipeline_runs WHERE id > ?" + where
-        for rows in self._pages(sql, params):
+        for page in self._pages(sql, params):
+            rows = self._runs_of_cluster(page)
             added = updated = 0
             with self.dst:
                 for row in rows:
@@ -270,7 +280,7 @@ class FactCopy:
                     if values[4]:
                         self.shas.add(str(values[4]))
                     held = self.dst.execute(
-                        "SELECT reported_at FROM pipeline_runs "
+                        "SELECT reported_at, clusters FROM pipeline_runs "
                         "WHERE provider = ? AND pipeline = ? AND run_id = ?",
                         values[:3],
                     ).fetchone()
@@ -280,9 +290,15 @@ class FactCopy:
                             values,
                         )
                         added += 1
-                    elif values[11] > held[0]:
+                        continue
+                    # The clusters of both count, whichever report is later (as store.runs.
+                    # upsert_pipeline_run merges reports).
+                    clusters = encode_clusters(
+                        (*decode_clusters(held[1]), *decode_clusters(values[13]))
+                    )
+                    if values[11] > held[0]:
                         # A later report of the run: what it says wins, what it leaves out
-                        # stays (as store.runs.upsert_pipeline_run merges reports).
+                        # stays.
                         self.dst.execute(
                             "UPDATE pipeline_runs SET url = coalesce(?, url), "
                             "commit_sha = coalesce(?, commit_sha), status = coalesce(?, status), "
@@ -290,55 +306,78 @@ class FactCopy:
                             "finished_at = coalesce(?, finished_at), "
                             "targets = coalesce(?, targets), "
                             "service_account = coalesce(?, service_account), "
-                            "reported_at = ?, source = ? "
+                            "reported_at = ?, source = ?, clusters = ? "
                             "WHERE provider = ? AND pipeline = ? AND run_id = ?",
-                            (*values[3:], *values[:3]),
+                            (*values[3:13], clusters, *values[:3]),
+                        )
+                        updated += 1
+                    elif clusters != held[1]:
+                        self.dst.execute(
+                            "UPDATE pipeline_runs SET clusters = ? "
+                            "WHERE provider = ? AND pipeline = ? AND run_id = ?",
+                            (clusters, *values[:3]),
                         )
                         updated += 1
             self.report.add("pipeline_runs", added + updated, len(rows) - added - updated)
-            tally.advance(len(rows))
+            tally.advance(len(page))
 
     def audit_events(self, tally: Tally) -> None:
         columns = (
             'audit_id, stage, stage_at, verb, "user", user_groups, impersonated_user, '
             "user_agent, field_manager, api_group, api_version, resource, subresource, "
-            "namespace, name, response_code, request_uri, level, imported_at"
+            "namespace, name, response_code, request_uri, level, imported_at, cluster"
         )
         settable = [c.strip() for c in columns.split(",")][1:]
         where, params = self._since("stage_at")
+        if self.scope.cluster is not None:
+            # The events of C's API server, and those that name no cluster (they may be).
+            where += " AND (cluster = ? OR cluster IS NULL)"
+            params.append(self.scope.cluster)
         sql = f"SELECT id, {columns} FROM audit_events WHERE id > ?" + where
         for rows in self._pages(sql, params):
             ids = sorted({str(r[1]) for r in rows if r[1] is not None})
-            held: dict[str, int] = {}
+            held: dict[str, tuple[int, str | None]] = {}  # rank of the stage, cluster
             for chunk in chunks(ids):
-                for audit_id, stage in self.dst.execute(
-                    f"SELECT audit_id, stage FROM audit_events WHERE audit_id IN ({marks(chunk)})",
+                for audit_id, stage, cluster in self.dst.execute(
+                    "SELECT audit_id, stage, cluster FROM audit_events "
+                    f"WHERE audit_id IN ({marks(chunk)})",
                     chunk,
                 ):
-                    held[str(audit_id)] = stage_rank(stage)
+                    held[str(audit_id)] = (stage_rank(stage), cluster)
             added = 0
             with self.dst:
                 for row in rows:
                     values = tuple(row[1:])
-                    audit_id = values[0]
+                    audit_id, cluster = values[0], values[-1]
                     known = held.get(audit_id) if audit_id is not None else None
                     if known is None:
                         self.dst.execute(
                             f"INSERT INTO audit_events ({columns}) VALUES ({marks(values)})",
                             values,
                         )
-                    elif stage_rank(values[1]) > known:
-                        # A later stage of the request (as store.runs.insert_audit_events).
+                    elif stage_rank(values[1]) > known[0]:
+                        # A later stage of the request (as store.runs.insert_audit_events:
+                        # a cluster the target holds stays).
                         self.dst.execute(
                             "UPDATE audit_events SET "
-                            + ", ".join(f"{c} = ?" for c in settable)
+                            + ", ".join(
+                                "cluster = coalesce(cluster, ?)" if c == "cluster" else f"{c} = ?"
+                                for c in settable
+                            )
                             + " WHERE audit_id = ?",
                             (*values[1:], audit_id),
                         )
                     else:
+                        if cluster is not None and known[1] is None:
+                            # Held without its cluster, which the source knows.
+                            self.dst.execute(
+                                "UPDATE audit_events SET cluster = ? WHERE audit_id = ?",
+                                (cluster, audit_id),
+                            )
+                            held[audit_id] = (known[0], cluster)
                         continue
                     if audit_id is not None:
-                        held[audit_id] = stage_rank(values[1])
+                        held[audit_id] = (stage_rank(values[1]), (known and known[1]) or cluster)
                     added += 1
             self.report.add("audit_events", added, len(rows) - added)
             tally.advance(len(rows))

@@ -6,6 +6,12 @@ changes the answer without re-recording anything.
 
 Times passed in and read back are the store's text form (``domain.times.to_stored``:
 fixed-width UTC, so text order is time order), audit events' ``stage_at`` included.
+
+Each names the cluster(s) it is about when that was said: an audit event its ``cluster``,
+a run its ``clusters`` (stored as a JSON list). NULL means not said (every fact written
+before timetravel knew several clusters in one store): such a fact bears on any cluster,
+so a store of one cluster answers as it always did. The ``cluster`` arguments of the
+readers keep the facts that may be about that cluster: its own and those naming none.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ __all__ = [
     "all_pipeline_runs",
     "audit_events_between",
     "audit_events_for",
+    "decode_clusters",
+    "encode_clusters",
     "get_pipeline_run",
     "insert_audit_events",
     "pipeline_runs_between",
@@ -46,7 +54,7 @@ def _opt_stored(at: datetime | None) -> str | None:
 
 _RUN_COLUMNS = (
     "id, provider, pipeline, run_id, url, commit_sha, status, actor, started_at, "
-    "finished_at, targets, service_account, reported_at, source"
+    "finished_at, targets, service_account, reported_at, source, clusters"
 )
 
 
@@ -61,6 +69,27 @@ def _decode_targets(text: str | None) -> tuple[Target, ...]:
             # Written by an older or foreign writer: a target we cannot read is not fatal.
             continue
     return tuple(out)
+
+
+def encode_clusters(clusters: Iterable[str]) -> str | None:
+    """The ``clusters`` column of a run deploying to ``clusters``: a JSON list, sorted, each
+    once; NULL for none (not said: any cluster)."""
+    names = sorted(set(clusters))
+    return orjson.dumps(names).decode() if names else None
+
+
+def decode_clusters(text: str | None) -> tuple[str, ...]:
+    """The clusters a ``clusters`` column names (none for NULL, or for text that is not a
+    JSON list: an older or foreign writer's, read as not said)."""
+    if not text:
+        return ()
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return ()
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(name) for name in value if isinstance(name, str) and name)
 
 
 def _run_record(row: Sequence[Any]) -> PipelineRun:
@@ -79,6 +108,7 @@ def _run_record(row: Sequence[Any]) -> PipelineRun:
         service_account=row[11],
         reported_at=str(row[12]),
         source=str(row[13]),
+        clusters=decode_clusters(row[14]),
     )
 
 
@@ -112,7 +142,8 @@ def upsert_pipeline_run(db: StoreDB, run: PipelineRunFacts) -> int:
     A later report of the same (provider, pipeline, run_id) fills in what earlier ones did
     not know and replaces a value only with a non-null one: a final report saying
     ``success`` at 21:40 keeps the commit and start time the first report gave. Targets
-    accumulate; ``reported_at`` is the latest report's time.
+    and clusters accumulate (a report naming none leaves those known); ``reported_at`` is
+    the latest report's time.
     """
     conn = db.conn
     with conn:
@@ -128,7 +159,8 @@ def upsert_pipeline_run(db: StoreDB, run: PipelineRunFacts) -> int:
                 conn,
                 "INSERT INTO pipeline_runs (provider, pipeline, run_id, url, commit_sha, "
                 "status, actor, started_at, finished_at, targets, service_account, "
-                "reported_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reported_at, source, clusters) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.provider,
                     run.pipeline,
@@ -143,6 +175,7 @@ def upsert_pipeline_run(db: StoreDB, run: PipelineRunFacts) -> int:
                     run.service_account,
                     reported_at,
                     run.source,
+                    encode_clusters(run.clusters),
                 ),
             )
         old = _run_record(row)
@@ -151,7 +184,7 @@ def upsert_pipeline_run(db: StoreDB, run: PipelineRunFacts) -> int:
         conn.execute(
             "UPDATE pipeline_runs SET url = ?, commit_sha = ?, status = ?, actor = ?, "
             "started_at = ?, finished_at = ?, targets = ?, service_account = ?, "
-            "reported_at = ?, source = ? WHERE id = ?",
+            "reported_at = ?, source = ?, clusters = ? WHERE id = ?",
             (
                 run.url or old.url,
                 run.commit or old.commit,
@@ -163,23 +196,36 @@ def upsert_pipeline_run(db: StoreDB, run: PipelineRunFacts) -> int:
                 run.service_account or old.service_account,
                 max(reported_at, str(row[12])),
                 _merge_source(old.source, run.source),
+                encode_clusters((*old.clusters, *run.clusters)),
                 old_id,
             ),
         )
         return old_id
 
 
-def all_pipeline_runs(db: StoreDB) -> list[PipelineRun]:
-    """Every stored run, earliest first (by start, else finish, else report time)."""
+def _in_cluster(runs: Iterable[PipelineRun], cluster: str | None) -> list[PipelineRun]:
+    # In Python, not SQL: a name in a JSON list is found alike on both engines (LIKE would
+    # take the '_' of gke_project_zone_name for a wildcard), among the few runs of a window.
+    if cluster is None:
+        return list(runs)
+    return [run for run in runs if run.in_cluster(cluster)]
+
+
+def all_pipeline_runs(db: StoreDB, *, cluster: str | None = None) -> list[PipelineRun]:
+    """Every stored run (that may have changed ``cluster``: it names it or none; None:
+    every run), earliest first (by start, else finish, else report time)."""
     rows = db.execute(
         f"SELECT {_RUN_COLUMNS} FROM pipeline_runs "
         "ORDER BY COALESCE(started_at, finished_at, reported_at), id"
     ).fetchall()
-    return [_run_record(r) for r in rows]
+    return _in_cluster(map(_run_record, rows), cluster)
 
 
-def pipeline_runs_between(db: StoreDB, start: str, end: str) -> list[PipelineRun]:
-    """Runs whose window overlaps [start, end], earliest first.
+def pipeline_runs_between(
+    db: StoreDB, start: str, end: str, *, cluster: str | None = None
+) -> list[PipelineRun]:
+    """Runs whose window overlaps [start, end] (and that may have changed ``cluster``, as
+    in :func:`all_pipeline_runs`), earliest first.
 
     A run's window is [started_at, finished_at]; where the CI system gave no finish the
     latest report time stands in, and where it gave no start the window begins at its
@@ -193,7 +239,7 @@ def pipeline_runs_between(db: StoreDB, start: str, end: str) -> list[PipelineRun
         "ORDER BY COALESCE(started_at, finished_at, reported_at), id",
         {"start": start, "end": end},
     ).fetchall()
-    return [_run_record(r) for r in rows]
+    return _in_cluster(map(_run_record, rows), cluster)
 
 
 # -- audit events -----------------------------------------------------------------------
@@ -202,7 +248,7 @@ _AUDIT_COLUMNS = (
     # "user" quoted: a reserved word in PostgreSQL.
     'audit_id, stage, stage_at, verb, "user", user_groups, impersonated_user, user_agent, '
     "field_manager, api_group, api_version, resource, subresource, namespace, name, "
-    "response_code, request_uri, level"
+    "response_code, request_uri, level, cluster"
 )
 # The same columns minus audit_id, plus imported_at then audit_id: the order of the
 # parameters that _audit_values and an audit_id make.
@@ -247,19 +293,22 @@ def _audit_values(event: AuditEvent, imported_at: str) -> tuple[Any, ...]:
         event.response_code,
         event.request_uri,
         event.level,
+        event.cluster,
         imported_at,
     )
 
 
-def _stored_ranks(conn: Any, audit_ids: list[str]) -> dict[str, int]:
-    ranks: dict[str, int] = {}
+def _stored_ranks(conn: Any, audit_ids: list[str]) -> dict[str, tuple[int, str | None]]:
+    """Per stored request: its stage's rank and its cluster."""
+    ranks: dict[str, tuple[int, str | None]] = {}
     for i in range(0, len(audit_ids), _CHUNK):
         chunk = audit_ids[i : i + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        for audit_id, stage in conn.execute(
-            f"SELECT audit_id, stage FROM audit_events WHERE audit_id IN ({marks})", chunk
+        for audit_id, stage, cluster in conn.execute(
+            f"SELECT audit_id, stage, cluster FROM audit_events WHERE audit_id IN ({marks})",
+            chunk,
         ):
-            ranks[str(audit_id)] = stage_rank(stage)
+            ranks[str(audit_id)] = (stage_rank(stage), cluster)
     return ranks
 
 
@@ -270,6 +319,9 @@ def insert_audit_events(
 
     The API server logs a request once per stage under one auditID; the latest stage
     replaces an earlier one, so a row shows how the request ended when that is known.
+    An event's ``cluster`` is kept; a request stored without one takes the cluster of an
+    event of it that names one (a log imported again with ``--cluster``), and one stored
+    with a cluster keeps it.
     """
     batch = list(events)
     if not batch:
@@ -285,22 +337,29 @@ def insert_audit_events(
             if known is None:
                 conn.execute(
                     f"INSERT INTO audit_events ({_AUDIT_WRITE_COLUMNS}) "
-                    f"VALUES ({', '.join('?' * 19)})",
+                    f"VALUES ({', '.join('?' * 20)})",
                     (*_audit_values(event, stamp), event.audit_id),
                 )
-            elif rank > known:
+            elif rank > known[0]:
                 conn.execute(
                     'UPDATE audit_events SET stage = ?, stage_at = ?, verb = ?, "user" = ?, '
                     "user_groups = ?, impersonated_user = ?, user_agent = ?, "
                     "field_manager = ?, api_group = ?, api_version = ?, resource = ?, "
                     "subresource = ?, namespace = ?, name = ?, response_code = ?, "
-                    "request_uri = ?, level = ?, imported_at = ? WHERE audit_id = ?",
+                    "request_uri = ?, level = ?, cluster = COALESCE(cluster, ?), "
+                    "imported_at = ? WHERE audit_id = ?",
                     (*_audit_values(event, stamp), event.audit_id),
                 )
             else:
                 duplicates += 1
+                if event.cluster is not None and known[1] is None:
+                    conn.execute(
+                        "UPDATE audit_events SET cluster = ? WHERE audit_id = ?",
+                        (event.cluster, event.audit_id),
+                    )
+                    ranks[event.audit_id] = (known[0], event.cluster)
                 continue
-            ranks[event.audit_id] = rank
+            ranks[event.audit_id] = (rank, known[1] if known and known[1] else event.cluster)
             inserted += 1
             changes += event.is_change
     return AuditInsertResult(inserted, duplicates, changes)
@@ -327,12 +386,16 @@ def _audit_event(row: Sequence[Any]) -> AuditEvent:
         response_code=row[15],
         request_uri=row[16],
         level=row[17],
+        cluster=row[18],
     )
 
 
 def _select_audit(
-    db: StoreDB, where: str, params: dict[str, Any], changes_only: bool
+    db: StoreDB, where: str, params: dict[str, Any], changes_only: bool, cluster: str | None
 ) -> list[AuditEvent]:
+    if cluster is not None:
+        where += " AND (cluster = :cluster OR cluster IS NULL)"
+        params["cluster"] = cluster
     rows = db.execute(
         f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where} ORDER BY stage_at, id",
         params,
@@ -353,6 +416,7 @@ def audit_events_for(
     *,
     api_group: str | None = None,
     changes_only: bool = False,
+    cluster: str | None = None,
 ) -> list[AuditEvent]:
     """Audit events about one object in [start, end] (by stage time), earliest first.
 
@@ -360,7 +424,8 @@ def audit_events_for(
     guess_resource`` turns a kind into one); ``namespace`` is ``""`` for a cluster-scoped
     object. ``api_group`` (``""`` for core) narrows when given. Subresource writes
     (``status``, ``scale``) are included: they change the object. ``changes_only`` keeps
-    finished, successful writes (``AuditEvent.is_change``).
+    finished, successful writes (``AuditEvent.is_change``). ``cluster`` keeps the events
+    of that cluster's API server and those naming no cluster (None: every event).
     """
     where = (
         "resource = :resource AND namespace = :namespace AND name = :name "
@@ -376,16 +441,23 @@ def audit_events_for(
     if api_group is not None:
         where += " AND api_group = :group"
         params["group"] = api_group
-    return _select_audit(db, where, params, changes_only)
+    return _select_audit(db, where, params, changes_only, cluster)
 
 
 def audit_events_between(
-    db: StoreDB, start: str, end: str, *, changes_only: bool = False
+    db: StoreDB,
+    start: str,
+    end: str,
+    *,
+    changes_only: bool = False,
+    cluster: str | None = None,
 ) -> list[AuditEvent]:
-    """Every stored audit event with a stage time in [start, end], earliest first."""
+    """Every stored audit event with a stage time in [start, end] (of ``cluster`` or of
+    none, as in :func:`audit_events_for`), earliest first."""
     return _select_audit(
         db,
         "stage_at >= :start AND stage_at <= :end",
         {"start": start, "end": end},
         changes_only,
+        cluster,
     )
