@@ -72,16 +72,71 @@ def cluster_scope_option(help_text: str) -> Callable[[F], F]:
     return decorate
 
 
-def repo_options(repo_help: str, branch_help: str) -> Callable[[F], F]:
+def repo_options(
+    repo_help: str, branch_help: str, repo_metavar: str | None = None
+) -> Callable[[F], F]:
     """``--repo DIR`` and ``--branch B`` (repeatable, paired by position)."""
 
     def decorate(fn: F) -> F:
         fn = click.option("--branch", "branches", multiple=True, help=branch_help)(fn)
         return click.option(
-            "--repo", "repos", multiple=True, type=click.Path(file_okay=False), help=repo_help
+            "--repo",
+            "repos",
+            multiple=True,
+            type=click.Path(file_okay=False),
+            metavar=repo_metavar,
+            help=repo_help,
         )(fn)
 
     return decorate
+
+
+def remote_repo_options(fn: F) -> F:
+    """``--path`` (paired with ``--repo`` by position) and how to reach a ``--repo`` URL:
+    a token file or variable (https) or an ssh key and known_hosts."""
+    for option in reversed(
+        (
+            click.option(
+                "--path",
+                "paths",
+                multiple=True,
+                metavar="FOLDER",
+                help="Folder of the --repo at the same position that declares this cluster (clusters/prod); only it is desired state.",
+            ),
+            click.option(
+                "--git-token-file",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="File holding a token for an https --repo URL (a mounted Secret); read again at every fetch.",
+            ),
+            click.option(
+                "--git-token-env",
+                metavar="NAME",
+                default=None,
+                help="Environment variable holding a token for an https --repo URL.",
+            ),
+            click.option(
+                "--git-username",
+                metavar="NAME",
+                default=None,
+                help="User name sent with the token [default: x-access-token].",
+            ),
+            click.option(
+                "--ssh-key",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="Private key for an ssh --repo URL (ssh://, git@host:path).",
+            ),
+            click.option(
+                "--known-hosts",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="known_hosts file for an ssh --repo URL; host keys are checked strictly.",
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
 
 
 def resolve_db(db_path: str | Path | None) -> Location:

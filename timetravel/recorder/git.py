@@ -8,6 +8,12 @@ update at the moment it was observed: one long-lived watch of the ref files
 poll alone); a periodic poll covers what file events miss, and a periodic ``git fetch``
 (only when the branch tracks a remote) brings what was pushed. ``git fetch`` updates
 remote-tracking refs only; nothing else in the repository is ever written.
+
+A repository given by its URL is followed from a bare cache clone
+(:mod:`timetravel.sources.remote`), fetched every ``fetch_interval``. A fetch that fails
+(the server gone, a refused token, a timeout) is a gap in the repository's record, from
+the last fetch that worked until the next one that does: written at the first failure,
+extended at each further one, closed when a fetch works again. The recorder goes on.
 """
 
 from __future__ import annotations
@@ -28,10 +34,20 @@ from timetravel.domain.desired import within
 from timetravel.domain.manifests import ParsedFile
 from timetravel.domain.normalize import Redaction, is_secret, normalize
 from timetravel.domain.times import next_instant, to_stored
+from timetravel.errors import UserError
+from timetravel.host import data_dir
 from timetravel.recorder.progress import Progress
 from timetravel.sources.desired import CommitInfo, DesiredReader, DesiredSet, first_parent_history
-from timetravel.sources.git import open_checkout, resolve_branch
+from timetravel.sources.git import TrackedBranch, open_checkout, resolve_branch
 from timetravel.sources.refs import RefWatch
+from timetravel.sources.remote import (
+    GitCredentials,
+    RemoteError,
+    RemoteRepo,
+    is_remote,
+    remote_path,
+    repo_folder,
+)
 from timetravel.store.db import open_database, redaction_key
 from timetravel.store.declared import ObjectKey, object_key
 from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord, SqliteBlobCache, desired_item
@@ -134,6 +150,10 @@ class GitSource:
     what that folder declares is desired (:func:`~timetravel.domain.desired.within`), and
     the store keeps the folder as a repository of its own (its path is the folder's), so
     one repository feeds several clusters, a folder each, each bound to its cluster.
+    ``folder`` names such a folder too (``--path``), of a checkout or of a repository
+    given by its URL (``https://...``, ``ssh://...``, ``git@host:path``): that one is
+    cloned into ``cache_root`` (default ``<data dir>/git-cache``) with ``credentials``,
+    and a clone that fails is a UserError.
     """
 
     def __init__(
@@ -147,16 +167,43 @@ class GitSource:
         poll_interval: float = 5.0,
         clock: Callable[[], str],
         progress: bool = True,
+        folder: str | None = None,
+        credentials: GitCredentials | None = None,
+        cache_root: Path | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.db_path = db_path
-        self.repo, self.folder = open_checkout(repo_path)
-        self.branch = resolve_branch(self.repo, branch)
-        # What the store calls this source: the checkout, or the folder of it followed.
-        self.path = str(Path(self.branch.path) / self.folder) if self.folder else self.branch.path
+        self.clock = clock
+        self.log = log
+        self.remote: RemoteRepo | None = None
+        # Fetch before the first look: a cache made by an earlier run is behind.
+        self._fetch_first = False
+        if isinstance(repo_path, str) and is_remote(repo_path):
+            self.remote = RemoteRepo(repo_path, cache_root or data_dir() / "git-cache", credentials)
+            cloned = self._clone(branch)
+            self.repo = self.remote.open()
+            self.folder = repo_folder(folder)
+            name = branch or self.remote.default_branch()
+            self.branch = TrackedBranch(
+                self.remote.url, name, f"refs/heads/{name}", "origin", self.remote.url
+            )
+            self.path = remote_path(self.remote.url, self.folder)
+            if cloned or self.remote.head(name) is None:
+                # A new clone's manifests, or a branch this cache has not fetched before.
+                self._clone_fetch(name, fetch=not cloned)
+            else:
+                self._fetch_first = True
+        else:
+            place = Path(repo_path).expanduser()
+            self.repo, self.folder = open_checkout(place / repo_folder(folder) if folder else place)
+            self.branch = resolve_branch(self.repo, branch)
+            # What the store calls this source: the checkout, or the folder of it followed.
+            self.path = (
+                str(Path(self.branch.path) / self.folder) if self.folder else self.branch.path
+            )
         self.cluster = cluster
         self.fetch_interval = fetch_interval if self.branch.remote else 0.0
         self.poll_interval = poll_interval
-        self.clock = clock
         self.progress = progress
         self.errors: list[str] = []
         self.commits_recorded = 0
@@ -166,6 +213,36 @@ class GitSource:
         self.fetched_at: float | None = None
         self.fetch_errors = 0
         self.sync_errors = 0
+        # time.monotonic() of the last fetch tried; a clone made just now is one.
+        fresh = self.remote is not None and not self._fetch_first
+        self._last_fetch = time.monotonic() if fresh else -math.inf
+        # Since when fetches work (the stored time of the last one that did), and the gap
+        # written since the first one that failed after it.
+        self._good_at = self.clock()
+        self._gap: int | None = None
+
+    @property
+    def source(self) -> str:
+        """What gaps and the writer lease call this repository: ``repo:<path>#<branch>``."""
+        return f"repo:{self.path}#{self.branch.branch}"
+
+    def _clone(self, branch: str | None) -> bool:
+        assert self.remote is not None
+        try:
+            return self.remote.clone(branch)
+        except RemoteError as exc:
+            raise UserError(f"{self.remote.url}: git clone failed: {exc}") from None
+
+    def _clone_fetch(self, branch: str, *, fetch: bool) -> None:
+        assert self.remote is not None
+        try:
+            if fetch:
+                self.remote.fetch(branch)
+            else:
+                self.remote.prefetch(branch)
+        except RemoteError as exc:
+            what = f"git fetch of {branch}" if fetch else "git clone"
+            raise UserError(f"{self.remote.url}: {what} failed: {exc}") from None
 
     def _head(self) -> str | None:
         try:
@@ -193,6 +270,9 @@ class GitSource:
         now; otherwise (first sight, or catching up after downtime) each new first-parent
         commit became desired at its committer time, marked backfilled.
         """
+        if self._fetch_first:
+            self._fetch_first = False
+            self.fetch()
         store, record, reader, encoder = self._setup()
         try:
             return self._sync(store, record, reader, encoder, live)
@@ -306,6 +386,12 @@ class GitSource:
         store.put_desired_set(record.id, sha, entries, errors, keys)
 
     def fetch(self) -> None:
+        """``git fetch`` the tracked branch; a failure is counted (and for a repository
+        followed by its URL, recorded as a gap), never raised."""
+        self._last_fetch = time.monotonic()
+        if self.remote is not None:
+            self._fetch_remote(self.remote)
+            return
         if not self.branch.remote:
             return
         try:
@@ -329,6 +415,53 @@ class GitSource:
         else:
             self.fetched_at = time.monotonic()
 
+    def _fetch_remote(self, remote: RemoteRepo) -> None:
+        try:
+            remote.fetch(self.branch.branch)
+        except RemoteError as exc:
+            self.fetch_errors += 1
+            reason = f"git fetch failed: {exc}"
+            self.errors.append(f"{self.path}: {reason}")
+            self._failed(reason)
+        else:
+            self.fetched_at = time.monotonic()
+            self._worked()
+
+    def _failed(self, reason: str) -> None:
+        """A fetch failed: the gap since the last one that worked is written (the first
+        failure) or extended to now."""
+        now = self.clock()
+        db = open_database(self.db_path)
+        try:
+            store = GitStore(db)
+            if self._gap is None:
+                self._gap = store.open_gap(self.cluster, self.source, self._good_at, now, reason)
+                if self.log is not None:
+                    every = (
+                        f"{self.fetch_interval:g} s" if self.fetch_interval else "at the next look"
+                    )
+                    self.log(
+                        f"{self.source}: {reason}; recorded as a gap, trying again every {every}"
+                    )
+            else:
+                store.extend_gap(self._gap, now)
+        finally:
+            db.conn.close()
+
+    def _worked(self) -> None:
+        """A fetch worked: an open gap ends now."""
+        now = self.clock()
+        if self._gap is not None:
+            db = open_database(self.db_path)
+            try:
+                GitStore(db).extend_gap(self._gap, now)
+            finally:
+                db.conn.close()
+            self._gap = None
+            if self.log is not None:
+                self.log(f"{self.source}: git fetch works again; the gap is closed")
+        self._good_at = now
+
     def run(self, stop: threading.Event) -> None:
         """Backfill, then follow the branch until ``stop`` is set.
 
@@ -343,11 +476,10 @@ class GitSource:
             self._follow(stop, moved)
 
     def _follow(self, stop: threading.Event, moved: threading.Event) -> None:
-        last_fetch = -math.inf
         next_poll = time.monotonic() + self.poll_interval
         while not stop.is_set():
             now = time.monotonic()
-            fetch_at = last_fetch + self.fetch_interval if self.fetch_interval else math.inf
+            fetch_at = self._last_fetch + self.fetch_interval if self.fetch_interval else math.inf
             due = min(next_poll, fetch_at)
             # In slices, to see ``stop`` soon; a move ends the wait at once.
             if not moved.wait(min(STOP_CHECK, max(0.0, due - now))) and time.monotonic() < due:
@@ -358,7 +490,6 @@ class GitSource:
             moved.clear()
             now = time.monotonic()
             if now >= fetch_at:
-                last_fetch = now
                 self.fetch()
             next_poll = now + self.poll_interval
             try:

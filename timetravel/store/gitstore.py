@@ -125,6 +125,27 @@ class GitStore:
         )
         return [RepoRecord(*row) for row in rows]
 
+    # -- gaps in a repository's record (fetches that failed) ----------------------------
+    def open_gap(
+        self, cluster: str | None, source: str, started_at: str, ended_at: str, reason: str
+    ) -> int:
+        """Write a gap of ``source`` (``repo:<path>#<branch>``); its id, to extend it."""
+        with self.conn:
+            return dialect.insert_id(
+                self.conn,
+                "INSERT INTO gaps (cluster, source, started_at, ended_at, reason) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (cluster, source, started_at, ended_at, reason),
+            )
+
+    def extend_gap(self, gap_id: int, ended_at: str) -> None:
+        """Move the end of a gap written by :meth:`open_gap` (never earlier)."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE gaps SET ended_at = ? WHERE id = ? AND ended_at < ?",
+                (ended_at, gap_id, ended_at),
+            )
+
     # -- commits and ref updates --------------------------------------------------------
     def add_commit(
         self,
