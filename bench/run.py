@@ -38,6 +38,7 @@ BENCHMARKS = (
     "memory",
     "pg",
     "operations",
+    "prune",
 )
 
 

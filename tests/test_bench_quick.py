@@ -40,6 +40,8 @@ FIGURES = (
     "ops.disk_per_day_sqlite",
     "ops.disk_per_day_pg",
     "ops.recorder_rss_with_metrics",
+    "prune.all_but_a_day",
+    "prune.half",
 )
 
 

@@ -18,6 +18,7 @@ from timetravel.commands import (
     import_audit,
     imports,
     migrate,
+    prune,
     record,
     record_run,
     ui,
@@ -56,6 +57,7 @@ for _command in (
     import_audit.import_audit,
     check.check,
     copy.copy,
+    prune.prune,
     migrate.migrate,
 ):
     cli.add_command(_command)

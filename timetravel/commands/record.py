@@ -16,16 +16,21 @@ import click
 from timetravel.commands.options import (
     cluster_options,
     db_option,
+    duration_arg,
+    remote_repo_options,
     repo_options,
     resolve_db,
     user_errors,
 )
 from timetravel.errors import UserError
+from timetravel.sources.remote import GitCredentials, is_remote, remote_path, repo_folder
 from timetravel.store.db import open_database
 from timetravel.store.lease import Holder, Lease, writer_leases
 from timetravel.store.location import Location
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from timetravel.recorder.health import Monitor
     from timetravel.sources.kube import Connection
 
@@ -97,14 +102,16 @@ def _standing_by(path: Location) -> Callable[[Holder | None], None]:
     help="Seconds between status lines on stderr (0: only at the end).",
 )
 @repo_options(
-    repo_help="A GitOps repository checkout to follow (repeatable), or its folder for this cluster (~/gitops/clusters/prod: only that folder is desired state, of this cluster only). With only --repo, git alone is recorded.",
-    branch_help="Branch for the --repo at the same position (default: the checkout's current branch; its upstream when it tracks one).",
+    repo_help="A GitOps repository to follow (repeatable): a checkout, or its folder for this cluster (~/gitops/clusters/prod: only that folder is desired state, of this cluster only), or a URL (https://, ssh://, git@host:path) cloned into the data dir and fetched. With only --repo, git alone is recorded.",
+    branch_help="Branch for the --repo at the same position (default: the checkout's current branch, its upstream when it tracks one; for a URL the server's default branch).",
+    repo_metavar="DIR|URL",
 )
+@remote_repo_options
 @click.option(
     "--fetch-interval",
     default=60.0,
     show_default=True,
-    help="Seconds between `git fetch` of a branch that tracks a remote (0: never).",
+    help="Seconds between `git fetch` of a --repo URL or of a branch that tracks a remote (0: never). A fetch that fails is recorded as a gap.",
 )
 @click.option(
     "--cluster-name",
@@ -132,6 +139,13 @@ def _standing_by(path: Location) -> Callable[[Holder | None], None]:
     default=None,
     help="Serve /healthz, /readyz and Prometheus /metrics on ADDR (:9090 every interface, 127.0.0.1:9090 loopback only). Off by default: no port is opened.",
 )
+@click.option(
+    "--keep",
+    "keep",
+    metavar="D",
+    default=None,
+    help="Keep D of history (90d): older history is pruned as it records, every hour; the state at the cut stays exact (see `timetravel prune`).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Report every error and retry.")
 @user_errors
 def record(
@@ -146,11 +160,18 @@ def record(
     status_every: float,
     repos: tuple[str, ...],
     branches: tuple[str, ...],
+    paths: tuple[str, ...],
+    git_token_file: Path | None,
+    git_token_env: str | None,
+    git_username: str | None,
+    ssh_key: Path | None,
+    known_hosts: Path | None,
     fetch_interval: float,
     cluster_name: str | None,
     standby: bool,
     parent_pid: int | None,
     listen: str | None,
+    keep: str | None,
     verbose: bool,
 ) -> None:
     """Record the cluster (list+watch, read-only) until SIGINT or SIGTERM.
@@ -162,10 +183,18 @@ def record(
     One recorder writes a database at a time: a second one is refused, naming the
     first, or with --standby waits and takes over when the first ends.
     With --listen, /healthz, /readyz and /metrics are served (docs/METRICS.md).
+    With --keep 90d, history older than 90 days is pruned as it records, every hour.
 
     One repository can feed several clusters, a folder each: a recorder per cluster
     follows its own folder (--repo ~/src/gitops/clusters/prod beside prod, .../staging
     beside staging), and each cluster's desired state is read from its folder only.
+
+    A --repo URL needs no checkout: it is cloned (bare, blobless where the server
+    allows) under the data dir and fetched every --fetch-interval. A token (a file, read
+    again at every fetch, or a variable) or an ssh key reaches git through its own
+    credential mechanisms, never a command line, and is never logged or stored. A
+    fetch that fails is recorded as a gap and tried again; a first clone that fails is
+    an error.
 
     Example:
 
@@ -174,14 +203,22 @@ def record(
         timetravel record --db postgresql://tt@db/timetravel --context prod --repo ~/src/gitops/clusters/prod
 
         timetravel record --context prod --listen :9090
+
+        timetravel record --repo https://github.com/acme/gitops.git --git-token-file ~/.gitops-token
     """
     # Imported here: the kubernetes client takes a while to load, and only `record` needs it.
     from timetravel.sources.kube import connect
 
     path = resolve_db(db_path)
+    keep_for = duration_arg(keep) if keep is not None else None
     open_database(path).conn.close()  # refuse a bad database before connecting
     if len(branches) > len(repos):
         raise UserError("--branch given more often than --repo")
+    if len(paths) > len(repos):
+        raise UserError("--path given more often than --repo")
+    credentials = GitCredentials(git_token_file, git_token_env, git_username, ssh_key, known_hosts)
+    if any(is_remote(repo) for repo in repos):
+        credentials.check()
     server = None
     if listen is not None:
         # Opened first: a bad address or a port in use is told before anything starts.
@@ -203,7 +240,11 @@ def record(
             connection = dataclasses.replace(connection, cluster=cluster_name)
         sources = [f"cluster:{connection.cluster}"] if connection is not None else []
         sources += [
-            repo_source(repo, branches[i] if i < len(branches) else None)
+            repo_source(
+                repo,
+                branches[i] if i < len(branches) else None,
+                paths[i] if i < len(paths) else None,
+            )
             for i, repo in enumerate(repos)
         ]
         for lease in writer_leases(path, sources):
@@ -216,6 +257,8 @@ def record(
             connection,
             repos=repos,
             branches=branches,
+            paths=paths,
+            credentials=credentials,
             fetch_interval=fetch_interval,
             namespaces=namespaces,
             resources=resources,
@@ -225,6 +268,7 @@ def record(
             status_every=status_every,
             verbose=verbose,
             monitor=server.monitor if server is not None else None,
+            keep=keep_for,
         )
     finally:
         for lease in held:
@@ -233,9 +277,19 @@ def record(
             server.close()
 
 
-def repo_source(repo: str, branch: str | None) -> str:
-    """A repository as a recorded source: what one recorder at a time may follow."""
-    return f"repo:{Path(repo).expanduser().resolve()}#{branch or ''}"
+def repo_source(repo: str, branch: str | None, folder: str | None = None) -> str:
+    """A repository as a recorded source: what one recorder at a time may follow (a URL
+    is named as the store keeps it: without a password, a folder after ``//``)."""
+    if is_remote(repo):
+        return f"repo:{remote_path(repo, repo_folder(folder))}#{branch or ''}"
+    place = Path(repo).expanduser()
+    if folder:
+        place = place / repo_folder(folder)
+    return f"repo:{place.resolve()}#{branch or ''}"
+
+
+def _say(message: str) -> None:
+    click.echo(f"timetravel: {message}", err=True)
 
 
 def _record(
@@ -254,6 +308,9 @@ def _record(
     status_every: float,
     verbose: bool,
     monitor: Monitor | None = None,
+    paths: tuple[str, ...] = (),
+    credentials: GitCredentials | None = None,
+    keep: timedelta | None = None,
 ) -> None:
     from timetravel.recorder.clock import MonotonicClock
     from timetravel.recorder.cluster import Recorder
@@ -261,6 +318,14 @@ def _record(
     from timetravel.sources.kube import Kube
 
     clock = MonotonicClock()
+    retention = None
+    if keep is not None:
+        from timetravel.recorder.retention import Retention, scope
+        from timetravel.store.location import PostgresLocation
+
+        cluster = connection.cluster if connection is not None else None
+        within = scope(isinstance(path, PostgresLocation), cluster)
+        retention = Retention(keep, clock=clock, cluster=within, report=_say)
     sources = [
         GitSource(
             path,
@@ -268,6 +333,9 @@ def _record(
             branches[i] if i < len(branches) else None,
             fetch_interval=fetch_interval,
             clock=clock,
+            folder=paths[i] if i < len(paths) else None,
+            credentials=credentials,
+            log=_say,
         )
         for i, repo in enumerate(repos)
     ]
@@ -291,6 +359,12 @@ def _record(
         if monitor is not None:
             monitor.started(threads)
         click.echo(f"timetravel: recording git only ({len(sources)} repositories)", err=True)
+        if retention is not None:
+            pruning = threading.Thread(
+                target=retention.run, args=(path, stop), daemon=True, name="tt-retention"
+            )
+            pruning.start()
+            threads.append(pruning)
         stop.wait()
         for thread in threads:
             thread.join(timeout=10)
@@ -307,6 +381,7 @@ def _record(
         clock=clock,
     )
     recorder.stop = stop
+    recorder.retention = retention
     if monitor is not None:
         monitor.add_recorder(recorder)
         monitor.started(threads)

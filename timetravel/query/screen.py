@@ -38,6 +38,7 @@ from timetravel.domain.times import DEFAULT_WINDOW, from_stored, to_stored, utc_
 from timetravel.query import changes, timeline
 from timetravel.query.causes import CauseFinder
 from timetravel.query.changes import Reading, stored_range
+from timetravel.query.damage import damage_errors, damage_line
 from timetravel.query.desired import DesiredState
 from timetravel.query.detail import Detail, detail_at, with_drift
 from timetravel.query.drift_walk import DriftWalker
@@ -56,7 +57,9 @@ from timetravel.query.scope import Scope, check_cluster, first_cluster, scope_of
 from timetravel.query.timeline import NOTABLE, Density, Marker
 from timetravel.store.db import open_database, read_only_copy
 from timetravel.store.location import Location, SqliteLocation, as_location
+from timetravel.store.prune import kept_from
 from timetravel.store.reader import Reader
+from timetravel.store.records import Damage
 
 
 @dataclass
@@ -68,6 +71,7 @@ class _Session:
     causes: CauseFinder | None = None
     generation: int = -1
     desired_generation: int = 0  # the store generation ``desired``'s caches hold
+    damage_seen: int = 0  # the reader's damaged reads already collected
 
 
 class ScreenData:
@@ -105,6 +109,8 @@ class ScreenData:
         self._rows = Rows(self._compare_cache)
         self._drift = DriftWalker(self._compare_cache)
         self._range: tuple[str | None, str | None] | None = None
+        # Objects whose stored versions a load could not decode, by key (see damage_line).
+        self._damage: dict[ResourceKey, Damage] = {}
         # Fail fast (a UserError) on a missing, foreign or damaged file, before the screen
         # starts: a first real read of facts, not only the header pages.
         self.reader()
@@ -132,10 +138,39 @@ class ScreenData:
         self._local.session = session
         try:
             yield session
+            self._collect_damage(session)
         finally:
             self._local.session = None
             with self._lock:
                 self._pool.append(session)
+
+    def _collect_damage(self, session: _Session) -> None:
+        """Keep what the session's reader met that it could not decode (left out of the
+        answers; the screen says so)."""
+        reader = session.reader
+        if reader.damage_reads == session.damage_seen:
+            return
+        found = reader.damage(since=session.damage_seen)
+        session.damage_seen = reader.damage_reads
+        with self._lock:
+            for damage in found:
+                known = self._damage.get(damage.key)
+                if known is not None:
+                    damage = replace(
+                        damage,
+                        start=min(known.start, damage.start),
+                        end=max(known.end, damage.end),
+                        segments=tuple(sorted({*known.segments, *damage.segments})),
+                    )
+                self._damage[damage.key] = damage
+
+    def damage_line(self) -> str | None:
+        """One line naming the objects of the cluster shown whose stored versions the
+        screen's reads could not decode (damaged bytes) and left out; None when none."""
+        with self._lock:
+            cluster = self.cluster
+            found = [d for d in self._damage.values() if cluster in (None, d.key.cluster)]
+        return damage_line(damage_errors(found))
 
     def reader(self) -> Reader:
         """The reader of the session this thread holds, else this thread's own."""
@@ -180,6 +215,14 @@ class ScreenData:
         return self._now if self._now is not None else utc_now()
 
     # -- the store as a whole ---------------------------------------------------------
+    def kept_from(self) -> datetime | None:
+        """Where the kept history of the cluster shown starts (``timetravel prune``): before
+        it nothing is known; None when nothing was pruned."""
+        cluster = self.scope.cluster
+        with self.session() as session:
+            found = kept_from(session.reader.conn, cluster)
+        return from_stored(found) if found else None
+
     def time_range(self) -> tuple[datetime | None, datetime | None]:
         first, last = self._stored_range()
         return (
@@ -251,6 +294,12 @@ class ScreenData:
             base, generation = self._live, self._generation
         if cached is not None:
             return replace(cached, at=at)
+        kept = self.kept_from()
+        if kept is not None and at < kept:
+            # History before the cut was pruned: what was there is not known, and the
+            # objects that kept a base revision from then are not all that was.
+            empty = ResourceSet(at, (), count_rows(()), (), (), cluster=scope.cluster)
+            return empty
         with self.session() as session:
             live = live_at(session.reader, stored, base, stop, cluster=scope.revisions)
             sides, declared = session.desired.merged_at(stored, scope.cluster)

@@ -26,6 +26,7 @@ from timetravel.domain.times import to_stored
 from timetravel.errors import UserError
 from timetravel.recorder.clock import Backoff, MonotonicClock
 from timetravel.recorder.reception import Cut, Reception
+from timetravel.recorder.retention import Retention
 from timetravel.recorder.stream import ListDone, Stats, WarningSeen, WatchStream, later_rv
 from timetravel.sources.kube import DEFAULT_EXCLUDED, Expired, Kube, KubeError, ResourceType
 from timetravel.store.db import open_database
@@ -95,6 +96,8 @@ class Recorder:
         self.writer_beat: float | None = None
         self.write_failing: str | None = None
         self.on_write: Callable[[float], None] | None = None
+        # ``record --keep``: pruned in the writer thread, between batches (recorder/retention).
+        self.retention: Retention | None = None
 
     @property
     def writer_running(self) -> bool:
@@ -436,6 +439,11 @@ class Recorder:
                     self.write_failing = str(getattr(exc, "reason", exc))
                 else:
                     self.write_failing = None
+            retention = self.retention
+            idle = not pending and failing is None and not self.stop.is_set()
+            if retention is not None and idle and retention.step(writer.db):
+                # It may have rewritten or removed segments the writer remembers.
+                writer = RevisionWriter(writer.db)
             if self.stop.is_set():
                 if not pending and self.queue.empty():
                     return

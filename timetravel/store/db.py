@@ -290,6 +290,10 @@ def _open_sqlite(path: Path, *, readonly: bool, create: bool) -> Database:
             return _open_sqlite(path, readonly=True, create=False)
         return db
     try:
+        if not tables:
+            # Only before the first table: a prune then gives freed pages back to the
+            # file system without rewriting the file (store.prune).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         db.enable_wal()
         conn.execute("PRAGMA synchronous = NORMAL")
         if migrations.pending(db):

@@ -89,6 +89,7 @@ class TimetravelApp(ClusterSwitching):
         self.noise = False
         self.resources: ResourceSet | None = None
         self.gaps: list[Marker] = []  # the recorded gaps in the timeline's view
+        self.kept_from: datetime | None = None  # history before it was pruned
         self._polled_once = False
 
     # -- layout ------------------------------------------------------------------------------
@@ -156,6 +157,7 @@ class TimetravelApp(ClusterSwitching):
             zoom=f"zoom {zoom_label(self.span)}",
             gaps=len(self.gaps),
             in_gap=in_gap,
+            kept_from=self.kept_from,
         )
 
     def _load_at_cursor(self) -> None:
@@ -197,6 +199,7 @@ class TimetravelApp(ClusterSwitching):
         """Watch the store for new facts every ``poll_interval`` (the recorder appends)."""
         worker = get_current_worker()
         seen: tuple[object, ...] | None = None
+        damage_told: str | None = None
         while not worker.is_cancelled:
             if self.recorder_status is not None:
                 status = self.recorder_status()
@@ -204,6 +207,10 @@ class TimetravelApp(ClusterSwitching):
                     self.call_from_thread(self._set_recorder, status)
             if self.data.refresh_clusters():  # a recorder of another cluster joined
                 self.call_from_thread(self._clusters_changed)
+            kept = self.data.kept_from()  # a prune moved where kept history starts
+            if kept != self.kept_from:
+                self.call_from_thread(self._set_kept_from, kept)
+                seen = None  # what was before it is gone: read again
             # Revisions and ref updates: a commit alone is news too.
             first, last = self.data.time_range()
             git, git_at = self.data.newest_ref_update()
@@ -213,6 +220,13 @@ class TimetravelApp(ClusterSwitching):
                     last = git_at
                 self.post_message(StoreChanged(last))
                 self.call_from_thread(self._set_range, (first, last))
+            # Damaged stored bytes a load met (and left out): said once, as it grows.
+            damage = self.data.damage_line()
+            if damage is not None and damage != damage_told:
+                damage_told = damage
+                self.call_from_thread(
+                    self.notify, damage, title="Damaged records", severity="warning", timeout=12
+                )
             deadline = time.monotonic() + self.poll_interval
             while time.monotonic() < deadline and not worker.is_cancelled:
                 time.sleep(0.02)
@@ -241,6 +255,11 @@ class TimetravelApp(ClusterSwitching):
 
     def _set_recorder(self, status: str) -> None:
         self.recorder = status
+        self._paint_cursor()
+
+    def _set_kept_from(self, kept_from: datetime | None) -> None:
+        self.kept_from = kept_from
+        self.w_timeline.set_kept_from(kept_from)
         self._paint_cursor()
 
     def _set_range(self, current: tuple[datetime | None, datetime | None]) -> None:

@@ -38,6 +38,7 @@ class StatusHeader(Widget):
         self.live = False
         self.gaps = 0
         self.in_gap = False
+        self.kept_from: datetime | None = None  # history before it was pruned
         self.zoom = ""
 
     def update_state(self, **values: object) -> None:
@@ -56,6 +57,17 @@ class StatusHeader(Widget):
         position = list(self.clusters).index(name) + 1 if name in self.clusters else 0
         return (1, f"{name} ({position}/{len(self.clusters)})", "cluster")
 
+    def _kept_part(self, at: datetime | None) -> tuple[int, str, str]:
+        """Where kept history starts: said loudly with the cursor before it (nothing is
+        known there), quietly after."""
+        kept = self.kept_from
+        if kept is None:
+            return (9, "", "dim")
+        since = format_local(kept, self.tz)
+        if at is not None and at < kept:
+            return (1, f"pruned: history kept from {since}", "gap")
+        return (4, f"kept from {since}", "dim")
+
     def _style(self, name: str):  # type: ignore[no-untyped-def]
         return self.get_component_rich_style(f"header--{name}", partial=True)
 
@@ -72,6 +84,7 @@ class StatusHeader(Widget):
             (2, utc, "dim"),
             (1, f"● {self.recorder}", "status"),
             (3, "in a gap" if self.in_gap else (f"gaps {self.gaps}" if self.gaps else ""), "gap"),
+            self._kept_part(at),
             self._cluster_part(),
             (4, ",".join(self.repos) or "no repo", "dim"),
             (5, self.zoom, "dim"),

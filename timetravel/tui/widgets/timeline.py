@@ -30,6 +30,9 @@ MARKS = {
     "status_only": ("·", "status"),
 }
 BARS = " ▁▂▃▄▅▆▇█"
+# History before the kept start was pruned (``timetravel prune``): its columns, and the
+# column where kept history starts.
+PRUNED, KEPT_FROM = "╌", "┃"
 TICKS = [
     timedelta(minutes=m)
     for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 20160)
@@ -49,6 +52,7 @@ class Timeline(Widget):
         "timeline--bar",
         "timeline--cursor",
         "timeline--legend",
+        "timeline--pruned",
         *(f"timeline--{kind}" for kind in MARK_KINDS),
     }
 
@@ -60,6 +64,7 @@ class Timeline(Widget):
         self.cursor_at = self.start
         self.density: Density | None = None
         self.markers: Sequence[Marker] = ()
+        self.kept_from: datetime | None = None  # before it, history was pruned
         self._lines: list[Text] = []
         # The lines without the cursor, and what they were built from: moving the cursor
         # (every scrubbing key) restyles one column instead of placing thousands of marks.
@@ -68,6 +73,11 @@ class Timeline(Widget):
 
     def show(self, start: datetime, end: datetime, cursor: datetime) -> None:
         self.start, self.end, self.cursor_at = start, end, cursor
+        self.refresh()
+
+    def set_kept_from(self, kept_from: datetime | None) -> None:
+        self.kept_from = kept_from
+        self._data_version += 1
         self.refresh()
 
     def set_data(self, density: Density, markers: Sequence[Marker]) -> None:
@@ -147,9 +157,12 @@ class Timeline(Widget):
         counts = self._column_counts(width)
         top = max(counts) if counts else 0
         gap_cols = self._gap_columns(width)
+        pruned = self._pruned_columns(width)
         for col in range(width):
             count = counts[col] if col < len(counts) else 0
-            if count:
+            if col < pruned:
+                text.append(PRUNED, self._style("pruned"))
+            elif count:
                 level = 1 + int((len(BARS) - 2) * count / top) if top else 0
                 text.append(BARS[min(level, len(BARS) - 1)], self._style("bar"))
             elif col in gap_cols:
@@ -170,6 +183,12 @@ class Timeline(Widget):
                 counts[col] += count
         return counts
 
+    def _pruned_columns(self, width: int) -> int:
+        """How many columns from the left lie wholly before the kept history."""
+        if self.kept_from is None or self.kept_from <= self.start:
+            return 0
+        return min(width, column_of(self.kept_from, self.start, self.end, width))
+
     def _gap_columns(self, width: int) -> set[int]:
         cols: set[int] = set()
         for marker in self.markers:
@@ -187,9 +206,13 @@ class Timeline(Widget):
             if 0 <= col < width and (col not in best or rank[marker.kind] < rank[best[col]]):
                 best[col] = marker.kind
         text = Text(no_wrap=True)
+        shown = self.kept_from is not None and self.start <= self.kept_from < self.end
+        kept = self._pruned_columns(width) if shown else -1
         for col in range(width):
             kind = best.get(col)
-            if kind is None:
+            if col == kept:
+                text.append(KEPT_FROM, self._style("pruned"))
+            elif kind is None:
                 text.append(" ")
             else:
                 text.append(MARKS[kind][0], self._style(kind))
@@ -206,6 +229,11 @@ class Timeline(Widget):
                     break
             text.append(glyph, self._style(kind))
             text.append(piece[1:], self._style("legend"))
+        if self.kept_from is not None and self.kept_from > self.start:
+            piece = f"{PRUNED} pruned"
+            if text.cell_len + len(piece) <= width:
+                text.append(PRUNED, self._style("pruned"))
+                text.append(piece[1:], self._style("legend"))
         return text
 
     # -- mouse ------------------------------------------------------------------------------
