@@ -166,6 +166,17 @@ class Churn:
             if errors:
                 raise errors[0]
 
+    def wait_for_writes(self, since: int, count: int, timeout: float = 60.0) -> None:
+        """Block (while ``running``) until ``count`` writes were made after rv ``since``.
+
+        The tests' floors on writes seen ("enough to mean anything") then hold on a slow or
+        loaded machine too: the fault phase is timed, the count is not.
+        """
+        deadline = time.monotonic() + timeout
+        while len(self.rvs_between(since, 1 << 62)) < count:
+            assert time.monotonic() < deadline, f"fewer than {count} writes in {timeout} s"
+            time.sleep(0.02)
+
     def rvs_between(self, low: int, high: int) -> set[int]:
         with self.lock:
             return {w.rv for w in self.writes if low < w.rv <= high}
@@ -573,6 +584,7 @@ def test_dropped_watches_lose_and_duplicate_nothing(tmp_path: Path) -> None:
             for _ in range(25):
                 time.sleep(0.06)
                 double.drop_watches()
+            churn.wait_for_writes(mark, 400)
         wait_until_exact(db_path, churn)
         assert recorder.stats.errors >= 5, "the drops must have been noticed"
         assert recorder.stats.relists == 0
@@ -590,6 +602,7 @@ def test_stalled_server_loses_and_duplicates_nothing(tmp_path: Path) -> None:
             time.sleep(2.0)
             double.stall = False
             time.sleep(0.3)
+            churn.wait_for_writes(mark, 400)
         wait_until_exact(db_path, churn)
         assert recorder.stats.errors >= 1, "the silence must have been noticed"
         assert recorder.stats.relists == 0
@@ -616,6 +629,7 @@ def test_slow_server_and_failing_requests_lose_and_duplicate_nothing(tmp_path: P
                     double.fail_next(rng.randint(1, 3), rng.choice([500, 503, 429]))
                     double.drop_watches()
             double.stall = False
+            churn.wait_for_writes(mark, 300)
         wait_until_exact(db_path, churn)
         assert recorder.stats.errors >= 3
     report = check_history(db_path, churn, churn.rvs_between(mark, 1 << 62))
@@ -697,6 +711,7 @@ def test_disk_full_is_reported_and_recording_resumes_when_space_returns(
         with churn.running(pause=0.002):
             wait_for(lambda: "database or disk is full" in status.getvalue(), what="the error")
             time.sleep(1.0)
+            churn.wait_for_writes(mark, 300)
         assert integrity(db_path) == "ok"
         assert state_problems(db_path, churn), "the writes must really have failed"
         assert recorder.stats.errors >= 1 and not recorder._writer_done.is_set()

@@ -188,6 +188,7 @@ def test_a_dropped_database_connection_mid_batch_loses_nothing(
                         f"WHERE datname = '{database}' AND application_name = 'timetravel' "
                         "AND pid <> pg_backend_pid()"
                     )
+                churn.wait_for_writes(mark, 150)
             wait_until_exact(url, churn, timeout=60)
             assert recorder.stats.errors >= 1, "the dropped connections must have been noticed"
     report = check_history(url, churn, churn.rvs_between(mark, 1 << 62))
