@@ -35,7 +35,9 @@ def main() -> None:
     run("mypy", [str(BIN / "mypy")])
     run("import contracts", [str(BIN / "lint-imports")])
     workers = os.environ.get("TIMETRAVEL_TEST_WORKERS", "2")
-    run("pytest", [sys.executable, "-m", "pytest", "-n", workers, "-q", *sys.argv[1:]])
+    # The slowest tests, named in every run: CI has 20 minutes, and this says where they go.
+    durations = ["--durations=15", "--durations-min=5"]
+    run("pytest", [sys.executable, "-m", "pytest", "-n", workers, "-q", *durations, *sys.argv[1:]])
     # pyproject's lower bounds, installed afresh in a throwaway venv (needs the package
     # index): a bound that no longer holds fails the gate like any test.
     run("lowest versions", [sys.executable, str(ROOT / "scripts" / "lowest.py")])
