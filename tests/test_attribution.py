@@ -385,3 +385,20 @@ def test_changes_without_runs_or_audits_keep_their_own_commits(
         ("manual", "c1"),
         ("manual", "c2"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("manager", "kind"),
+    [
+        ("external-secrets", "controller"),  # rotates Secrets from a vault
+        ("cert-manager-cainjector", "controller"),
+        ("kyverno", "controller"),
+        ("argocd-controller", "gitops"),
+        ("kubectl-edit", "manual"),
+        ("external-secrets-but-a-person", "unknown"),
+    ],
+)
+def test_well_known_controllers_by_their_bare_names(manager: str, kind: str) -> None:
+    from timetravel.domain.attribution import ManagerRules
+
+    assert ManagerRules().kind_of(manager) == kind

@@ -76,6 +76,14 @@ class ManagerRules:
         "-operator",
         "-controller",
         "cert-manager",
+        "cert-manager-",
+        # Well-known controllers whose field manager is their bare name: a Secret rotated by
+        # external-secrets is a controller's change, not one of unknown cause.
+        "external-secrets",
+        "external-dns",
+        "argo-rollouts",
+        "kyverno",
+        "reloader",
     )
     # Managers a CI step uses to deploy (kubectl apply from a job, helm): a person when no
     # run claims the change, the run when one does. These write whole manifests (``kubectl
