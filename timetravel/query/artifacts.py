@@ -1,0 +1,213 @@
+"""What really ran: the image digests of each workload's containers, at a moment and over time.
+
+From the recorded Pods (``status.containerStatuses[].imageID``, any runtime's form, see
+:mod:`timetravel.domain.images`) through their owners to the workload an operator asks
+about (:mod:`timetravel.domain.workloads`). A rollout shows two digests at once: the old
+ReplicaSet's Pods still run while the new one's start.
+
+A container counts as running at T when its recorded state at T is ``running`` with an
+image ID; one still pulling (``waiting``, no image ID) or ended (``terminated``) does not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from timetravel.domain.images import parse_image, running_image
+from timetravel.domain.model import ResourceKey
+from timetravel.domain.workloads import GROUPS, workload_of
+from timetravel.store.reader import Reader
+from timetravel.store.records import RevisionRecord
+
+_OWNER_KINDS = (("apps", "ReplicaSet"), ("batch", "Job"))
+
+
+@dataclass(frozen=True)
+class RunningContainer:
+    """One container of one Pod, running one image digest."""
+
+    pod: ResourceKey
+    container: str
+    image: str  # as the Pod's spec names it (a tag, which can move)
+    digest: str  # sha256:<hex>
+    repository: str | None
+    repo_digest: bool  # a registry's manifest digest (else a node-local image ID)
+    started_at: str | None  # the container's own startedAt (RFC 3339), when recorded
+    init: bool = False
+
+
+@dataclass(frozen=True)
+class WorkloadImages:
+    """The digests one workload ran at a moment, each with the containers running it."""
+
+    workload: ResourceKey
+    by_digest: dict[str, list[RunningContainer]]
+
+    @property
+    def digests(self) -> list[str]:
+        return sorted(self.by_digest)
+
+
+@dataclass
+class DigestSpan:
+    """A digest a workload ran over a window: from its first sighting to its last."""
+
+    workload: ResourceKey
+    digest: str
+    images: set[str] = field(default_factory=set)
+    repository: str | None = None
+    first_seen: str = ""
+    last_seen: str = ""
+    pods: set[str] = field(default_factory=set)
+
+
+def running_containers(pod: Mapping[str, Any], key: ResourceKey) -> list[RunningContainer]:
+    """The running containers of one Pod object, with the digests they run."""
+    spec_images = {
+        str(c.get("name")): str(c.get("image") or "")
+        for part in ("containers", "initContainers")
+        for c in ((pod.get("spec") or {}).get(part) or [])
+        if isinstance(c, dict)
+    }
+    status = pod.get("status") or {}
+    out = []
+    for part, init in (("containerStatuses", False), ("initContainerStatuses", True)):
+        for cs in status.get(part) or []:
+            if not isinstance(cs, dict):
+                continue
+            running = (cs.get("state") or {}).get("running")
+            found = running_image(str(cs.get("imageID") or ""))
+            if not isinstance(running, dict) or found is None:
+                continue
+            name = str(cs.get("name") or "")
+            image = spec_images.get(name) or str(cs.get("image") or "")
+            repository = found.repository
+            if repository is None:  # a bare image ID: the spec names the repository
+                ref = parse_image(image)
+                repository = ref.repository if ref else None
+            out.append(
+                RunningContainer(
+                    pod=key,
+                    container=name,
+                    image=image,
+                    digest=found.digest,
+                    repository=repository,
+                    repo_digest=found.repo_digest,
+                    started_at=running.get("startedAt"),
+                    init=init,
+                )
+            )
+    return out
+
+
+def _workload_key(pod: RevisionRecord, owners: Mapping[tuple[str, str, str], Any]) -> ResourceKey:
+    obj = pod.obj or {}
+    ns = pod.key.namespace
+
+    def lookup(kind: str, name: str) -> Mapping[str, Any] | None:
+        found: Mapping[str, Any] | None = owners.get((kind, ns, name))
+        return found
+
+    kind, name = workload_of(obj, lookup)
+    return ResourceKey(pod.key.cluster, GROUPS.get(kind, ""), kind, ns, name)
+
+
+def _owners(records: Iterable[RevisionRecord]) -> dict[tuple[str, str, str], Any]:
+    return {
+        (r.key.kind, r.key.namespace, r.key.name): r.obj
+        for r in records
+        if (r.key.group, r.key.kind) in _OWNER_KINDS and not r.deleted and r.obj is not None
+    }
+
+
+def images_at(reader: Reader, at: str, *, cluster: str | None = None) -> list[WorkloadImages]:
+    """Every workload's running digests at ``at`` (stored time text), by workload key."""
+    state = reader.state_at(at, cluster=cluster)
+    owners = _owners(state)
+    grouped: dict[ResourceKey, dict[str, list[RunningContainer]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for record in state:
+        if record.key.kind != "Pod" or record.key.group or record.obj is None:
+            continue
+        containers = running_containers(record.obj, record.key)
+        if not containers:
+            continue
+        workload = _workload_key(record, owners)
+        for container in containers:
+            grouped[workload][container.digest].append(container)
+    return [
+        WorkloadImages(workload, {d: list(cs) for d, cs in by_digest.items()})
+        for workload, by_digest in sorted(grouped.items())
+    ]
+
+
+def digest_history(
+    reader: Reader,
+    start: str,
+    end: str,
+    *,
+    cluster: str | None = None,
+    workloads: Sequence[ResourceKey] | None = None,
+) -> list[DigestSpan]:
+    """Which digests each workload ran in [start, end], oldest first sighting first.
+
+    A Pod's revision says what ran from its time until the Pod's next revision (or the
+    window's end); a digest's span is the union over every Pod of the workload."""
+    first = reader.state_at(start, cluster=cluster)
+    ids = reader.resource_ids_of_kinds([("", "Pod"), *_OWNER_KINDS])
+    changes = reader.revisions_of(ids, start, end)
+    if cluster is not None:
+        changes = [r for r in changes if r.key.cluster == cluster]
+    # Owners from the whole window, whenever each was seen: Pods and ReplicaSets come on
+    # watches of their own, so a Pod's owner can be recorded just after the Pod, and an
+    # owner reference does not change over an object's life.
+    owners = {**_owners(first), **_owners(changes)}
+    wanted = set(workloads) if workloads is not None else None
+    spans: dict[tuple[ResourceKey, str], DigestSpan] = {}
+    # Each Pod's running digests, as of its latest revision so far, and since when.
+    current: dict[ResourceKey, tuple[ResourceKey, dict[str, RunningContainer], str]] = {}
+
+    def close(pod: ResourceKey, until: str) -> None:
+        held = current.pop(pod, None)
+        if held is None:
+            return
+        workload, running, _ = held
+        for digest in running:
+            spans[(workload, digest)].last_seen = max(spans[(workload, digest)].last_seen, until)
+
+    def open_(record: RevisionRecord, at: str) -> None:
+        if record.deleted or record.obj is None:
+            return
+        containers = running_containers(record.obj, record.key)
+        if not containers:
+            return
+        workload = _workload_key(record, owners)
+        if wanted is not None and workload not in wanted:
+            return
+        running = {c.digest: c for c in containers}
+        current[record.key] = (workload, running, at)
+        for digest, c in running.items():
+            span = spans.get((workload, digest))
+            if span is None:
+                span = spans[(workload, digest)] = DigestSpan(
+                    workload, digest, repository=c.repository, first_seen=at, last_seen=at
+                )
+            span.images.add(c.image)
+            span.pods.add(record.key.name)
+            span.last_seen = max(span.last_seen, at)
+
+    for record in first:
+        if record.key.kind == "Pod" and not record.key.group:
+            open_(record, start)
+    for record in changes:
+        if (record.key.group, record.key.kind) in _OWNER_KINDS:
+            continue
+        close(record.key, record.observed_at)
+        open_(record, record.observed_at)
+    for pod in list(current):
+        close(pod, end)
+    return sorted(spans.values(), key=lambda s: (s.first_seen, str(s.workload), s.digest))
