@@ -20,6 +20,7 @@ from timetravel.commands import (
     migrate,
     prune,
     record,
+    record_build,
     record_run,
     ui,
 )
@@ -53,6 +54,7 @@ for _command in (
     record.record,
     export.export,
     record_run.record_run,
+    record_build.record_build,
     imports.import_events,
     import_audit.import_audit,
     check.check,

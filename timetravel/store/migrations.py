@@ -508,3 +508,32 @@ def m009_facts_name_their_cluster(db: Database) -> None:
     # (then keep those of the change's cluster or of none): without this index each such
     # day scanned the table, 210 ms to find one day's 5,000 of 300,000 events, 1 ms with it.
     db.execute("CREATE INDEX audit_by_time ON audit_events (stage_at)")
+
+
+@migrations(name="m010_builds")
+def m010_builds(db: Database) -> None:
+    # What a build job reported it built (record-build, or an in-toto/SLSA provenance
+    # statement): one row per image (repository and manifest digest), reports of one image
+    # merging. Running Pods name their digest; this is how a digest finds its source commit.
+    db.execute(
+        """
+        CREATE TABLE builds (
+            id INTEGER PRIMARY KEY,
+            repository TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            tags TEXT,
+            source_repo TEXT,
+            commit_sha TEXT,
+            provider TEXT,
+            pipeline TEXT,
+            run_id TEXT,
+            url TEXT,
+            actor TEXT,
+            built_at TEXT,
+            provenance TEXT,
+            reported_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            UNIQUE (repository, digest)
+        )"""
+    )
+    db.execute("CREATE INDEX builds_by_digest ON builds (digest)")
