@@ -269,3 +269,103 @@ def test_owner_chain_with_and_without_the_replicaset_recorded() -> None:
     bare = pod("debug", ("Pod", "x"), "x")
     bare["metadata"].pop("ownerReferences")
     assert workload_of(bare, lambda k, n: None) == ("Pod", "debug")
+
+
+def deployment(name: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "payments"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "api", "image": image}]},
+            },
+        },
+    }
+
+
+def test_the_chain_names_build_deploy_and_unknown_and_retagged_images(
+    tmp_path: Path, db_path: Path | str
+) -> None:
+    from datetime import UTC, datetime
+
+    from timetravel.domain.attribution import ManagerRules
+    from timetravel.domain.builds import BuildFacts
+    from timetravel.query.causes import CauseFinder
+    from timetravel.query.chain import BUILT, NODE_LOCAL, UNKNOWN, chains_at
+    from timetravel.store.builds import upsert_build
+
+    web = "registry.example.com/payments/web"
+    d1, d2 = "sha256:" + "d" * 64, "sha256:" + "e" * 64
+    with (
+        ApiDouble(bookmark_interval=0.1) as double,
+        recording(double, db_path, tmp_path, resources=["pods", "replicasets", "deployments"]),
+    ):
+        since = moment(db_path, 0)
+        double.create(deployment("api", f"{REPO}:2.3.0"))
+        double.create(deployment("web", f"{web}:latest"))
+        moment(db_path, 2)
+
+        def bump(o: dict[str, Any]) -> None:
+            o["spec"]["template"]["spec"]["containers"][0]["image"] = f"{REPO}:2.4.0"
+
+        double.patch("apps/v1", "Deployment", "payments", "api", bump, manager="kubectl-edit")
+        t_edit = moment(db_path, 3)
+        double.create(replicaset("api-new", "api"), manager="kube-controller-manager")
+        double.create(pod("api-new-1", ("ReplicaSet", "api-new"), f"{REPO}:2.4.0"))
+        start(double, "api-new-1", f"{REPO}@{NEW}", f"{REPO}:2.4.0")
+        double.create(replicaset("web-1", "web"), manager="kube-controller-manager")
+        double.create(pod("web-1-a", ("ReplicaSet", "web-1"), f"{web}:latest"))
+        start(double, "web-1-a", f"{web}@{d1}", f"{web}:latest")
+        moment(db_path, 9)
+        # latest is pushed again; a new Pod of the same spec pulls the other binary.
+        double.delete("v1", "Pod", "payments", "web-1-a")
+        double.create(pod("web-1-b", ("ReplicaSet", "web-1"), f"{web}:latest"))
+        start(double, "web-1-b", f"{web}@{d2}", f"{web}:latest")
+        double.create(
+            pod("debug", ("Pod", "x"), "busybox:1.36")
+            | {"metadata": {"name": "debug", "namespace": "payments"}}
+        )
+        start(double, "debug", f"docker://{LOCAL}", "busybox:1.36")
+        at = moment(db_path, 14)
+
+    db = open_database(db_path)
+    try:
+        upsert_build(
+            db,
+            BuildFacts(
+                repository=REPO,
+                digest=NEW,
+                reported_at=datetime.now(UTC),
+                tags=("2.4.0",),
+                source_repo="https://github.com/acme/api",
+                commit="a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+                provider="github-actions",
+                run_id="8123456",
+            ),
+        )
+        reader = Reader(db)
+        chains = {
+            (c.workload.kind, c.workload.name, c.digest): c
+            for c in chains_at(reader, db, CauseFinder(db, ManagerRules()), at, since)
+        }
+    finally:
+        db.conn.close()
+    api = chains[("Deployment", "api", NEW)]
+    assert api.provenance == BUILT and api.builds[0].commit.startswith("a1b2c3d4")
+    assert api.deployed is not None and api.deployed.image == f"{REPO}:2.4.0"
+    assert api.deployed.at <= t_edit and api.deployed.cause == "manual"
+    assert api.first_seen is not None and api.first_seen > t_edit and not api.retagged
+    web_now = chains[("Deployment", "web", d2)]
+    assert web_now.provenance == UNKNOWN and web_now.retagged == (f"{web}:latest",)
+    assert web_now.deployed is not None and web_now.deployed.at < t_edit  # no config change
+    debug = chains[("Pod", "debug", LOCAL)]
+    assert debug.provenance == NODE_LOCAL and debug.unknown_provenance
+    assert set(chains) == {
+        ("Deployment", "api", NEW),
+        ("Deployment", "web", d2),
+        ("Pod", "debug", LOCAL),
+    }

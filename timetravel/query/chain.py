@@ -1,0 +1,206 @@
+"""The path from a running digest back to its source: build, commit, deploy, first run.
+
+For each digest a workload runs at T (:mod:`.artifacts`):
+
+- the builds that produced it (``record-build``; :mod:`timetravel.store.builds`), with
+  their run and source repository and commit. None: **unknown provenance** — nothing
+  recorded built this image; a node-local image ID (a runtime's bare ``sha256:``) cannot
+  be matched with any build and is said to be so;
+- the change that put its image reference into the workload's spec, and its cause (the
+  config commit, the pipeline run or sync, the person);
+- when it first ran, within the look-back window (``since``);
+- tags that named another digest in that window: a **mutable tag re-pushed** (the same
+  ``image:`` text in the spec, a different binary), which no config change explains.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from timetravel.domain.builds import Build
+from timetravel.domain.ci_env import PipelineRun
+from timetravel.domain.model import ResourceKey
+from timetravel.query.artifacts import DigestSpan, digest_history, images_at
+from timetravel.query.causes import CauseFinder
+from timetravel.store.builds import builds_of_digests
+from timetravel.store.handle import StoreDB
+from timetravel.store.reader import Reader
+from timetravel.store.records import RevisionRecord
+
+BUILT = "built"
+UNKNOWN = "unknown"
+NODE_LOCAL = "node-local"  # a runtime's bare image ID: no registry digest to match
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The change that made the workload's spec name the image, and why it happened."""
+
+    at: str
+    image: str
+    cause: str
+    actor: str | None
+    commit: str | None  # the config commit
+    run: PipelineRun | None
+
+
+@dataclass(frozen=True)
+class ArtifactChain:
+    workload: ResourceKey
+    digest: str
+    repository: str | None
+    images: tuple[str, ...]  # the spec's references that ran it
+    pods: tuple[str, ...]  # running it at T
+    provenance: str  # built | unknown | node-local
+    builds: tuple[Build, ...] = ()
+    deployed: Deployed | None = None
+    first_seen: str | None = None  # within the look-back window
+    seen_since_window_start: bool = False  # it was already running when the window began
+    retagged: tuple[str, ...] = ()  # tags that named another digest in the window
+
+    @property
+    def unknown_provenance(self) -> bool:
+        return self.provenance != BUILT
+
+    def to_json(self) -> dict[str, Any]:
+        build = self.builds[0] if self.builds else None
+        return {
+            "digest": self.digest,
+            "repository": self.repository,
+            "images": list(self.images),
+            "workload": {
+                "kind": self.workload.kind,
+                "namespace": self.workload.namespace or None,
+                "name": self.workload.name,
+            },
+            "pods": list(self.pods),
+            "provenance": self.provenance,
+            "build": build.to_json() if build else None,
+            "deployed": None
+            if self.deployed is None
+            else {
+                "at": self.deployed.at,
+                "image": self.deployed.image,
+                "cause": self.deployed.cause,
+                "actor": self.deployed.actor,
+                "commit": self.deployed.commit,
+                "pipeline_run": self.deployed.run.to_json() if self.deployed.run else None,
+            },
+            "first_seen": self.first_seen,
+            "retagged": list(self.retagged),
+        }
+
+
+def spec_images(obj: dict[str, Any] | None) -> set[str]:
+    """The image references a workload's (or a Pod's) spec names."""
+    if not obj:
+        return set()
+    spec = obj.get("spec") or {}
+    kind = obj.get("kind")
+    if kind == "CronJob":
+        spec = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get(
+            "spec"
+        ) or {}
+    elif kind != "Pod":
+        spec = (spec.get("template") or {}).get("spec") or {}
+    return {
+        str(c["image"])
+        for part in ("containers", "initContainers")
+        for c in spec.get(part) or []
+        if isinstance(c, dict) and c.get("image")
+    }
+
+
+def _deployed(
+    reader: Reader, causes: CauseFinder, workload: RevisionRecord, image: str, at: str
+) -> Deployed | None:
+    """The earliest revision of the latest unbroken run naming ``image``, explained."""
+    history = reader.history(workload.resource_id, until=at)  # newest first
+    since: RevisionRecord | None = None
+    for record in history:
+        if record.deleted or image not in spec_images(record.obj):
+            break
+        since = record
+    if since is None:
+        return None
+    why = causes.explain(since, reader.previous(since))
+    return Deployed(since.observed_at, image, why.cause, why.actor, why.commit, why.run)
+
+
+def chains_at(
+    reader: Reader,
+    db: StoreDB,
+    causes: CauseFinder,
+    at: str,
+    since: str,
+    *,
+    cluster: str | None = None,
+    workloads: Sequence[ResourceKey] | None = None,
+) -> list[ArtifactChain]:
+    """The chain of every digest running at ``at`` (of ``workloads``, or every one), with
+    first sightings and re-pushed tags looked for from ``since``."""
+    running = images_at(reader, at, cluster=cluster)
+    if workloads is not None:
+        wanted = set(workloads)
+        running = [w for w in running if w.workload in wanted]
+    if not running:
+        return []
+    spans = digest_history(
+        reader, since, at, cluster=cluster, workloads=[w.workload for w in running]
+    )
+    by_workload: dict[ResourceKey, list[DigestSpan]] = defaultdict(list)
+    for each in spans:
+        by_workload[each.workload].append(each)
+    builds = builds_of_digests(db, {d for w in running for d in w.by_digest})
+    out = []
+    for w in running:
+        record = reader.object_at(w.workload, at) if w.workload.kind != "Pod" else None
+        seen = by_workload.get(w.workload, [])
+        for digest, containers in sorted(w.by_digest.items()):
+            images = tuple(sorted({c.image for c in containers}))
+            repository = containers[0].repository
+            found: tuple[Build, ...] = ()
+            if not containers[0].repo_digest:
+                provenance = NODE_LOCAL
+            else:
+                found = tuple(
+                    b for b in builds.get(digest, []) if repository in (None, b.repository)
+                ) or tuple(builds.get(digest, []))
+                provenance = BUILT if found else UNKNOWN
+            span = next((s for s in seen if s.digest == digest), None)
+            retagged = tuple(
+                sorted(
+                    image
+                    for image in images
+                    if any(s.digest != digest and image in s.images for s in seen)
+                )
+            )
+            deployed = None
+            if record is not None and not record.deleted:
+                deployed = next(
+                    (
+                        d
+                        for image in images
+                        if (d := _deployed(reader, causes, record, image, at)) is not None
+                    ),
+                    None,
+                )
+            out.append(
+                ArtifactChain(
+                    workload=w.workload,
+                    digest=digest,
+                    repository=repository,
+                    images=images,
+                    pods=tuple(sorted({c.pod.name for c in containers})),
+                    provenance=provenance,
+                    builds=found,
+                    deployed=deployed,
+                    first_seen=span.first_seen if span else None,
+                    seen_since_window_start=bool(span and span.first_seen == since),
+                    retagged=retagged,
+                )
+            )
+    return out
