@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -274,3 +274,70 @@ def test_bad_reports_get_one_line_and_exit_2(db_path, args: list[str], says: str
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_source_commits_time_author_and_subject_come_from_the_checkout(
+    tmp_path: Path, db_path
+) -> None:
+    checkout = tmp_path / "api"
+    checkout.mkdir()
+    who = {
+        "GIT_AUTHOR_NAME": "Carol Pay",
+        "GIT_AUTHOR_EMAIL": "carol@acme.io",
+        "GIT_COMMITTER_NAME": "Carol Pay",
+        "GIT_COMMITTER_EMAIL": "carol@acme.io",
+        "GIT_COMMITTER_DATE": "2026-11-26T19:55:00+01:00",
+        "GIT_AUTHOR_DATE": "2026-11-26T19:50:00+01:00",
+        "HOME": str(tmp_path),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "retry: back off harder"]):
+        subprocess.run(["git", "-C", str(checkout), *args], env=who, check=True)
+    sha = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    done = run_cli(
+        db_path,
+        "--image",
+        "ghcr.io/acme/api:2.4.0",
+        "--digest",
+        DIGEST,
+        "--commit",
+        sha[:10],
+        "--source-dir",
+        str(checkout),
+        "--no-env",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "of 2026-11-26T19:55:00+01:00" in done.stdout
+    # Elsewhere (no checkout of it): the commit is kept as given, nothing is made up.
+    other = run_cli(
+        db_path,
+        "--image",
+        "ghcr.io/acme/api:2.4.1",
+        "--digest",
+        OTHER,
+        "--commit",
+        SOURCE_SHA,
+        "--source-dir",
+        str(tmp_path / "nowhere"),
+        "--no-env",
+    )
+    assert other.returncode == 0, other.stderr
+    db = open_database(db_path, readonly=True)
+    try:
+        built = {b.digest: b for b in all_builds(db)}
+    finally:
+        db.conn.close()
+    assert built[DIGEST].commit == sha  # the full SHA, from the checkout
+    assert built[DIGEST].commit_at is not None and built[DIGEST].commit_at.startswith(
+        "2026-11-26T18:55:00"
+    )
+    assert (built[DIGEST].commit_author, built[DIGEST].commit_subject) == (
+        "Carol Pay <carol@acme.io>",
+        "retry: back off harder",
+    )
+    assert built[OTHER].commit == SOURCE_SHA and built[OTHER].commit_at is None

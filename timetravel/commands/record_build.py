@@ -37,6 +37,14 @@ from timetravel.store.db import open_database
     "envelope or a Sigstore bundle (one per line); signatures are not verified.",
 )
 @click.option(
+    "--source-dir",
+    "source_dir",
+    metavar="DIR",
+    default=".",
+    show_default=True,
+    help="The source checkout: the commit's time, author and subject are read there.",
+)
+@click.option(
     "--no-env", "no_env", is_flag=True, help="Do not fill missing fields from the CI environment."
 )
 @user_errors
@@ -52,6 +60,7 @@ def record_build(
     url: str | None,
     actor: str | None,
     provenance_path: str | None,
+    source_dir: str,
     no_env: bool,
 ) -> None:
     """Record a build: which image digest it pushed, from which source commit, in which run.
@@ -83,12 +92,15 @@ def record_build(
         actor=actor,
         provenance_text=read_provenance_file(provenance_path) if provenance_path else None,
         provenance_name=f"--provenance {provenance_path}",
+        source_dir=source_dir,
     )
     prepared = prepare_builds(report, env=os.environ, use_env=not no_env, now=utc_now())
     db = open_database(resolve_db(db_path))
     merged = record_builds(db, prepared)
     for build, was_merged in zip(prepared.builds, merged, strict=True):
         details = [f"commit {build.commit[:12]}" if build.commit else "commit unknown"]
+        if build.commit_at is not None:
+            details[0] += f" of {build.commit_at.isoformat()}"
         if build.source_repo:
             details.append(f"from {build.source_repo}")
         if build.run_id:

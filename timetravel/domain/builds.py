@@ -24,6 +24,9 @@ class BuildFacts:
     tags: tuple[str, ...] = ()
     source_repo: str | None = None
     commit: str | None = None
+    commit_at: datetime | None = None  # the source commit's committer time
+    commit_author: str | None = None
+    commit_subject: str | None = None
     provider: str | None = None
     pipeline: str | None = None
     run_id: str | None = None
@@ -42,6 +45,9 @@ class Build:
     tags: tuple[str, ...] = ()
     source_repo: str | None = None
     commit: str | None = None
+    commit_at: str | None = None
+    commit_author: str | None = None
+    commit_subject: str | None = None
     provider: str | None = None
     pipeline: str | None = None
     run_id: str | None = None
@@ -63,6 +69,9 @@ class Build:
             "tags": list(self.tags),
             "source_repo": self.source_repo,
             "commit": self.commit,
+            "commit_at": self.commit_at,
+            "commit_author": self.commit_author,
+            "commit_subject": self.commit_subject,
             "provider": self.provider,
             "pipeline": self.pipeline,
             "run_id": self.run_id,

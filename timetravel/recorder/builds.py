@@ -21,6 +21,7 @@ from timetravel.domain.ci_env import DetectedRun, detect_run
 from timetravel.domain.images import DIGEST, normalize_repository, parse_image
 from timetravel.domain.provenance import Provenance, ProvenanceError, read_provenance, run_url
 from timetravel.errors import UserError
+from timetravel.sources.commit_info import commit_info
 from timetravel.store import Database
 from timetravel.store.builds import upsert_build
 
@@ -50,6 +51,7 @@ class BuildReport:
     actor: str | None = None
     provenance_text: str | None = None  # the --provenance file's text
     provenance_name: str = "--provenance"
+    source_dir: str | None = "."  # the build's checkout: the commit's time, author, subject
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ def prepare_builds(
         raise UserError(f"--commit {commit!r}: expected a git commit SHA (7 to 64 hex digits)")
     source_repo = pick(report.source_repo, from_statement.source_repo, env_repo)
     built_at = _time(from_statement.finished_at) or _time(from_statement.started_at)
+    info = commit_info(commit, report.source_dir) if commit and report.source_dir else None
     builds = tuple(
         BuildFacts(
             repository=repository,
@@ -123,7 +126,10 @@ def prepare_builds(
             source="provenance" if provenance is not None else "record-build",
             tags=(tag,) if tag else (),
             source_repo=source_repo,
-            commit=commit.lower() if commit else None,
+            commit=info.sha if info else commit.lower() if commit else None,
+            commit_at=info.committed_at if info else None,
+            commit_author=info.author if info else None,
+            commit_subject=info.subject if info else None,
             provider=pick(report.provider, detected.provider if detected else None),
             pipeline=pick(report.pipeline, detected.pipeline if detected else None),
             run_id=pick(

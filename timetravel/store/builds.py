@@ -15,7 +15,7 @@ from timetravel.store.handle import StoreDB
 
 _COLUMNS = (
     "id, repository, digest, tags, source_repo, commit_sha, provider, pipeline, run_id, url, "
-    "actor, built_at, provenance, reported_at, source"
+    "actor, built_at, provenance, reported_at, source, commit_at, commit_author, commit_subject"
 )
 _CHUNK = 500
 
@@ -40,6 +40,9 @@ def _build(row: Sequence[Any]) -> Build:
         provenance=orjson.loads(row[12]) if row[12] else None,
         reported_at=row[13],
         source=str(row[14]),
+        commit_at=row[15],
+        commit_author=row[16],
+        commit_subject=row[17],
     )
 
 
@@ -68,7 +71,8 @@ def upsert_build(db: StoreDB, build: BuildFacts) -> tuple[int, bool]:
                 conn,
                 "INSERT INTO builds (repository, digest, tags, source_repo, commit_sha, "
                 "provider, pipeline, run_id, url, actor, built_at, provenance, reported_at, "
-                "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "source, commit_at, commit_author, commit_subject) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     build.repository,
                     build.digest,
@@ -84,6 +88,9 @@ def upsert_build(db: StoreDB, build: BuildFacts) -> tuple[int, bool]:
                     provenance,
                     reported_at,
                     build.source,
+                    _opt(build.commit_at),
+                    build.commit_author,
+                    build.commit_subject,
                 ),
             )
             return new_id, False
@@ -92,7 +99,8 @@ def upsert_build(db: StoreDB, build: BuildFacts) -> tuple[int, bool]:
         conn.execute(
             "UPDATE builds SET tags = ?, source_repo = ?, commit_sha = ?, provider = ?, "
             "pipeline = ?, run_id = ?, url = ?, actor = ?, built_at = ?, provenance = ?, "
-            "reported_at = ?, source = ? WHERE id = ?",
+            "reported_at = ?, source = ?, commit_at = ?, commit_author = ?, "
+            "commit_subject = ? WHERE id = ?",
             (
                 orjson.dumps(merged_tags).decode() if merged_tags else None,
                 build.source_repo or old.source_repo,
@@ -106,6 +114,17 @@ def upsert_build(db: StoreDB, build: BuildFacts) -> tuple[int, bool]:
                 provenance or (row[12] if row[12] else None),
                 max(reported_at, str(old.reported_at)),
                 _sources(old.source, build.source),
+                # The commit's own facts go with the commit: a report naming another one
+                # replaces them, even with nothing.
+                *(
+                    (_opt(build.commit_at), build.commit_author, build.commit_subject)
+                    if build.commit and build.commit != old.commit
+                    else (
+                        _opt(build.commit_at) or old.commit_at,
+                        build.commit_author or old.commit_author,
+                        build.commit_subject or old.commit_subject,
+                    )
+                ),
                 int(row[0]),
             ),
         )
