@@ -22,6 +22,7 @@ from timetravel.commands import (
     record,
     record_build,
     record_run,
+    report,
     ui,
 )
 from timetravel.host import tune_collector
@@ -55,6 +56,7 @@ for _command in (
     export.export,
     record_run.record_run,
     record_build.record_build,
+    report.report,
     imports.import_events,
     import_audit.import_audit,
     check.check,

@@ -211,3 +211,64 @@ def digest_history(
     for pod in list(current):
         close(pod, end)
     return sorted(spans.values(), key=lambda s: (s.first_seen, str(s.workload), s.digest))
+
+
+@dataclass(frozen=True)
+class DigestEvent:
+    """A digest starting or stopping to run in a workload (its first Pod up, its last down)."""
+
+    at: str
+    workload: ResourceKey
+    digest: str
+    started: bool  # else stopped
+    images: tuple[str, ...] = ()
+
+
+def digest_events(
+    reader: Reader, start: str, end: str, *, cluster: str | None = None
+) -> tuple[dict[ResourceKey, set[str]], list[DigestEvent]]:
+    """What each workload ran at ``start``, and every digest that started or stopped
+    running in it in (start, end], in time order: a rollout is a start (the new digest's
+    first Pod) then a stop (the old one's last Pod gone)."""
+    first = reader.state_at(start, cluster=cluster)
+    ids = reader.resource_ids_of_kinds([("", "Pod"), *_OWNER_KINDS])
+    changes = reader.revisions_of(ids, start, end)
+    if cluster is not None:
+        changes = [r for r in changes if r.key.cluster == cluster]
+    owners = {**_owners(first), **_owners(changes)}
+    pods: dict[ResourceKey, tuple[ResourceKey, dict[str, RunningContainer]]] = {}
+    counts: dict[tuple[ResourceKey, str], int] = defaultdict(int)
+    events: list[DigestEvent] = []
+
+    def running_of(record: RevisionRecord) -> tuple[ResourceKey, dict[str, RunningContainer]]:
+        if record.deleted or record.obj is None:
+            return _workload_key(record, owners), {}
+        containers = running_containers(record.obj, record.key)
+        return _workload_key(record, owners), {c.digest: c for c in containers}
+
+    for record in first:
+        if record.key.kind == "Pod" and not record.key.group:
+            workload, running = running_of(record)
+            pods[record.key] = (workload, running)
+            for digest in running:
+                counts[(workload, digest)] += 1
+    at_start: dict[ResourceKey, set[str]] = defaultdict(set)
+    for (workload, digest), n in counts.items():
+        if n:
+            at_start[workload].add(digest)
+    for record in changes:
+        if record.key.kind != "Pod" or record.key.group or record.observed_at <= start:
+            continue
+        workload, running = running_of(record)
+        old_workload, old_running = pods.get(record.key, (workload, {}))
+        for digest in old_running.keys() - running.keys():
+            counts[(old_workload, digest)] -= 1
+            if counts[(old_workload, digest)] == 0:
+                events.append(DigestEvent(record.observed_at, old_workload, digest, False))
+        for digest in running.keys() - old_running.keys():
+            counts[(workload, digest)] += 1
+            if counts[(workload, digest)] == 1:
+                image = running[digest].image
+                events.append(DigestEvent(record.observed_at, workload, digest, True, (image,)))
+        pods[record.key] = (workload, running)
+    return dict(at_start), events
