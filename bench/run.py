@@ -32,6 +32,7 @@ BENCHMARKS = (
     "ingest",
     "storage",
     "state",
+    "artifacts",
     "desired",
     "git_follow",
     "screen",

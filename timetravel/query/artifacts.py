@@ -123,9 +123,17 @@ def _owners(records: Iterable[RevisionRecord]) -> dict[tuple[str, str, str], Any
     }
 
 
-def images_at(reader: Reader, at: str, *, cluster: str | None = None) -> list[WorkloadImages]:
-    """Every workload's running digests at ``at`` (stored time text), by workload key."""
-    state = reader.state_at(at, cluster=cluster)
+def images_at(
+    reader: Reader,
+    at: str,
+    *,
+    cluster: str | None = None,
+    state: Sequence[RevisionRecord] | None = None,
+) -> list[WorkloadImages]:
+    """Every workload's running digests at ``at`` (stored time text), by workload key.
+    ``state``: the state at ``at`` when the caller read it already (a snapshot has)."""
+    if state is None:
+        state = reader.state_at(at, cluster=cluster)
     owners = _owners(state)
     grouped: dict[ResourceKey, dict[str, list[RunningContainer]]] = defaultdict(
         lambda: defaultdict(list)
