@@ -20,6 +20,7 @@ from timetravel.commands import (
     import_audit,
     imports,
     migrate,
+    note,
     prune,
     record,
     record_build,
@@ -67,6 +68,7 @@ for _command in (
     copy.copy,
     prune.prune,
     migrate.migrate,
+    note.note,
 ):
     cli.add_command(_command)
 

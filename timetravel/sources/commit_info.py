@@ -61,3 +61,30 @@ def commit_info(sha: str, where: str | Path = ".") -> CommitInfo | None:
     except ValueError:
         return None
     return CommitInfo(parts[0], when, parts[2], parts[3])
+
+
+def git_user(where: str | Path = ".") -> str | None:
+    """``Name <email>`` from git's configuration (the repository's, else the user's), as
+    a commit would be signed; None when git or the identity is missing."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+
+    def get(key: str) -> str | None:
+        try:
+            done = subprocess.run(
+                [git, "-C", str(where), "config", "--get", key],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        value = done.stdout.strip()
+        return value if done.returncode == 0 and value else None
+
+    name, email = get("user.name"), get("user.email")
+    if name and email:
+        return f"{name} <{email}>"
+    return name or email

@@ -540,3 +540,25 @@ def m010_builds(db: Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX builds_by_digest ON builds (digest)")
+
+
+@migrations(name="m011_notes")
+def m011_notes(db: Database) -> None:
+    # What people say about a moment ("incident started", "rolled back here"), on the
+    # timeline of a cluster or one resource; shared through the team store like every fact.
+    db.execute(
+        """
+        CREATE TABLE notes (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            cluster TEXT,
+            api_group TEXT,
+            kind TEXT,
+            namespace TEXT,
+            name TEXT,
+            text TEXT NOT NULL,
+            author TEXT NOT NULL,
+            written_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX notes_by_time ON notes (at)")
