@@ -150,3 +150,65 @@ def test_bad_notes_get_one_line_and_exit_2(
     assert done.returncode == 2, done.stdout
     assert says in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert stored(store) == []
+
+
+def test_copy_carries_notes_and_builds_once(
+    tmp_path: Path, store: Path | str, postgres_server: Any
+) -> None:
+    from timetravel.domain.builds import BuildFacts
+    from timetravel.store.builds import all_builds, upsert_build
+    from timetravel.store.copy import copy_store
+    from timetravel.store.copy_parts import Scope
+
+    assert (
+        note(
+            store,
+            tmp_path,
+            "--cluster",
+            "prod",
+            "--author",
+            "a",
+            "--at",
+            "2026-11-19T21:30:00Z",
+            "p",
+        ).returncode
+        == 0
+    )
+    assert (
+        note(
+            store,
+            tmp_path,
+            "--cluster",
+            "staging",
+            "--author",
+            "a",
+            "--at",
+            "2026-11-19T21:30:00Z",
+            "s",
+        ).returncode
+        == 0
+    )
+    db = open_database(store)
+    try:
+        upsert_build(
+            db,
+            BuildFacts("ghcr.io/acme/api", "sha256:" + "1" * 64, reported_at=T, commit="ab" * 20),
+        )
+    finally:
+        db.conn.close()
+    target = postgres_server.new_database() if isinstance(store, Path) else tmp_path / "copy.db"
+    for _ in range(2):  # a second copy finds everything there already
+        src, dst = open_database(store, readonly=True), open_database(target)
+        try:
+            copy_store(src, dst, Scope(cluster="prod"))
+        finally:
+            src.conn.close()
+            dst.conn.close()
+    assert [n["text"] for n in stored(target)] == ["p"]
+    db = open_database(target, readonly=True)
+    try:
+        assert [(b.repository, b.commit) for b in all_builds(db)] == [
+            ("ghcr.io/acme/api", "ab" * 20)
+        ]
+    finally:
+        db.conn.close()

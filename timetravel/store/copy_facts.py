@@ -1,5 +1,6 @@
 """Copying the facts other than revisions between stores (store.copy): gaps, Warning
-events, git facts, pipeline runs and audit events, each skipped where the target holds it."""
+events, git facts, pipeline runs, audit events, builds and notes, each skipped where the
+target holds it."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ class FactCopy:
             self.pipeline_runs(tally)
             self.commits(tally)
             self.audit_events(tally)
+            self.builds(tally)
+            self.notes(tally)
         finally:
             tally.close()
 
@@ -321,6 +324,12 @@ class FactCopy:
             self.report.add("pipeline_runs", added + updated, len(rows) - added - updated)
             tally.advance(len(page))
 
+    def builds(self, tally: Tally) -> None:
+        _copy_builds(self, tally)
+
+    def notes(self, tally: Tally) -> None:
+        _copy_notes(self, tally)
+
     def audit_events(self, tally: Tally) -> None:
         columns = (
             'audit_id, stage, stage_at, verb, "user", user_groups, impersonated_user, '
@@ -381,6 +390,66 @@ class FactCopy:
                     added += 1
             self.report.add("audit_events", added, len(rows) - added)
             tally.advance(len(rows))
+
+
+_BUILD_COLUMNS = (
+    "repository, digest, tags, source_repo, commit_sha, commit_at, commit_author, "
+    "commit_subject, provider, pipeline, run_id, url, actor, built_at, provenance, "
+    "reported_at, source"
+)
+_NOTE_COLUMNS = "at, cluster, api_group, kind, namespace, name, text, author, written_at"
+
+
+def _copy_builds(fc: FactCopy, tally: Tally) -> None:
+    """Builds name no cluster: each one the target lacks (by repository and digest)."""
+    where, params = fc._since("reported_at")
+    sql = f"SELECT id, {_BUILD_COLUMNS} FROM builds WHERE id > ?" + where
+    for page in fc._pages(sql, params):
+        added = 0
+        with fc.dst:
+            for row in page:
+                values = tuple(row[1:])
+                if fc.dst.execute(
+                    "SELECT 1 FROM builds WHERE repository = ? AND digest = ?", values[:2]
+                ).fetchone():
+                    continue
+                fc.dst.execute(
+                    f"INSERT INTO builds ({_BUILD_COLUMNS}) VALUES ({marks(values)})", values
+                )
+                added += 1
+        fc.report.add("builds", added, len(page) - added)
+        tally.advance(len(page))
+
+
+def _copy_notes(fc: FactCopy, tally: Tally) -> None:
+    """Notes of the copied cluster or of none; one already there (same moment, place,
+    text and author) is not copied again."""
+    where, params = fc._since("at")
+    if fc.scope.cluster is not None:
+        where += " AND (cluster = ? OR cluster IS NULL)"
+        params.append(fc.scope.cluster)
+    sql = f"SELECT id, {_NOTE_COLUMNS} FROM notes WHERE id > ?" + where
+    for page in fc._pages(sql, params):
+        added = 0
+        with fc.dst:
+            for row in page:
+                values = tuple(row[1:])
+                held = fc.dst.execute(
+                    "SELECT 1 FROM notes WHERE at = ? AND text = ? AND author = ? "
+                    "AND coalesce(cluster, '') = coalesce(?, '') "
+                    "AND coalesce(kind, '') = coalesce(?, '') "
+                    "AND coalesce(namespace, '') = coalesce(?, '') "
+                    "AND coalesce(name, '') = coalesce(?, '')",
+                    (values[0], values[6], values[7], values[1], values[3], values[4], values[5]),
+                ).fetchone()
+                if held:
+                    continue
+                fc.dst.execute(
+                    f"INSERT INTO notes ({_NOTE_COLUMNS}) VALUES ({marks(values)})", values
+                )
+                added += 1
+        fc.report.add("notes", added, len(page) - added)
+        tally.advance(len(page))
 
 
 def _by_key(conn: Any, sql: str, key: str) -> Iterator[list[Any]]:

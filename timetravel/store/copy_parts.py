@@ -100,6 +100,8 @@ _NAMES = {
     "desired_sets": ("desired set", "desired sets"),
     "pipeline_runs": ("pipeline run", "pipeline runs"),
     "audit_events": ("audit event", "audit events"),
+    "builds": ("build", "builds"),
+    "notes": ("note", "notes"),
 }
 
 
