@@ -562,3 +562,49 @@ def m011_notes(db: Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX notes_by_time ON notes (at)")
+
+
+@migrations(name="m012_alerts")
+def m012_alerts(db: Database) -> None:
+    # The alerts' durable outbox: events found in the record (each once, by its key), the
+    # messages made of them for each receiver (retried until delivered, same key each
+    # time), the evaluator's cursors and the drift state it last saw per resource. All in
+    # the store, so a receiver down for an hour, or a recorder restarted, loses nothing.
+    db.execute(
+        """
+        CREATE TABLE alert_events (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            cluster TEXT,
+            at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            payload TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE alert_messages (
+            id INTEGER PRIMARY KEY,
+            target TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,
+            events TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_try_at TEXT NOT NULL,
+            delivered_at TEXT,
+            last_error TEXT
+        )"""
+    )
+    db.execute(
+        "CREATE INDEX alert_messages_due ON alert_messages (target, delivered_at, next_try_at)"
+    )
+    db.execute("CREATE TABLE alert_cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        """
+        CREATE TABLE alert_drift (
+            resource_id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL,
+            since TEXT NOT NULL
+        )"""
+    )
