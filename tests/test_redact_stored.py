@@ -148,6 +148,8 @@ def old_store(path: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> dict[st
         old.setattr("timetravel.domain.normalize.is_secret", old_rule)
         old.setattr("timetravel.store.db._connect", _insecure(_connect))
         old.setattr("timetravel.recorder.git.is_secret", lambda obj: False)  # cached all
+        # The old version took every object in git for desired state (no skipped files).
+        old.setattr("timetravel.sources.desired.tool_reason", lambda obj, served=(): None)
         source = GitSource(
             path, repo.path, clock=lambda: "2026-11-19T10:00:00.000000Z", progress=False
         )

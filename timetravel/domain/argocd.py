@@ -62,3 +62,34 @@ def normalize_url(url: str) -> str:
     if scp_like:
         text = text.replace(":", "/", 1)
     return text.removesuffix("/").removesuffix(".git")
+
+
+def application_paths(
+    objects: Iterable[dict[str, Any]], remote_urls: set[str], cluster: str | None
+) -> tuple[str, ...]:
+    """The directories of this repository that Applications among ``objects`` deploy, in path
+    order: those of Applications whose ``destination.name`` is ``cluster`` when there are
+    such, else those of every Application."""
+    mine: dict[str, None] = {}
+    every: dict[str, None] = {}
+    for obj in objects:
+        if obj.get("kind") != "Application" or not str(obj.get("apiVersion", "")).startswith(
+            "argoproj.io/"
+        ):
+            continue
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        destination = spec.get("destination")
+        name = destination.get("name") if isinstance(destination, dict) else None
+        for source in [spec.get("source"), *(spec.get("sources") or [])]:
+            if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+                continue
+            url = source.get("repoURL")
+            if remote_urls and isinstance(url, str) and normalize_url(url) not in remote_urls:
+                continue
+            path = as_directory(source["path"])
+            every[path] = None
+            if cluster is not None and name == cluster:
+                mine[path] = None
+    return tuple(sorted(mine or every))

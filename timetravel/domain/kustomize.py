@@ -3,13 +3,21 @@ each render may read.
 
 - A directory with a kustomization file is rendered as a whole, and only when it is a *root*:
   not a resource/base/component of another kustomization, unless an Argo CD Application
-  deploys it directly, and not inside a Helm chart (a post-renderer's input).
+  deploys it directly, and not inside a Helm chart (a post-renderer's input). A
+  ``kind: Component`` is never a root: it is a patch set that means something only inside
+  the kustomizations that name it (built alone, kustomize fails on its patches: 4-6 false
+  "kustomize build failed" errors per commit of microservices-demo before this rule).
 - A directory with ``Chart.yaml`` is rendered with ``helm template`` unless it is a subchart
   or sits inside a kustomization.
 - Everything under either kind of directory is input to a render, never a manifest of its own.
 - A render reads its root directory plus whatever the root, and every kustomization it builds
   in, reaches outside the root: ``resources``/``bases``/``components`` and any other string
   that reads as a path out of the directory (patches, generators' files, replacements, ...).
+- What a render's *output* depends on (:func:`render_reads`) is narrower than what is copied
+  for it: each kustomization file of the closure and every path one of them names, not the
+  whole root directory. A README, a test root or an unused Component beside the root does not
+  make it render again (microservices-demo: 650 renders over its history before, see
+  BENCHMARKS.md for after).
 
 Pure: kustomization files arrive parsed (a mapping), directories as repository paths
 (:mod:`timetravel.domain.repopaths`).
@@ -41,6 +49,10 @@ class Kustomization:
     references: tuple[str, ...] = ()  # resolved resources/bases/components
     escaping: tuple[str, ...] = ()  # any path string that leaves directory
     problems: tuple[str, ...] = ()  # why the directory cannot be rendered
+    component: bool = False  # ``kind: Component``: built only by what names it
+    # Every path any string of the file may name, inside its directory or not (resolved,
+    # whether it exists or not): what its build can read besides the file itself.
+    reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +84,7 @@ def parse_kustomization(directory: str, file: str, doc: Mapping[str, Any]) -> Ku
     leaves the repository is a problem."""
     references: list[str] = []
     escaping: list[str] = []
+    reads: list[str] = []
     problems: list[str] = []
     for name in REFERENCE_FIELDS:
         entries = doc.get(name)
@@ -87,13 +100,45 @@ def parse_kustomization(directory: str, file: str, doc: Mapping[str, Any]) -> Ku
     # files/envs, replacements, ...) is something kustomize may load: it is copied for the
     # render and is part of the render's cache key.
     for text in _strings(doc):
-        for candidate in (text, text.rpartition("=")[2]):
-            if ".." not in candidate or "\n" in candidate or is_remote(candidate):
+        for candidate in _candidates(text):
+            if not _path_like(candidate):
                 continue
             resolved = resolve(directory, candidate)
-            if resolved is not None and not under(resolved, directory):
+            if resolved is None:
+                continue
+            reads.append(resolved)
+            if ".." in candidate and "\n" not in text and not under(resolved, directory):
                 escaping.append(resolved)
-    return Kustomization(directory, file, tuple(references), tuple(escaping), tuple(problems))
+    return Kustomization(
+        directory,
+        file,
+        tuple(references),
+        tuple(escaping),
+        tuple(problems),
+        component=doc.get("kind") == "Component",
+        reads=tuple(dict.fromkeys(reads)),
+    )
+
+
+def _candidates(text: str) -> Iterator[str]:
+    """The strings of a kustomization entry that may name a file: the entry, the path of
+    ``key=path``, and in an inline document (a transformer's config, a patch) each value of a
+    ``key: value`` or ``- value`` line, which may be a ``path:`` of its own."""
+    if "\n" not in text:
+        yield text
+        if "=" in text:
+            yield text.rpartition("=")[2]
+        return
+    for line in text.splitlines():
+        value = line.partition(": ")[2] if ": " in line else line.strip().removeprefix("- ")
+        value = value.strip().strip("'\"")
+        if value and value != line.strip():
+            yield value
+
+
+def _path_like(text: str) -> bool:
+    """Whether a kustomization's string may name a file: one line, not a URL, not empty."""
+    return bool(text) and len(text) <= 4096 and "\n" not in text and not is_remote(text)
 
 
 def owned_directories(kustomizations: Collection[str], charts: Collection[str]) -> set[str]:
@@ -131,7 +176,8 @@ def kustomize_roots(
     """The kustomization directories rendered on their own, in path order.
 
     One built into another kustomization is rendered with it, unless ``deployed`` (the source
-    paths of Argo CD Applications) names it too; one inside a chart is rendered with the chart.
+    paths of Argo CD Applications) names it too; one inside a chart is rendered with the chart;
+    a Component only with what names it, never alone.
     """
     referenced = {
         ref
@@ -142,7 +188,8 @@ def kustomize_roots(
     return [
         directory
         for directory in sorted(kustomizations)
-        if not any(a in charts for a in ancestors(directory))
+        if not kustomizations[directory].component
+        and not any(a in charts for a in ancestors(directory))
         and (directory not in referenced or directory in deployed)
     ]
 
@@ -170,6 +217,36 @@ def render_inputs(root: Kustomization, kustomizations: Mapping[str, Kustomizatio
             if not under(path, root.directory):
                 paths[path] = None
     return RenderInputs(tuple(paths), tuple(problems))
+
+
+def render_reads(
+    root: Kustomization, kustomizations: Mapping[str, Kustomization]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What building ``root`` can read, for a cache key: ``(files, kustomization
+    directories)``. ``files`` are paths (a file, a directory, or a path that is not there)
+    any kustomization of the closure names; each of ``kustomization directories`` is read
+    through its kustomization file names (all of them: two present is an error of its own).
+
+    Kustomize reads nothing else of the tree: a render whose paths all hold the same objects
+    as before gives the same output.
+    """
+    files: dict[str, None] = {}
+    directories: dict[str, None] = {}
+    pending = [root.directory]
+    while pending:
+        current = pending.pop()
+        if current in directories:
+            continue
+        directories[current] = None
+        k = kustomizations.get(current)
+        if k is None:
+            continue
+        for path in (*k.references, *k.reads):
+            if path in kustomizations:
+                pending.append(path)
+            else:
+                files[path] = None
+    return tuple(files), tuple(directories)
 
 
 def release_name(directory: str) -> str:

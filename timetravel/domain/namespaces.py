@@ -1,4 +1,4 @@
-"""Default namespaces of declared objects.
+"""Default namespaces of declared objects, and the repository's ``timetravel.toml``.
 
 An object without ``metadata.namespace`` gets one from, longest directory prefix of its source
 path first: the caller's explicit defaults, ``[namespaces]`` in ``timetravel.toml`` at the
@@ -6,6 +6,16 @@ repository root, an Argo CD Application's destination for its source path
 (:mod:`timetravel.domain.argocd`); else ``default``. On equal prefixes the layers win in that
 order. Cluster-scoped kinds get none: the built-in ones, and kinds that a
 CustomResourceDefinition of the same commit declares ``scope: Cluster``.
+
+``timetravel.toml`` at the repository root (read at each commit, so it changes with history)::
+
+    [namespaces]            # default namespace by directory
+    "apps/web" = "web"
+
+    [desired]               # which declaration a cluster follows when several differ
+    path = "kustomize"      # every cluster (a list is an order of preference)
+    [desired.clusters]
+    prod = "kustomize/overlays/prod"
 """
 
 from __future__ import annotations
@@ -34,6 +44,30 @@ def config_namespaces(data: bytes) -> tuple[dict[str, str], str | None]:
     if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
         return {}, "[namespaces] must map directories to namespace names"
     return {as_directory(prefix): namespace for prefix, namespace in table.items()}, None
+
+
+def config_paths(data: bytes, cluster: str | None) -> tuple[tuple[str, ...], str, str | None]:
+    """The paths ``[desired]`` of a timetravel.toml prefers for ``cluster``, in order, the
+    cluster they were given for (``""``: every cluster), and why they could not be read."""
+    try:
+        config = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return (), "", f"not read: {exc}"
+    table = config.get("desired", {})
+    if not isinstance(table, dict):
+        return (), "", "[desired] must be a table"
+    clusters = table.get("clusters", {})
+    if not isinstance(clusters, dict):
+        return (), "", "[desired.clusters] must map cluster names to paths"
+    given = ((clusters.get(cluster) if cluster else None, cluster), (table.get("path"), ""))
+    for value, whom in given:
+        if value is None:
+            continue
+        paths = [value] if isinstance(value, str) else value
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            return (), "", "[desired] paths must be a path or a list of paths"
+        return tuple(as_directory(p) for p in paths), whom or "", None
+    return (), "", None
 
 
 class NamespaceDefaults:

@@ -28,6 +28,17 @@ class DeclaredObject:
     path: str
     obj: dict[str, Any]
     sha: str = ""  # the commit that declared it
+    # Every place the commit declares it differently, when more than one (path is the one
+    # shown, chosen by the rule of timetravel.domain.desired); () when declared once.
+    declared_by: tuple[str, ...] = ()
+
+    @property
+    def conflict_note(self) -> str | None:
+        """``declared by 3 files; showing kustomize``, for a detail or cause panel; None
+        when the object is declared once (or identically everywhere)."""
+        if len(self.declared_by) < 2:
+            return None
+        return f"declared by {len(self.declared_by)} files; showing {self.path}"
 
 
 @dataclass(frozen=True)
@@ -128,11 +139,14 @@ class DesiredState:
         stored = self.git.desired_set(repo.id, sha)
         if stored is None:
             return {}, []
+        conflicts = _conflicts(stored.errors)
         objects: dict[DesiredKey, DeclaredObject] = {}
         for item in stored.objects:
             key = desired_key(item["obj"])
             if key is not None:
-                objects[key] = DeclaredObject(repo, item["path"], item["obj"], sha)
+                objects[key] = DeclaredObject(
+                    repo, item["path"], item["obj"], sha, conflicts.get(key, ())
+                )
         self._declared[(repo, sha)] = (objects, stored.errors)
         if len(self._declared) > 16:
             self._declared.popitem(last=False)
@@ -194,6 +208,18 @@ class DesiredState:
         for side in sides:
             merged.update(side.objects)
         return sides, merged
+
+
+def _conflicts(errors: list[dict[str, Any]]) -> dict[DesiredKey, tuple[str, ...]]:
+    """The places each object conflicting in a stored set is declared, from its errors."""
+    found: dict[DesiredKey, tuple[str, ...]] = {}
+    for error in errors:
+        target = error.get("object")
+        if error.get("kind") != "conflict" or not isinstance(target, dict):
+            continue
+        key = tuple(str(target.get(f, "")) for f in ("group", "kind", "namespace", "name"))
+        found[(key[0], key[1], key[2], key[3])] = tuple(map(str, error.get("declared_by", ())))
+    return found
 
 
 def feeding(repos: list[RepoRecord], cluster: str | None) -> list[RepoRecord]:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import git
 
@@ -54,6 +54,8 @@ from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord, SqliteBlo
 from timetravel.store.location import Location
 
 FETCH_TIMEOUT = 120
+# Commits whose renders a backfill runs ahead, together: enough to keep every core busy.
+PREFETCH_BATCH = 64
 # How often a quiet follow loop looks at ``stop`` (seconds).
 STOP_CHECK = 0.2
 
@@ -143,6 +145,10 @@ class _Encoder:
         return desired_item(_printable(path), normalized), object_key(normalized)
 
 
+class _Stopped(Exception):
+    """``stop`` came during a backfill: the commit under way is rolled back."""
+
+
 class GitSource:
     """Records one repository branch into one database.
 
@@ -202,6 +208,10 @@ class GitSource:
                 str(Path(self.branch.path) / self.folder) if self.folder else self.branch.path
             )
         self.cluster = cluster
+        # The cluster whose choice among conflicting declarations ([desired.clusters] of the
+        # repository's timetravel.toml) is recorded: the one recorded beside this repository,
+        # bound to it or not (`record` sets it); else the bound cluster.
+        self.follows_cluster: str | None = None
         self.fetch_interval = fetch_interval if self.branch.remote else 0.0
         self.poll_interval = poll_interval
         self.progress = progress
@@ -260,22 +270,40 @@ class GitSource:
             self.branch.remote_url,
             self.cluster,
         )
-        reader = DesiredReader(self.repo, blob_cache=_NoSecretsCache(SqliteBlobCache(db)))
+        cluster = self.follows_cluster or self.cluster
+        reader = DesiredReader(
+            self.repo,
+            blob_cache=_NoSecretsCache(SqliteBlobCache(db)),
+            cluster=cluster,
+            folder=self.folder,
+            # What the cluster was seen to serve wins over the list of tools' groups.
+            served_groups=store.recorded_groups(cluster),
+        )
         return store, record, reader, _Encoder(redaction_key(db))
 
-    def sync(self, *, live: bool = False) -> int:
+    def sync(self, *, live: bool = False, stop: threading.Event | None = None) -> int:
         """Record what is new since the last look; returns how many ref updates were recorded.
 
         ``live`` says the recorder was watching when the ref moved, so the move happened
         now; otherwise (first sight, or catching up after downtime) each new first-parent
         commit became desired at its committer time, marked backfilled.
+
+        When ``stop`` is set (SIGINT, SIGTERM) the walk ends: each commit is one transaction,
+        so the next sync resumes at the first one missing. The commit under way when
+        ``stop`` came is rolled back rather than written: the same Ctrl-C reaches the git
+        and kustomize children, whose cut-short answers must not be stored as the commit's
+        desired state. Returns 0 then.
         """
         if self._fetch_first:
             self._fetch_first = False
             self.fetch()
         store, record, reader, encoder = self._setup()
         try:
-            return self._sync(store, record, reader, encoder, live)
+            return self._sync(store, record, reader, encoder, live, stop)
+        except Exception:
+            if stop is not None and stop.is_set():
+                return 0  # _Stopped, or a child cut short by the same signal: rolled back
+            raise
         finally:
             store.conn.close()
 
@@ -323,6 +351,7 @@ class GitSource:
         reader: DesiredReader,
         encoder: _Encoder,
         live: bool,
+        stop: threading.Event | None = None,
     ) -> int:
         head = self._head()
         if head is None:
@@ -341,8 +370,20 @@ class GitSource:
             enabled=self.progress and len(steps) > 20,
         )
         previous = last.sha if last else None
-        for step in steps:
+        for number, step in enumerate(steps):
             info = step.commit
+            if stop is not None and stop.is_set():
+                raise _Stopped
+            if number % PREFETCH_BATCH == 0 and len(steps) > 1:
+                # The next commits' kustomize renders, on every core at once (a backfill of
+                # kustomize trees is bound by `kubectl kustomize`: BENCHMARKS.md).
+                reader.prefetch(
+                    [
+                        s.commit.sha
+                        for s in steps[number : number + PREFETCH_BATCH]
+                        if not store.has_desired_set(record.id, s.commit.sha)
+                    ]
+                )
             with store.conn:
                 store.add_commit(
                     info.sha,
@@ -363,6 +404,8 @@ class GitSource:
                     backfilled=step.backfilled,
                     forced=step.forced,
                 )
+                if stop is not None and stop.is_set():
+                    raise _Stopped  # rolls this commit back: its renders may be cut short
             previous = info.sha
             progress.advance()
         progress.close()
@@ -380,10 +423,26 @@ class GitSource:
     ) -> None:
         desired = within(reader.read_commit(sha), self.folder)
         entries, keys = encoder.commit(desired)
-        errors = [
+        errors: list[dict[str, Any]] = [
             {"path": _printable(e.path), "message": _printable(e.message)} for e in desired.errors
         ]
-        store.put_desired_set(record.id, sha, entries, errors, keys)
+        # Not errors of reading, but never silent either: each is an entry of export errors[]
+        # with its own kind (the manifest entries have none; the snapshot names them).
+        errors += [
+            {"kind": "skipped", "path": _printable(s.path), "message": _printable(s.reason)}
+            for s in desired.skipped
+        ]
+        errors += [
+            {
+                "kind": "conflict",
+                "path": _printable(c.chosen),
+                "message": _printable(c.message),
+                "object": dict(zip(("group", "kind", "namespace", "name"), c.key, strict=True)),
+                "declared_by": [_printable(p) for p in c.paths],
+            }
+            for c in desired.conflicts
+        ]
+        store.put_desired_set(record.id, sha, entries, cast("list[dict[str, str]]", errors), keys)
 
     def fetch(self) -> None:
         """``git fetch`` the tracked branch; a failure is counted (and for a repository
@@ -472,7 +531,7 @@ class GitSource:
         """
         moved = threading.Event()
         with RefWatch(self.repo, moved, stop, on_error=self.errors.append):
-            self.sync()
+            self.sync(stop=stop)
             self._follow(stop, moved)
 
     def _follow(self, stop: threading.Event, moved: threading.Event) -> None:

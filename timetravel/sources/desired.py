@@ -9,8 +9,14 @@ rendered and what each render reads (:mod:`timetravel.domain.kustomize`), defaul
 - A manifest file is parsed once per blob: results are cached by blob id on the reader (LRU)
   and optionally in a caller's ``blob_cache`` (the store can back it with SQLite).
 - A kustomization or chart is rendered (:mod:`timetravel.sources.render`) from a temporary copy
-  of exactly the files it can reach, cached by the ids of the trees and blobs copied, which
-  are all the render can see: an unchanged kustomization is rendered once for a whole history.
+  of exactly the files it can reach. A kustomization's render is cached by the ids of what its
+  build reads (:func:`~timetravel.domain.kustomize.render_reads`), a chart's by its tree: an
+  unchanged kustomization is rendered once for a whole history, whatever else changes beside
+  it. :meth:`DesiredReader.prefetch` runs the next commits' renders ahead, one per core.
+- Tool configuration is left out and listed as skipped
+  (:mod:`timetravel.domain.apigroups`); an object declared differently in several places is
+  kept once, by the rule of :mod:`timetravel.domain.desired`, and the conflict listed. Both
+  depend on whose state is read: the reader's ``cluster`` and ``folder``.
 - Reading the commits of a history one after the other costs little more than what changed: a
   commit's tree is put together from the last commit's directories that did not change (tree
   objects through git's long-lived ``cat-file`` process), and a file or rendered directory whose
@@ -24,23 +30,35 @@ Objects in a ``DesiredSet`` are shared with the caches: treat them as read-only.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import git
 
-from timetravel.domain.argocd import application_namespaces, comparable_remote_urls
+from timetravel.domain.apigroups import tool_reason
+from timetravel.domain.argocd import (
+    application_namespaces,
+    application_paths,
+    comparable_remote_urls,
+)
 from timetravel.domain.desired import (
     DesiredSet,
     ManifestError,
     NamespacedUnit,
+    Preference,
+    SkippedFile,
     Unit,
     namespace_units,
+    resolve_conflicts,
+    within,
 )
 from timetravel.domain.kustomize import (
+    KUSTOMIZATION_FILES,
     Kustomization,
     chart_roots,
     is_render_input,
@@ -49,6 +67,7 @@ from timetravel.domain.kustomize import (
     parse_kustomization,
     release_name,
     render_inputs,
+    render_reads,
 )
 from timetravel.domain.manifests import (
     MAX_MANIFEST_BYTES,
@@ -62,9 +81,10 @@ from timetravel.domain.namespaces import (
     NamespaceDefaults,
     cluster_scoped_crd_kinds,
     config_namespaces,
+    config_paths,
     namespacing,
 )
-from timetravel.domain.repopaths import ROOT, as_directory, real_path, under
+from timetravel.domain.repopaths import ROOT, as_directory, join, real_path, under
 from timetravel.domain.repotree import Tree, build_tree, tree_entries
 from timetravel.sources import render
 
@@ -102,6 +122,7 @@ class ReaderStats:
     cache_hits: int = 0
     renders: int = 0
     render_cache_hits: int = 0
+    prefetched: int = 0  # of the renders, those run ahead by prefetch, in parallel
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +168,9 @@ def _text(value: str | bytes) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
+# A render prefetch reads its files into memory before a thread copies them; larger ones wait.
+_PREFETCH_MAX_BYTES = 64 * 1024 * 1024
+
 # A kustomization as read from its file, and the error that reading it reported.
 _ReadKustomization = tuple[Kustomization, ManifestError | None]
 
@@ -158,12 +182,38 @@ class _Parse:
     sha: str  # the blob parsed
     parsed: ParsedFile
     namespacing: tuple[dict[str, Any], ...]
+    objects: tuple[dict[str, Any], ...]  # the cluster objects of ``parsed``
+    skipped: str | None  # why some of ``parsed``'s objects are not desired state
 
 
 @dataclass(frozen=True, slots=True)
 class _Rendered:
     objects: tuple[dict[str, Any], ...]
     errors: tuple[ManifestError, ...]
+    skipped: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Config:
+    """What one version of timetravel.toml says, and what could not be read of it."""
+
+    namespaces: dict[str, str]
+    paths: tuple[str, ...]
+    paths_for: str
+    errors: tuple[ManifestError, ...]
+
+
+def _cluster_objects(
+    objects: tuple[dict[str, Any], ...], served: frozenset[str]
+) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """The cluster objects of ``objects`` (the very tuple when all are), and why the others
+    are not desired state."""
+    reasons = [r for obj in objects if (r := tool_reason(obj, served)) is not None]
+    if not reasons:
+        return objects, None
+    kept = tuple(obj for obj in objects if tool_reason(obj, served) is None)
+    more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return kept, reasons[0] + more
 
 
 # --- the reader ---------------------------------------------------------------------------------
@@ -181,8 +231,21 @@ class DesiredReader:
         blob_cache: BlobCache | None = None,
         cache_size: int = 50_000,
         render_timeout: float = render.RENDER_TIMEOUT_S,
+        cluster: str | None = None,
+        folder: str = "",
+        served_groups: frozenset[str] = frozenset(),
+        render_workers: int | None = None,
     ) -> None:
+        """``cluster`` and ``folder`` say whose desired state is read (the cluster's choice
+        among conflicting declarations, ``[desired]`` of timetravel.toml; the folder of the
+        repository it follows); ``served_groups`` are API groups the recorded cluster serves
+        (:mod:`timetravel.domain.apigroups`); ``render_workers`` renders run at once by
+        :meth:`prefetch` (default: one per core)."""
         self._repo = repo
+        self._cluster = cluster
+        self._folder = folder
+        self._served = served_groups
+        self._workers = render_workers or os.cpu_count() or 1
         self._overrides = {
             as_directory(prefix): namespace
             for prefix, namespace in (namespace_defaults or {}).items()
@@ -198,8 +261,9 @@ class DesiredReader:
         self._renders: OrderedDict[tuple[object, ...], _Rendered] = OrderedDict()
         self._sets: OrderedDict[str, DesiredSet] = OrderedDict()
         self._trees: dict[tuple[str, str], Tree] = {}  # the last commit's directories
+        self._prefetched: dict[str, Tree] = {}  # trees of commits prefetch looked at, by id
         self._kustomization_files: dict[tuple[str, str, str], _ReadKustomization] = {}
-        self._config_files: dict[str, tuple[dict[str, str], ManifestError | None]] = {}
+        self._config_files: dict[str, _Config] = {}
         self._namespace_defaults: dict[frozenset[tuple[str, str]], NamespaceDefaults] = {}
         self._last_parses: dict[str, _Parse] = {}  # the last commit's files, by path
         self._finished: dict[str, NamespacedUnit] = {}  # the last commit's units, by path
@@ -223,12 +287,58 @@ class DesiredReader:
             self._sets.popitem(last=False)
         return result
 
+    def prefetch(self, commit_shas: Sequence[str]) -> int:
+        """Render the kustomizations that reading ``commit_shas`` will need and the cache does
+        not hold, ``render_workers`` at a time; returns how many ran.
+
+        Best effort, for a backfill: ``read_commit`` afterwards finds them in the cache, and
+        renders itself whatever this did not foresee (a root deployed only through an
+        Application, a chart). git's object reader is one process, so blobs are read here and
+        only the copies and the tools run in the pool's threads.
+        """
+        jobs: dict[tuple[object, ...], _Job] = {}
+        known = self._trees
+        for sha in commit_shas:
+            root_sha = self._repo.commit(sha).tree.hexsha
+            if root_sha in self._sets:
+                continue
+            tree = self._prefetched.get(root_sha) or build_tree(
+                root_sha, lambda s: tree_entries(self._object_bytes(s)), known
+            )
+            self._prefetched[root_sha] = tree
+            known = {**tree.subtrees, (ROOT, root_sha): tree}
+            for job in _CommitRead(self, tree).kustomize_jobs():
+                jobs.setdefault(job.key, job)
+        work: list[tuple[_Job, dict[str, bytes]]] = []
+        for job in jobs.values():
+            files, _ = job.contents()
+            shas = set(files.values())
+            if sum(self._blob_size(sha) for sha in shas) > _PREFETCH_MAX_BYTES:
+                continue  # rendered, and refused by its size limit, when read
+            work.append((job, {sha: self._object_bytes(sha) for sha in shas}))
+        if not work:
+            return 0
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            running = [
+                (job, pool.submit(job.copy_and_run, blobs.__getitem__, _sizes(blobs)))
+                for job, blobs in work
+            ]
+            for job, future in running:
+                job.result(future.result(), self)
+        self.stats.renders += len(running)
+        self.stats.prefetched += len(running)
+        return len(running)
+
     # -- trees --
 
     def _tree(self, root_sha: str) -> Tree:
         """The whole tree of a commit, reusing each directory of the last one read that is
         unchanged (same path, same tree id): a commit usually changes a few files."""
-        root = build_tree(root_sha, lambda sha: tree_entries(self._object_bytes(sha)), self._trees)
+        root = self._prefetched.pop(root_sha, None) or build_tree(
+            root_sha, lambda sha: tree_entries(self._object_bytes(sha)), self._trees
+        )
+        if len(self._prefetched) > 4096:
+            self._prefetched.clear()
         self._trees = {**root.subtrees, (ROOT, root_sha): root}
         return root
 
@@ -297,11 +407,19 @@ class DesiredReader:
             self._kustomization_files[key] = known
         return known
 
-    def _config(self, sha: str) -> tuple[dict[str, str], ManifestError | None]:
-        """``[namespaces]`` of a timetravel.toml blob, and the error to report about it."""
+    def _config(self, sha: str) -> _Config:
+        """``[namespaces]`` and ``[desired]`` of a timetravel.toml blob, and the errors to
+        report about it."""
         if (known := self._config_files.get(sha)) is None:
-            namespaces, error = config_namespaces(self._small_blob(sha))
-            known = (namespaces, None if error is None else ManifestError(CONFIG_FILE, error))
+            data = self._small_blob(sha)
+            namespaces, error = config_namespaces(data)
+            paths, paths_for, paths_error = config_paths(data, self._cluster)
+            errors = tuple(
+                ManifestError(CONFIG_FILE, e)
+                for e in dict.fromkeys((error, paths_error))
+                if e is not None
+            )
+            known = _Config(namespaces, paths, paths_for, errors)
             self._config_files[sha] = known
         return known
 
@@ -337,13 +455,15 @@ class _CommitRead:
         self.r = reader
         self.tree = tree
         self.errors: list[ManifestError] = []
+        self.skipped: list[SkippedFile] = []
         # (path, objects) of each file read and each directory rendered, in the order read.
         self.units: list[Unit] = []
         # Of those objects, the ones that decide other objects' namespaces, in the same order.
         self.namespacing: list[dict[str, Any]] = []
 
     def run(self) -> DesiredSet:
-        config_namespaces = self._config_namespaces()
+        config = self._read_config()
+        config_namespaces = config.namespaces
         kustomizations = self._kustomizations()
         charts = set(self.tree.charts)
         self._plain_files(owned_directories(kustomizations, charts))
@@ -367,7 +487,17 @@ class _CommitRead:
             self.units, namespaces, cluster_kinds, self.r._finished
         )
         self.errors.sort(key=lambda e: (e.path, e.message))
-        return DesiredSet(objects=tuple(objects), errors=tuple(self.errors))
+        self.skipped.sort(key=lambda s: s.path)
+        desired = within(
+            DesiredSet(tuple(objects), tuple(self.errors), tuple(self.skipped)), self.r._folder
+        )
+        preference = Preference(
+            config.paths,
+            config.paths_for,
+            application_paths(self.namespacing, self.r._remote_urls, self.r._cluster),
+        )
+        chosen, conflicts = resolve_conflicts(desired.objects, preference)
+        return DesiredSet(tuple(chosen), desired.errors, desired.skipped, tuple(conflicts))
 
     def _declared(self, kind: str) -> list[dict[str, Any]]:
         """The objects of ``kind`` (one of ``NAMESPACING_KINDS``) read or rendered so far."""
@@ -379,14 +509,13 @@ class _CommitRead:
 
     # -- configuration --
 
-    def _config_namespaces(self) -> dict[str, str]:
+    def _read_config(self) -> _Config:
         entry = self.tree.entries.get(CONFIG_FILE)
         if entry is None or not entry.is_file:
-            return {}
-        namespaces, error = self.r._config(entry.sha)
-        if error is not None:
-            self.errors.append(error)
-        return namespaces
+            return _Config({}, (), "", ())
+        config = self.r._config(entry.sha)
+        self.errors.extend(config.errors)
+        return config
 
     # -- plain files --
 
@@ -410,13 +539,16 @@ class _CommitRead:
             known = last.get(path)
             if known is None or known.sha != sha:
                 parsed = self.r._parse(sha, path)
-                known = _Parse(sha, parsed, namespacing(parsed.objects))
+                objects, skipped = _cluster_objects(parsed.objects, self.r._served)
+                known = _Parse(sha, parsed, namespacing(objects), objects, skipped)
             else:
                 unchanged += 1
             parses[path] = known
             if known.parsed.errors:
                 self.errors.extend(ManifestError(path, m) for m in known.parsed.errors)
-            self.units.append((path, known.parsed.objects))
+            if known.skipped is not None:
+                self.skipped.append(SkippedFile(path, known.skipped))
+            self.units.append((path, known.objects))
             self.namespacing += known.namespacing
         self.r._last_parses = parses
         self.r.stats.cache_hits += unchanged
@@ -467,29 +599,55 @@ class _CommitRead:
     def _render_kustomization(
         self, root: Kustomization, kustomizations: Mapping[str, Kustomization]
     ) -> None:
+        job = self._kustomize_job(root, kustomizations)
+        if isinstance(job, ManifestError):
+            self.errors.append(job)
+        else:
+            self._render(job)
+
+    def _kustomize_job(
+        self, root: Kustomization, kustomizations: Mapping[str, Kustomization]
+    ) -> _Job | ManifestError:
+        """How to render ``root``, keyed by everything its output depends on; or why it
+        cannot be rendered."""
         inputs = render_inputs(root, kustomizations)
-        problems = inputs.problems
-        deps: dict[str, str] = {}  # path -> the id of what the render reads there
-        for path in inputs.paths:
-            entry = self.tree.entries.get(path)
-            deps[path] = entry.sha if entry is not None else "missing"
-        if problems:
-            self.errors.append(
-                ManifestError(root.directory, f"kustomize directory not rendered: {problems[0]}")
+        if inputs.problems:
+            return ManifestError(
+                root.directory, f"kustomize directory not rendered: {inputs.problems[0]}"
             )
-            return
-        command = render.kustomize_command(root.directory, self.r._renderers)
-        if command is None:
-            self.errors.append(ManifestError(root.directory, render.KUSTOMIZE_MISSING))
-            return
-        self._render(
+        if render.kustomize_command(root.directory, self.r._renderers) is None:
+            return ManifestError(root.directory, render.KUSTOMIZE_MISSING)
+        # The key holds what the build reads (render_reads), not the whole directory copied:
+        # a README or a test root beside it does not make it render again.
+        files, directories = render_reads(root, kustomizations)
+        entries = self.tree.entries
+        deps: dict[str, str] = {}
+        for path in files:
+            entry = entries.get(path)
+            deps[path] = entry.sha if entry is not None else "missing"
+        for directory in directories:
+            for name in KUSTOMIZATION_FILES:
+                if (entry := entries.get(join(directory, name))) is not None:
+                    deps[join(directory, name)] = entry.sha
+        renderers, timeout = self.r._renderers, self.r._render_timeout
+        return self._job(
             ("kustomize", root.directory, tuple(sorted(deps.items()))),
             root.directory,
-            list(deps),
-            lambda workdir: render.render_kustomize(
-                workdir, renderers=self.r._renderers, timeout=self.r._render_timeout
-            ),
+            list(inputs.paths),
+            lambda workdir: render.render_kustomize(workdir, renderers=renderers, timeout=timeout),
         )
+
+    def kustomize_jobs(self) -> list[_Job]:
+        """The kustomize renders this commit needs that are not in the cache yet, as far as
+        the tree alone tells (roots deployed only through an Application are not known
+        before the commit's manifests are read): for :meth:`DesiredReader.prefetch`."""
+        kustomizations = self._kustomizations()
+        jobs = []
+        for directory in kustomize_roots(kustomizations, set(self.tree.charts), ()):
+            job = self._kustomize_job(kustomizations[directory], kustomizations)
+            if isinstance(job, _Job) and job.key not in self.r._renders:
+                jobs.append(job)
+        return jobs
 
     # -- helm --
 
@@ -499,28 +657,31 @@ class _CommitRead:
             return
         release = release_name(directory)
         sha = self.tree.entries[directory].sha
+        renderers, timeout = self.r._renderers, self.r._render_timeout
         self._render(
-            ("helm", directory, sha, release, namespace),
-            directory,
-            [directory],
-            lambda workdir: render.render_helm(
-                workdir,
-                release,
-                namespace=namespace,
-                renderers=self.r._renderers,
-                timeout=self.r._render_timeout,
-            ),
+            self._job(
+                ("helm", directory, sha, release, namespace),
+                directory,
+                [directory],
+                lambda workdir: render.render_helm(
+                    workdir,
+                    release,
+                    namespace=namespace,
+                    renderers=renderers,
+                    timeout=timeout,
+                ),
+            )
         )
 
     # -- rendering from a temporary copy --
 
-    def _render(
+    def _job(
         self,
         key: tuple[object, ...],
         directory: str,
         paths: list[str],
         run: Callable[[str], render.RenderResult],
-    ) -> None:
+    ) -> _Job:
         # Symlinks inside the copied paths are copied as their targets' content, so the targets
         # are part of what the render sees, and of the key.
         link_targets: dict[str, str] = {}
@@ -534,36 +695,59 @@ class _CommitRead:
             else:
                 link_targets[link] = followed
         full_key = (*key, tuple(sorted(link_targets.items())))
-        rendered = self.r._cached_render(full_key)
+        return _Job(full_key, directory, self.tree, paths, link_targets, run, tuple(link_errors))
+
+    def _render(self, job: _Job) -> None:
+        rendered = self.r._cached_render(job.key)
         if rendered is None:
-            rendered = self._render_now(directory, paths, link_targets, run)
-            # A timeout says nothing about the content (a busy machine); try again next time.
-            if not any(render.TIMED_OUT in e.message for e in rendered.errors):
-                self.r._store_render(full_key, rendered)
-        self.errors.extend(link_errors)
+            self.r.stats.renders += 1
+            rendered = job.result(job.copy_and_run(self.r._object_bytes, self.r._blob_size), self.r)
+        self.errors.extend(job.link_errors)
         self.errors.extend(rendered.errors)
-        self.units.append((directory, rendered.objects))
+        if rendered.skipped is not None:
+            self.skipped.append(SkippedFile(job.directory, rendered.skipped))
+        self.units.append((job.directory, rendered.objects))
         self.namespacing += namespacing(rendered.objects)
 
-    def _render_now(
-        self,
-        directory: str,
-        paths: list[str],
-        link_targets: Mapping[str, str],
-        run: Callable[[str], render.RenderResult],
-    ) -> _Rendered:
-        self.r.stats.renders += 1
-        files, directories = self.tree.contents(paths, link_targets)
-        objects, error = render.render_copy(
-            directory,
-            files,
-            directories,
-            read=self.r._object_bytes,
-            size=self.r._blob_size,
-            run=run,
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One render: its cache key, the copy it runs in, and how it runs."""
+
+    key: tuple[object, ...]
+    directory: str
+    tree: Tree
+    paths: list[str]  # copied for the render, with everything under them
+    link_targets: dict[str, str]  # symlink -> the blob copied in its place
+    run: Callable[[str], render.RenderResult]
+    link_errors: tuple[ManifestError, ...]
+
+    def contents(self) -> tuple[dict[str, str], list[str]]:
+        """``({repository path: blob id}, [directory])`` of the copy."""
+        return self.tree.contents(self.paths, self.link_targets)
+
+    def copy_and_run(
+        self, read: Callable[[str], bytes], size: Callable[[str], int]
+    ) -> render.RenderResult:
+        files, directories = self.contents()
+        return render.render_copy(
+            self.directory, files, directories, read=read, size=size, run=self.run
         )
-        errors = () if error is None else (ManifestError(directory, error),)
-        return _Rendered(tuple(objects), errors)
+
+    def result(self, done: render.RenderResult, reader: DesiredReader) -> _Rendered:
+        """What the render gave, cached on ``reader`` unless it timed out."""
+        objects, error = done
+        kept, skipped = _cluster_objects(tuple(objects), reader._served)
+        errors = () if error is None else (ManifestError(self.directory, error),)
+        rendered = _Rendered(kept, errors, skipped)
+        # A timeout says nothing about the content (a busy machine); try again next time.
+        if error is None or render.TIMED_OUT not in error:
+            reader._store_render(self.key, rendered)
+        return rendered
+
+
+def _sizes(blobs: Mapping[str, bytes]) -> Callable[[str], int]:
+    return lambda sha: len(blobs[sha])
 
 
 def _remote_urls(repo: git.Repo) -> set[str]:

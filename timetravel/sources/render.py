@@ -145,6 +145,18 @@ def _copy(
     return None
 
 
+# kubectl, kustomize and helm are Go programs that live for a fraction of a second: their
+# garbage collector only costs CPU then. Off, with a soft memory limit that turns it back on,
+# a render of microservices-demo's test roots takes 0.21 s of CPU instead of 0.32 s, and
+# 122 MB instead of 80 MB at most (BENCHMARKS.md, "Backfill of kustomize trees"). A GOGC or
+# GOMEMLIMIT of the caller's environment is kept.
+_GO_ENV = {"GOGC": "off", "GOMEMLIMIT": "256MiB"}
+
+
+def _tool_env() -> dict[str, str]:
+    return {**_GO_ENV, **os.environ}
+
+
 def _run(command: list[str], what: str, timeout: float) -> RenderResult:
     try:
         done = subprocess.run(
@@ -153,6 +165,7 @@ def _run(command: list[str], what: str, timeout: float) -> RenderResult:
             capture_output=True,
             timeout=timeout,
             check=False,
+            env=_tool_env(),
         )
     except subprocess.TimeoutExpired:
         return (), f"{what} {TIMED_OUT} {timeout:g} s"

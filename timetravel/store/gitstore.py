@@ -125,6 +125,17 @@ class GitStore:
         )
         return [RepoRecord(*row) for row in rows]
 
+    def recorded_groups(self, cluster: str | None) -> frozenset[str]:
+        """The API groups of the objects recorded in ``cluster`` (None: in any): groups its
+        API server serves, for telling cluster objects from tools' files in a repository."""
+        if cluster is None:
+            rows = self.conn.execute("SELECT DISTINCT api_group FROM resources")
+        else:
+            rows = self.conn.execute(
+                "SELECT DISTINCT api_group FROM resources WHERE cluster = ?", (cluster,)
+            )
+        return frozenset(str(row[0]) for row in rows)
+
     # -- gaps in a repository's record (fetches that failed) ----------------------------
     def open_gap(
         self, cluster: str | None, source: str, started_at: str, ended_at: str, reason: str
