@@ -22,6 +22,7 @@ from timetravel.domain.model import Gap, Observation
 from timetravel.domain.times import to_stored
 from timetravel.notify.deliver import Receiver, deliver, make_messages
 from timetravel.notify.evaluate import evaluate
+from timetravel.notify.loop import AlertLoop
 from timetravel.store import alerts as outbox
 from timetravel.store.db import open_database
 from timetravel.store.writer import RevisionWriter
@@ -338,14 +339,30 @@ def test_drift_opens_and_closes_in_the_demo_week(tmp_path: Path) -> None:
     demo = build(
         tmp_path / "demo", now=datetime(2026, 11, 26, 10, 0, tzinfo=UTC), zone=ZoneInfo("UTC")
     )
+    snapshots = tmp_path / "snapshots"
     db = open_database(demo.db_path)
     try:
         start = datetime(2026, 11, 19, 21, 21, tzinfo=UTC)
         assert evaluate(db, start).baseline
-        evaluate(db, datetime(2026, 11, 19, 21, 31, tzinfo=UTC))
+        found = evaluate(db, datetime(2026, 11, 19, 21, 31, tzinfo=UTC), snapshot_dir=snapshots)
         events = [e for _, e in outbox.events_after(db, 0, "9999")]
+        loop = AlertLoop(demo.db_path, [], threading.Event(), lambda line: None)
+        loop.write_snapshots(db, found.found)
     finally:
         db.conn.close()
+    (bundle,) = snapshots.iterdir()
+    opened_event = next(e for e in events if e.kind == "drift_opened")
+    assert str(bundle) == opened_event.details["snapshot"]
+    assert bundle.name == "drift-20261119T212400Z-prod-eu1-payments-deployment-api.tar.gz"
+    import tarfile
+
+    with tarfile.open(bundle) as tar:
+        name = next(n for n in tar.getnames() if n.endswith("snapshot.json"))
+        inside = json.loads(tar.extractfile(name).read())  # type: ignore[union-attr]
+    assert inside["at"] == "2026-11-19T21:24:00Z"
+    assert opened_event.details["export"].startswith(
+        "timetravel export --cluster prod-eu1 --at 2026-11-19T21:24:00Z"
+    )
     opened = [e for e in events if e.kind == "drift_opened"]
     assert [(e.resource["kind"], e.resource["name"], e.at) for e in opened] == [
         ("Deployment", "api", "2026-11-19T21:24:00Z")
@@ -393,3 +410,99 @@ def test_the_json_body_follows_its_schema() -> None:
     jsonschema.validate(json_body("tt-1", [event]), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(json_body("tt-1", []), schema)  # a message carries events
+
+
+def test_record_notify_sends_a_manual_change_signed(tmp_path: Path, receiving: Receiving) -> None:
+    import os
+    import signal
+    import subprocess
+
+    from .apidouble import ApiDouble
+    from .recording import wait_for
+
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET.decode() + "\n")
+    db_path = tmp_path / "tt.db"
+    api = deployment(3, "argocd-controller", T0)
+    del api["metadata"]["managedFields"]
+    with ApiDouble(bookmark_interval=0.1) as double:
+        double.create(api, manager="argocd-controller")
+        kubeconfig = double.write_kubeconfig(tmp_path / "kubeconfig")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "timetravel",
+                "record",
+                "--db",
+                str(db_path),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--resources",
+                "deployments",
+                "--status-every",
+                "0",
+                "--notify",
+                receiving.url,
+                "--notify-secret-file",
+                str(secret_file),
+                "--notify-grace",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "HOME": str(tmp_path)},
+        )
+        try:
+            wait_for(lambda: db_path.exists(), what="the store")
+            time.sleep(3)  # the first pass: the baseline, nothing sent
+
+            def scale(o: dict[str, Any]) -> None:
+                o["spec"]["replicas"] = 6
+
+            double.patch("apps/v1", "Deployment", "payments", "api", scale, manager="kubectl-edit")
+            wait_for(lambda: bool(receiving.got), timeout=30, what="an alert")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr.decode()
+    assert b"alerts to http://127.0.0.1" in stderr
+    headers, body = receiving.got[0]
+    assert (
+        headers["X-Timetravel-Signature"]
+        == "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    )
+    (event,) = json.loads(body)["events"]
+    assert (event["kind"], event["summary"], event["actor"]) == (
+        "manual_change",
+        "replicas 3 → 6",
+        "kubectl-edit",
+    )
+    assert receiving.url.encode() not in stderr  # the URL may be a credential: never logged
+
+
+def test_a_notify_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "timetravel",
+            "record",
+            "--db",
+            str(tmp_path / "tt.db"),
+            "--repo",
+            str(tmp_path),
+            "--notify",
+            "file:///etc/passwd",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr == "timetravel: error: --notify file://: expected an http:// or https:// URL\n"
+    )

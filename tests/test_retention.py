@@ -124,8 +124,8 @@ def test_keep_takes_a_duration_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "timetravel: error: cannot read duration 'a while'; use a number and a unit (s, m, h, "
-        "d, w; or sec, min, hour, day, week), largest unit first, like '90s', '15m', '2h', "
-        "'1d', '1h30m'"
+        "d, w, y; or sec, min, hour, day, week, year), largest unit first, like '90s', '15m', "
+        "'2h', '1.5h', '1d', '1h30m'"
     ]
 
 

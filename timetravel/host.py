@@ -23,6 +23,14 @@ def data_dir() -> Path:
     return Path(base) / "timetravel"
 
 
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/timetravel`` (``~/.local/state/timetravel`` by default): what this
+    user's runs leave behind that is worth keeping but not data, such as the log of the
+    recorder a screen runs."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "timetravel"
+
+
 # Module-level so tests can point it at a symlink of their own.
 _LOCALTIME = "/etc/localtime"
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Zulu", "Etc/Zulu"})

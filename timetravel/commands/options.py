@@ -16,8 +16,8 @@ import click
 
 from timetravel.config import default_db
 from timetravel.domain.printable import printable
-from timetravel.domain.timeparse import parse_duration, parse_time
-from timetravel.domain.times import utc_now
+from timetravel.domain.timeparse import Moment, parse_duration, parse_moment, parse_time
+from timetravel.domain.times import DEFAULT_WINDOW, utc_now
 from timetravel.errors import UserError
 from timetravel.host import local_zone
 from timetravel.store.location import Location, parse_location
@@ -148,6 +148,28 @@ def resolve_db(db_path: str | Path | None) -> Location:
 def time_arg(text: str, now: datetime | None = None) -> datetime:
     """A time as the user typed it, wall-clock forms in the local zone."""
     return parse_time(text, now=now or utc_now(), tz=local_zone())
+
+
+def moment_arg(text: str, now: datetime | None = None) -> Moment:
+    """A time as the user typed or pasted it: the instant, and the window of a pasted
+    Grafana or Prometheus URL (its range; None for every other form)."""
+    return parse_moment(text, now=now or utc_now(), tz=local_zone())
+
+
+def at_and_window(
+    at_text: str,
+    window_text: str | None,
+    default: timedelta = DEFAULT_WINDOW,
+    now: datetime | None = None,
+) -> tuple[datetime, timedelta]:
+    """``--at`` and ``--window`` together: the window given, else the range of a dashboard
+    URL pasted as ``--at`` (``from=now-6h&to=now``: the moment is ``to``, the window 6h),
+    else ``default``. A command whose ``--window`` has this meaning gives it no click
+    default (None), so that a URL's range can apply."""
+    moment = moment_arg(at_text, now)
+    if window_text is not None and window_text.strip():
+        return moment.at, duration_arg(window_text)
+    return moment.at, moment.window or default
 
 
 def duration_arg(text: str) -> timedelta:

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import shlex
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+from urllib.parse import urlsplit
 
 import click
 
+from timetravel.commands.logs import (
+    StatusLines,
+    log_options,
+    setup_logging,
+    status,
+    stop_logging,
+)
 from timetravel.commands.options import (
     cluster_options,
     db_option,
@@ -23,29 +34,49 @@ from timetravel.commands.options import (
     user_errors,
 )
 from timetravel.errors import UserError
+from timetravel.notify.deliver import FORMATS, Receiver
+from timetravel.notify.loop import AlertLoop
 from timetravel.sources.remote import GitCredentials, is_remote, remote_path, repo_folder
 from timetravel.store.db import open_database
 from timetravel.store.lease import Holder, Lease, writer_leases
 from timetravel.store.location import Location
 
 if TYPE_CHECKING:
-    from datetime import timedelta
+    from typing import TextIO
 
     from timetravel.recorder.health import Monitor
     from timetravel.sources.kube import Connection
+
+
+log = logging.getLogger(__name__)
 
 
 def split_words(values: tuple[str, ...]) -> list[str]:
     return [w.strip() for value in values for w in value.split(",") if w.strip()]
 
 
-def stop_on_signals(stop: threading.Event) -> None:
+def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """SIGINT, SIGTERM and SIGHUP set ``stop``: installed first thing, so that a signal at
+    any point (a Ctrl-C during a long git backfill too) ends the recorder cleanly, exit 0,
+    with every commit and event written so far kept. Returns what puts the handlers
+    before back (for a caller that goes on, as a test's CliRunner does)."""
+
     def handler(signum: int, frame: FrameType | None) -> None:
+        if not stop.is_set():
+            log.info("%s received; stopping", signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGHUP, handler)  # the terminal closed: stop cleanly, not mid-write
+    before = {
+        signum: signal.signal(signum, handler)
+        # SIGHUP: the terminal closed: stop cleanly, not mid-write.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+
+    def restore() -> None:
+        for signum, previous in before.items():
+            signal.signal(signum, previous)
+
+    return restore
 
 
 def follow_parent(parent_pid: int, stop: threading.Event) -> None:
@@ -60,7 +91,7 @@ def follow_parent(parent_pid: int, stop: threading.Event) -> None:
     def watch() -> None:
         while not stop.wait(0.5):
             if os.getppid() != parent_pid:
-                click.echo(f"timetravel: the screen (pid {parent_pid}) ended; stopping", err=True)
+                status(f"the screen (pid {parent_pid}) ended; stopping")
                 stop.set()
 
     threading.Thread(target=watch, daemon=True, name="tt-parent").start()
@@ -69,7 +100,7 @@ def follow_parent(parent_pid: int, stop: threading.Event) -> None:
 def _standing_by(path: Location) -> Callable[[Holder | None], None]:
     def tell(holder: Holder | None) -> None:
         who = holder.describe() if holder else "another process"
-        click.echo(f"timetravel: standing by: {path} is recorded by {who}", err=True)
+        status(f"standing by: {path} is recorded by {who}")
 
     return tell
 
@@ -146,7 +177,49 @@ def _standing_by(path: Location) -> Callable[[Holder | None], None]:
     default=None,
     help="Keep D of history (90d): older history is pruned as it records, every hour; the state at the cut stays exact (see `timetravel prune`).",
 )
-@click.option("--verbose", "-v", is_flag=True, help="Report every error and retry.")
+@click.option(
+    "--notify",
+    "notify_urls",
+    multiple=True,
+    metavar="URL",
+    help="Post alerts (drift opened and closed, manual changes, failed syncs, gaps, changes of unknown cause) to URL (repeatable); delivered at least once from an outbox in the store (docs/ALERTS.md).",
+)
+@click.option(
+    "--notify-format",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="What --notify posts: timetravel's JSON (docs/alert.schema.json) or a Slack incoming-webhook message.",
+)
+@click.option(
+    "--notify-cmd",
+    "notify_cmds",
+    multiple=True,
+    metavar="CMD",
+    help="Run CMD with each alert message's JSON on stdin (repeatable); exit 0 means delivered.",
+)
+@click.option(
+    "--notify-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sign each --notify body with HMAC-SHA256 of this file's secret (X-Timetravel-Signature) [default: $TIMETRAVEL_NOTIFY_SECRET].",
+)
+@click.option(
+    "--snapshots",
+    "snapshot_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Write an incident bundle into DIR at each drift opening, named in its alert.",
+)
+@click.option(
+    "--notify-grace",
+    type=float,
+    default=60.0,
+    hidden=True,
+    help="Seconds a change waits before its alert (late pipeline run reports still explain it).",
+)
+@log_options
 @user_errors
 def record(
     db_path: str | None,
@@ -172,7 +245,14 @@ def record(
     parent_pid: int | None,
     listen: str | None,
     keep: str | None,
-    verbose: bool,
+    notify_urls: tuple[str, ...] = (),
+    notify_format: str = "json",
+    notify_cmds: tuple[str, ...] = (),
+    notify_secret_file: Path | None = None,
+    notify_grace: float = 60.0,
+    snapshot_dir: Path | None = None,
+    verbose: int = 0,
+    log_format: str = "text",
 ) -> None:
     """Record the cluster (list+watch, read-only) until SIGINT or SIGTERM.
 
@@ -184,6 +264,12 @@ def record(
     first, or with --standby waits and takes over when the first ends.
     With --listen, /healthz, /readyz and /metrics are served (docs/METRICS.md).
     With --keep 90d, history older than 90 days is pruned as it records, every hour.
+    With --notify URL (or --notify-cmd), alerts are sent as they are found (docs/ALERTS.md).
+
+    SIGINT (Ctrl-C) or SIGTERM at any point, the git backfill included, stops it cleanly
+    (exit 0); recording again resumes where it stopped. Status lines go to stderr; -v adds
+    every error and retry, -vv debug logs, and --log-format json writes them all as one
+    JSON object a line.
 
     One repository can feed several clusters, a folder each: a recorder per cluster
     follows its own folder (--repo ~/src/gitops/clusters/prod beside prod, .../staging
@@ -206,6 +292,78 @@ def record(
 
         timetravel record --repo https://github.com/acme/gitops.git --git-token-file ~/.gitops-token
     """
+    stop = threading.Event()
+    restore = stop_on_signals(stop)  # first: a signal at any later point ends cleanly
+    setup_logging(verbose, log_format)
+    try:
+        receivers = alert_receivers(notify_urls, notify_format, notify_cmds, notify_secret_file)
+        _start(
+            stop,
+            db_path,
+            kubeconfig,
+            context,
+            namespaces,
+            resources,
+            exclude,
+            watch_timeout,
+            read_timeout,
+            status_every,
+            repos,
+            branches,
+            paths,
+            GitCredentials(git_token_file, git_token_env, git_username, ssh_key, known_hosts),
+            fetch_interval,
+            cluster_name,
+            standby,
+            parent_pid,
+            listen,
+            keep,
+            verbose,
+            json_log=log_format == "json",
+            receivers=receivers,
+            alert_grace=timedelta(seconds=max(notify_grace, 0.0)),
+            snapshot_dir=snapshot_dir,
+        )
+    except Exception as exc:
+        if not stop.is_set():
+            raise
+        # A clone, a connection or a git child cut short by the same Ctrl-C: the user asked
+        # to stop, and what was written is kept.
+        log.info("stopped: %s", exc, exc_info=not isinstance(exc, UserError))
+        status("stopped")
+    finally:
+        restore()
+        stop_logging()
+
+
+def _start(
+    stop: threading.Event,
+    db_path: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    namespaces: tuple[str, ...],
+    resources: tuple[str, ...],
+    exclude: tuple[str, ...],
+    watch_timeout: int,
+    read_timeout: float,
+    status_every: float,
+    repos: tuple[str, ...],
+    branches: tuple[str, ...],
+    paths: tuple[str, ...],
+    credentials: GitCredentials,
+    fetch_interval: float,
+    cluster_name: str | None,
+    standby: bool,
+    parent_pid: int | None,
+    listen: str | None,
+    keep: str | None,
+    verbose: int,
+    *,
+    json_log: bool,
+    receivers: Sequence[Receiver] = (),
+    alert_grace: timedelta = timedelta(seconds=60),
+    snapshot_dir: Path | None = None,
+) -> None:
     # Imported here: the kubernetes client takes a while to load, and only `record` needs it.
     from timetravel.sources.kube import connect
 
@@ -216,7 +374,6 @@ def record(
         raise UserError("--branch given more often than --repo")
     if len(paths) > len(repos):
         raise UserError("--path given more often than --repo")
-    credentials = GitCredentials(git_token_file, git_token_env, git_username, ssh_key, known_hosts)
     if any(is_remote(repo) for repo in repos):
         credentials.check()
     server = None
@@ -225,11 +382,9 @@ def record(
         from timetravel.recorder.health import HealthServer, Monitor
 
         server = HealthServer(listen, Monitor())
-        click.echo(f"timetravel: serving /healthz, /readyz, /metrics on {server.url}", err=True)
+        status(f"serving /healthz, /readyz, /metrics on {server.url}")
     held: list[Lease] = []
     try:
-        stop = threading.Event()
-        stop_on_signals(stop)
         if parent_pid is not None:
             follow_parent(parent_pid, stop)
         git_only = bool(repos) and not (kubeconfig or context or namespaces or resources)
@@ -267,8 +422,12 @@ def record(
             read_timeout=read_timeout,
             status_every=status_every,
             verbose=verbose,
+            json_log=json_log,
             monitor=server.monitor if server is not None else None,
             keep=keep_for,
+            receivers=receivers,
+            alert_grace=alert_grace,
+            snapshot_dir=snapshot_dir,
         )
     finally:
         for lease in held:
@@ -289,7 +448,7 @@ def repo_source(repo: str, branch: str | None, folder: str | None = None) -> str
 
 
 def _say(message: str) -> None:
-    click.echo(f"timetravel: {message}", err=True)
+    status(message)
 
 
 def _record(
@@ -306,11 +465,15 @@ def _record(
     watch_timeout: int,
     read_timeout: float,
     status_every: float,
-    verbose: bool,
+    verbose: int,
     monitor: Monitor | None = None,
+    json_log: bool = False,
     paths: tuple[str, ...] = (),
     credentials: GitCredentials | None = None,
     keep: timedelta | None = None,
+    receivers: Sequence[Receiver] = (),
+    alert_grace: timedelta = timedelta(seconds=60),
+    snapshot_dir: Path | None = None,
 ) -> None:
     from timetravel.recorder.clock import MonotonicClock
     from timetravel.recorder.cluster import Recorder
@@ -336,10 +499,16 @@ def _record(
             folder=paths[i] if i < len(paths) else None,
             credentials=credentials,
             log=_say,
+            # A redrawn progress bar is no log: in JSON the backfill says when it ends.
+            progress=not json_log,
         )
         for i, repo in enumerate(repos)
     ]
     for source in sources:
+        if connection is not None:
+            # Which of conflicting declarations counts ([desired.clusters] of the
+            # repository's timetravel.toml) is the recorded cluster's choice.
+            source.follows_cluster = connection.cluster
         if source.folder and connection is not None:
             # A folder of a repository that feeds several clusters (clusters/prod) is the
             # desired state of the cluster recorded beside it, and of no other.
@@ -348,17 +517,51 @@ def _record(
         for source in sources:
             monitor.add_git(source)
     for source in sources:
-        source.sync()  # backfill before watching, with progress
-    threads = [
+        log.info("backfill of %s", source.source, extra={"source": source.source})
+        recorded = source.sync(stop=stop)  # backfill before watching, with progress
+        if not stop.is_set():
+            log.info(
+                "%s: %d commits recorded",
+                source.source,
+                recorded,
+                extra={"source": source.source, "commits": recorded},
+            )
+        else:
+            status(
+                f"stopped during the backfill of {source.source}; recording again resumes "
+                f"where it stopped"
+            )
+            return
+    threads: list[threading.Thread] = [
         threading.Thread(target=source.run, args=(stop,), daemon=True, name="tt-git")
         for source in sources
     ]
+    if receivers or snapshot_dir is not None:
+        # Beside the recording, on a connection of its own; it never stops the recorder.
+        grace = alert_grace
+        quick = min(10.0, max(grace.total_seconds() / 4, 0.2))  # a test's short grace
+        threads.append(
+            AlertLoop(
+                path,
+                receivers,
+                stop,
+                _say,
+                grace=grace,
+                evaluate_every=quick,
+                group_window=timedelta(seconds=quick),
+                snapshot_dir=snapshot_dir,
+            )
+        )
+        if receivers:
+            status(f"alerts to {', '.join(r.shown for r in receivers)}")
+        if snapshot_dir is not None:
+            status(f"incident bundles at each drift opening into {snapshot_dir}")
     for thread in threads:
         thread.start()
     if connection is None:
         if monitor is not None:
             monitor.started(threads)
-        click.echo(f"timetravel: recording git only ({len(sources)} repositories)", err=True)
+        status(f"recording git only ({len(sources)} repositories)")
         if retention is not None:
             pruning = threading.Thread(
                 target=retention.run, args=(path, stop), daemon=True, name="tt-retention"
@@ -377,8 +580,9 @@ def _record(
         exclude=split_words(exclude),
         watch_timeout=watch_timeout,
         status_every=status_every,
-        verbose=verbose,
+        verbose=verbose >= 1,
         clock=clock,
+        status_stream=_status_stream(json_log),
     )
     recorder.stop = stop
     recorder.retention = retention
@@ -391,3 +595,38 @@ def _record(
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+
+
+def _status_stream(json_log: bool) -> TextIO | None:
+    """Where the cluster recorder writes its status lines: stderr, or in JSON a stream that
+    turns each line into a status record."""
+    return cast("TextIO", StatusLines()) if json_log else None
+
+
+def alert_receivers(
+    urls: Sequence[str], fmt: str, commands: Sequence[str], secret_file: Path | None
+) -> list[Receiver]:
+    """The receivers of ``--notify`` and ``--notify-cmd``; a URL that is not http(s) or a
+    secret that cannot be read is one line and exit 2, before anything starts."""
+    secret_text = os.environ.get("TIMETRAVEL_NOTIFY_SECRET")
+    if secret_file is not None:
+        try:
+            secret_text = secret_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(
+                f"--notify-secret-file {secret_file}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
+    secret = secret_text.encode() if secret_text else None
+    out = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            shown = f"{parts.scheme}://{parts.hostname or ''}" if parts.scheme else url[:40]
+            raise UserError(f"--notify {shown}: expected an http:// or https:// URL")
+        out.append(Receiver(url=url, format=fmt, secret=secret))
+    for command in commands:
+        words = tuple(shlex.split(command))
+        if not words:
+            raise UserError("--notify-cmd needs a command")
+        out.append(Receiver(command=words, format="json", secret=secret))
+    return out

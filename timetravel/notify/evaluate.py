@@ -17,8 +17,10 @@ announce every drift it inherited).
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from timetravel.domain.alerts import AlertEvent
@@ -45,6 +47,7 @@ class Pass:
     events: int  # new events
     until: str
     baseline: bool
+    found: tuple[AlertEvent, ...] = ()  # every event of the pass (new or not)
 
 
 def _resource(key: ResourceKey) -> dict[str, str | None]:
@@ -102,6 +105,7 @@ def _drift_events(
     since: str,
     until: str,
     baseline: bool,
+    snapshot_dir: Path | None = None,
 ) -> tuple[list[AlertEvent], list[tuple[int, str]]]:
     """Events for drift that opened or closed, and the states to remember.
 
@@ -143,14 +147,19 @@ def _drift_events(
             if not baseline and state is not None and (opened or closed):
                 kind = "drift_opened" if opened else "drift_closed"
                 what = "drifted from git" if opened else f"back to {new.replace('_', ' ')}"
+                moment = stored_to_rfc3339(at)
+                details = {"export": export_command(moment, key.cluster, key.namespace)}
+                if opened and snapshot_dir is not None:
+                    details["snapshot"] = str(snapshot_dir / snapshot_name(moment, key))
                 events.append(
                     AlertEvent(
                         kind=kind,
                         key=f"{kind}:{resource_id}:{record.id if record else 'commit'}:{at}",
-                        at=stored_to_rfc3339(at),
+                        at=moment,
                         cluster=key.cluster,
                         summary=f"{key.display()} {what}",
                         resource=_resource(key),
+                        details=details,
                     )
                 )
             state = new
@@ -159,8 +168,32 @@ def _drift_events(
     return events, remember
 
 
-def evaluate(db: Database, now: datetime, grace: timedelta = timedelta(seconds=60)) -> Pass:
-    """One pass over what was recorded since the last; returns what it found."""
+def export_command(at: str, cluster: str, namespace: str) -> str:
+    """The command that writes the incident bundle of a moment (for a team store, where
+    the recorder's disk is nobody's to read)."""
+    words = ["timetravel", "export", "--cluster", cluster, "--at", at]
+    if namespace:
+        words += ["-n", namespace]
+    words += ["-o", "bundle", "--output-file", "incident.tar.gz"]
+    return shlex.join(words)
+
+
+def snapshot_name(at: str, key: ResourceKey) -> str:
+    """The bundle's file name for a drift opening: when, where, what (safe in a path)."""
+    stamp = at.replace("-", "").replace(":", "")
+    what = "-".join(p for p in (key.cluster, key.namespace, key.kind.lower(), key.name) if p)
+    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in what)
+    return f"drift-{stamp}-{safe}.tar.gz"
+
+
+def evaluate(
+    db: Database,
+    now: datetime,
+    grace: timedelta = timedelta(seconds=60),
+    snapshot_dir: Path | None = None,
+) -> Pass:
+    """One pass over what was recorded since the last; returns what it found.
+    ``snapshot_dir``: drift openings name the incident bundle written there."""
     reader = Reader(db)
     causes = CauseFinder(db)
     desired = DesiredState(db)
@@ -206,11 +239,13 @@ def evaluate(db: Database, now: datetime, grace: timedelta = timedelta(seconds=6
                         details={"url": run.url, "commit": run.commit},
                     )
                 )
-    drift, states = _drift_events(db, reader, desired, records, since, until, baseline)
+    drift, states = _drift_events(
+        db, reader, desired, records, since, until, baseline, snapshot_dir
+    )
     events += drift
     with db.conn:
         added = outbox.add_events(db.conn, events, to_stored(now))
         for resource_id, state in states:
             outbox.set_drift_state(db.conn, resource_id, state, until)
         outbox.set_cursor(db.conn, CURSOR, until)
-    return Pass(added, until, baseline)
+    return Pass(added, until, baseline, tuple(events))

@@ -12,6 +12,7 @@ records) and takes over when that one ends.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -20,7 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from timetravel.config import ENV_DB, data_dir
+from timetravel.config import ENV_DB
+from timetravel.host import state_dir
 from timetravel.store import lease
 from timetravel.store.location import Location, PostgresLocation, SqliteLocation, as_location
 
@@ -35,6 +37,8 @@ class RecordingPlan:
     kube_args: tuple[str, ...] = ()
     repos: tuple[str, ...] = ()
     branches: tuple[str, ...] = ()
+    # -v and --log-format for the recorder's log (the screen's own flags).
+    log_args: tuple[str, ...] = ()
 
     def argv(self, *, with_cluster: bool) -> list[str]:
         argv = [
@@ -59,7 +63,7 @@ class RecordingPlan:
             argv += ["--repo", repo]
         for branch in self.branches:
             argv += ["--branch", branch]
-        return argv
+        return argv + list(self.log_args)
 
     def env(self) -> dict[str, str]:
         where = self.db_path
@@ -97,6 +101,7 @@ def plan(
     repos: tuple[str, ...] = (),
     branches: tuple[str, ...] = (),
     cwd: Path | None = None,
+    log_args: tuple[str, ...] = (),
 ) -> RecordingPlan | None:
     """What `ui` should record, or None when there is nothing to record."""
     kube_args: list[str] = []
@@ -116,7 +121,7 @@ def plan(
         repos = (top,) if top else ()
     if not cluster and not repos:
         return None
-    return RecordingPlan(as_location(db_path), cluster, tuple(kube_args), repos, branches)
+    return RecordingPlan(as_location(db_path), cluster, tuple(kube_args), repos, branches, log_args)
 
 
 def reader_status(db_path: Location | Path) -> str:
@@ -136,13 +141,16 @@ class BackgroundRecorder:
         self.plan = plan
         self.process: subprocess.Popen[bytes] | None = None
         self.with_cluster = plan.cluster
-        # One log per screen: two screens' recorders must not interleave their lines.
-        self.log_path = data_dir() / f"ui-recorder-{os.getpid()}.log"
+        # One log per screen: two screens' recorders must not interleave their lines. In
+        # the XDG state dir, and kept when the screen ends: what the recorder said is
+        # worth reading afterwards (logs older than a week go at the next start).
+        self.log_path = state_dir() / f"ui-recorder-{os.getpid()}.log"
         self.started = 0.0
         self.gave_up: str | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        _forget_old_logs(self.log_path.parent)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
         self.process = subprocess.Popen(
             self.plan.argv(with_cluster=self.with_cluster),
@@ -160,7 +168,7 @@ class BackgroundRecorder:
             lines = self.log_path.read_text(errors="replace").strip().splitlines()
         except OSError:
             return ""
-        return lines[-1] if lines else ""
+        return _as_text(lines[-1]) if lines else ""
 
     def status(self) -> str:
         """recording, git-only or read-only (with why), for the header."""
@@ -206,4 +214,34 @@ class BackgroundRecorder:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-        self.log_path.unlink(missing_ok=True)
+
+
+# A recorder's log left by a screen is removed at a later screen's start after this long.
+_KEEP_LOGS = 7 * 86400
+
+
+def _forget_old_logs(folder: Path) -> None:
+    cutoff = time.time() - _KEEP_LOGS
+    for old in folder.glob("ui-recorder-*.log"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            continue
+
+
+def _as_text(line: str) -> str:
+    """A log line as the text format writes it (``timetravel: error: ...``), whichever
+    format the recorder was asked for (``--log-format json`` writes objects)."""
+    if not line.startswith("{"):
+        return line
+    try:
+        entry = json.loads(line)
+        level, message = str(entry["level"]), str(entry["message"])
+    except (ValueError, KeyError, TypeError):
+        return line
+    return (
+        f"timetravel: {level}: {message}"
+        if level in ("warning", "error")
+        else (f"timetravel: {message}")
+    )
