@@ -124,3 +124,49 @@ def test_every_library_the_package_imports_is_declared() -> None:
     }
     assert undeclared == {}, f"imported by timetravel/ but not in pyproject: {undeclared}"
     assert {"rich", "urllib3"} <= third_party  # the check sees the imports it is about
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed: no plugin host to run")
+def test_the_issue_s_command_through_kubectl(tmp_path: Path) -> None:
+    """`kubectl timetravel get deploy -n payments --at "thursday 21:30" -o yaml` on the demo,
+    whose incident is the last Thursday at 21:24: the api as alice left it, 6 replicas."""
+    from zoneinfo import ZoneInfo
+
+    import yaml
+
+    from timetravel.demo.build import build
+    from timetravel.domain.times import utc_now
+
+    from timetravel.domain.timeparse import parse_time
+
+    assert KUBECTL is not None
+    now = utc_now()
+    demo = build(tmp_path / "demo", now=now, zone=ZoneInfo("UTC"))
+    if parse_time("thursday 21:30", now=now, tz=ZoneInfo("UTC")) != demo.story.incident:
+        pytest.skip("on a Thursday before 21:30 the phrase names another day than the demo's")
+    path = os.pathsep.join([str(Path(sys.executable).parent), str(Path(KUBECTL).parent)])
+    env = {"PATH": path, "HOME": str(tmp_path), "TZ": "UTC", "TIMETRAVEL_DB": str(demo.db_path)}
+    done = subprocess.run(
+        [
+            KUBECTL,
+            "timetravel",
+            "get",
+            "deploy",
+            "-n",
+            "payments",
+            "--at",
+            "thursday 21:30",
+            "-o",
+            "yaml",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = yaml.safe_load(done.stdout)
+    assert listed["kind"] == "List"
+    api = next(o for o in listed["items"] if o["metadata"]["name"] == "api")
+    assert api["kind"] == "Deployment" and api["spec"]["replicas"] == 6

@@ -78,16 +78,52 @@ _BUILTIN: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 _NAMES: dict[str, KindName] = {}
-for _kind, _group, _plural, _shorts in _BUILTIN:
-    for _name in (_kind.lower(), _plural, *_shorts):
+_PLURALS: dict[tuple[str, str], str] = {}
+for _kind, _group, _plural_name, _shorts in _BUILTIN:
+    _PLURALS[_kind, _group] = _plural_name
+    for _name in (_kind.lower(), _plural_name, *_shorts):
         _NAMES.setdefault(_name, KindName(_kind, _group))
+
+# The built-in kinds that live outside namespaces (discovery's ``namespaced: false``).
+_CLUSTER_SCOPED = frozenset(
+    {
+        ("Namespace", ""),
+        ("Node", ""),
+        ("PersistentVolume", ""),
+        ("ClusterRole", "rbac.authorization.k8s.io"),
+        ("ClusterRoleBinding", "rbac.authorization.k8s.io"),
+        ("StorageClass", "storage.k8s.io"),
+        ("IngressClass", "networking.k8s.io"),
+        ("CustomResourceDefinition", "apiextensions.k8s.io"),
+        ("PriorityClass", "scheduling.k8s.io"),
+        ("MutatingWebhookConfiguration", "admissionregistration.k8s.io"),
+        ("ValidatingWebhookConfiguration", "admissionregistration.k8s.io"),
+    }
+)
+
+# ``kubectl get all``: the "all" category of the built-in kinds, in kubectl's order.
+ALL_KINDS: tuple[KindName, ...] = tuple(
+    KindName(kind, group)
+    for kind, group in (
+        ("Pod", ""),
+        ("ReplicationController", ""),
+        ("Service", ""),
+        ("DaemonSet", "apps"),
+        ("Deployment", "apps"),
+        ("ReplicaSet", "apps"),
+        ("StatefulSet", "apps"),
+        ("HorizontalPodAutoscaler", "autoscaling"),
+        ("CronJob", "batch"),
+        ("Job", "batch"),
+    )
+)
 
 
 def resolve_kind(typed: str) -> KindName:
     """The kind a typed name means: a built-in's Kind, plural or short name (any case),
     ``kind.group`` as kubectl accepts it (``deployments.apps``), else the name itself as a
     Kind (a CRD), matched later case-insensitively against the kinds the store holds."""
-    text = typed.strip()
+    text = typed.strip().rstrip(".")  # k9s's $RESOURCE_NAME.$RESOURCE_GROUP, core group
     lowered = text.lower()
     if lowered in _NAMES:
         return _NAMES[lowered]
@@ -106,6 +142,39 @@ def matches(typed: KindName, kind: str, group: str) -> bool:
     wanted = typed.kind.lower()
     have = kind.lower()
     return have == wanted or _plural(have) == wanted or have == _singular(wanted)
+
+
+def resolve_kinds(typed: str) -> tuple[KindName, ...]:
+    """Kinds as kubectl's ``get`` takes them: one, or several joined by commas
+    (``deploy,svc``), ``all`` standing for kubectl's "all" category; duplicates once."""
+    out: list[KindName] = []
+    for part in typed.split(","):
+        part = part.strip()
+        if not part:
+            raise ValueError(f"{typed!r}: an empty kind between commas")
+        for kind in ALL_KINDS if part.lower() == "all" else (resolve_kind(part),):
+            if kind not in out:
+                out.append(kind)
+    return tuple(out)
+
+
+def namespaced(kind: str, group: str) -> bool | None:
+    """Whether objects of this kind live in namespaces: known for the built-in kinds, None
+    for others (a stored object's empty namespace tells)."""
+    if (kind, group) in _CLUSTER_SCOPED:
+        return False
+    return True if (kind, group) in _PLURALS else None
+
+
+def resource_text(kind: str, group: str) -> str:
+    """The resource as kubectl names it in messages: ``deployments.apps``, ``services``."""
+    plural = _PLURALS.get((kind, group)) or _plural(kind.lower())
+    return f"{plural}.{group}" if group else plural
+
+
+def name_prefix(kind: str, group: str) -> str:
+    """What ``kubectl get -o name`` puts before the slash: ``deployment.apps``, ``service``."""
+    return f"{kind.lower()}.{group}" if group else kind.lower()
 
 
 def _plural(kind: str) -> str:

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from timetravel.domain.normalize import Redaction
 from timetravel.domain.times import to_stored, utc_now
 from timetravel.errors import UserError
+from timetravel.host import data_dir
 from timetravel.store import pg_schema
 from timetravel.store.handle import StoreDB
 from timetravel.store.location import (
@@ -259,7 +260,9 @@ def _open_sqlite(path: Path, *, readonly: bool, create: bool) -> Database:
     exists = path.exists()
     if not exists:
         if readonly or not create:
-            raise UserError(f"{path}: no such database (record something first)")
+            demo = data_dir() / "demo" / "timetravel.db"
+            hint = f", or read the demo's: --db {demo}" if demo.exists() else ""
+            raise UserError(f"{path}: no such database (record something first{hint})")
         try:
             _create_private_file(path)
         except OSError as exc:
