@@ -104,6 +104,15 @@ def postgres_server() -> Iterator[PostgresServer]:
         unavailable(str(exc))
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium for playwright, installed by the setup where it can be (as root with
+    apt-get); else the test skips, saying why, or fails with TIMETRAVEL_REQUIRE_BROWSER=1."""
+    from tests.browser import chromium as find_or_install
+
+    return find_or_install()
+
+
 @pytest.fixture
 def pg_url(postgres_server: PostgresServer) -> str:
     """The URL of a new, empty PostgreSQL database."""

@@ -22,7 +22,7 @@ from timetravel.domain.snapshot import (
 )
 from timetravel.export import ExportOptions, build_report, write_export
 from timetravel.export.html import stylesheet
-from timetravel.export.timeline_svg import draw_timeline
+from timetravel.export.timeline_svg import draw_timeline, legend
 
 KEY = ResourceKey("c1", "apps", "Deployment", "payments", "api")
 RUN = PipelineRun(
@@ -115,7 +115,10 @@ def test_the_timeline_drawing_is_one_figure_in_the_page() -> None:
     figure = draw_timeline(report)
     assert figure.startswith('<figure><svg class="timeline"') and figure.endswith("</svg></figure>")
     assert "\n" not in figure
-    assert f"\n{figure}\n" in write_export(_snapshot(), "html").decode()
+    # in the page, the legend sits inside the figure: printed, no page break parts them
+    captioned = draw_timeline(report, legend())
+    assert captioned == figure.removesuffix("</figure>") + legend() + "</figure>"
+    assert f"\n{captioned}\n" in write_export(_snapshot(), "html").decode()
 
 
 def test_both_reports_say_the_same_points_in_the_same_order() -> None:

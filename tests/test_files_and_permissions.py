@@ -130,9 +130,9 @@ def test_export_reads_a_copy_in_a_read_only_directory(forensic_copy: Path, tmp_p
         str(forensic_copy),
         "--at",
         AT,
-        "--format",
-        "json",
         "-o",
+        "json",
+        "--output-file",
         str(out / "incident.json"),
         prefix=prefix,
     )
@@ -197,7 +197,7 @@ def test_a_failed_write_leaves_the_old_report(
     old = reports / name
     old.write_bytes(b"the report sent to the incident channel yesterday\n")
     result = _run(
-        "export", "--db", str(rollback_db), "--at", AT, "--format", fmt, "-o", str(old),
+        "export", "--db", str(rollback_db), "--at", AT, "-o", fmt, "--output-file", str(old),
         preexec=_size_limit,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
@@ -215,8 +215,8 @@ def test_a_failed_bundle_directory_leaves_nothing_half_written(
     out = tmp_path / "out"
     out.mkdir()
     result = _run(
-        "export", "--db", str(rollback_db), "--at", AT, "--format", "bundle",
-        "-o", f"{out / 'incident'}/", preexec=_size_limit,
+        "export", "--db", str(rollback_db), "--at", AT, "-o", "bundle",
+        "--output-file", f"{out / 'incident'}/", preexec=_size_limit,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == (
@@ -261,7 +261,7 @@ def test_exports_are_private_whatever_the_umask(demo_db: Path, tmp_path: Path, f
     target.write_bytes(b"older, world-readable\n")
     target.chmod(0o644)
     result = _run(
-        "export", "--db", str(demo_db), "--at", AT, "--format", fmt, "-o", str(target),
+        "export", "--db", str(demo_db), "--at", AT, "-o", fmt, "--output-file", str(target),
         preexec=_open_umask,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -274,8 +274,8 @@ def test_bundle_directories_are_private_whatever_the_umask(demo_db: Path, tmp_pa
     empty.mkdir(mode=0o777)
     for directory in (tmp_path / "new" / "incident", empty):
         result = _run(
-            "export", "--db", str(demo_db), "--at", AT, "--format", "bundle",
-            "-o", f"{directory}/", preexec=_open_umask,
+            "export", "--db", str(demo_db), "--at", AT, "-o", "bundle",
+            "--output-file", f"{directory}/", preexec=_open_umask,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert result.stderr.strip().startswith("wrote ")

@@ -11,6 +11,10 @@ Nothing from the cluster or git is trusted as markup: the writers escape it, and
 ``http(s)`` URLs. :func:`guard_secrets` runs first, so that a Secret value that reached the
 snapshot by a bug upstream is still withheld from every format.
 
+Local filesystem paths (the checkout a repository was recorded from, the home directory)
+stay out of every format unless asked for (``include_paths``; ``local_paths.py``): a report
+is pasted where others read it.
+
 Files are the exception to purity, and live in :func:`write_file` and the bundle's
 directory writer: a report is written whole or not at all (a temporary file beside it,
 synced, then renamed over the old one, so a full disk leaves the old report as it was),
@@ -28,16 +32,26 @@ from datetime import UTC, tzinfo
 from pathlib import Path
 
 from timetravel.domain.snapshot import Snapshot
+from timetravel.domain.yaml_writer import to_yaml
 from timetravel.errors import UserError
+from timetravel.export.local_paths import hide_local_paths
 from timetravel.export.manifest_diff import drift_texts
-from timetravel.export.options import FORMATS, ONLY, ExportOptions, Limits
+from timetravel.export.options import (
+    FORMATS,
+    GITHUB_COMMENT_LIMIT,
+    MIN_MAX_SIZE,
+    ONLY,
+    ExportOptions,
+    Limits,
+)
 from timetravel.export.report import Affected, Event, Report, build_report, narrow
 from timetravel.export.secrets import guard_secrets
-from timetravel.export.yaml_writer import to_yaml
 from timetravel.host import collector_paused
 
 __all__ = [
     "FORMATS",
+    "GITHUB_COMMENT_LIMIT",
+    "MIN_MAX_SIZE",
     "ONLY",
     "Affected",
     "Event",
@@ -47,6 +61,7 @@ __all__ = [
     "build_report",
     "drift_texts",
     "guard_secrets",
+    "hide_local_paths",
     "narrow",
     "to_yaml",
     "write_bundle_dir",
@@ -66,14 +81,33 @@ def write_export(
     tz: tzinfo | None = None,
     namespaces: Iterable[str] = (),
     limits: Limits | None = None,
+    include_paths: bool = False,
+    max_chars: int | None = None,
 ) -> bytes:
-    """The bytes of ``snapshot`` in format ``fmt`` (json, markdown, html, bundle = .tar.gz)."""
+    """The bytes of ``snapshot`` in format ``fmt`` (json, markdown, html, bundle = .tar.gz).
+
+    ``include_paths``: keep local filesystem paths (see ``local_paths.py``). ``max_chars``
+    (markdown only): keep the report under that many characters, each line break counted
+    as two (see ``markdown.fit``), cutting the least important parts first.
+    """
     options = _options(only, tz, namespaces, limits)
+    if max_chars is not None and fmt != "markdown":
+        raise UserError(f"--max-size applies to markdown, not to {fmt}")
     with collector_paused():
-        return _render(guard_secrets(snapshot), fmt, options)
+        shared = _shareable(guard_secrets(snapshot), include_paths)
+        return _render(shared, fmt, options, max_chars)
 
 
-def _render(snapshot: Snapshot, fmt: str, options: ExportOptions) -> bytes:
+def _shareable(snapshot: Snapshot, include_paths: bool) -> Snapshot:
+    if include_paths:
+        return snapshot
+    home = os.path.expanduser("~")
+    return hide_local_paths(snapshot, home=home if home.startswith("/") else None)
+
+
+def _render(
+    snapshot: Snapshot, fmt: str, options: ExportOptions, max_chars: int | None = None
+) -> bytes:
     if fmt == "json":
         from timetravel.export.json_export import render_json
 
@@ -81,7 +115,7 @@ def _render(snapshot: Snapshot, fmt: str, options: ExportOptions) -> bytes:
     if fmt == "markdown":
         from timetravel.export.markdown import render_markdown
 
-        return render_markdown(snapshot, options)
+        return render_markdown(snapshot, options, max_chars=max_chars)
     if fmt == "html":
         from timetravel.export.html import render_html
 
@@ -101,13 +135,15 @@ def write_bundle_dir(
     tz: tzinfo | None = None,
     namespaces: Iterable[str] = (),
     limits: Limits | None = None,
+    include_paths: bool = False,
 ) -> int:
     """Write the bundle's files into ``directory`` (new or empty); returns how many."""
     from timetravel.export.bundle import write_bundle_directory
 
     options = _options(only, tz, namespaces, limits)
     with collector_paused():
-        return write_bundle_directory(guard_secrets(snapshot), directory, options)
+        shared = _shareable(guard_secrets(snapshot), include_paths)
+        return write_bundle_directory(shared, directory, options)
 
 
 def _options(

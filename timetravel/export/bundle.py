@@ -3,7 +3,7 @@
 Members, in this order::
 
     README.md                how to read the bundle
-    snapshot.json            the snapshot (schema timetravel.snapshot/v1)
+    snapshot.json            the snapshot (schema timetravel.snapshot/v1.1)
     report.md, report.html   the incident report
     desired/<path>.yaml      per resource: the manifest git declared at the moment
     actual/<path>.yaml       per resource: the live object, server bookkeeping removed
@@ -31,6 +31,7 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ResourceView, Snapshot, count_states
 from timetravel.domain.times import parse_rfc3339
+from timetravel.domain.yaml_writer import to_yaml
 from timetravel.errors import UserError
 from timetravel.export.html import render_html
 from timetravel.export.json_export import render_json
@@ -39,7 +40,6 @@ from timetravel.export.markdown import render_markdown
 from timetravel.export.options import ExportOptions
 from timetravel.export.report import narrow
 from timetravel.export.wording import plural
-from timetravel.export.yaml_writer import to_yaml
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -184,7 +184,7 @@ Start with `report.html` (any browser, works offline) or `report.md`.
 
 | file | what it holds |
 |---|---|
-| `snapshot.json` | the snapshot, machine-readable (JSON schema `timetravel.snapshot/v1`) |
+| `snapshot.json` | the snapshot, machine-readable (JSON schema `timetravel.snapshot/v1.1`) |
 | `report.md`, `report.html` | the incident report |
 | `desired/` | {plural(desired, "manifest")} as git declared them at the moment |
 | `actual/` | {plural(actual, "live object")}, server bookkeeping (uid, managedFields...) removed |

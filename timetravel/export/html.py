@@ -3,7 +3,8 @@
 The same content as the Markdown report, plus a drawn timeline of the window (inline SVG,
 ``timeline_svg.py``) and side-by-side diffs. No script, no network, no external asset: the
 stylesheet (``report.css``) is inline, reads in light and dark (``prefers-color-scheme``) and
-prints (``@media print``). Every text from the cluster or git goes through :func:`esc`
+prints (``@media print``); its Content-Security-Policy lets the page load nothing at all.
+Every text from the cluster or git goes through :func:`esc`
 (control and bidi characters as escapes, then :func:`html.escape`); only http(s) URLs become
 links.
 """
@@ -20,13 +21,13 @@ from typing import Any
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView, Snapshot
+from timetravel.domain.yaml_writer import to_yaml
 from timetravel.export.manifest_diff import drift_texts
 from timetravel.export.options import ExportOptions
 from timetravel.export.report import Affected, Report, build_report
 from timetravel.export.sections import Sections
 from timetravel.export.timeline_svg import draw_timeline, legend
 from timetravel.export.wording import CAUSES, safe_url, short_value
-from timetravel.export.yaml_writer import to_yaml
 
 
 @functools.cache
@@ -83,6 +84,10 @@ class _Html(Sections):
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<meta name="generator" content="timetravel">',
             '<meta name="color-scheme" content="light dark">',
+            # Nothing to fetch, ever: a report opened from a mail or a ticket loads nothing
+            # from anywhere, whatever text reached it.
+            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+            "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">",
             f"<title>{title}</title>",
             f"<style>\n{stylesheet()}</style>",
             "</head>",
@@ -238,7 +243,7 @@ class _Html(Sections):
         self.add("</div>")
 
     def timeline_figure(self) -> None:
-        self.add(draw_timeline(self.r), legend())
+        self.add(draw_timeline(self.r, legend()))
 
     def manifest_diff(self, a: Affected) -> None:
         if a.resource is not None and a.resource.state == "drifted":

@@ -9,7 +9,7 @@ from typing import Any
 
 from timetravel.domain import paths
 from timetravel.domain.snapshot import ResourceView
-from timetravel.export.yaml_writer import to_yaml
+from timetravel.domain.yaml_writer import to_yaml
 
 
 def _set(obj: Any, path: str, value: Any) -> bool:

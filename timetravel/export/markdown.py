@@ -4,6 +4,10 @@ Layout: a headline (what ran, drift, changes by cause), commits and pipeline run
 a timeline table of the window, then one short section per affected resource with its field
 diff (desired against actual, and the change that last set each field) and who changed what.
 Past the limits in :class:`~timetravel.export.Limits` it summarizes and says what it left out.
+Written for GitHub: a field diff of more than ``FOLD_ROWS`` rows and each drift in the
+manifest (a ``diff`` code block) sit in ``<details>``, and ``max_chars`` (``export
+--max-size``) keeps the whole under a comment's size, cutting the least important parts
+first and listing them at the end (``markdown_fit.py``).
 
 Everything from the cluster or git is escaped: code spans get a fence longer than any run of
 backticks inside, table cells escape ``|``, text escapes Markdown and HTML characters, and
@@ -13,6 +17,7 @@ only http(s) URLs become links. Control and bidi characters are written as escap
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -20,10 +25,12 @@ from typing import Any
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView, Snapshot
+from timetravel.export.manifest_diff import drift_texts, unified_diff
+from timetravel.export.markdown_fit import fit
 from timetravel.export.options import ExportOptions
-from timetravel.export.report import Affected, build_report
+from timetravel.export.report import Affected, Report, build_report
 from timetravel.export.sections import Sections
-from timetravel.export.wording import safe_url
+from timetravel.export.wording import plural, safe_url
 
 _ESCAPE = re.compile(r"([\\`*_\[\]<>~&$])")
 _BACKTICKS = re.compile(r"`+")
@@ -65,9 +72,25 @@ def header(*names: str) -> list[str]:
     return [row(*names), "|" + "|".join("---" for _ in names) + "|"]
 
 
-def render_markdown(snapshot: Snapshot, options: ExportOptions | None = None) -> bytes:
+def fence(lines: Iterable[str]) -> str:
+    """A code fence longer than any run of backticks in ``lines``: none of them closes it."""
+    longest = max((len(m) for line in lines for m in _BACKTICKS.findall(line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def render_markdown(
+    snapshot: Snapshot, options: ExportOptions | None = None, *, max_chars: int | None = None
+) -> bytes:
+    """The report; with ``max_chars``, cut to fit (see ``markdown_fit.py``)."""
     report = build_report(snapshot, options or ExportOptions())
-    return _Markdown(report).render().encode("utf-8", "backslashreplace")
+    text = _render(report) if max_chars is None else fit(report, max_chars, _render)
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _render(
+    report: Report, skip: frozenset[str] = frozenset(), left_out: Iterable[str] = ()
+) -> str:
+    return _Markdown(report, skip).render(list(left_out))
 
 
 class _Markdown(Sections):
@@ -77,11 +100,47 @@ class _Markdown(Sections):
     field_separator = "; "
     inferred_mark = " (inferred)"
 
-    def render(self) -> str:
+    def __init__(self, report: Report, skip: frozenset[str] = frozenset()) -> None:
+        super().__init__(report)
+        self.skip = skip  # sections left out to fit a size (markdown_fit.py)
+
+    def render(self, left_out: list[str] | None = None) -> str:
         self.add(f"# {self.headline()}", "", self.lede(), "")
         self.sections()
+        if left_out:
+            self.add("## Left out to fit", "", *left_out, "")
         self.add("---", "", f"*{self.colophon()}*")
         return "\n".join(self.out).rstrip("\n") + "\n"
+
+    # --- sections left out to fit a size -----------------------------------------------------
+
+    def git(self) -> None:
+        if "git" not in self.skip:
+            super().git()
+        else:
+            self.left_out("Commits and pipeline runs")
+
+    def timeline(self) -> None:
+        if "timeline" not in self.skip:
+            super().timeline()
+        else:
+            self.left_out("Timeline")
+
+    def affected(self) -> None:
+        if "affected" not in self.skip:
+            super().affected()
+        else:
+            self.left_out(f"Affected resources ({len(self.r.affected):,})")
+
+    def problems(self) -> None:
+        if "problems" not in self.skip:
+            super().problems()
+        elif self.problem_items():
+            self.left_out("Recording gaps and errors")
+
+    def left_out(self, title: str) -> None:
+        self.open_section("", title)
+        self.note("Left out to fit the size asked for (see the end); it is in the JSON snapshot.")
 
     # --- markup ------------------------------------------------------------------------------
 
@@ -168,3 +227,37 @@ class _Markdown(Sections):
     def stresses(self, state: str, n: int) -> bool:
         # no cards above: the sentence is where a reader sees drift and missing resources
         return n > 0 and state in ("drifted", "missing")
+
+    # --- folded parts ------------------------------------------------------------------------
+
+    def fold(self, summary: str) -> bool:
+        # GitHub renders Markdown inside <details> when a blank line follows the summary.
+        # the summary is HTML, not Markdown: GitHub shows a Markdown escape as written
+        self.add(f"<details><summary>{html.escape(summary)}</summary>", "")
+        return True
+
+    def unfold(self) -> None:
+        self.add("</details>", "")
+
+    def manifest_diff(self, a: Affected) -> None:
+        """A drifted resource's drift in its manifest, as a folded ``diff`` block (GitHub
+        colours it), cut at ``context_lines`` lines as the HTML report's side-by-side is."""
+        budget = self.r.limits.context_lines
+        if budget <= 0 or a.resource is None or a.resource.state != "drifted":
+            return
+        texts = drift_texts(a.resource)
+        if texts is None:
+            return
+        desired, other, placed = texts
+        right = "actual: the drifted fields, in the manifest" if placed else "actual: live"
+        lines = list(unified_diff(desired, other, "desired (git)", right))
+        if not lines:
+            return
+        # a line from the cluster keeps its text; control and bidi characters show escaped
+        body = [printable(line, block=True) for line in lines[:budget]]
+        mark = fence(body)
+        self.fold(f"The drift in the manifest: {plural(len(lines), 'diff line')}")
+        self.add(f"{mark}diff", *body, mark, "")
+        if len(lines) > budget:
+            self.note(f"The diff is cut at {budget:,} lines; the bundle holds it whole (diffs/).")
+        self.unfold()

@@ -7,6 +7,11 @@ from datetime import UTC, tzinfo
 
 FORMATS = ("json", "markdown", "html", "bundle")
 ONLY = ("drifted", "changed")
+# GitHub refuses an issue comment or body longer than this ("Body is too long (maximum is
+# 65536 characters)"): `export --max-size` without a number keeps the Markdown under it.
+GITHUB_COMMENT_LIMIT = 65_536
+# Below this not even the summary fits with the note on what was cut.
+MIN_MAX_SIZE = 2_000
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ from timetravel.export.wording import (
     short_value,
 )
 
+# A resource's field diff longer than this many rows is folded (where the layout folds).
+FOLD_ROWS = 10
+
 
 class Sections(Sentences):
     """A report's sections over a layout that a subclass gives."""
@@ -102,6 +105,14 @@ class Sections(Sentences):
     def manifest_diff(self, a: Affected) -> None:
         """After a resource's field diff: the diff in the manifest's own lines."""
 
+    def fold(self, summary: str) -> bool:
+        """Before a long table: start a part the reader opens (``summary``: plain words, no
+        markup), and say whether it did; :meth:`unfold` ends it."""
+        return False
+
+    def unfold(self) -> None:
+        """End the part :meth:`fold` started."""
+
     # --- sections ----------------------------------------------------------------------------
 
     def sections(self) -> None:
@@ -109,7 +120,9 @@ class Sections(Sentences):
         self.summary()
         self.git()
         self.timeline()
+        self.notes()
         self.affected()
+        self.images()
         self.problems()
 
     def summary(self) -> None:
@@ -364,10 +377,25 @@ class Sections(Sentences):
         self.bullets(self.resource_items(a))
         if a.diff:
             self.diff_table(a)
+        self.ignored_differences(a)
         self.manifest_diff(a)
         if a.changes:
             self.changes_table(a)
         self.close_resource()
+
+    def ignored_differences(self, a: Affected) -> None:
+        """The differences ignore rules cover: not drift, and never hidden."""
+        ignored = a.resource.ignored if a.resource is not None else ()
+        if not ignored:
+            return
+        text = self.text
+        parts = [f"{self.code(d['path'])} ({text(d.get('ignored_by', ''))})" for d in ignored[:10]]
+        more = f"; and {len(ignored) - 10:,} more" if len(ignored) > 10 else ""
+        self.note(
+            f"{text(plural(len(ignored), 'difference'))} from git ignored by a rule: "
+            + "; ".join(parts)
+            + f"{more}."
+        )
 
     def resource_items(self, a: Affected) -> list[str]:
         """Where a resource is declared, its state at the moment and what it ran."""
@@ -398,10 +426,17 @@ class Sections(Sentences):
     def diff_table(self, a: Affected) -> None:
         """A resource's differing fields, desired against actual, within the limit."""
         shown = a.diff[: self.r.limits.diff_rows]
+        # A table longer than a screen is folded where the layout folds (Markdown's
+        # <details>): the resource's facts above it stay in view.
+        folded = len(shown) > FOLD_ROWS and self.fold(
+            f"{plural(len(a.diff), 'differing field')}: desired (git) against actual"
+        )
         self.table(
             ("field", "desired (git)", "actual (cluster)", "last set by"),
             (self.diff_row(entry, setter) for entry, setter in zip(shown, a.setters, strict=False)),
         )
+        if folded:
+            self.unfold()
         if len(a.diff) > len(shown):
             self.note(
                 f"{len(a.diff) - len(shown):,} more differing fields left out "
@@ -434,6 +469,74 @@ class Sections(Sentences):
         self.table(("time", "change", "cause", "by", "fields"), rows, "events")
         if note:
             self.note(f"{text(note)}; every change is in the JSON snapshot.")
+
+    def notes(self) -> None:
+        """What people pinned to moments of the window; no section when nothing was."""
+        r, text = self.r, self.text
+        notes = r.snapshot.notes
+        if not notes:
+            return
+        self.open_section("notes", "Notes")
+        self.table(
+            ("time", "about", "by", "note"),
+            (
+                self.table_row(
+                    text(r.clock(n["at"])),
+                    self.code(_about(n["resource"])) if n.get("resource") else text("the cluster"),
+                    text(n["author"]),
+                    text(n["text"]),
+                )
+                for n in notes
+            ),
+        )
+        self.close_section()
+
+    def images(self) -> None:
+        """The image digests running at the moment, per workload, with their builds; those
+        of unknown provenance first. No section when no Pod was recorded running."""
+        r, text = self.r, self.text
+        artifacts = sorted(
+            r.snapshot.artifacts,
+            key=lambda a: (a["provenance"] == "built", _about(a["workload"]), a["digest"]),
+        )
+        if not artifacts:
+            return
+        unknown = [a for a in artifacts if a["provenance"] != "built"]
+        self.open_section("images", "Running images")
+        if unknown:
+            self.paragraph(
+                f"{self.mark(text(plural(len(unknown), 'image')), 'fail')} of unknown "
+                "provenance: no recorded build produced "
+                f"{'it' if len(unknown) == 1 else 'them'} (timetravel record-build)."
+            )
+        rows = []
+        for a in artifacts[: r.limits.resource_rows]:
+            build = a.get("build") or {}
+            source = build.get("commit") or ""
+            where = build.get("source_repo") or ""
+            made = (
+                f"{self.sha(source)} {text(where)}".strip()
+                if source
+                else text(
+                    "unknown provenance" if a["provenance"] == "unknown" else "node-local image"
+                )
+            )
+            retag = f" ({text('tag re-pushed')})" if a.get("retagged") else ""
+            rows.append(
+                self.table_row(
+                    self.code(_about(a["workload"])),
+                    self.code(", ".join(a["images"])) + retag,
+                    self.code(a["digest"][:19]),
+                    made,
+                    text(plural(len(a["pods"]), "pod")),
+                    style="fail" if a["provenance"] != "built" else "",
+                )
+            )
+        self.table(("workload", "image", "digest", "built from", "running"), rows)
+        if len(artifacts) > r.limits.resource_rows:
+            more = plural(len(artifacts) - r.limits.resource_rows, "more image")
+            self.note(f"{text(more)} in the JSON snapshot.")
+        self.close_section()
 
     def problems(self) -> None:
         """The recording gaps and errors; no section when there were none."""
@@ -498,3 +601,10 @@ class Sections(Sentences):
             kind = text(problem.get("kind", "error"))
             items.append(self.item(f"{strong(f'{kind} error')}: {details}"))
         return items
+
+
+def _about(resource: dict[str, Any] | None) -> str:
+    """``namespace/Kind/name`` of a resource as the JSON names it."""
+    if not resource:
+        return ""
+    return f"{resource.get('namespace') or '-'}/{resource.get('kind')}/{resource.get('name')}"

@@ -22,9 +22,10 @@ from timetravel.export.wording import CAUSES, actor_text, first_line, run_failed
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def draw_timeline(report: Report) -> str:
-    """The window as one ``<figure>`` holding an ``<svg>``, on one line."""
-    return _Drawing(report).svg()
+def draw_timeline(report: Report, caption: str = "") -> str:
+    """The window as one ``<figure>`` holding an ``<svg>`` (and ``caption``, markup, after
+    it: a page break never falls between the drawing and its legend), on one line."""
+    return _Drawing(report).svg(caption)
 
 
 def legend() -> str:
@@ -104,7 +105,7 @@ class _Drawing:
             k += 1
         return out
 
-    def svg(self) -> str:
+    def svg(self, caption: str = "") -> str:
         r = self.r
         lanes, left_out = self.lanes()
         bottom = self.TOP + max(len(lanes), 1) * self.LANE
@@ -156,7 +157,7 @@ class _Drawing:
                 f'<text class="tick" x="8" y="{bottom + 15}">{left_out:,} more changed resources '
                 "are not drawn (see the table)</text>"
             )
-        out.append("</svg></figure>")
+        out.append(f"</svg>{caption}</figure>")
         return "".join(out)
 
     def mark(self, kind: str, item: Any, y: float) -> str:
