@@ -28,14 +28,19 @@ from timetravel.store.reader import Reader
 def import_audit(
     db_path: str | None, cluster: str | None, quiet: bool, sources: tuple[str, ...]
 ) -> None:
-    """Import Kubernetes audit logs (audit.k8s.io Event JSON, one per line).
+    """Import Kubernetes audit logs, as the API server or GKE, AKS and EKS write them.
 
     Reads what the API server's log backend writes (--audit-log-path, and its .gz
-    rotations: give several files at once) and webhook EventList batches, at any
-    level. Only metadata is kept (user, impersonation, user agent, field manager,
-    object, response code), never request or response bodies. get/list/watch requests
-    are skipped. Bad lines are listed at the end (exit 1); the rest is imported.
-    Importing a log twice adds nothing.
+    rotations: give several files at once), webhook EventList batches, and the
+    records managed clusters export: GKE Cloud Logging entries (protoPayload), AKS
+    diagnostic records (properties.log, also in {"records": [...]}) and EKS CloudWatch
+    log events (message; aws logs output, subscription logEvents, S3 exports). One
+    record a line, or pretty-printed JSON (jq ., gcloud logging read --format=json),
+    at any level. Only metadata is kept (user, impersonation, user agent, field
+    manager, object, response code), never request or response bodies. get/list/watch
+    requests are skipped. Bad records are listed at the end, each at the line it starts
+    on and saying what it is (exit 1); the rest is imported. Importing a log twice adds
+    nothing.
 
     An audit log is one cluster's: its events explain changes of that cluster only.
     In a store of several clusters (a team store) --cluster names it, and without it
@@ -49,6 +54,8 @@ def import_audit(
     \b
         timetravel import-audit /var/log/kubernetes/audit/audit*.log*
         timetravel import-audit --db postgresql://tt@db/timetravel --cluster prod prod-audit.log.gz
+        gcloud logging read 'resource.type="k8s_cluster" logName:"cloudaudit"' --format=json > gke.json
+        timetravel import-audit --cluster prod gke.json
     """
     checked = check_audit_sources(sources)
     db = open_database(resolve_db(db_path))

@@ -1,7 +1,9 @@
 """Kubernetes audit events (``audit.k8s.io`` v1 and v1beta1) as plain facts: who did what, when.
 
 The API server's log backend writes one ``Event`` per line; its webhook backend sends an
-``EventList``. Both are read here, at any audit level (Metadata, Request, RequestResponse).
+``EventList``. Both are read here, at any audit level (Metadata, Request, RequestResponse),
+and so are the records managed clusters export them in (GKE's Cloud Logging entries, AKS's
+diagnostic records, EKS's CloudWatch log events: ``domain.audit_managed``).
 
 Only the request's metadata is kept. ``requestObject`` and ``responseObject`` are read for
 one thing, the name of a created object (a ``generateName`` create has no name in its
@@ -23,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from timetravel.domain.audit_managed import items_of, iter_items, unwrap
 from timetravel.domain.times import (
     SUPPORTED_RANGE,
     TimeOutOfRange,
@@ -37,6 +40,7 @@ __all__ = [
     "READ_ONLY_VERBS",
     "AuditEvent",
     "BadLine",
+    "audit_records",
     "guess_resource",
     "parse_audit_line",
     "parse_audit_records",
@@ -278,31 +282,71 @@ def _decode(line: str | bytes, line_no: int) -> Any:
 
 def _expand(value: Any, line_no: int) -> Iterator[AuditEvent | BadLine]:
     if isinstance(value, list):
-        # A JSON array of events (what some log shippers write). One level only: arrays
-        # nested in it are bad items, not read recursively (a line of 1,000 nested arrays
-        # would exhaust the stack).
-        for item in value:
-            yield from _expand_object(item, line_no)
+        # A JSON array of events or of wrapped records (what log shippers and
+        # `gcloud logging read --format=json` write). Arrays nested in it are bad items,
+        # not read recursively (a line of 1,000 nested arrays would exhaust the stack).
+        for where, item in iter_items("the array", value):
+            yield from _expand_object(item, line_no, where)
         return
-    yield from _expand_object(value, line_no)
+    yield from _expand_object(value, line_no, None)
 
 
-def _expand_object(value: Any, line_no: int) -> Iterator[AuditEvent | BadLine]:
+def _at(reason: str, where: str | None) -> str:
+    return reason if where is None else f"{reason} ({where})"
+
+
+def _within(outer: str | None, inner: str | None) -> str | None:
+    return inner if outer is None else outer if inner is None else f"{inner}, {outer}"
+
+
+def _expand_object(value: Any, line_no: int, where: str | None) -> Iterator[AuditEvent | BadLine]:
     if not isinstance(value, dict):
-        yield BadLine(line_no, f"expected a JSON object, found {type(value).__name__}")
+        yield BadLine(line_no, _at(f"expected a JSON object, found {type(value).__name__}", where))
         return
-    if value.get("kind") == "EventList":
-        items = value.get("items")
-        if not isinstance(items, list):
-            yield BadLine(line_no, "EventList without an items list")
-            return
-        for item in items:
-            if isinstance(item, dict):
-                yield event_from_dict(item, line_no)
-            else:
-                yield BadLine(line_no, f"EventList item is {type(item).__name__}, not an object")
+    container = items_of(value)
+    if container is None:
+        yield _record(value, line_no, where)
         return
-    yield event_from_dict(value, line_no)
+    # A webhook's EventList, or a managed cluster's batch: records one level down only.
+    name, items = container
+    label = "EventList" if name == "items" else name
+    if not isinstance(items, list):
+        yield BadLine(line_no, _at(f"{label} without an {name} list", where))
+        return
+    for inner, item in iter_items(name, items):
+        at = _within(where, inner)
+        if isinstance(item, dict):
+            yield _record(item, line_no, at)
+        else:
+            yield BadLine(line_no, _at(f"{label} item is {type(item).__name__}, not an object", at))
+
+
+def _record(value: Mapping[str, Any], line_no: int, where: str | None) -> AuditEvent | BadLine:
+    """The audit Event of one record: itself, or unwrapped from a managed cluster's export
+    (a bad one says which wrapper it came in: see domain.audit_managed)."""
+    found = unwrap(value)
+    if found.event is None:
+        return BadLine(line_no, _at(found.problem or "no audit Event", where))
+    if found.wrapper is None and not {"kind", "auditID", "verb"} & value.keys():
+        # Neither an Event nor a wrapper this reads: say what it has, not "missing auditID".
+        keys = ", ".join(sorted(str(k) for k in value)[:8]) or "none"
+        reason = f"not an audit Event, nor a GKE, AKS or EKS record of one (its keys: {keys})"
+        return BadLine(line_no, _at(reason, where))
+    event = event_from_dict(found.event, line_no)
+    if isinstance(event, BadLine):
+        reason = (
+            event.reason
+            if found.wrapper is None
+            else f"the Event in {found.wrapper}: {event.reason}"
+        )
+        return BadLine(line_no, _at(reason, where))
+    return event
+
+
+def audit_records(value: Any, line_no: int = 1) -> Iterator[AuditEvent | BadLine]:
+    """Every event in one decoded JSON value: an Event, an EventList, a managed cluster's
+    wrapped record or batch of them (domain.audit_managed), or an array of any of these."""
+    return _expand(value, line_no)
 
 
 def parse_audit_records(line: str | bytes, line_no: int = 1) -> list[AuditEvent | BadLine]:

@@ -8,13 +8,19 @@ author of staging's change of an object with the same name at the same moment.
 from __future__ import annotations
 
 import gzip
+import itertools
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from timetravel.domain.audit import AuditEvent, BadLine, parse_audit_records
+import orjson
+
+from timetravel.domain.audit import AuditEvent, BadLine, audit_records, parse_audit_records
+from timetravel.domain.audit_managed import without_export_time
 from timetravel.errors import UserError
 from timetravel.recorder.progress import Progress, with_rest
+from timetravel.sources.events_file import BadRecord, read_values
 from timetravel.sources.files import LongLine, close_input, open_input, read_lines
 from timetravel.store import Database
 from timetravel.store.runs import insert_audit_events
@@ -32,6 +38,11 @@ class AuditImportReport:
     read_only: int = 0
     bad: list[tuple[str, BadLine]] = field(default_factory=list)  # (file, line)
     files: int = 0
+
+    @property
+    def records(self) -> int:
+        """Every record read: each is imported, already stored, read-only or bad."""
+        return self.inserted + self.duplicates + self.read_only + len(self.bad)
 
     def summary(self) -> str:
         bad = len(self.bad)
@@ -132,24 +143,69 @@ def import_audit_lines(
         batch.clear()
 
     try:
-        for line_no, line in enumerate(lines, start=1):
-            if isinstance(line, LongLine):
-                report.bad.append((name, BadLine(line_no, line.reason)))
-                continue
-            for item in parse_audit_records(line, line_no):
-                if isinstance(item, BadLine):
-                    report.bad.append((name, item))
-                elif item.read_only:
-                    # Most of a real audit log is get/list/watch: nothing changed, nothing kept.
-                    report.read_only += 1
-                else:
-                    batch.append(item if cluster is None else replace(item, cluster=cluster))
-                    if len(batch) >= BATCH:
-                        flush()
+        for item in read_audit_records(lines):
+            if isinstance(item, BadLine):
+                report.bad.append((name, item))
+            elif item.read_only:
+                # Most of a real audit log is get/list/watch: nothing changed, nothing kept.
+                report.read_only += 1
+            else:
+                batch.append(item if cluster is None else replace(item, cluster=cluster))
+                if len(batch) >= BATCH:
+                    flush()
     finally:
         # Whatever was read before a failure (a truncated .gz) is kept.
         flush()
     return report
+
+
+def read_audit_records(
+    lines: Iterable[bytes | str | LongLine],
+) -> Iterator[AuditEvent | BadLine]:
+    """The events and bad records of one log, in order, lines numbered from 1.
+
+    A log whose first line is a whole JSON value is read a line at a time, as the API
+    server and the managed clusters' exports write it (a line of an S3 export of CloudWatch
+    Logs starts with its time: that is dropped). Otherwise it is a stream of JSON values,
+    pretty-printed or concatenated (``jq .``, ``gcloud logging read --format=json``), read
+    as ``import-events`` reads one; a record then counts from the line it starts on.
+    """
+    lines = iter(lines)
+    head: list[bytes | str | LongLine] = []
+    for line in lines:
+        head.append(line)
+        if isinstance(line, LongLine) or line.strip():
+            break
+    rest = itertools.chain(head, lines)
+    if head and _starts_a_stream(head[-1]):
+        records: Iterator[AuditEvent | BadLine | BadRecord] = read_values(rest, _expand)
+        for item in records:
+            yield BadLine(item.line, item.reason) if isinstance(item, BadRecord) else item
+        return
+    for line_no, line in enumerate(rest, start=1):
+        if isinstance(line, LongLine):
+            yield BadLine(line_no, line.reason)
+            continue
+        if isinstance(line, bytes):
+            line = without_export_time(line)
+        yield from parse_audit_records(line, line_no)
+
+
+def _starts_a_stream(first: bytes | str | LongLine) -> bool:
+    """Whether the first line of a log is not a JSON value by itself (but its start)."""
+    if isinstance(first, LongLine):
+        return False
+    text = without_export_time(first if isinstance(first, bytes) else first.encode())
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text.lstrip()[:1] in (b"{", b"[")
+    return False
+
+
+def _expand(line: int, value: Any, _deep: bool) -> Iterator[AuditEvent | BadLine]:
+    # Nesting depth does not matter here: nothing of a request's bodies is kept.
+    return audit_records(value, line)
 
 
 def check_audit_sources(sources: Iterable[str]) -> list[str]:

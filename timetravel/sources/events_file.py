@@ -2,15 +2,16 @@
 
 Records come one per line or pretty-printed and concatenated; a List is expanded into
 its items. Bad or truncated records are reported with their line and skipped: one bad
-line never costs the records around it.
+line never costs the records around it. :func:`read_values` is the same reader for any
+stream of JSON values (``import-audit`` reads pretty-printed audit exports with it).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -44,6 +45,12 @@ class EventRecord:
 class BadRecord:
     line: int
     reason: str
+
+
+T = TypeVar("T")
+# What a reader makes of one JSON value: (the line where it starts, the value, whether its
+# text has enough brackets to nest deeper than MAX_DEPTH) -> its records and bad records.
+Expand = Callable[[int, Any, bool], Iterable["T | BadRecord"]]
 
 
 def _expand(line: int, value: Any, *, maybe_deep: bool) -> Iterator[EventRecord | BadRecord]:
@@ -122,14 +129,14 @@ def _maybe_deep(text: str) -> bool:
     return text.count("{") + text.count("[") > MAX_DEPTH
 
 
-def _parsed(line: int, text: str) -> Iterator[EventRecord | BadRecord]:
+def _parsed(line: int, text: str, expand: Expand[T]) -> Iterator[T | BadRecord]:
     """The records in one whole piece of text, or why it is not one."""
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         yield _invalid(line, exc)
         return
-    yield from _expand(line, value, maybe_deep=_maybe_deep(text))
+    yield from expand(line, value, _maybe_deep(text))
 
 
 def _invalid(line: int, exc: orjson.JSONDecodeError) -> BadRecord:
@@ -150,7 +157,7 @@ def _is_object(obj: Any) -> bool:
     )
 
 
-class _Gatherer:
+class _Gatherer(Generic[T]):
     """Lines of records that are not one per line, cut into values by bracket depth.
 
     Brackets are counted outside strings (a JSON string never spans lines), so a value
@@ -161,7 +168,8 @@ class _Gatherer:
     at its first line, when a record or a new value in column 0 follows it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, expand: Expand[T]) -> None:
+        self.expand = expand
         self.parts: list[str] = []  # the open value's text so far
         self.start = 0  # the line where the open value (or loose text) began
         self.depth = 0
@@ -187,7 +195,7 @@ class _Gatherer:
             yield BadRecord(self.start, reason)
         self.parts, self.depth = [], 0
 
-    def feed(self, number: int, line: str) -> Iterator[EventRecord | BadRecord]:
+    def feed(self, number: int, line: str) -> Iterator[T | BadRecord]:
         if self.open:
             # Most lines of an open value do not end it: follow only their brackets (a few
             # characters once strings and the rest are gone), without the walk below.
@@ -232,14 +240,14 @@ class _Gatherer:
         elif loose_start is not None:
             yield from self._loose(number, line[loose_start:])
 
-    def _value(self, line: int, text: str) -> Iterator[EventRecord | BadRecord]:
-        records = list(_parsed(line, text))
+    def _value(self, line: int, text: str) -> Iterator[T | BadRecord]:
+        records = list(_parsed(line, text, self.expand))
         if len(records) == 1 and isinstance(records[0], BadRecord) and self.junk is not None:
             return  # more of the junk before it
         yield from self.flush_junk()
         yield from records
 
-    def _loose(self, line: int, text: str) -> Iterator[EventRecord | BadRecord]:
+    def _loose(self, line: int, text: str) -> Iterator[T | BadRecord]:
         """Text outside brackets: a bare scalar (``3``, ``"x"``) is a value, else junk."""
         try:
             value = orjson.loads(text)
@@ -247,20 +255,32 @@ class _Gatherer:
             self._add_junk(line, _invalid(line, exc).reason)
             return
         yield from self.flush_junk()
-        yield from _expand(line, value, maybe_deep=False)
+        yield from self.expand(line, value, False)
+
+
+def _expand_events(line: int, value: Any, maybe_deep: bool) -> Iterator[EventRecord | BadRecord]:
+    return _expand(line, value, maybe_deep=maybe_deep)
 
 
 def read_records(
     lines: Iterable[str | bytes | LongLine],
 ) -> Iterator[EventRecord | BadRecord]:
-    """Yield object versions and bad records, in input order.
+    """Yield object versions and bad records, in input order (see :func:`read_values`)."""
+    return read_values(lines, _expand_events)
 
-    Fast path: a record per line parses with orjson directly. Otherwise the lines go to a
+
+def read_values(
+    lines: Iterable[str | bytes | LongLine], expand: Expand[T]
+) -> Iterator[T | BadRecord]:
+    """Yield what ``expand`` makes of each JSON value of a stream, and bad records, in
+    input order: values one per line, pretty-printed over many, or concatenated.
+
+    Fast path: a value per line parses with orjson directly. Otherwise the lines go to a
     :class:`_Gatherer`, which cuts them into values by bracket depth; a line that opens a
     new top-level object (``{`` in column 0) while a value is still open ends that one as
     cut short.
     """
-    gather = _Gatherer()
+    gather: _Gatherer[T] = _Gatherer(expand)
     for number, raw in enumerate(lines, start=1):
         if isinstance(raw, LongLine):  # never held: a bomb or a runaway line
             yield from gather.cut(f"record cut short (line {number} is over the limit)")
@@ -286,6 +306,6 @@ def read_records(
             yield from gather.feed(number, line)
             continue
         yield from gather.flush_junk()
-        yield from _expand(number, value, maybe_deep=_maybe_deep(line))
+        yield from expand(number, value, _maybe_deep(line))
     yield from gather.cut("truncated record at end of input")
     yield from gather.flush_junk()
