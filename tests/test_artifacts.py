@@ -369,3 +369,100 @@ def test_the_chain_names_build_deploy_and_unknown_and_retagged_images(
         ("Deployment", "web", d2),
         ("Pod", "debug", LOCAL),
     }
+
+
+def test_a_snapshot_carries_its_running_images_and_their_builds(
+    tmp_path: Path, db_path: Path | str
+) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    import jsonschema
+
+    from timetravel.domain.builds import BuildFacts
+    from timetravel.domain.model import Observation
+    from timetravel.domain.times import to_stored
+    from timetravel.export.json_export import render_json
+    from timetravel.export.markdown import render_markdown
+    from timetravel.query.moment import build_snapshot
+    from timetravel.store.builds import upsert_build
+    from timetravel.store.writer import RevisionWriter
+
+    t0 = datetime(2026, 11, 19, 21, 0, tzinfo=UTC)
+
+    def running(p: dict[str, Any], image_id: str) -> dict[str, Any]:
+        return {
+            **p,
+            "status": {
+                "containerStatuses": [
+                    {"name": "api", "imageID": image_id, "state": {"running": {}}}
+                ]
+            },
+        }
+
+    db = open_database(db_path)
+    try:
+        RevisionWriter(db).write(
+            [
+                Observation("prod", "ADDED", deployment("api", f"{REPO}:2.4.0"), to_stored(t0)),
+                Observation("prod", "ADDED", replicaset("api-new", "api"), to_stored(t0)),
+                Observation(
+                    "prod",
+                    "ADDED",
+                    running(
+                        pod("api-new-1", ("ReplicaSet", "api-new"), f"{REPO}:2.4.0"),
+                        f"{REPO}@{NEW}",
+                    ),
+                    to_stored(t0 + timedelta(minutes=1)),
+                ),
+                Observation(
+                    "prod",
+                    "ADDED",
+                    running(
+                        pod("mystery", ("Pod", "x"), "ghcr.io/someone/miner:latest")
+                        | {"metadata": {"name": "mystery", "namespace": "payments"}},
+                        f"ghcr.io/someone/miner@{OLD}",
+                    ),
+                    to_stored(t0 + timedelta(minutes=2)),
+                ),
+            ]
+        )
+        upsert_build(
+            db,
+            BuildFacts(
+                REPO,
+                NEW,
+                reported_at=t0,
+                tags=("2.4.0",),
+                commit="c0ffee" * 6 + "abcd",
+                source_repo="https://github.com/acme/api",
+            ),
+        )
+        snapshot = build_snapshot(db, t0 + timedelta(minutes=5), window=timedelta(hours=1))
+    finally:
+        db.conn.close()
+    document = json.loads(render_json(snapshot))
+    schema = json.loads(
+        (Path(__file__).parent.parent / "docs" / "snapshot.schema.json").read_text()
+    )
+    jsonschema.validate(document, schema)
+    by_name = {a["workload"]["name"]: a for a in document["artifacts"]}
+    assert set(by_name) == {"api", "mystery"}
+    api, mystery = by_name["api"], by_name["mystery"]
+    assert (api["provenance"], api["build"]["commit"], api["pods"]) == (
+        "built",
+        "c0ffee" * 6 + "abcd",
+        ["api-new-1"],
+    )
+    assert (
+        api["deployed"]["cause"] and api["deployed"]["image"] == f"{REPO}:2.4.0"
+    )  # created in the window
+    assert api["first_seen"] == "2026-11-19T21:01:00Z"
+    assert (mystery["provenance"], mystery["build"], mystery["workload"]["kind"]) == (
+        "unknown",
+        None,
+        "Pod",
+    )
+    report = render_markdown(snapshot).decode()
+    assert "## Running images" in report
+    assert "1 image** of unknown provenance" in report or "1 image of unknown provenance" in report

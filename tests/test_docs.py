@@ -52,14 +52,40 @@ def test_deploy_rbac_only_reads() -> None:
     assert url_verbs == {"get"}
 
 
-def test_documented_schema_is_the_contract() -> None:
+def test_documented_schema_is_the_contract_and_only_more() -> None:
+    """docs/snapshot.schema.json is v1.1: the contract (../shared, v1) unchanged, plus
+    optional fields. A v1 document stays valid; nothing v1 says is taken back."""
+    import json
+
+    import jsonschema
+
     from .conftest import SHARED
 
     if not (SHARED / "snapshot.schema.json").exists():
         pytest.skip(f"{SHARED} is not beside the checkout: nothing to compare the copy with")
-    assert (ROOT / "docs/snapshot.schema.json").read_bytes() == (
-        SHARED / "snapshot.schema.json"
-    ).read_bytes()
+    contract = json.loads((SHARED / "snapshot.schema.json").read_text())
+    ours = json.loads((ROOT / "docs/snapshot.schema.json").read_text())
+    assert ours["required"] == contract["required"]  # nothing newly required
+    for name, definition in contract["$defs"].items():
+        assert ours["$defs"][name] == definition, name
+    for name, prop in contract["properties"].items():
+        if name != "schema":
+            assert ours["properties"][name] == prop, name
+    assert contract["properties"]["schema"]["const"] in ours["properties"]["schema"]["enum"]
+    assert "Changelog: v1.1" in ours["description"]
+    v1 = {
+        "schema": "timetravel.snapshot/v1",
+        "at": "2026-11-19T21:30:00Z",
+        "window": {"from": "2026-11-19T20:30:00Z", "to": "2026-11-19T22:30:00Z"},
+        "clusters": [],
+        "repos": [],
+        "resources": [],
+        "changes": [],
+        "pipeline_runs": [],
+        "commits": [],
+    }
+    jsonschema.validate(v1, contract)
+    jsonschema.validate(v1, ours)
 
 
 def test_architecture_names_every_package() -> None:

@@ -12,6 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from timetravel.domain.times import stored_to_rfc3339
+
+
+def _rfc3339(stored: str | None) -> str | None:
+    return stored_to_rfc3339(stored) if stored else None
+
 
 @dataclass(frozen=True)
 class BuildFacts:
@@ -69,7 +75,7 @@ class Build:
             "tags": list(self.tags),
             "source_repo": self.source_repo,
             "commit": self.commit,
-            "commit_at": self.commit_at,
+            "commit_at": _rfc3339(self.commit_at),
             "commit_author": self.commit_author,
             "commit_subject": self.commit_subject,
             "provider": self.provider,
@@ -77,6 +83,6 @@ class Build:
             "run_id": self.run_id,
             "url": self.url,
             "actor": self.actor,
-            "built_at": self.built_at,
+            "built_at": _rfc3339(self.built_at),
             "provenance": self.provenance,
         }

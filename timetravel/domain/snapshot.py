@@ -1,4 +1,4 @@
-"""The incident snapshot (schema ``timetravel.snapshot/v1``) as plain dicts.
+"""The incident snapshot (schema ``timetravel.snapshot/v1.1``, a superset of v1) as plain dicts.
 
 Pure: callers gather facts from the store and git and pass them in; this module only
 shapes them exactly as ``shared/snapshot.schema.json`` says.
@@ -15,7 +15,9 @@ import orjson
 from timetravel.domain.ci_env import PipelineRun
 from timetravel.domain.model import HappenedBetween, ResourceKey
 
-SCHEMA = "timetravel.snapshot/v1"
+# v1.1 is v1 and more (docs/snapshot.schema.json's changelog): ``artifacts`` (the image
+# digests running at ``at``, with their builds and provenance) and ``notes``.
+SCHEMA = "timetravel.snapshot/v1.1"
 
 
 class RawJSON:
@@ -133,6 +135,8 @@ class ResourceView:
     diff: tuple[dict[str, Any], ...] = ()
     source: dict[str, str] | None = None
     last_change: ChangeView | None = None
+    # v1.1: differences an ignore rule covers (each with ``ignored_by``): not drift, shown.
+    ignored: tuple[dict[str, Any], ...] = ()
 
     def actual_as_given(self) -> dict[str, Any] | RawJSON | None:
         """``actual`` without reading it: still the recorded JSON if nothing has."""
@@ -148,7 +152,7 @@ class ResourceView:
         if raw:
             desired = _canonical(desired)
             actual = _canonical(actual)
-        return {
+        out = {
             "cluster": self.key.cluster,
             "apiVersion": self.api_version,
             "kind": self.key.kind,
@@ -161,6 +165,9 @@ class ResourceView:
             "source": self.source,
             "last_change": self.last_change.to_json() if self.last_change else None,
         }
+        if self.ignored:  # v1.1, only when there are some: a v1 reader sees v1's fields
+            out["ignored"] = list(self.ignored)
+        return out
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,8 @@ class Snapshot:
     pipeline_runs: tuple[PipelineRun, ...] = ()
     commits: tuple[CommitView, ...] = ()
     errors: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    artifacts: tuple[dict[str, Any], ...] = ()  # v1.1: query.chain.ArtifactChain.to_json
+    notes: tuple[dict[str, Any], ...] = ()  # v1.1: domain.notes.Note.to_json
 
     def to_json(self, *, raw: bool = False) -> dict[str, Any]:
         """The schema's document (``raw``: see :meth:`ResourceView.to_json`)."""
@@ -220,6 +229,8 @@ class Snapshot:
             "pipeline_runs": [p.to_json() for p in self.pipeline_runs],
             "commits": [c.to_json() for c in self.commits],
             "errors": list(self.errors),
+            "artifacts": list(self.artifacts),
+            "notes": list(self.notes),
         }
 
 

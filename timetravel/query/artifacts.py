@@ -103,7 +103,7 @@ def running_containers(pod: Mapping[str, Any], key: ResourceKey) -> list[Running
     return out
 
 
-def _workload_key(pod: RevisionRecord, owners: Mapping[tuple[str, str, str], Any]) -> ResourceKey:
+def workload_key(pod: RevisionRecord, owners: Mapping[tuple[str, str, str], Any]) -> ResourceKey:
     obj = pod.obj or {}
     ns = pod.key.namespace
 
@@ -115,7 +115,7 @@ def _workload_key(pod: RevisionRecord, owners: Mapping[tuple[str, str, str], Any
     return ResourceKey(pod.key.cluster, GROUPS.get(kind, ""), kind, ns, name)
 
 
-def _owners(records: Iterable[RevisionRecord]) -> dict[tuple[str, str, str], Any]:
+def owner_objects(records: Iterable[RevisionRecord]) -> dict[tuple[str, str, str], Any]:
     return {
         (r.key.kind, r.key.namespace, r.key.name): r.obj
         for r in records
@@ -134,7 +134,7 @@ def images_at(
     ``state``: the state at ``at`` when the caller read it already (a snapshot has)."""
     if state is None:
         state = reader.state_at(at, cluster=cluster)
-    owners = _owners(state)
+    owners = owner_objects(state)
     grouped: dict[ResourceKey, dict[str, list[RunningContainer]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -144,7 +144,7 @@ def images_at(
         containers = running_containers(record.obj, record.key)
         if not containers:
             continue
-        workload = _workload_key(record, owners)
+        workload = workload_key(record, owners)
         for container in containers:
             grouped[workload][container.digest].append(container)
     return [
@@ -173,7 +173,7 @@ def digest_history(
     # Owners from the whole window, whenever each was seen: Pods and ReplicaSets come on
     # watches of their own, so a Pod's owner can be recorded just after the Pod, and an
     # owner reference does not change over an object's life.
-    owners = {**_owners(first), **_owners(changes)}
+    owners = {**owner_objects(first), **owner_objects(changes)}
     wanted = set(workloads) if workloads is not None else None
     spans: dict[tuple[ResourceKey, str], DigestSpan] = {}
     # Each Pod's running digests, as of its latest revision so far, and since when.
@@ -193,7 +193,7 @@ def digest_history(
         containers = running_containers(record.obj, record.key)
         if not containers:
             return
-        workload = _workload_key(record, owners)
+        workload = workload_key(record, owners)
         if wanted is not None and workload not in wanted:
             return
         running = {c.digest: c for c in containers}
@@ -243,16 +243,16 @@ def digest_events(
     changes = reader.revisions_of(ids, start, end)
     if cluster is not None:
         changes = [r for r in changes if r.key.cluster == cluster]
-    owners = {**_owners(first), **_owners(changes)}
+    owners = {**owner_objects(first), **owner_objects(changes)}
     pods: dict[ResourceKey, tuple[ResourceKey, dict[str, RunningContainer]]] = {}
     counts: dict[tuple[ResourceKey, str], int] = defaultdict(int)
     events: list[DigestEvent] = []
 
     def running_of(record: RevisionRecord) -> tuple[ResourceKey, dict[str, RunningContainer]]:
         if record.deleted or record.obj is None:
-            return _workload_key(record, owners), {}
+            return workload_key(record, owners), {}
         containers = running_containers(record.obj, record.key)
-        return _workload_key(record, owners), {c.digest: c for c in containers}
+        return workload_key(record, owners), {c.digest: c for c in containers}
 
     for record in first:
         if record.key.kind == "Pod" and not record.key.group:

@@ -23,7 +23,16 @@ from typing import Any
 from timetravel.domain.builds import Build
 from timetravel.domain.ci_env import PipelineRun
 from timetravel.domain.model import ResourceKey
-from timetravel.query.artifacts import DigestSpan, digest_history, images_at
+from timetravel.domain.snapshot import ChangeView
+from timetravel.domain.times import stored_to_rfc3339
+from timetravel.query.artifacts import (
+    DigestSpan,
+    digest_history,
+    images_at,
+    owner_objects,
+    running_containers,
+    workload_key,
+)
 from timetravel.query.causes import CauseFinder
 from timetravel.store.builds import builds_of_digests
 from timetravel.store.handle import StoreDB
@@ -82,14 +91,14 @@ class ArtifactChain:
             "deployed": None
             if self.deployed is None
             else {
-                "at": self.deployed.at,
+                "at": stored_to_rfc3339(self.deployed.at),
                 "image": self.deployed.image,
                 "cause": self.deployed.cause,
                 "actor": self.deployed.actor,
                 "commit": self.deployed.commit,
                 "pipeline_run": self.deployed.run.to_json() if self.deployed.run else None,
             },
-            "first_seen": self.first_seen,
+            "first_seen": stored_to_rfc3339(self.first_seen) if self.first_seen else None,
             "retagged": list(self.retagged),
         }
 
@@ -201,6 +210,88 @@ def chains_at(
                     first_seen=span.first_seen if span else None,
                     seen_since_window_start=bool(span and span.first_seen == since),
                     retagged=retagged,
+                )
+            )
+    return out
+
+
+def chains_in_snapshot(
+    reader: Reader,
+    db: StoreDB,
+    at: str,
+    state: Sequence[RevisionRecord],
+    window: Sequence[tuple[RevisionRecord, ChangeView]],
+) -> list[ArtifactChain]:
+    """The chains of a snapshot, from what it has read already: the state at ``at`` and
+    the window's changes (with their causes). Read nothing more but the builds.
+
+    Within the window: a digest's first sighting (None: it ran before the window began);
+    the change that put its image into the workload's spec, when that was in the window
+    (None: before it); a tag that ran another digest in the window."""
+    running = images_at(reader, at, state=state)
+    if not running:
+        return []
+    owners = {**owner_objects(state), **owner_objects(r for r, _ in window)}
+    first: dict[tuple[ResourceKey, str], str] = {}
+    tags: dict[tuple[ResourceKey, str], set[str]] = defaultdict(set)  # (workload, image) -> digests
+    deployed: dict[tuple[ResourceKey, str], Deployed] = {}
+    for record, view in window:
+        if record.observed_at > at or record.obj is None or record.deleted:
+            continue
+        if record.key.kind == "Pod" and not record.key.group:
+            workload = workload_key(record, owners)
+            for c in running_containers(record.obj, record.key):
+                first.setdefault((workload, c.digest), record.observed_at)
+                tags[(workload, c.image)].add(c.digest)
+        elif record.change in ("created", "updated"):
+            for image in spec_images(record.obj):
+                touched = any(f.path.endswith(".image") and f.after == image for f in view.fields)
+                if touched or record.change == "created":
+                    deployed[(record.key, image)] = Deployed(
+                        record.observed_at,
+                        image,
+                        view.cause,
+                        view.actor,
+                        view.commit,
+                        view.pipeline_run,
+                    )
+    builds = builds_of_digests(db, {d for w in running for d in w.by_digest})
+    out = []
+    for w in running:
+        for digest, containers in sorted(w.by_digest.items()):
+            images = tuple(sorted({c.image for c in containers}))
+            repository = containers[0].repository
+            found: tuple[Build, ...] = ()
+            if not containers[0].repo_digest:
+                provenance = NODE_LOCAL
+            else:
+                found = tuple(
+                    b for b in builds.get(digest, []) if repository in (None, b.repository)
+                ) or tuple(builds.get(digest, []))
+                provenance = BUILT if found else UNKNOWN
+            seen = first.get((w.workload, digest))
+            out.append(
+                ArtifactChain(
+                    workload=w.workload,
+                    digest=digest,
+                    repository=repository,
+                    images=images,
+                    pods=tuple(sorted({c.pod.name for c in containers})),
+                    provenance=provenance,
+                    builds=found,
+                    deployed=next(
+                        (deployed[(w.workload, i)] for i in images if (w.workload, i) in deployed),
+                        None,
+                    ),
+                    first_seen=seen,
+                    seen_since_window_start=seen is None,
+                    retagged=tuple(
+                        sorted(
+                            i
+                            for i in images
+                            if len(tags.get((w.workload, i), set()) | {digest}) > 1
+                        )
+                    ),
                 )
             )
     return out

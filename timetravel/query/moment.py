@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from timetravel.domain.diff import changed_fields, diff_desired_actual, is_drifted
+from timetravel.domain.diff import changed_fields, diff_desired_actual
+from timetravel.domain.ignore import RuleSet, ignoring
 from timetravel.domain.model import HappenedBetween, ResourceKey
 from timetravel.domain.snapshot import (
     ChangeView,
@@ -26,10 +27,13 @@ from timetravel.domain.times import (
 )
 from timetravel.host import collector_paused
 from timetravel.query.causes import CauseFinder
+from timetravel.query.chain import chains_in_snapshot
 from timetravel.query.damage import damage_errors
 from timetravel.query.desired import DeclaredObject, DesiredKey, DesiredState, desired_key
+from timetravel.query.ignore_policy import NO_RULES, IgnorePolicy, policy_at
 from timetravel.query.scope import check_cluster, scope_of
 from timetravel.store import Database
+from timetravel.store.notes import notes_between
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 
@@ -101,35 +105,78 @@ def changes_in(
     return out
 
 
-CompareCache = dict[tuple[int, str, str], tuple[str, tuple[dict[str, Any], ...]]]
+# By (revision, declaring commit, path, rules' fingerprint): (state, drift, ignored).
+CompareCache = dict[
+    tuple[int, str, str, str],
+    tuple[str, tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]],
+]
 
 
 def compare(
     declared: DeclaredObject | None,
     record: RevisionRecord | None,
     cache: CompareCache | None = None,
+    policy: IgnorePolicy = NO_RULES,
 ) -> tuple[str, tuple[dict[str, Any], ...]]:
-    """State and drift of one resource: desired (git) against actual (cluster).
+    """State and drift of one resource: desired (git) against actual (cluster), the
+    differences an ignore rule covers left out of both (:func:`compare_ignoring` has them).
 
-    ``cache`` keeps results by (revision, commit, path): scrubbing moves the cursor, not
-    most objects, so most comparisons are already known.
+    ``cache`` keeps results by (revision, commit, path, rules): scrubbing moves the cursor,
+    not most objects, so most comparisons are already known.
     """
+    state, drift, _ = compare_ignoring(declared, record, cache, policy)
+    return state, drift
+
+
+def compare_ignoring(
+    declared: DeclaredObject | None,
+    record: RevisionRecord | None,
+    cache: CompareCache | None = None,
+    policy: IgnorePolicy = NO_RULES,
+) -> tuple[str, tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    """:func:`compare`, and the differences ignore rules cover, each with ``ignored_by``
+    (the rule, where it was written): shown apart, never dropped."""
     if declared is None:
-        return "unmanaged", ()
+        return "unmanaged", (), ()
     if record is None or record.obj is None:
-        return "missing", ()
+        return "missing", (), ()
     if cache is not None:
-        key = (record.id, declared.sha, declared.path)
+        key = (record.id, declared.sha, declared.path, policy.fingerprint)
         known = cache.get(key)
         if known is None:
-            known = compare(declared, record)
+            known = compare_ignoring(declared, record, None, policy)
             if len(cache) > 200_000:
                 cache.clear()
             cache[key] = known
         return known
-    diffs = diff_desired_actual(declared.obj, record.obj, managed_fields=record.managed_fields)
-    drift = tuple(d.to_json() for d in diffs if not d.noise)
-    return ("drifted" if is_drifted(diffs) else "in_sync"), drift
+    live = record.obj
+    diffs = [
+        d
+        for d in diff_desired_actual(declared.obj, live, managed_fields=record.managed_fields)
+        if not d.noise
+    ]
+    covered = {}
+    if diffs:
+        k = record.key
+        rules = policy.rules_for(k.group, k.kind, k.namespace, k.name, live)
+        if rules:
+            covered = ignoring(rules, [d.path for d in diffs], live, record.managed_fields)
+    drift = tuple(d.to_json() for d in diffs if d.path not in covered)
+    ignored = tuple(
+        {**d.to_json(), "ignored_by": covered[d.path].describe()}
+        for d in diffs
+        if d.path in covered
+    )
+    return ("drifted" if drift else "in_sync"), drift, ignored
+
+
+def _source(match: DeclaredObject) -> dict[str, Any]:
+    """Where the declaration is; with ``declared_by`` when several files declare the object
+    differently (the one shown is chosen by docs/DESIRED.md's rule)."""
+    out: dict[str, Any] = {"repo": match.repo.path, "path": match.path}
+    if len(match.declared_by) > 1:
+        out["declared_by"] = list(match.declared_by)
+    return out
 
 
 def live_view(
@@ -137,9 +184,10 @@ def live_view(
     match: DeclaredObject | None,
     cache: CompareCache | None = None,
     last_change: ChangeView | None = None,
+    policy: IgnorePolicy = NO_RULES,
 ) -> ResourceView:
     """A live resource against what git declares for it (``match``, if anything)."""
-    state, drift = compare(match, record, cache)
+    state, drift, ignored = compare_ignoring(match, record, cache, policy)
     return ResourceView(
         key=record.key,
         api_version=record.api_version,
@@ -147,7 +195,8 @@ def live_view(
         desired=match.obj if match else None,
         actual=record.lazy_obj(),
         diff=drift,
-        source={"repo": match.repo.path, "path": match.path} if match else None,
+        ignored=ignored,
+        source=_source(match) if match else None,
         last_change=last_change,
     )
 
@@ -162,7 +211,7 @@ def missing_view(
         state="missing",
         desired=match.obj,
         actual=None,
-        source={"repo": match.repo.path, "path": match.path},
+        source=_source(match),
         last_change=last_change,
     )
 
@@ -185,6 +234,7 @@ def resource_views(
     cache: CompareCache | None = None,
     detail_since: str = "",
     known: Mapping[int, ChangeView] | None = None,
+    policy: IgnorePolicy = NO_RULES,
 ) -> list[ResourceView]:
     """Every live or declared resource at ``at`` with its state, drift and last change.
 
@@ -227,6 +277,7 @@ def resource_views(
                 match,
                 cache,
                 last_change(record, detailed(record)) if with_last_change else None,
+                policy,
             )
         )
     cluster = clusters[0] if clusters else "default"
@@ -252,6 +303,7 @@ def build_snapshot(
     causes: CauseFinder | None = None,
     cache: CompareCache | None = None,
     cluster: str | None = None,
+    ignore: RuleSet | None = None,
 ) -> Snapshot:
     """Everything live or declared at ``at`` and every change in [at - window, at + window].
 
@@ -264,6 +316,10 @@ def build_snapshot(
     every cluster of a store of several (``scope.one_cluster`` is what a command asks).
 
     ``light`` leaves the fields out of each resource's last change (the screen's list).
+
+    ``ignore``: the configured ignore rules (timetravel.toml's ``[drift] ignore``); those of
+    the Argo CD Applications recorded at ``at`` and of each object's annotations always
+    apply. A difference a rule covers is in the resource's ``ignored``, not its drift.
     """
     with collector_paused():
         return _build_snapshot(
@@ -276,6 +332,7 @@ def build_snapshot(
             causes=causes,
             cache=cache,
             cluster=cluster,
+            ignore=ignore,
         )
 
 
@@ -290,6 +347,7 @@ def _build_snapshot(
     causes: CauseFinder | None,
     cache: CompareCache | None,
     cluster: str | None,
+    ignore: RuleSet | None = None,
 ) -> Snapshot:
     reader = Reader(db)
     desired = DesiredState(db)
@@ -313,7 +371,10 @@ def _build_snapshot(
     only = scope.revisions
     sides, declared = desired.merged_at(at_stored, scope.cluster)
     declared = {k: v for k, v in declared.items() if in_scope(k[2])}
-    records = [r for r in reader.state_at(at_stored, cluster=only) if in_scope(r.key.namespace)]
+    every = reader.state_at(at_stored, cluster=only)
+    # Applications of any namespace hold the rules of the objects they track.
+    policy = policy_at(every, ignore)
+    records = [r for r in every if in_scope(r.key.namespace)]
     window_changes = reader.changes_between(start, end, keep_segments=True, cluster=only)
     in_window = [r for r in window_changes if in_scope(r.key.namespace)]
     changes = changes_in(reader, in_window, causes)
@@ -328,6 +389,7 @@ def _build_snapshot(
         cache=cache,
         detail_since=start,
         known={record.id: view for record, view in zip(in_window, changes, strict=True)},
+        policy=policy,
     )
     errors: list[dict[str, Any]] = [
         {
@@ -340,6 +402,7 @@ def _build_snapshot(
         }
         for gap in reader.gaps_between(start, end, cluster=scope.cluster)
     ]
+    errors.extend({"kind": "ignore-rule", "message": problem} for problem in policy.problems)
     for side in sides:
         for error in side.errors:
             errors.append({"kind": "manifest", "repo": side.repo.path, **error})
@@ -363,6 +426,21 @@ def _build_snapshot(
         for update, commit in desired.ref_updates_between(start, end, scope.cluster)
     )
     runs = tuple(causes.runs_between(start, end, scope.cluster))
+    artifacts = (
+        ()
+        if light
+        else tuple(
+            chain.to_json()
+            for chain in chains_in_snapshot(
+                reader, db, at_stored, records, list(zip(in_window, changes, strict=True))
+            )
+        )
+    )
+    notes = tuple(
+        note.to_json()
+        for note in notes_between(db, start, end, cluster=scope.cluster)
+        if note.namespace is None or in_scope(note.namespace)
+    )
     # Objects whose stored versions could not be decoded: left out above, named here.
     damage = [*reader.damage(), *causes.reader.damage(since=causes_damage)]
     errors.extend(
@@ -384,6 +462,8 @@ def _build_snapshot(
         commits=commits,
         pipeline_runs=runs,
         errors=tuple(errors),
+        artifacts=artifacts,
+        notes=notes,
     )
 
 
