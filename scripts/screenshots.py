@@ -20,6 +20,7 @@ os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fixtures.pilot import settle
+from timetravel.config import UiSettings
 from timetravel.demo.build import build
 from timetravel.domain.model import ResourceKey
 from timetravel.query.screen import ScreenData
@@ -49,7 +50,12 @@ SHOTS = (
     Shot("drift-diff", datetime(2026, 11, 20, 9, 0, tzinfo=UTC), focus="#yaml"),
     Shot("cause-pipeline", datetime(2026, 11, 19, 21, 4, tzinfo=UTC), focus="#cause"),
     Shot("manual-edit", datetime(2026, 11, 19, 21, 24, tzinfo=UTC), keys=("d",), focus="#changes"),
+    Shot("overview-160x45", INCIDENT, size=(160, 45)),
+    Shot("help", INCIDENT, keys=("question_mark",)),
+    Shot("export-dialog", INCIDENT, keys=("e",)),
 )
+# Where the export dialog says it will write: fixed, so the image names no scratch folder.
+EXPORTS = Path("/home/oncall/.local/share/timetravel/exports")
 
 
 async def _shoot(db: Path, shot: Shot, out: Path) -> Path:
@@ -60,8 +66,9 @@ async def _shoot(db: Path, shot: Shot, out: Path) -> Path:
         now=DEMO_NOW,
         tz=UTC,
         select=shot.select,
-        export_dir=out,
+        export_dir=EXPORTS,
         recorder="demo (read-only)",
+        settings=UiSettings(),  # never this machine's keymap or theme
     )
     async with app.run_test(size=shot.size) as pilot:
         await settle(pilot)
@@ -69,6 +76,10 @@ async def _shoot(db: Path, shot: Shot, out: Path) -> Path:
             app.query_one(shot.focus).focus()
         for key in shot.keys:
             await pilot.press(key)
+        await settle(pilot)
+        # A blinking cursor is on or off depending on when the picture is taken.
+        for field in app.screen.query("Input"):
+            field.cursor_blink = False  # type: ignore[attr-defined]
         await settle(pilot)
         path = out / f"{shot.name}.svg"
         path.write_text(app.export_screenshot(title=f"timetravel: {shot.name}"))

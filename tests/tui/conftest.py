@@ -15,6 +15,7 @@ from tests.fixtures.sample import (
     build_sample_store,
     build_two_cluster_store,
 )
+from timetravel.config import UiSettings
 from timetravel.demo.build import build
 from timetravel.query.screen import ScreenData
 from timetravel.tui.app import TimetravelApp
@@ -58,6 +59,11 @@ def make_app(sample_store: Path, tmp_path: Path) -> Iterator[Any]:
         kwargs.setdefault("now", SAMPLE_NOW)
         kwargs.setdefault("tz", UTC)
         kwargs.setdefault("export_dir", tmp_path)
+        # Never the user's timetravel.toml: a file of the test's own (none unless written).
+        kwargs.setdefault(
+            "settings",
+            UiSettings(config=tmp_path / "timetravel.toml", state=tmp_path / "state" / "ui.toml"),
+        )
         app = TimetravelApp(data, **kwargs)
         return app
 

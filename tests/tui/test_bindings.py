@@ -311,24 +311,44 @@ def test_help_lists_every_binding(make_app: Any) -> None:
         assert isinstance(app.screen, HelpScreen)
         described = {row[1] for row in app.screen.rows}
         for binding in app.BINDINGS:
-            assert binding.description in described  # type: ignore[union-attr]
+            # In the user's words: what the key does, not the footer's label.
+            assert binding.tooltip in described  # type: ignore[union-attr]
         await press(pilot, "escape")
         assert not isinstance(app.screen, HelpScreen)
 
     drive(make_app(), scenario)
 
 
-def test_colon_opens_the_command_palette_with_the_actions(make_app: Any) -> None:
-    # app.command
+def test_ctrl_p_opens_the_command_palette_with_the_actions(make_app: Any) -> None:
     async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        assert {"Zoom in", "Export", "Go to", "Live", "Unified"} <= titles
-        await press(pilot, "colon")
+        assert {
+            "Zoom in",
+            "Export",
+            "Go to",
+            "Live",
+            "Unified",
+            "Jump: kind, ns, resource",
+        } <= titles
+        await press(pilot, "ctrl+p")
         assert app.screen.__class__.__name__ == "CommandPalette"
         await press(pilot, *"Zoom out")
         await press(pilot, "enter")
         await settle(pilot)
         assert app.span == timedelta(days=3)
+
+    drive(make_app(), scenario)
+
+
+def test_colon_opens_the_jump_prompt(make_app: Any) -> None:
+    # app.jump (every form: tests/tui/test_jumps.py)
+    async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
+        await press(pilot, "colon")
+        assert app.screen.__class__.__name__ == "JumpPalette"
+        await press(pilot, *"cm", "enter")
+        listing = app.query_one(ResourceList)
+        assert {row.key.kind for row in listing.rows} == {"ConfigMap"}
+        assert str(listing.border_title).endswith(":cm")
 
     drive(make_app(), scenario)
 
@@ -394,3 +414,17 @@ def test_q_quits(make_app: Any) -> None:
         assert app.return_code == 0 or not app.is_running
 
     drive(make_app(), scenario)
+
+
+def test_v_shows_the_selected_resources_values_whole(make_app: Any) -> None:
+    # view.values
+    from timetravel.tui.widgets.values import ValuesScreen
+
+    async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
+        await press(pilot, "v")
+        assert isinstance(app.screen, ValuesScreen)
+        assert "payments/Deployment/api" in str(app.screen.title_text)
+        await press(pilot, "escape")
+        assert not isinstance(app.screen, ValuesScreen)
+
+    drive(make_app(select=API), scenario)

@@ -121,7 +121,7 @@ def test_the_command_palette_switches_cluster(make_app: Any, two_cluster_store: 
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert "Switch cluster: staging" in titles
         assert "Switch cluster: prod" not in titles  # the one shown
-        await pilot.press("colon")
+        await pilot.press("ctrl+p")
         await settle(pilot)
         await pilot.press(*"Switch cluster: staging")
         await settle(pilot)
@@ -130,6 +130,25 @@ def test_the_command_palette_switches_cluster(make_app: Any, two_cluster_store: 
         assert app.data.cluster == "staging"
         assert "staging (2/2)" in header(app)
         assert shown_clusters(app) == {"staging"}
+
+    drive(make_app(db=two_cluster_store), scenario)
+
+
+def test_colon_ctx_switches_cluster_as_in_k9s(make_app: Any, two_cluster_store: Path) -> None:
+    async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
+        await pilot.press("colon")
+        await settle(pilot)
+        await pilot.press(*"ctx", "space", *"stag")  # a fragment: the best suggestion runs
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.data.cluster == "staging"
+        assert shown_clusters(app) == {"staging"}
+        await pilot.press("colon")
+        await settle(pilot)
+        await pilot.press(*"ctx", "enter")  # alone: the picker
+        await settle(pilot)
+        assert isinstance(app.screen, ClusterScreen)
 
     drive(make_app(db=two_cluster_store), scenario)
 

@@ -11,8 +11,12 @@ from timetravel.commands.options import time_arg, user_errors
 from timetravel.config import data_dir
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.timeparse import format_local
-from timetravel.domain.times import utc_now
+from timetravel.domain.times import DEFAULT_WINDOW, DEFAULT_WINDOW_TEXT, utc_now
 from timetravel.host import local_zone
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 @click.command("demo")
@@ -59,9 +63,12 @@ def demo(directory: Path | None, no_ui: bool, live: bool, now_text: str | None) 
     result = build(target, now=now)
     took = time.monotonic() - started
     story = result.story
+    ci, syncs = story.runs_near_incident(DEFAULT_WINDOW)
     click.echo(
         f"built in {took:.1f}s: {len(story.commits)} commits, {len(story.writes)} cluster "
-        f"changes, {len(story.runs)} pipeline runs; incident at {format_local(story.incident, local_zone())}",
+        f"changes; incident at {format_local(story.incident, local_zone())}, with "
+        f"{plural(ci, 'CI run')} and {plural(syncs, 'Argo CD sync')} within "
+        f"{DEFAULT_WINDOW_TEXT} of it (as its export counts them)",
         err=True,
     )
     if no_ui:

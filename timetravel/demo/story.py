@@ -61,6 +61,15 @@ class Story:
     audit: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
     outage: tuple[datetime, datetime] | None = None
+    syncs: list[tuple[datetime, str, str]] = field(default_factory=list)  # (when, app, phase)
+
+    def runs_near_incident(self, window: timedelta) -> tuple[int, int]:
+        """CI runs and Argo CD syncs that ended within ``window`` of the incident, as the
+        incident's export counts them (its "pipeline runs" are both)."""
+        lo, hi = self.incident - window, self.incident + window
+        ci = sum(1 for r in self.runs if lo <= r.finished_at <= hi)
+        syncs = sum(1 for when, _, _ in self.syncs if lo <= when <= hi)
+        return ci, syncs
 
 
 class _Cluster:
@@ -339,6 +348,7 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
         c.change(
             when, "Application", "argocd", app, mutate, "argocd-application-controller", ("status",)
         )
+        story.syncs.append((when, app, phase))
 
     # Monday: the platform is bootstrapped from git and synced by Argo CD.
     for ns in ("payments", "checkout", "frontend", "monitoring"):
@@ -648,9 +658,9 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
     )
 
     # 21:38 carol reverts in git; the pipeline rolls back the image. alice's edits stay: drift.
-    api_container["image"] = f"{o.REGISTRY}/payments/api:2.3.1"
+    api_container["image"] = f"{o.REGISTRY}/payments/api:2.3.0"
     fix = commit(
-        at(3, 21, 38), "Carol Pay <carol@acme.io>", "Revert payments api to 2.3.1", api_path
+        at(3, 21, 38), "Carol Pay <carol@acme.io>", "Revert payments api to 2.3.0", api_path
     )
     live_api = c.live[("Deployment", "payments", "api")].obj
     rollback = copy.deepcopy(manifests[api_path])
@@ -699,4 +709,5 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
     story.writes.sort(key=lambda w: w.at)
     story.writes = [w for w in story.writes if w.at <= now]
     story.commits = [cm for cm in story.commits if cm.at <= now]
+    story.syncs = [sy for sy in story.syncs if sy[0] <= now]
     return story

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import Any
 
 from timetravel.domain.ci_env import PipelineRun
 from timetravel.domain.printable import is_printable
 from timetravel.domain.snapshot import ChangeView
-from timetravel.export.secrets import REDACTED
+from timetravel.domain.values import short_value as short_value  # the screen words values so too
 
 CAUSES = ("pipeline", "gitops", "manual", "controller", "unknown")
 STATE_WORDS = {
@@ -60,39 +58,6 @@ def actor_text(change: ChangeView) -> str:
     if actor and managers:
         return f"{actor} ({', '.join(managers)})"
     return actor or ", ".join(managers)
-
-
-_AMBIGUOUS = re.compile(
-    r"^(?:[-+]?(?:[0-9][0-9_.,:eE+-]*|\.[0-9]+|\.inf|\.nan)|true|false|null|yes|no|on|off|y|n|~)$",
-    re.IGNORECASE,
-)
-
-
-def short_value(value: Any, limit: int) -> str:
-    """A value on one line: strings bare (quoted when they would read as something else),
-    other values as compact JSON, Secret hashes shortened, long text cut with ``…``."""
-    if isinstance(value, str):
-        if value.startswith(REDACTED):
-            return value[: len(REDACTED) + 12] + ("…" if len(value) > len(REDACTED) + 12 else "")
-        text = (
-            json.dumps(value, ensure_ascii=False)
-            if _AMBIGUOUS.match(value) or (value != value.strip() or not value)
-            else value
-        )
-    elif isinstance(value, bool) or value is None:
-        text = json.dumps(value)
-    elif isinstance(value, int | float):
-        text = (
-            json.dumps(value)
-            if not isinstance(value, float) or math.isfinite(value)
-            else str(value)
-        )
-    else:
-        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
-    text = text.replace("\r\n", "⏎").replace("\n", "⏎").replace("\r", "⏎")
-    if len(text) > limit:
-        text = text[: max(limit - 1, 1)] + "…"
-    return text
 
 
 def _dig(obj: Any, *keys: str) -> Any:

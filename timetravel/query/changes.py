@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from timetravel.domain.native_runs import is_failed
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import TICK, from_stored, next_instant, previous_instant, to_stored
+from timetravel.domain.values import change_summary
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DesiredState
 from timetravel.query.moment import CompareCache, changes_in
@@ -61,14 +63,34 @@ def explain(
 
 
 def summary(view: ChangeView) -> str:
-    """One line saying what a change did: ``created``, ``spec.replicas (+2)``."""
-    if view.type != "updated":
-        return view.type
-    if not view.fields:
-        return "updated"
-    first = view.fields[0].path
-    more = len(view.fields) - 1
-    return f"{first} (+{more})" if more else first
+    """One line saying what a change did, by its most telling field: ``created``,
+    ``api image payments/api:2.3.0 → 2.4.0 (+2)`` (see :func:`change_summary`)."""
+    return change_summary(view)
+
+
+# Where a GitOps controller reports a sync's outcome on its own object, and the outcomes
+# that are failures: Argo CD's Application (operationState.phase), Flux's Kustomization
+# and HelmRelease (the Ready condition's reason).
+_SYNC_PHASES = {"status.operationState.phase": frozenset({"Failed", "Error"})}
+_FLUX_FAILED = frozenset(
+    {"ReconciliationFailed", "BuildFailed", "HealthCheckFailed", "InstallFailed", "UpgradeFailed"}
+)
+
+
+def failed_sync(view: ChangeView) -> bool:
+    """Whether a change tells of a failed sync or run: a failed pipeline run caused it, or a
+    GitOps controller reported a failed sync on its Application (Kustomization, HelmRelease)."""
+    run = view.pipeline_run
+    if run is not None and is_failed(run):
+        return True
+    for field in view.fields:
+        failed = _SYNC_PHASES.get(field.path)
+        if failed is not None and field.after in failed:
+            return True
+        reason = field.path.startswith("status.conditions") and field.path.endswith(".reason")
+        if reason and field.after in _FLUX_FAILED:
+            return True
+    return False
 
 
 def stored_range(

@@ -23,7 +23,7 @@ from timetravel.domain.paths import get as get_path
 from timetravel.domain.paths import parse as parse_path
 from timetravel.domain.snapshot import ChangeView, ResourceView
 from timetravel.domain.times import from_stored, to_stored
-from timetravel.query.changes import Reading, explain
+from timetravel.query.changes import END_OF_TIME, Reading, explain
 from timetravel.query.desired import DeclaredObject
 from timetravel.query.moment import CompareCache, live_view, missing_view
 from timetravel.query.rows import Stop, check, never
@@ -64,9 +64,12 @@ def detail_at(
     view = _view(key, live, match, reading.compared)
     records: list[RevisionRecord] = []
     all_times: tuple[datetime, ...] = ()
-    if latest is not None:
-        every = reader.history(latest.resource_id, with_body=False)
+    # Not created yet at ``at``: its later history still says when it will be (``]``).
+    known = latest if latest is not None else reader.object_at(key, END_OF_TIME)
+    if known is not None:
+        every = reader.history(known.resource_id, with_body=False)
         all_times = tuple(from_stored(r.observed_at) for r in reversed(every))
+    if latest is not None:
         check(stop)
         records = reader.history(latest.resource_id, until=stored)[:limit]
     changes = tuple(reversed(explain(reading, list(reversed(records)), stop)))

@@ -17,7 +17,14 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.native_runs import is_failed
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import TICK, from_stored, next_instant, to_stored
-from timetravel.query.changes import END_OF_TIME, Reading, explain, summary, times_before
+from timetravel.query.changes import (
+    END_OF_TIME,
+    Reading,
+    explain,
+    failed_sync,
+    summary,
+    times_before,
+)
 from timetravel.query.moment import compare
 from timetravel.query.rows import STOP_EVERY, Stop, check, never
 from timetravel.store.reader import Reader
@@ -68,7 +75,7 @@ class Density:
 def marker_kinds(view: ChangeView) -> list[str]:
     """The timeline marks one change earns. The one place causes become marks."""
     kinds = []
-    if getattr(view, "failed_sync", False):
+    if failed_sync(view):
         kinds.append("failed_sync")
     if getattr(view, "drift_opened", False):
         kinds.append("drift")

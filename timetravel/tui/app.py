@@ -7,6 +7,7 @@ Results for a cursor that has moved on are dropped.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
@@ -14,13 +15,15 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual import events, on, work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from timetravel.config import UiSettings, data_dir, load_ui, save_theme
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_rfc3339
 from timetravel.errors import UserError
@@ -29,7 +32,16 @@ from timetravel.query.rows import ResourceSet
 from timetravel.query.screen import ScreenData
 from timetravel.query.timeline import Marker
 from timetravel.tui.clusters import ClusterSwitching
-from timetravel.tui.keys import APP_BINDINGS, zoom_label
+from timetravel.tui.jump import (
+    JumpError,
+    JumpIndex,
+    Scope,
+    cluster_of,
+    land,
+    parse_jump,
+    same_text,
+)
+from timetravel.tui.keys import APP_BINDINGS, THEME_SETTLES, zoom_label
 from timetravel.tui.loads import Loads
 from timetravel.tui.messages import (
     AroundLoaded,
@@ -42,23 +54,33 @@ from timetravel.tui.messages import (
     StoreChanged,
     TimelineLoaded,
 )
+from timetravel.tui.settings import keymap
 from timetravel.tui.widgets.cause_panel import CausePanel
 from timetravel.tui.widgets.changes_list import ChangesList
 from timetravel.tui.widgets.desired_actual import DesiredActualView, FieldDiffList
 from timetravel.tui.widgets.dialogs import HelpScreen
 from timetravel.tui.widgets.export_dialog import ExportRequest, ExportScreen
 from timetravel.tui.widgets.header import StatusHeader
+from timetravel.tui.widgets.jump_palette import ColonJumpProvider, JumpHost, JumpPalette
 from timetravel.tui.widgets.linelist import LineList
 from timetravel.tui.widgets.resource_list import ResourceList
 from timetravel.tui.widgets.timeline import Timeline
+from timetravel.tui.widgets.values import ValuesScreen, values_text
+
+# The smallest screen that holds the essentials (the moment, the selected resource's state
+# and drift, its cause): a common terminal and tmux pane size.
+MIN_SIZE = (80, 24)
+TOO_SMALL = f"terminal too small (need {MIN_SIZE[0]}x{MIN_SIZE[1]})"
 
 
-class TimetravelApp(ClusterSwitching):
-    """The screen. ``now`` freezes the clock (tests); ``tz`` is the local zone shown."""
+class TimetravelApp(ClusterSwitching, JumpHost):
+    """The screen. ``now`` freezes the clock (tests); ``tz`` is the local zone shown;
+    ``jump`` is a ``:`` command (without the colon) run once the first moment is loaded."""
 
     CSS_PATH = "app.tcss"
     TITLE = "timetravel"
     BINDINGS: ClassVar[list[BindingType]] = APP_BINDINGS
+    COMMANDS = App.COMMANDS | {ColonJumpProvider}
 
     def __init__(
         self,
@@ -74,6 +96,8 @@ class TimetravelApp(ClusterSwitching):
         clock_tick: float = 1.0,
         export_dir: Path | None = None,
         select: ResourceKey | None = None,
+        jump: str | None = None,
+        settings: UiSettings | None = None,
     ) -> None:
         super().__init__(data, at=at, now=now, tz=tz, live=live, select=select)
         self.loads = Loads(self, data)
@@ -84,13 +108,23 @@ class TimetravelApp(ClusterSwitching):
         self.recorder_status = recorder_status
         self.poll_interval = poll_interval
         self.clock_tick = clock_tick  # seconds between LIVE's moves with the clock
-        self.export_dir = export_dir or Path.cwd()
+        # Reports gather in one known place (the data directory's exports/), not wherever
+        # the screen happened to be started.
+        self.export_dir = export_dir or data_dir() / "exports"
         self.unified = False
         self.noise = False
         self.resources: ResourceSet | None = None
         self.gaps: list[Marker] = []  # the recorded gaps in the timeline's view
         self.kept_from: datetime | None = None  # history before it was pruned
         self._polled_once = False
+        self._pending_jump = jump
+        # [keymap] and [ui] theme: the user's timetravel.toml unless given (tests).
+        self.settings = load_ui() if settings is None else settings
+        self.user_keymap, warnings = keymap(self.settings.keymap)
+        self._settings_warnings = [*self.settings.warnings, *warnings]
+        self._saved_theme: str | None = None  # the theme the settings file says
+        self._theme_timer: Timer | None = None
+        self._jump_index: tuple[ResourceSet, JumpIndex] | None = None
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -105,27 +139,33 @@ class TimetravelApp(ClusterSwitching):
         self.w_fields = FieldDiffList(id="fields")
         self.w_cause = CausePanel(self.tz, id="cause")
         self.w_changes = ChangesList(self.tz, id="changes")
+        self.w_footer = Footer()
+        self.w_too_small = Static(TOO_SMALL, id="too-small")
         yield self.w_header
         yield self.w_timeline
+        yield self.w_too_small
+        # 80x24 first: the resources, then what git wanted against what ran and why; the
+        # YAML and the changes of every resource join as the terminal grows (app.tcss).
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield self.w_filter
                 yield self.w_resources
+                yield self.w_changes
             with Vertical(id="right"):
                 yield self.w_yaml
                 yield self.w_fields
-        with Horizontal(id="bottom"):
-            yield self.w_cause
-            yield self.w_changes
-        yield Footer()
+                yield self.w_cause
+        yield self.w_footer
 
     def on_mount(self) -> None:
+        self._apply_settings()
         self._show_clusters()
         self.loads.own_threads()
         self.w_filter.display = False
         self.w_resources.focus()
         self.w_yaml.show(None, unified=False, noise=False)
         self.w_cause.show(None)
+        self.w_fields.show(None, noise=False)
         self.on_resize()
         if self.live:
             self._follow_now()
@@ -133,14 +173,59 @@ class TimetravelApp(ClusterSwitching):
         self._poll_store()
         self.set_interval(self.clock_tick, self.tick)
 
+    # -- the user's keymap and theme (timetravel.toml) ------------------------------------------
+    def _apply_settings(self) -> None:
+        if self.user_keymap:
+            self.set_keymap(self.user_keymap)
+        theme = self.settings.theme
+        if theme is not None:
+            if theme in self.available_themes:
+                self.theme = theme
+            else:
+                near = difflib.get_close_matches(theme, list(self.available_themes), 1)
+                hint = f"did you mean {near[0]!r}?" if near else "ctrl+p, Change theme, lists them"
+                self._settings_warnings.append(f"[ui] theme: no theme {theme!r}; {hint}")
+        self._saved_theme = self.theme
+        for line in self._settings_warnings:
+            self.notify(line, title="Settings", severity="warning", timeout=8)
+
+    def watch_theme(self, theme: str) -> None:
+        """A theme chosen in the screen (ctrl+p, "Change theme") is kept for next time;
+        written once the choice has settled, so browsing themes writes nothing."""
+        if self._saved_theme is None or self.settings.config is None:
+            return  # not mounted yet, or nowhere to keep it
+        if self._theme_timer is not None:
+            self._theme_timer.stop()
+        self._theme_timer = self.set_timer(THEME_SETTLES, self._theme_settled)
+
+    def _theme_settled(self) -> None:
+        self._theme_timer = None
+        if self.theme != self._saved_theme:
+            self._saved_theme = self.theme
+            self._save_theme(self.theme)
+
+    @work(group="theme", thread=True, exit_on_error=False)
+    def _save_theme(self, theme: str) -> None:
+        try:
+            save_theme(theme, self.settings.config, self.settings.state)
+        except OSError as exc:
+            self.call_from_thread(
+                self.notify, f"theme not kept: {exc}", title="Settings", severity="warning"
+            )
+
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             self.loads.hold()
         await super().on_event(event)
 
-    def on_resize(self) -> None:
-        compact = self.size.width < 100 or self.size.height < 30
+    def on_resize(self, event: events.Resize | None = None) -> None:
+        width, height = event.size if event is not None else self.size
+        compact = width < 100 or height < 30
         self.screen.set_class(compact, "-compact")
+        self.screen.set_class(width >= 150, "-wide")
+        self.screen.set_class(width < MIN_SIZE[0] or height < MIN_SIZE[1], "-too-small")
+        # "^p palette" on the right would push Quit out of an 80-column footer.
+        self.w_footer.show_command_palette = self.size.width >= 100
         # The density bar has one bucket per column: ask again once the new width is known.
         self.call_after_refresh(self._load_timeline)
 
@@ -186,6 +271,7 @@ class TimetravelApp(ClusterSwitching):
         )
         polled = self._polled_once and current
         idle = not busy and not loading and self._load_timer is None and self._seek_origin is None
+        idle = idle and self._theme_timer is None
         return polled and idle
 
     # -- workers -------------------------------------------------------------------------------
@@ -264,6 +350,7 @@ class TimetravelApp(ClusterSwitching):
 
     def _set_range(self, current: tuple[datetime | None, datetime | None]) -> None:
         self.first_at, self.last_at = current
+        self.w_header.update_state(first_at=self.first_at)
 
     # -- results -------------------------------------------------------------------------------
     def on_resources_loaded(self, message: ResourcesLoaded) -> None:
@@ -273,6 +360,9 @@ class TimetravelApp(ClusterSwitching):
         self.resources = resources
         listing = self.w_resources
         listing.loading_stale = False
+        if self._pending_jump is not None:
+            jump, self._pending_jump = self._pending_jump, None
+            self._land(jump, resources, first=True)
         if self.selected is None and resources.rows:
             self.selected = resources.rows[0].key
             self.loads.detail(self.selected, self.moment)
@@ -311,7 +401,7 @@ class TimetravelApp(ClusterSwitching):
     def _show_detail(self) -> None:
         self.w_yaml.show(self.detail, unified=self.unified, noise=self.noise)
         self.w_fields.show(self.detail, noise=self.noise)
-        self.w_cause.show(self.detail)
+        self.w_cause.show(self.detail, noise=self.noise)
 
     def on_around_loaded(self, message: AroundLoaded) -> None:
         if message.at == self.moment and message.cluster == self.data.cluster:
@@ -360,11 +450,78 @@ class TimetravelApp(ClusterSwitching):
         field.focus()
 
     def action_clear_filter(self) -> None:
+        """Esc: the ``/`` filter first, then the ``:`` jump's kind and namespace."""
         field = self.w_filter
         if field.has_focus or field.value:
             field.value = ""
             field.display = False
             self.w_resources.focus()
+        elif self.w_resources.scope:
+            self.w_resources.set_scope(Scope())
+
+    # -- : jumps (k9s) ---------------------------------------------------------------------
+    def action_jump(self) -> None:
+        if not any(isinstance(s, JumpPalette) for s in self.screen_stack):
+            self.push_screen(JumpPalette(self.jump_index(), self.jump))
+
+    def jump_index(self) -> JumpIndex:
+        """What the ``:`` prompt suggests from: the resources at the cursor."""
+        resources = self.resources
+        if resources is None:
+            return JumpIndex(())
+        if self._jump_index is None or self._jump_index[0] is not resources:
+            keys = (row.key for row in resources.rows)
+            self._jump_index = (resources, JumpIndex(keys, self.data.clusters()))
+        return self._jump_index[1]
+
+    def jump(self, text: str) -> None:
+        """Run a ``:`` command (``deploy``, ``ns payments``, ``cm/web-config``, ``all``;
+        ``q`` quits, as in k9s); before the first moment is loaded, once it is."""
+        if text.strip().removeprefix(":") in ("q", "q!", "quit"):
+            self.exit()
+            return
+        cluster = cluster_of(text)
+        if cluster is not None:
+            self._jump_cluster(cluster)
+            return
+        if self.resources is None:
+            self._pending_jump = text
+            return
+        self._land(text, self.resources, first=False)
+
+    def _jump_cluster(self, typed: str) -> None:
+        if not typed:
+            self.action_pick_cluster()
+            return
+        names = self.data.clusters()
+        name = next((c for c in names if same_text(typed, c)), None)
+        if name is None:
+            self.notify(f"no cluster {typed} in this store", severity="warning", timeout=4)
+        else:
+            self.switch_cluster(name)
+
+    def _land(self, text: str, resources: ResourceSet, *, first: bool) -> None:
+        listing = self.w_resources
+        try:
+            jump = parse_jump(text)
+        except JumpError as exc:
+            self.notify(f":{exc}", severity="warning")
+            return
+        landing = land(jump, listing.scope, (row.key for row in resources.rows))
+        if landing.warning:
+            self.notify(landing.warning, severity="warning", timeout=4)
+        key = landing.select
+        if first:  # the rows are shown next, with this scope and selection
+            listing.scope = landing.scope
+            if key is not None and key != self.selected:
+                self.selected = key
+                self.detail = None
+                self.loads.detail(key, self.moment)
+            return
+        listing.set_scope(landing.scope)
+        if key is not None:
+            listing.select(key)
+        listing.focus()
 
     def action_toggle_unified(self) -> None:
         self.unified = not self.unified
@@ -374,8 +531,27 @@ class TimetravelApp(ClusterSwitching):
         self.noise = not self.noise
         self._show_detail()
 
+    def action_values(self) -> None:
+        """Every value of the selected resource whole (the panels cut long ones)."""
+        detail = self.detail
+        title = detail.key.display() if detail is not None else "Values"
+        self.push_screen(ValuesScreen(title, values_text(detail, noise=self.noise)))
+
+    def before_records(self, at: datetime) -> str | None:
+        """What to say of a moment before anything was recorded (None: after it)."""
+        if self.first_at is None:
+            return "nothing is recorded yet" if self._polled_once else None
+        if at < self.first_at:
+            first = self.first_at.astimezone(self.tz).strftime("%a %Y-%m-%d %H:%M:%S")
+            return f"nothing was recorded before {first} (home goes there)"
+        return None
+
     def action_export(self) -> None:
         at = self.cursor
+        empty = self.before_records(at)
+        if empty is not None:  # an export would be an empty report: say why instead
+            self.notify(f"no export: {empty}", title="Export", severity="warning", timeout=6)
+            return
         stamp = to_rfc3339(at).replace(":", "").replace("-", "")
 
         def chosen(request: ExportRequest | None) -> None:
@@ -406,15 +582,24 @@ class TimetravelApp(ClusterSwitching):
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_rows()))
 
-    def binding_rows(self) -> list[tuple[str, str, str]]:
+    def binding_rows(self) -> list[tuple[str, str, str, str]]:
+        """(keys, what it does in the user's words, where, binding id): the id is what
+        ``[keymap]`` takes. The time keys lists repeat are listed once, under anywhere."""
         rows = []
         for where, bindings in (("anywhere", self.BINDINGS), ("in a list", LineList.BINDINGS)):
             for binding in bindings:
                 assert isinstance(binding, Binding)
-                key = binding.key_display or binding.key
-                rows.append((key, binding.description, where))
-        rows.append(("tab", "Next panel", "anywhere"))
+                if where != "anywhere" and binding.action.startswith("app."):
+                    continue
+                what = binding.tooltip or binding.description
+                rows.append((self.key_of(binding), what, where, binding.id or ""))
+        rows.append(("tab", "Move to the next panel", "anywhere", ""))
         return rows
+
+    def key_of(self, binding: Binding) -> str:
+        """The keys of a binding as shown, after the user's keymap."""
+        mapped = self.user_keymap.get(binding.id or "")
+        return mapped if mapped is not None else binding.key_display or binding.key
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -425,7 +610,7 @@ class TimetravelApp(ClusterSwitching):
             action = binding.action
             yield SystemCommand(
                 binding.description,
-                f"{binding.key_display or binding.key}: {binding.description}",
+                f"{self.key_of(binding)}: {binding.description}",
                 lambda action=action: self.run_action(action),
             )
         yield from self.cluster_commands()

@@ -99,6 +99,10 @@ class ScrubbingApp(App[None]):
     def _show_live(self, live: bool) -> None:
         """Show whether the cursor follows now."""
 
+    def before_records(self, at: datetime) -> str | None:
+        """What to say of a moment before anything was recorded (None: nothing)."""
+        return None
+
     # -- the cursor ----------------------------------------------------------------------------
     @property
     def span(self) -> timedelta:
@@ -204,6 +208,9 @@ class ScrubbingApp(App[None]):
         def done(at: datetime | None) -> None:
             if at is not None:
                 self.move_cursor(at)
+                empty = self.before_records(at)
+                if empty is not None:
+                    self.notify(empty, title="Go to", severity="warning", timeout=6)
 
         self.push_screen(GotoScreen(parse), done)
 

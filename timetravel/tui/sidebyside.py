@@ -9,9 +9,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from timetravel.domain.normalize import strip_status
+from timetravel.domain.yaml_writer import to_yaml as write_yaml
 
 # Line marks: same on both sides, changed, only desired has it, only actual has it.
 SAME, CHANGED, DESIRED_ONLY, ACTUAL_ONLY = " ", "~", "-", "+"
@@ -26,28 +25,16 @@ class Row:
     actual: str | None
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _str_presenter)
-
-
 def to_yaml(obj: dict[str, Any] | None, *, noise: bool = True) -> list[str]:
-    """The object as YAML lines in its own key order; ``noise=False`` drops ``status``."""
+    """The object as YAML lines in its own key order; ``noise=False`` drops ``status``.
+
+    Written by the project's own writer, as the exports write it (PyYAML's pure-Python
+    dumper took ~15-27 ms for a 7 KB object on the event loop; this ~0.2-0.4 ms)."""
     if obj is None:
         return []
     if not noise:
         obj = strip_status(obj)
-    text = yaml.dump(
-        obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
-    )
-    return text.splitlines()
+    return write_yaml(obj).splitlines()
 
 
 def align(desired: list[str], actual: list[str]) -> list[Row]:

@@ -11,16 +11,20 @@ from rich.text import Text
 from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import from_stored
-from timetravel.query.changes import summary
+from timetravel.query.changes import failed_sync, summary
 from timetravel.tui.messages import CursorRequested
 from timetravel.tui.widgets.linelist import LineList
-from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS
+from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS, SHORT_KINDS
 
 
 class ChangesList(LineList):
     """Time, cause glyph, resource and summary; changes after the cursor are dimmed."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {*LineList.COMPONENT_CLASSES, "changes--future"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *LineList.COMPONENT_CLASSES,
+        "changes--future",
+        "changes--failed",
+    }
 
     def __init__(self, tz: tzinfo, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -43,8 +47,15 @@ class ChangesList(LineList):
         stamp = at.strftime("%m-%d %H:%M" if width >= 60 else "%H:%M")
         text = Text(no_wrap=True)
         text.append(f"{stamp} ")
-        text.append(f"{CAUSE_GLYPHS.get(change.cause, '·')} ")
-        text.append(f"{printable(change.key.display())} ")
+        # A failed sync or run is marked as the timeline marks it, whatever its cause.
+        if failed_sync(change):
+            text.append("✖ ", self.get_component_rich_style("changes--failed", partial=True))
+        else:
+            text.append(f"{CAUSE_GLYPHS.get(change.cause, '·')} ")
+        key = change.key
+        kind = SHORT_KINDS.get(key.kind, key.kind)
+        where = f"{key.namespace}/{kind}/{key.name}" if key.namespace else f"{kind}/{key.name}"
+        text.append(f"{printable(where)} ")
         text.append(printable(summary(change)), self.dim_style())
         if index >= self.after_index:
             text.stylize(self.get_component_rich_style("changes--future", partial=True))

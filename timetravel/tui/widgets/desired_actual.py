@@ -18,23 +18,19 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from timetravel.domain.printable import printable
+from timetravel.domain.values import field_label, short_value, telling_rank
 from timetravel.query.detail import Detail, diff_entries
 from timetravel.tui import sidebyside
 from timetravel.tui.literal import literal
 from timetravel.tui.sidebyside import ACTUAL_ONLY, CHANGED, DESIRED_ONLY, SAME, Row
 from timetravel.tui.widgets.linelist import TIME_KEYS
+from timetravel.tui.widgets.resource_list import BADGES
 
 MARK_CLASS = {
     CHANGED: "diff--changed",
     DESIRED_ONLY: "diff--desired-only",
     ACTUAL_ONLY: "diff--actual-only",
 }
-
-
-def _short(value: Any, width: int = 40) -> str:
-    text = "∅" if value is None else str(value)
-    text = printable(text.replace("\n", "⏎"))
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class DesiredActualView(ScrollView, can_focus=True):
@@ -146,28 +142,77 @@ class DesiredActualView(ScrollView, can_focus=True):
         return self.get_component_rich_style(MARK_CLASS[mark], partial=True)
 
 
-class FieldDiffList(Static):
-    """The selected resource's field differences: path, desired, actual; noise on ``z``."""
+def _item_value(value: Any) -> Any:
+    """An env-like item (``{name, value}``) by its value: its name is in the label."""
+    if isinstance(value, dict) and "name" in value and set(value) - {"name"} == {"value"}:
+        return value["value"]
+    return value
+
+
+def field_lines(detail: Detail | None, *, noise: bool) -> list[tuple[str, str, str, bool]]:
+    """The field diff in words: (label, git's value, the live value, noise), values as
+    compact JSON ("not set": the side lacks the field), most telling field first."""
+    entries = diff_entries(detail.view if detail else None, detail.field_diffs if detail else ())
+    shown = [e for e in entries if noise or not e[3]]
+    shown.sort(key=lambda e: telling_rank(e[0]))
+    out = []
+    for path, desired, actual, is_noise in shown:
+        git = "not set" if desired is None else short_value(_item_value(desired), 200)
+        live = "not set" if actual is None else short_value(_item_value(actual), 200)
+        out.append((field_label(path), git, live, is_noise))
+    return out
+
+
+class FieldDiffList(Static, can_focus=True):
+    """The selected resource's field differences, in words: what git wanted, what ran;
+    noise on ``z``; enter shows every value whole."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "app.values", "Whole values", show=False, id="fields.values"),
+        *TIME_KEYS,
+    ]
 
     def show(self, detail: Detail | None, *, noise: bool) -> None:
         entries = diff_entries(
             detail.view if detail else None, detail.field_diffs if detail else ()
         )
         hidden = sum(1 for e in entries if e[3]) if not noise else 0
-        shown = [e for e in entries if noise or not e[3]]
-        self.border_title = f"Field diff {len(shown)}" + (f" (+{hidden} noise)" if hidden else "")
+        lines = field_lines(detail, noise=noise)
+        # The selected resource and its state in words: the list may show only a glyph.
+        view = detail.view if detail else None
+        if detail is None:
+            self.border_title = "Git wanted → live"
+        else:
+            state = BADGES.get(view.state, ("", view.state)) if view else ("", "not live")
+            self.border_title = literal(f"{detail.key.display()} {' '.join(state).strip()}")
+        self.border_subtitle = f"git → live: {len(lines)}" + (
+            f" (+{hidden} noise, z)" if hidden else ""
+        )
         text = Text(no_wrap=True, overflow="ellipsis")
         if detail is None or detail.view is None:
             text.append("—", "dim")
         elif detail.view.desired is None:
             text.append(f"{printable(detail.view.state)}: nothing in git to compare with", "dim")
-        elif not shown:
+        elif not lines:
             text.append("desired and actual agree", "dim")
-        for path, desired, actual, is_noise in shown:
+        for label, git, live, is_noise in lines:
             if text:
                 text.append("\n")
-            text.append(printable(path), "bold" if not is_noise else "dim")
-            text.append(f"  {_short(desired, 30)} → {_short(actual, 30)}")
+            text.append(printable(label) + ":", "bold" if not is_noise else "dim")
+            if git == "not set":
+                text.append(" not in git", "dim")
+            else:
+                text.append(" git ", "dim")
+                text.append(printable(_cut(git, 30)))
+            if live == "not set":
+                text.append(", not live", "dim")
+            else:
+                text.append(", live ", "dim")
+                text.append(printable(_cut(live, 30)))
             if is_noise:
                 text.append("  noise", "dim italic")
         self.update(text)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -11,9 +11,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
-from timetravel.domain.timeparse import DURATION_FORMS, parse_duration
+from timetravel.domain.timeparse import parse_duration
 from timetravel.domain.times import DEFAULT_WINDOW_TEXT
 from timetravel.errors import UserError
 from timetravel.tui.literal import literal
@@ -24,6 +24,7 @@ FORMATS = (
     ("HTML", "html"),
     ("Bundle (.tar.gz)", "bundle"),
 )
+HINT = "enter exports · tab moves between fields · esc cancels"
 SUFFIX = {"json": ".json", "markdown": ".md", "html": ".html", "bundle": ".tar.gz"}
 
 
@@ -57,16 +58,19 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box") as box:
             box.border_title = "Export the snapshot at the cursor"
+            yield Label("Format", classes="export-label")
             yield Select(FORMATS, value="json", allow_blank=False, id="export-format")
+            yield Label(
+                "Window: changes this long before and after the cursor", classes="export-label"
+            )
             yield Input(
                 value=DEFAULT_WINDOW_TEXT,
-                placeholder="window: 90s, 15m, 2h, 1d",
+                placeholder="90s, 15m, 2h, 1d",
                 id="export-window",
             )
+            yield Label("Write to", classes="export-label")
             yield Input(value=self._default_path("json"), id="export-path")
-            yield Static(
-                "enter exports · shift+tab: window, format · esc cancels", id="export-error"
-            )
+            yield Static(HINT, id="export-error")
 
     def on_select_changed(self, event: Select.Changed) -> None:
         path = self.query_one("#export-path", Input)
@@ -82,13 +86,21 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         try:
             window = parse_duration(self.query_one("#export-window", Input).value)
         except UserError as exc:
-            self._error(f"window: {exc} ({DURATION_FORMS})")
+            # The parser's message already says which forms it reads: once is enough.
+            self._error(f"window: {exc}")
             return
         text = self.query_one("#export-path", Input).value.strip()
         if not text:
             self._error("a path to write to")
             return
         self.dismiss(ExportRequest(fmt, window, Path(text).expanduser()))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """An error is about what was typed: typing again clears it."""
+        box = self.query_one("#export-box")
+        if box.has_class("-error"):
+            box.remove_class("-error")
+            self.query_one("#export-error", Static).update(HINT)
 
     def _error(self, message: str) -> None:
         # The message quotes what was typed: shown as written, never as markup.

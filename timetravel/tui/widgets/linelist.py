@@ -39,11 +39,18 @@ class LineList(ScrollView, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor_up", "Up", show=False, id="list.up"),
-        Binding("down,j", "cursor_down", "Down", show=False, id="list.down"),
+        Binding("up,k", "cursor_up", "Up", show=False, tooltip="Up a row", id="list.up"),
+        Binding("down,j", "cursor_down", "Down", show=False, tooltip="Down a row", id="list.down"),
         Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="list.page_up"),
         Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id="list.page_down"),
-        Binding("enter", "choose", "Select", show=False, id="list.choose"),
+        Binding(
+            "enter",
+            "choose",
+            "Select",
+            show=False,
+            tooltip="Select the resource; on a change: go to its moment and resource",
+            id="list.choose",
+        ),
         *TIME_KEYS,
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"linelist--cursor", "linelist--dim"}

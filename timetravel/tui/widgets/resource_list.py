@@ -16,6 +16,8 @@ from rich.text import Text
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.printable import printable
 from timetravel.query.rows import ResourceRow
+from timetravel.tui.contrast import chip, legible_on
+from timetravel.tui.jump import Scope
 from timetravel.tui.literal import literal
 from timetravel.tui.messages import CausesWanted, ResourceHighlighted
 from timetravel.tui.widgets.linelist import LineList
@@ -34,6 +36,31 @@ CAUSE_GLYPHS = {
     "controller": "⚙",
     "unknown": "·",
 }
+# kubectl's short names (and Argo CD's ``app``), for a list too narrow for whole kinds:
+# at 80x24 "HorizontalPodAutoscaler/api" left no room for the name.
+SHORT_KINDS = {
+    "Deployment": "deploy",
+    "ConfigMap": "cm",
+    "Service": "svc",
+    "HorizontalPodAutoscaler": "hpa",
+    "Application": "app",
+    "StatefulSet": "sts",
+    "DaemonSet": "ds",
+    "ReplicaSet": "rs",
+    "Ingress": "ing",
+    "ServiceAccount": "sa",
+    "PersistentVolumeClaim": "pvc",
+    "PersistentVolume": "pv",
+    "CronJob": "cj",
+    "NetworkPolicy": "netpol",
+    "PodDisruptionBudget": "pdb",
+    "Namespace": "ns",
+    "CustomResourceDefinition": "crd",
+    "Kustomization": "ks",
+    "HelmRelease": "hr",
+}
+# Narrower than this, kinds go by their short names.
+WHOLE_KINDS_WIDTH = 58
 # The narrowest list that shows the last change's cause.
 CAUSE_WIDTH = 50
 # Causes kept across moments, by (resource, time of its last change).
@@ -59,6 +86,7 @@ class ResourceList(LineList):
         self.all_rows: tuple[ResourceRow, ...] = ()
         self.rows: list[ResourceRow] = []
         self.query_text = ""
+        self.scope = Scope()  # the : jumps' kind and namespace
         self.selected: ResourceKey | None = None
         self.loading_stale = False
         self._quiet = False
@@ -134,9 +162,36 @@ class ResourceList(LineList):
             # The filter hid the selection: select the first match instead.
             self.cursor = 0
 
+    def set_scope(self, scope: Scope) -> None:
+        """Keep only the rows of a ``:`` jump's kind and namespace (``Scope()``: all)."""
+        self.scope = scope
+        self.set_filter(self.query_text)
+
+    def select(self, key: ResourceKey) -> bool:
+        """Put the cursor on ``key``'s row (clearing the ``/`` filter if it hides it);
+        False when no row shown has that key."""
+        index = self.index_of(key)
+        if index is None and self.query_text:
+            self.query_text = ""
+            self._apply()
+            index = self.index_of(key)
+        if index is None:
+            return False
+        self.cursor = index
+        return True
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.query_text or self.scope)
+
     def _apply(self) -> None:
-        query = self.query_text
-        self.rows = [r for r in self.all_rows if r.matches(query)] if query else list(self.all_rows)
+        query, scope = self.query_text, self.scope
+        if query or scope:
+            self.rows = [
+                r for r in self.all_rows if scope.admits(r.key) and (not query or r.matches(query))
+            ]
+        else:
+            self.rows = list(self.all_rows)
         index = self.index_of(self.selected) if self.selected is not None else None
         self._quiet = True
         try:
@@ -147,7 +202,7 @@ class ResourceList(LineList):
         self.ask_again()
 
     def index_of(self, key: ResourceKey | None) -> int | None:
-        if not self.query_text and self._positions is not None:
+        if not self.filtered and self._positions is not None:
             return self._positions.get(key) if key is not None else None
         for index, row in enumerate(self.rows):
             if row.key == key:
@@ -164,8 +219,13 @@ class ResourceList(LineList):
             for row in self.all_rows:
                 counts[row.state] = counts.get(row.state, 0) + 1
         parts = [f"{BADGES[s][0]}{counts.get(s, 0)}" for s in BADGES]
-        shown = f"{len(self.rows)}/{len(self.all_rows)}" if self.query_text else f"{len(self.rows)}"
-        self.border_title = f"Resources {shown}"
+        shown = f"{len(self.rows)}/{len(self.all_rows)}" if self.filtered else f"{len(self.rows)}"
+        # The scope is the user's own typing, shown as typed (never read as markup); where
+        # the list is too narrow for it after "Resources", it goes first.
+        title = f"Resources {shown} {self.scope.label}".rstrip()
+        if self.scope and len(title) > self.size.width - 6:
+            title = f"{self.scope.label} {shown}"
+        self.border_title = literal(title)
         self.border_subtitle = literal(
             " ".join(parts) + (f" /{self.query_text}" if self.query_text else "")
         )
@@ -185,7 +245,10 @@ class ResourceList(LineList):
         namespace = printable(row.key.namespace or "-") if first_of_ns else ""
         text = Text(no_wrap=True)
         text.append(f"{namespace[:ns_width]:<{ns_width}} ", ns_style)
-        kind_name = printable(f"{row.key.kind}/{row.key.name}")
+        kind = row.key.kind
+        if width < WHOLE_KINDS_WIDTH:
+            kind = SHORT_KINDS.get(kind, kind)
+        kind_name = printable(f"{kind}/{row.key.name}")
         badge = f"{glyph} {label}" if width >= 38 else glyph
         tail_width = len(badge) + 1
         cause = ""
@@ -197,10 +260,19 @@ class ResourceList(LineList):
         room = max(4, width - ns_width - 1 - tail_width - 1)
         if len(kind_name) > room:
             kind_name = kind_name[: room - 1] + "…"
-        text.append(f"{kind_name:<{room}} ")
-        text.append(badge, badge_style)
+        text.append(f"{kind_name:<{room}}")
+        # Legible on every row style: moved off the surface's colour where the theme
+        # made them close, and as a chip on the cursor row (its highlight may be the
+        # state's own colour).
+        if index == self.cursor:
+            text.append(f" {badge}", chip(badge_style, self.rich_style.bgcolor))
+        else:
+            text.append(" ")
+            text.append(badge, legible_on(badge_style, self.rich_style.bgcolor))
         if cause:
             text.append(cause, self.dim_style())
+        elif index == self.cursor:
+            text.append(" ", chip(badge_style, self.rich_style.bgcolor))
         if self.loading_stale:
             text.stylize(self.dim_style())
         return text
@@ -213,6 +285,7 @@ class ResourceList(LineList):
 
     def on_resize(self) -> None:
         # LineList.on_resize runs too (handlers of every class in the MRO do).
+        self._update_titles()
         self.call_after_refresh(self._ask_causes)
 
     def cursor_moved(self, index: int) -> None:
