@@ -180,3 +180,16 @@ def test_a_path_covers_what_is_inside_it_not_its_siblings() -> None:
             [rule], ["metadata.annotations.a", "metadata.annotationsX", "metadata.labels.a"], live
         )
     ) == {"metadata.annotations.a"}
+
+
+def test_the_config_file_s_drift_section(tmp_path) -> None:
+    from timetravel.config import load_drift_rules
+
+    path = tmp_path / "timetravel.toml"
+    path.write_text(
+        '[[drift.ignore]]\nkind = "Deployment"\npaths = ["/spec/replicas"]\n\n[[drift.ignore]]\nkind = "x"\n'
+    )
+    found = load_drift_rules(path)
+    assert [r.paths for r in found.rules] == [("/spec/replicas",)]
+    assert found.problems == ["timetravel.toml: [drift] ignore entry 2 names no paths or managers"]
+    assert load_drift_rules(tmp_path / "absent.toml").rules == []

@@ -15,6 +15,7 @@ from timetravel.commands.options import (
     resolve_db,
     user_errors,
 )
+from timetravel.config import load_drift_rules
 from timetravel.domain.printable import printable
 from timetravel.domain.times import (
     DEFAULT_WINDOW_TEXT,
@@ -185,7 +186,9 @@ def export(
     db = open_database(resolve_db(db_path), readonly=True)
     known = [c["name"] for c in Reader(db).clusters()]
     chosen = one_cluster(known, cluster)
-    snapshot = build_snapshot(db, at, window=window, namespaces=namespaces, cluster=chosen)
+    snapshot = build_snapshot(
+        db, at, window=window, namespaces=namespaces, cluster=chosen, ignore=load_drift_rules()
+    )
     damaged = damage_line(snapshot.errors)
     if damaged is not None:
         # The rest is exported (exit 0); what could not be read is in its errors too.
