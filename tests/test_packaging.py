@@ -135,9 +135,8 @@ def test_the_issue_s_command_through_kubectl(tmp_path: Path) -> None:
     import yaml
 
     from timetravel.demo.build import build
-    from timetravel.domain.times import utc_now
-
     from timetravel.domain.timeparse import parse_time
+    from timetravel.domain.times import utc_now
 
     assert KUBECTL is not None
     now = utc_now()
