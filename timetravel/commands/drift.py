@@ -9,13 +9,11 @@ import click
 from timetravel.commands.options import (
     cluster_scope_option,
     db_option,
-    duration_arg,
     resolve_db,
-    time_arg,
+    since_until,
     user_errors,
 )
-from timetravel.domain.times import to_rfc3339, to_stored, utc_now
-from timetravel.errors import UserError
+from timetravel.domain.times import to_rfc3339, to_stored
 from timetravel.export.drift import drift_text
 from timetravel.query.drift_report import drifts_between
 from timetravel.query.scope import one_cluster
@@ -73,13 +71,7 @@ def drift(
         timetravel drift --since 24h
         timetravel drift --since "monday" -n payments -o json
     """
-    until = min(time_arg(until_text), utc_now())
-    try:
-        since = until - duration_arg(since_text)
-    except UserError:
-        since = time_arg(since_text)
-    if since >= until:
-        raise UserError("--since must be before --until")
+    since, until = since_until(since_text, until_text)
     db = open_database(resolve_db(db_path), readonly=True)
     chosen = one_cluster([c["name"] for c in Reader(db).clusters()], cluster)
     found = drifts_between(

@@ -7,7 +7,13 @@ import os
 
 import click
 
-from timetravel.commands.options import db_option, duration_arg, resolve_db, time_arg, user_errors
+from timetravel.commands.options import (
+    db_option,
+    resolve_db,
+    since_until,
+    time_arg,
+    user_errors,
+)
 from timetravel.domain.kinds import matches, resolve_kind
 from timetravel.domain.notes import Note, check_text
 from timetravel.domain.printable import printable
@@ -116,12 +122,8 @@ def note(
         db = open_database(location, readonly=True)
         known = [c["name"] for c in Reader(db).clusters()]
         chosen = check_cluster(known, cluster) if cluster else None
-        now = utc_now()
-        try:
-            since = now - duration_arg(since_text)
-        except UserError:
-            since = time_arg(since_text)
-        found = notes_between(db, to_stored(since), to_stored(now), cluster=chosen)
+        since, until = since_until(since_text)
+        found = notes_between(db, to_stored(since), to_stored(until), cluster=chosen)
         if fmt == "json":
             click.echo(json.dumps([n.to_json() for n in found], indent=2, ensure_ascii=False))
             return

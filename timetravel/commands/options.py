@@ -172,6 +172,19 @@ def at_and_window(
     return moment.at, moment.window or default
 
 
+def since_until(since_text: str, until_text: str = "now") -> tuple[datetime, datetime]:
+    """``--since`` (a duration back from ``--until``, or a time) and ``--until`` (at most
+    now: nothing is recorded later) as a window; a UserError when it is empty."""
+    until = min(time_arg(until_text), utc_now())
+    try:
+        since = until - duration_arg(since_text)
+    except UserError:
+        since = time_arg(since_text)
+    if since >= until:
+        raise UserError("--since must be before --until")
+    return since, until
+
+
 def duration_arg(text: str) -> timedelta:
     return parse_duration(text)
 

@@ -11,11 +11,10 @@ from timetravel.commands.options import (
     db_option,
     duration_arg,
     resolve_db,
-    time_arg,
+    since_until,
     user_errors,
 )
-from timetravel.domain.times import to_stored, utc_now
-from timetravel.errors import UserError
+from timetravel.domain.times import to_stored
 from timetravel.export.delivery import delivery_html, delivery_markdown
 from timetravel.query.delivery import delivery_figures
 from timetravel.query.scope import one_cluster
@@ -86,13 +85,7 @@ def report(
         timetravel report --since 30d
         timetravel report --cluster prod --since 7d -o json
     """
-    until = time_arg(until_text)
-    try:
-        since = until - duration_arg(since_text)
-    except UserError:
-        since = time_arg(since_text)
-    if since >= until:
-        raise UserError("--since must be before --until")
+    since, until = since_until(since_text, until_text)
     failure_window = duration_arg(failure_text)
     db = open_database(resolve_db(db_path), readonly=True)
     reader = Reader(db)
@@ -101,7 +94,7 @@ def report(
         reader,
         db,
         to_stored(since),
-        to_stored(min(until, utc_now())),
+        to_stored(until),
         cluster=chosen,
         failure_window=failure_window,
     )

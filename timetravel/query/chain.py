@@ -27,6 +27,7 @@ from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import stored_to_rfc3339
 from timetravel.query.artifacts import (
     DigestSpan,
+    RunningContainer,
     digest_history,
     images_at,
     owner_objects,
@@ -103,6 +104,18 @@ class ArtifactChain:
         }
 
 
+def _provenance(
+    container: RunningContainer, builds: Sequence[Build]
+) -> tuple[str, tuple[Build, ...]]:
+    """Whether a recorded build produced the digest a container runs, and which: those of
+    its repository first (one digest may be pushed to several)."""
+    if not container.repo_digest:
+        return NODE_LOCAL, ()
+    found = tuple(b for b in builds if container.repository in (None, b.repository))
+    found = found or tuple(builds)
+    return (BUILT if found else UNKNOWN), found
+
+
 def spec_images(obj: dict[str, Any] | None) -> set[str]:
     """The image references a workload's (or a Pod's) spec names."""
     if not obj:
@@ -171,14 +184,7 @@ def chains_at(
         for digest, containers in sorted(w.by_digest.items()):
             images = tuple(sorted({c.image for c in containers}))
             repository = containers[0].repository
-            found: tuple[Build, ...] = ()
-            if not containers[0].repo_digest:
-                provenance = NODE_LOCAL
-            else:
-                found = tuple(
-                    b for b in builds.get(digest, []) if repository in (None, b.repository)
-                ) or tuple(builds.get(digest, []))
-                provenance = BUILT if found else UNKNOWN
+            provenance, found = _provenance(containers[0], builds.get(digest, []))
             span = next((s for s in seen if s.digest == digest), None)
             retagged = tuple(
                 sorted(
@@ -261,14 +267,7 @@ def chains_in_snapshot(
         for digest, containers in sorted(w.by_digest.items()):
             images = tuple(sorted({c.image for c in containers}))
             repository = containers[0].repository
-            found: tuple[Build, ...] = ()
-            if not containers[0].repo_digest:
-                provenance = NODE_LOCAL
-            else:
-                found = tuple(
-                    b for b in builds.get(digest, []) if repository in (None, b.repository)
-                ) or tuple(builds.get(digest, []))
-                provenance = BUILT if found else UNKNOWN
+            provenance, found = _provenance(containers[0], builds.get(digest, []))
             seen = first.get((w.workload, digest))
             out.append(
                 ArtifactChain(
