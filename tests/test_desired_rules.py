@@ -188,6 +188,13 @@ def test_a_conflict_reaches_export_errors_and_the_screen_data(
     [skipped] = [e for e in errors if e.get("kind") == "skipped"]
     assert skipped["path"] == "skaffold.yaml"
     assert "skaffold configuration" in skipped["message"]
+    # The resource says which files declare it; the screen's detail says which is shown.
+    [web] = [r for r in snapshot.resources if r.key.name == "web"]
+    assert web.source is not None and web.source["declared_by"] == conflict["declared_by"]
+    from timetravel.query.screen import ScreenData
+
+    detail = ScreenData(db_path).detail(web.key, now)
+    assert detail.conflict == "declared by 3 files; showing release/all.yaml"
 
 
 # --- 2. kustomize Components are not roots ------------------------------------------------------

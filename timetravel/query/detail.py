@@ -48,6 +48,8 @@ class Detail:
     commits: dict[str, CommitRecord] = field(default_factory=dict)  # by sha, for the panel
     field_diffs: tuple[FieldDiff, ...] = ()  # every difference, noise (defaults, status) too
     quiet_actual: dict[str, Any] | None = None  # the live object without its noise fields
+    # "declared by 3 files; showing apps/api.yaml" when several files disagree (issue 21)
+    conflict: str | None = None
 
 
 def detail_at(
@@ -97,6 +99,7 @@ def detail_at(
         commits=commits,
         field_diffs=field_diffs,
         quiet_actual=quiet_actual,
+        conflict=match.conflict_note if match is not None else None,
     )
 
 

@@ -211,6 +211,10 @@ class FieldDiffList(Static, can_focus=True):
                 text.append(printable(_cut(live, 30)))
             if is_noise:
                 text.append("  noise", "dim italic")
+        if detail is not None and detail.conflict:
+            # Several files in git declare it differently: which one is shown, and why
+            # (docs/DESIRED.md's rule), is never hidden.
+            text.append(("\n" if text else "") + printable(detail.conflict), "italic")
         self.update(text)
 
 
