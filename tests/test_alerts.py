@@ -506,3 +506,49 @@ def test_a_notify_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
     assert (
         done.stderr == "timetravel: error: --notify file://: expected an http:// or https:// URL\n"
     )
+
+
+def test_what_an_application_ignores_opens_no_drift_alert(tmp_path: Path) -> None:
+    from timetravel.recorder.clock import MonotonicClock
+    from timetravel.recorder.git import GitSource
+
+    from .gitrepo import GitOpsRepo
+    from .test_ignore_drift import application, live
+
+    repo = GitOpsRepo(tmp_path / "gitops")
+    repo.write("payments/api.yaml", live(3, "api:1.0"))
+    repo.commit("api", T0 - timedelta(days=1))
+    db_path = tmp_path / "tt.db"
+    GitSource(db_path, repo.path, clock=MonotonicClock(), progress=False).sync()
+    app = application([{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}])
+    record(
+        db_path,
+        [
+            Observation("default", "ADDED", app, to_stored(T0)),
+            Observation("default", "ADDED", live(3, "api:1.0"), to_stored(T0)),
+        ],
+    )
+    db = open_database(db_path)
+    try:
+        evaluate(db, T0 + timedelta(minutes=2))
+        scaled = live(9, "api:1.0")
+        record(
+            db_path,
+            [Observation("default", "MODIFIED", scaled, to_stored(T0 + timedelta(minutes=3)))],
+        )
+        evaluate(db, T0 + timedelta(minutes=5))
+        retagged = live(9, "api:2.0")
+        record(
+            db_path,
+            [Observation("default", "MODIFIED", retagged, to_stored(T0 + timedelta(minutes=6)))],
+        )
+        evaluate(db, T0 + timedelta(minutes=8))
+        kinds = [
+            (e.kind, e.at)
+            for _, e in outbox.events_after(db, 0, "9999")
+            if e.kind.startswith("drift")
+        ]
+    finally:
+        db.conn.close()
+    # The replicas Argo CD ignores drift nothing; the image it does not, does.
+    assert kinds == [("drift_opened", "2026-11-19T21:06:00Z")]

@@ -33,6 +33,7 @@ from timetravel.commands.options import (
     resolve_db,
     user_errors,
 )
+from timetravel.config import load_drift_rules
 from timetravel.errors import UserError
 from timetravel.notify.deliver import FORMATS, Receiver
 from timetravel.notify.loop import AlertLoop
@@ -550,6 +551,7 @@ def _record(
                 evaluate_every=quick,
                 group_window=timedelta(seconds=quick),
                 snapshot_dir=snapshot_dir,
+                ignore=load_drift_rules(),
             )
         )
         if receivers:

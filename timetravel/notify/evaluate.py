@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from timetravel.domain.alerts import AlertEvent
+from timetravel.domain.ignore import RuleSet
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.normalize import is_secret_kind
 from timetravel.domain.snapshot import ChangeView
@@ -31,6 +32,7 @@ from timetravel.domain.times import stored_to_rfc3339, to_stored
 from timetravel.domain.values import change_summary
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DesiredState
+from timetravel.query.ignore_policy import NO_RULES, policy_at
 from timetravel.query.moment import change_view, compare
 from timetravel.store import Database
 from timetravel.store import alerts as outbox
@@ -106,6 +108,7 @@ def _drift_events(
     until: str,
     baseline: bool,
     snapshot_dir: Path | None = None,
+    ignore: RuleSet | None = None,
 ) -> tuple[list[AlertEvent], list[tuple[int, str]]]:
     """Events for drift that opened or closed, and the states to remember.
 
@@ -124,6 +127,9 @@ def _drift_events(
     found = {key: reader.object_at(key, until) for key in by_key}
     ids = {key: rec.resource_id for key, rec in found.items() if rec is not None}
     known = outbox.drift_states(db.conn, list(ids.values()))
+    # What ignore rules cover is expected, not drift: no alert for an autoscaler's replicas
+    # an Application ignores (the rules of the Applications recorded now, and configured).
+    policy = policy_at(reader.state_at(until), ignore) if ids else NO_RULES
     events: list[AlertEvent] = []
     remember: list[tuple[int, str]] = []
     for key, resource_id in ids.items():
@@ -139,7 +145,7 @@ def _drift_events(
             if record is not None:
                 live = record
             current = live if live is not None and not live.deleted else None
-            new, _ = compare(_declared(desired, dkey, at, key.cluster), current)
+            new, _ = compare(_declared(desired, dkey, at, key.cluster), current, None, policy)
             opened, closed = (
                 new == "drifted" and state != "drifted",
                 state == "drifted" and new != "drifted",
@@ -191,6 +197,7 @@ def evaluate(
     now: datetime,
     grace: timedelta = timedelta(seconds=60),
     snapshot_dir: Path | None = None,
+    ignore: RuleSet | None = None,
 ) -> Pass:
     """One pass over what was recorded since the last; returns what it found.
     ``snapshot_dir``: drift openings name the incident bundle written there."""
@@ -240,7 +247,7 @@ def evaluate(
                     )
                 )
     drift, states = _drift_events(
-        db, reader, desired, records, since, until, baseline, snapshot_dir
+        db, reader, desired, records, since, until, baseline, snapshot_dir, ignore
     )
     events += drift
     with db.conn:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from timetravel.domain.alerts import AlertEvent
+from timetravel.domain.ignore import RuleSet
 from timetravel.domain.times import utc_now
 from timetravel.errors import UserError
 from timetravel.export import write_export, write_file
@@ -42,6 +43,7 @@ class AlertLoop(threading.Thread):
         group_window: timedelta = timedelta(seconds=10),
         grace: timedelta = timedelta(seconds=60),
         snapshot_dir: Path | None = None,
+        ignore: RuleSet | None = None,
     ) -> None:
         super().__init__(name="alerts", daemon=True)
         self.location = location
@@ -53,6 +55,7 @@ class AlertLoop(threading.Thread):
         self.group_window = group_window
         self.grace = grace
         self.snapshot_dir = snapshot_dir
+        self.ignore = ignore  # timetravel.toml's [drift] ignore rules
         self._said: set[str] = set()  # failures reported, so each is said once
 
     def _say_once(self, what: str, line: str) -> None:
@@ -83,7 +86,7 @@ class AlertLoop(threading.Thread):
                     db = open_database(self.location)
                 if since_evaluation >= self.evaluate_every:
                     since_evaluation = 0.0
-                    found = evaluate(db, utc_now(), self.grace, self.snapshot_dir)
+                    found = evaluate(db, utc_now(), self.grace, self.snapshot_dir, self.ignore)
                     self._said.discard("store")
                     self.write_snapshots(db, found.found)
                 for receiver in self.receivers:
