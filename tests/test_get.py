@@ -26,11 +26,10 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_stored
 from timetravel.query.desired import DesiredState
 from timetravel.query.selectors import SelectorError, parse_selector
-from timetravel.store.copy import copy_store
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
 
-from .fixtures.postgres import PostgresServer
+from .demo_store import demo_on
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)  # the demo is built as if it were then
 INCIDENT = "2026-11-19T21:30:00Z"  # the demo's incident: api runs the bad image 2.4.0
@@ -49,18 +48,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, demo: Demo) -> Iterator[str]:
     """The demo store on each engine: its SQLite file, or a copy in a PostgreSQL server."""
-    if request.param == "sqlite":
-        yield str(demo.db_path)
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    url = server.new_database()
-    src, dst = open_database(demo.db_path, readonly=True), open_database(url)
-    try:
-        copy_store(src, dst)
-    finally:
-        src.conn.close()
-        dst.conn.close()
-    yield url
+    yield from demo_on(request, demo)
 
 
 @pytest.fixture(autouse=True)

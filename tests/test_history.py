@@ -20,11 +20,10 @@ from click.testing import CliRunner, Result
 from timetravel.cli import cli
 from timetravel.demo.build import Demo, build
 from timetravel.domain.model import ResourceKey
-from timetravel.store.copy import copy_store
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
 
-from .fixtures.postgres import PostgresServer
+from .demo_store import demo_on
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 CLUSTER = "prod-eu1"
@@ -40,18 +39,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, demo: Demo) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(demo.db_path)
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    url = server.new_database()
-    src, dst = open_database(demo.db_path, readonly=True), open_database(url)
-    try:
-        copy_store(src, dst)
-    finally:
-        src.conn.close()
-        dst.conn.close()
-    yield url
+    yield from demo_on(request, demo)
 
 
 @pytest.fixture(autouse=True)

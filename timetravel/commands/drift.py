@@ -12,6 +12,7 @@ from timetravel.commands.options import (
     resolve_db,
     since_until,
     user_errors,
+    window_options,
 )
 from timetravel.domain.times import to_rfc3339, to_stored
 from timetravel.export.drift import drift_text
@@ -23,22 +24,7 @@ from timetravel.store.reader import Reader
 
 @click.command("drift")
 @db_option
-@click.option(
-    "--since",
-    "since_text",
-    default="7d",
-    show_default=True,
-    metavar="D|T",
-    help="Start: a duration back from --until, or a time.",
-)
-@click.option(
-    "--until",
-    "until_text",
-    default="now",
-    show_default=True,
-    metavar="T",
-    help="End of the window.",
-)
+@window_options("7d")
 @click.option(
     "--namespace", "-n", "namespaces", multiple=True, help="Only these namespaces (repeatable)."
 )

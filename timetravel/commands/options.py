@@ -172,6 +172,31 @@ def at_and_window(
     return moment.at, moment.window or default
 
 
+def window_options(since_default: str) -> Callable[[F], F]:
+    """``--since D|T`` and ``--until T``: a window ending now by default (read with
+    :func:`since_until`)."""
+
+    def decorate(fn: F) -> F:
+        fn = click.option(
+            "--until",
+            "until_text",
+            default="now",
+            show_default=True,
+            metavar="T",
+            help="End of the window.",
+        )(fn)
+        return click.option(
+            "--since",
+            "since_text",
+            default=since_default,
+            show_default=True,
+            metavar="D|T",
+            help="Start: a duration back from --until, or a time.",
+        )(fn)
+
+    return decorate
+
+
 def since_until(since_text: str, until_text: str = "now") -> tuple[datetime, datetime]:
     """``--since`` (a duration back from ``--until``, or a time) and ``--until`` (at most
     now: nothing is recorded later) as a window; a UserError when it is empty."""

@@ -13,6 +13,7 @@ from timetravel.commands.options import (
     resolve_db,
     since_until,
     user_errors,
+    window_options,
 )
 from timetravel.domain.times import to_stored
 from timetravel.export.delivery import delivery_html, delivery_markdown
@@ -26,22 +27,7 @@ FORMATS = ("markdown", "json", "html")
 
 @click.command("report")
 @db_option
-@click.option(
-    "--since",
-    "since_text",
-    default="30d",
-    show_default=True,
-    metavar="D|T",
-    help="Start: a duration back from --until, or a time.",
-)
-@click.option(
-    "--until",
-    "until_text",
-    default="now",
-    show_default=True,
-    metavar="T",
-    help="End of the window.",
-)
+@window_options("30d")
 @click.option(
     "--failure-window",
     "failure_text",
