@@ -341,3 +341,14 @@ def test_the_source_commits_time_author_and_subject_come_from_the_checkout(
         "retry: back off harder",
     )
     assert built[OTHER].commit == SOURCE_SHA and built[OTHER].commit_at is None
+
+
+def test_hostile_reports_are_refused_in_one_line(tmp_path: Path, db_path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    done = run_cli(db_path, "--image", "ghcr.io/a/b:1", "--provenance", str(deep), "--no-env")
+    assert done.returncode == 2 and "nested too deeply" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    escape = run_cli(db_path, "--image", "ghcr.io/a/\x1b[2Jb:1", "--digest", DIGEST, "--no-env")
+    assert escape.returncode == 2 and "not an image reference" in escape.stderr
+    assert "\x1b" not in escape.stderr  # shown as \\x1b

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 DIGEST = re.compile(r"^(?P<algo>sha256|sha512):(?P<hex>[0-9a-f]{64}|[0-9a-f]{128})$")
 DOCKER_HUB = "docker.io"
+# What an image reference may hold (the distribution spec's grammar, loosely).
+_REFERENCE_CHARS = re.compile(r"^[A-Za-z0-9._/:@-]+$")
 _HUB_ALIASES = ("index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
 
 
@@ -71,8 +73,8 @@ def normalize_repository(name: str) -> str:
 def parse_image(ref: str) -> ImageRef | None:
     """An image reference as a pod spec or a build names it; None for one that is not."""
     text = ref.strip()
-    if not text or any(c.isspace() for c in text):
-        return None
+    if not _REFERENCE_CHARS.match(text):
+        return None  # empty, spaces, control characters: no registry names an image so
     name, at, digest = text.partition("@")
     if at and not DIGEST.match(digest):
         return None

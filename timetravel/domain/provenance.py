@@ -100,12 +100,16 @@ def _documents(text: str) -> Iterator[Any]:
         return
     except json.JSONDecodeError:
         pass
+    except RecursionError:
+        raise ProvenanceError("its JSON is nested too deeply to be a statement") from None
     for number, line in enumerate(stripped.splitlines(), 1):
         if line.strip():
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ProvenanceError(f"line {number} is not JSON: {exc.msg}") from None
+            except RecursionError:
+                raise ProvenanceError(f"line {number} is nested too deeply") from None
 
 
 def parse_document(doc: Any) -> Provenance:
