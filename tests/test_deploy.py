@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -426,3 +427,16 @@ def test_the_git_token_reaches_git_through_the_credential_helper(tmp_path: Path)
     assert "username=x-token-auth\n" in fill().stdout
     (secret / "token").unlink()  # no token (a public repository): no prompt, a failure
     assert fill().returncode != 0
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_recorder_keeps_a_bounded_history(overlay: str) -> None:
+    """A recorder left running for a year prunes as it goes (``record --keep``): the volume
+    (or the team store) does not fill up with history nobody asked to keep."""
+    from timetravel.commands.options import duration_arg
+
+    args = recorder(rendered(f"overlays/{overlay}"))["args"]
+    assert "--keep" in args, args
+    keep = duration_arg(args[args.index("--keep") + 1])
+    assert timedelta(days=30) <= keep <= timedelta(days=400)

@@ -519,7 +519,10 @@ def _record(
             monitor.add_git(source)
     for source in sources:
         log.info("backfill of %s", source.source, extra={"source": source.source})
-        recorded = source.sync(stop=stop)  # backfill before watching, with progress
+        # The history's commits and ref updates before watching; their renders (kustomize,
+        # the slow part) follow in the git thread, the newest first, while the cluster is
+        # recorded and the screen reads (a moment not rendered yet says so).
+        recorded = source.sync(stop=stop, render=False)
         if not stop.is_set():
             log.info(
                 "%s: %d commits recorded",
@@ -527,6 +530,8 @@ def _record(
                 recorded,
                 extra={"source": source.source, "commits": recorded},
             )
+            # A redrawn bar would break into the cluster recorder's lines: lines instead.
+            source.progress = False
         else:
             status(
                 f"stopped during the backfill of {source.source}; recording again resumes "

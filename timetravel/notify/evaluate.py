@@ -206,6 +206,10 @@ def evaluate(
     desired = DesiredState(db)
     until = to_stored(now - grace)
     last = outbox.cursor(db.conn, CURSOR)
+    if desired.git.pending_sets():
+        # A history whose renders are under way: what git wants is not known yet, and a
+        # comparison with nothing would open drift on every object. The pass waits.
+        return Pass(0, last or until, not last)
     baseline = not last
     since = (
         to_stored(datetime.fromisoformat(last.replace("Z", "+00:00")) - OVERLAP) if last else until

@@ -50,6 +50,19 @@ class DesiredSide:
     commit: CommitRecord | None
     objects: dict[DesiredKey, DeclaredObject] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
+    # The branch pointed to a commit whose desired set the recorder has not rendered yet (a
+    # backfill records commits first): what it declares is not known, not nothing.
+    pending: bool = False
+
+
+def pending_error(sha: str) -> dict[str, str]:
+    """The errors[] entry of a moment whose commit is not rendered yet."""
+    return {
+        "kind": "pending",
+        "path": "",
+        "message": f"the desired state of commit {sha[:12]} is not rendered yet: the recorder "
+        "renders a new history's commits after recording them, the newest first",
+    }
 
 
 # Which entry (its hash) each followed branch declares for one object, in repo order; None
@@ -128,17 +141,24 @@ class DesiredState:
             if ref is None:
                 sides.append(DesiredSide(repo, None, None))
                 continue
-            objects, errors = self._declared_by(repo, ref.sha)
+            declared = self._declared_by(repo, ref.sha)
+            if declared is None:
+                pending = [pending_error(ref.sha)]
+                sides.append(DesiredSide(repo, ref, self.commit(ref.sha), {}, pending, True))
+                continue
+            objects, errors = declared
             sides.append(DesiredSide(repo, ref, self.commit(ref.sha), objects, errors))
         return sides
 
-    def _declared_by(self, repo: RepoRecord, sha: str) -> _Declared:
+    def _declared_by(self, repo: RepoRecord, sha: str) -> _Declared | None:
+        """What the commit declares; None while its set is not rendered (not remembered:
+        it comes)."""
         if (known := self._declared.get((repo, sha))) is not None:
             self._declared.move_to_end((repo, sha))
             return known
         stored = self.git.desired_set(repo.id, sha)
         if stored is None:
-            return {}, []
+            return None
         conflicts = _conflicts(stored.errors)
         objects: dict[DesiredKey, DeclaredObject] = {}
         for item in stored.objects:

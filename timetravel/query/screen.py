@@ -243,7 +243,9 @@ class ScreenData:
         sees revisions only: a commit must reach the screen without any cluster change."""
         with self.session() as session:
             newest = session.desired.git.newest_update()
-        return (newest[0], from_stored(newest[1])) if newest else (0, None)
+            # A set rendered after its commit was recorded is news too (the ids only grow).
+            rendered = session.desired.git.newest_set()
+        return (newest[0] + rendered, from_stored(newest[1])) if newest else (0, None)
 
     def _first(self) -> str | None:
         """The first observation time: the one seen last, else read."""
@@ -315,7 +317,10 @@ class ScreenData:
             rows=rows,
             counts=count_rows(rows),
             clusters=tuple(clusters),
-            repos=tuple(f"{Path(s.repo.path).name}@{s.repo.branch}" for s in sides),
+            repos=tuple(
+                f"{Path(s.repo.path).name}@{s.repo.branch}" + (" (rendering)" if s.pending else "")
+                for s in sides
+            ),
             cluster=scope.cluster,
             records=records,
             positions=positions,

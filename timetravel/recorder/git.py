@@ -50,12 +50,20 @@ from timetravel.sources.remote import (
 )
 from timetravel.store.db import open_database, redaction_key
 from timetravel.store.declared import ObjectKey, object_key
-from timetravel.store.gitstore import GitStore, RefUpdate, RepoRecord, SqliteBlobCache, desired_item
+from timetravel.store.gitstore import (
+    GitStore,
+    RefUpdate,
+    RepoRecord,
+    SqliteBlobCache,
+    desired_item,
+)
 from timetravel.store.location import Location
 
 FETCH_TIMEOUT = 120
 # Commits whose renders a backfill runs ahead, together: enough to keep every core busy.
 PREFETCH_BATCH = 64
+# Commits and ref updates a transaction, when a history is recorded before its renders.
+COMMIT_BATCH = 500
 # How often a quiet follow loop looks at ``stop`` (seconds).
 STOP_CHECK = 0.2
 
@@ -217,6 +225,9 @@ class GitSource:
         self.progress = progress
         self.errors: list[str] = []
         self.commits_recorded = 0
+        self.rendered = 0  # desired sets rendered (a backfill renders after recording)
+        # Commits recorded whose desired set is not rendered yet (for /metrics).
+        self.renders_pending = 0
         # For /metrics: time.monotonic() of the last look at the branch that worked, and
         # of the last fetch that did; failures counted.
         self.synced_at: float | None = None
@@ -281,25 +292,32 @@ class GitSource:
         )
         return store, record, reader, _Encoder(redaction_key(db))
 
-    def sync(self, *, live: bool = False, stop: threading.Event | None = None) -> int:
+    def sync(
+        self, *, live: bool = False, stop: threading.Event | None = None, render: bool = True
+    ) -> int:
         """Record what is new since the last look; returns how many ref updates were recorded.
 
         ``live`` says the recorder was watching when the ref moved, so the move happened
         now; otherwise (first sight, or catching up after downtime) each new first-parent
         commit became desired at its committer time, marked backfilled.
 
-        When ``stop`` is set (SIGINT, SIGTERM) the walk ends: each commit is one transaction,
-        so the next sync resumes at the first one missing. The commit under way when
-        ``stop`` came is rolled back rather than written: the same Ctrl-C reaches the git
-        and kustomize children, whose cut-short answers must not be stored as the commit's
-        desired state. Returns 0 then.
+        More than one new commit (a backfill) is recorded in two passes: the commits and
+        ref updates, then each commit's desired set, the newest first. ``render=False``
+        stops after the first: ``record`` starts watching the cluster then and renders in
+        the git thread (:meth:`run`), which also renders what an earlier run left.
+
+        When ``stop`` is set (SIGINT, SIGTERM) the walk ends: commits are recorded in whole
+        batches and each desired set is one transaction, so the next sync resumes where
+        this one stopped. The set under way when ``stop`` came is rolled back rather than
+        written: the same Ctrl-C reaches the git and kustomize children, whose cut-short
+        answers must not be stored as the commit's desired state. Returns 0 then.
         """
         if self._fetch_first:
             self._fetch_first = False
             self.fetch()
         store, record, reader, encoder = self._setup()
         try:
-            return self._sync(store, record, reader, encoder, live, stop)
+            return self._sync(store, record, reader, encoder, live, stop, render)
         except Exception:
             if stop is not None and stop.is_set():
                 return 0  # _Stopped, or a child cut short by the same signal: rolled back
@@ -352,6 +370,7 @@ class GitSource:
         encoder: _Encoder,
         live: bool,
         stop: threading.Event | None = None,
+        render: bool = True,
     ) -> int:
         head = self._head()
         if head is None:
@@ -359,59 +378,130 @@ class GitSource:
             self.sync_errors += 1
             return 0
         last = store.last_ref_update(record.id)
-        if last is not None and last.sha == head:
-            self.synced_at = time.monotonic()
-            return 0
-        steps = self._plan(last, head, live)
-        progress = Progress(
-            f"git {Path(self.branch.path).name}@{self.branch.branch}",
-            total=len(steps),
-            unit="commits",
-            enabled=self.progress and len(steps) > 20,
-        )
-        previous = last.sha if last else None
-        for number, step in enumerate(steps):
-            info = step.commit
-            if stop is not None and stop.is_set():
-                raise _Stopped
-            if number % PREFETCH_BATCH == 0 and len(steps) > 1:
-                # The next commits' kustomize renders, on every core at once (a backfill of
-                # kustomize trees is bound by `kubectl kustomize`: BENCHMARKS.md).
-                reader.prefetch(
-                    [
-                        s.commit.sha
-                        for s in steps[number : number + PREFETCH_BATCH]
-                        if not store.has_desired_set(record.id, s.commit.sha)
-                    ]
-                )
-            with store.conn:
-                store.add_commit(
-                    info.sha,
-                    _stored(info.committed_at),
-                    _stored(info.authored_at),
-                    info.author,
-                    info.committer,
-                    info.message,
-                    list(info.parents),
-                )
-                if not store.has_desired_set(record.id, info.sha):
-                    self._store_desired(store, record, reader, encoder, info.sha)
-                store.add_ref_update(
-                    record.id,
-                    step.observed_at,
-                    info.sha,
-                    previous,
-                    backfilled=step.backfilled,
-                    forced=step.forced,
-                )
-                if stop is not None and stop.is_set():
-                    raise _Stopped  # rolls this commit back: its renders may be cut short
-            previous = info.sha
-            progress.advance()
-        progress.close()
+        steps = [] if last is not None and last.sha == head else self._plan(last, head, live)
+        pending = store.pending_sets(record.id) if render else []
+        if len(steps) == 1 and not pending and render:
+            # A live move: its commit, set and ref update in one transaction, so no moment
+            # is ever without its desired state (bench/git_follow.py measures this path).
+            self._record_one(store, record, reader, encoder, steps[0], last, stop)
+        elif steps or pending:
+            # A history: every commit and ref update first, then the renders (the slow
+            # part: `kubectl kustomize`), the newest commit first. The screen and the
+            # cluster recorder need not wait for the renders; a moment whose set is not
+            # rendered yet says so (query/desired.py: pending).
+            self._record_commits(store, record, steps, last, stop)
+            if render:
+                self._render_pending(store, record, reader, encoder, stop)
+            else:
+                self.renders_pending = len(store.pending_sets(record.id))
         self.commits_recorded += len(steps)
         self.synced_at = time.monotonic()
         return len(steps)
+
+    def _add_step(
+        self, store: GitStore, record: RepoRecord, step: _Step, previous: str | None
+    ) -> None:
+        info = step.commit
+        store.add_commit(
+            info.sha,
+            _stored(info.committed_at),
+            _stored(info.authored_at),
+            info.author,
+            info.committer,
+            info.message,
+            list(info.parents),
+        )
+        store.add_ref_update(
+            record.id,
+            step.observed_at,
+            info.sha,
+            previous,
+            backfilled=step.backfilled,
+            forced=step.forced,
+        )
+
+    def _record_one(
+        self,
+        store: GitStore,
+        record: RepoRecord,
+        reader: DesiredReader,
+        encoder: _Encoder,
+        step: _Step,
+        last: RefUpdate | None,
+        stop: threading.Event | None,
+    ) -> None:
+        with store.conn:
+            if not store.has_desired_set(record.id, step.commit.sha):
+                self._store_desired(store, record, reader, encoder, step.commit.sha)
+            self._add_step(store, record, step, last.sha if last else None)
+            if stop is not None and stop.is_set():
+                raise _Stopped  # rolls it back: its renders may be cut short
+
+    def _record_commits(
+        self,
+        store: GitStore,
+        record: RepoRecord,
+        steps: list[_Step],
+        last: RefUpdate | None,
+        stop: threading.Event | None,
+    ) -> None:
+        """The steps' commits and ref updates, a batch a transaction, in order: a stop between
+        batches leaves a history that ends at a commit, resumed from there."""
+        previous = last.sha if last else None
+        for first in range(0, len(steps), COMMIT_BATCH):
+            if stop is not None and stop.is_set():
+                raise _Stopped
+            with store.conn:
+                for step in steps[first : first + COMMIT_BATCH]:
+                    self._add_step(store, record, step, previous)
+                    previous = step.commit.sha
+
+    def _render_pending(
+        self,
+        store: GitStore,
+        record: RepoRecord,
+        reader: DesiredReader,
+        encoder: _Encoder,
+        stop: threading.Event | None,
+    ) -> None:
+        """The desired set of each commit the branch pointed to that has none yet, the newest
+        first; each one transaction, so a stop loses only the one under way."""
+        pending = [sha for _, sha in store.pending_sets(record.id)]
+        self.renders_pending = len(pending)
+        progress = Progress(
+            f"git {Path(self.branch.path).name}@{self.branch.branch}",
+            total=len(pending),
+            unit="commits",
+            enabled=self.progress and len(pending) > 20,
+        )
+        said = self.log is not None and not progress.enabled and len(pending) > 20
+        if said and self.log is not None:
+            self.log(
+                f"{self.source}: rendering the desired state of {len(pending):,} commits, "
+                "the newest first"
+            )
+        started = time.monotonic()
+        for number, sha in enumerate(pending):
+            if stop is not None and stop.is_set():
+                raise _Stopped
+            if number % PREFETCH_BATCH == 0 and len(pending) > 1:
+                # The next commits' kustomize renders, on every core at once (a backfill of
+                # kustomize trees is bound by `kubectl kustomize`: BENCHMARKS.md).
+                reader.prefetch(pending[number : number + PREFETCH_BATCH])
+            with store.conn:
+                if not store.has_desired_set(record.id, sha):
+                    self._store_desired(store, record, reader, encoder, sha)
+                if stop is not None and stop.is_set():
+                    raise _Stopped  # rolls this set back: its renders may be cut short
+            self.rendered += 1
+            self.renders_pending -= 1
+            progress.advance()
+        progress.close()
+        if said and self.log is not None:
+            took = time.monotonic() - started
+            self.log(
+                f"{self.source}: desired state of {len(pending):,} commits rendered in {took:.0f} s"
+            )
 
     def _store_desired(
         self,

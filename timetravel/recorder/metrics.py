@@ -186,11 +186,13 @@ class _Recorded(Collector):
         sync_errors: dict[tuple[str, ...], float] = {}
         fetch_age: dict[tuple[str, ...], float] = {}
         sync_age: dict[tuple[str, ...], float] = {}
+        pending: dict[tuple[str, ...], float] = {}
         for source in sources:
             key = (source.path, source.branch.branch)
             updates[key] = source.commits_recorded
             fetch_errors[key] = source.fetch_errors
             sync_errors[key] = source.sync_errors
+            pending[key] = source.renders_pending
             sync_age[key] = now - (source.synced_at or self.monitor.started_at)
             if source.fetch_interval:
                 fetch_age[key] = now - (source.fetched_at or self.monitor.started_at)
@@ -212,6 +214,12 @@ class _Recorded(Collector):
             "Seconds since the branch was last read into the store successfully.",
             labels,
             sync_age,
+        )
+        yield _gauge(
+            "timetravel_git_renders_pending",
+            "Commits recorded whose desired set is not rendered yet (a backfill renders after).",
+            labels,
+            pending,
         )
         yield _gauge(
             "timetravel_git_fetch_age_seconds",

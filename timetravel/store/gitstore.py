@@ -220,6 +220,27 @@ class GitStore:
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else None
 
+    def newest_set(self) -> int:
+        """The id of the desired set stored last (0: none): it changes with every set a
+        backfill renders after its commits were recorded (:meth:`pending_sets`)."""
+        row = self.conn.execute("SELECT MAX(id) FROM desired_sets").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def pending_sets(self, repo_id: int | None = None) -> list[tuple[int, str]]:
+        """(repo id, sha) of each commit a branch pointed to whose desired set is not stored
+        yet, the newest move first: a backfill records a history's commits and ref updates
+        first and renders their sets afterwards, so the screen opens at once and answers
+        the recent past first. ``repo_id`` None: of every repository."""
+        where = "" if repo_id is None else "r.repo_id = ? AND "
+        rows = self.conn.execute(
+            "SELECT r.repo_id, r.sha, MAX(r.id) FROM ref_updates r WHERE "
+            f"{where}NOT EXISTS (SELECT 1 FROM desired_sets d "
+            "WHERE d.repo_id = r.repo_id AND d.sha = r.sha) "
+            "GROUP BY r.repo_id, r.sha ORDER BY MAX(r.id) DESC",
+            () if repo_id is None else (repo_id,),
+        ).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows]
+
     def ref_at(self, repo_id: int, at: str) -> RefUpdate | None:
         """Where the tracked branch pointed at ``at``."""
         row = self.conn.execute(
