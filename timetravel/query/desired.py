@@ -55,6 +55,10 @@ class DesiredSide:
     pending: bool = False
 
 
+# After a branch's name in the screen's header while its commit at the cursor is pending.
+RENDERING = " (rendering)"
+
+
 def pending_error(sha: str) -> dict[str, str]:
     """The errors[] entry of a moment whose commit is not rendered yet."""
     return {

@@ -39,7 +39,7 @@ from timetravel.query import changes, timeline
 from timetravel.query.causes import CauseFinder
 from timetravel.query.changes import Reading, stored_range
 from timetravel.query.damage import damage_errors, damage_line
-from timetravel.query.desired import DesiredState
+from timetravel.query.desired import RENDERING, DesiredState
 from timetravel.query.detail import Detail, detail_at, with_drift
 from timetravel.query.drift_walk import DriftWalker
 from timetravel.query.moment import CompareCache, build_snapshot, change_view
@@ -318,7 +318,7 @@ class ScreenData:
             counts=count_rows(rows),
             clusters=tuple(clusters),
             repos=tuple(
-                f"{Path(s.repo.path).name}@{s.repo.branch}" + (" (rendering)" if s.pending else "")
+                f"{Path(s.repo.path).name}@{s.repo.branch}" + (RENDERING if s.pending else "")
                 for s in sides
             ),
             cluster=scope.cluster,

@@ -27,6 +27,7 @@ from timetravel.config import UiSettings, data_dir, load_ui, save_theme
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_rfc3339
 from timetravel.errors import UserError
+from timetravel.query.desired import RENDERING
 from timetravel.query.detail import with_drift
 from timetravel.query.rows import ResourceSet
 from timetravel.query.screen import ScreenData
@@ -424,6 +425,11 @@ class TimetravelApp(ClusterSwitching, JumpHost):
         if self.live:
             self._follow_now(message.last)
             self._cursor_changed(immediate=True, recenter=True)
+        elif self.resources is not None and any(
+            r.endswith(RENDERING) for r in self.resources.repos
+        ):
+            # The moment shown waits for its desired set: a render may have brought it.
+            self._cursor_changed(immediate=True)
         self._load_timeline()
 
     @on(ResourceHighlighted)
