@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--seed", type=int, default=20261119)
+    parser.add_argument(
+        "--scale",
+        choices=["10k", "100k"],
+        default="10k",
+        help="the generated state store: 10,000 or 100,000 live objects (bench/datasets.py)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the results table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
@@ -72,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_collector()
     ctx = Context(quick=args.quick, out=args.out.resolve(), seed=args.seed, log=log)
+    ctx.shared["scale"] = args.scale
     info = machine()
     print(
         f"# timetravel bench{' --quick' if args.quick else ''}: {info['nproc']} CPU "
