@@ -14,6 +14,9 @@ from typing import Any
 
 from timetravel.domain.repopaths import as_directory
 
+# (API group, kind) of an Argo CD Application, as the store files it.
+APPLICATION = ("argoproj.io", "Application")
+
 
 def application_namespaces(
     objects: Iterable[dict[str, Any]], remote_urls: set[str]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from timetravel.domain.alerts import AlertEvent
+from timetravel.domain.argocd import APPLICATION
 from timetravel.domain.ignore import RuleSet
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.normalize import is_secret_kind
@@ -129,7 +130,8 @@ def _drift_events(
     known = outbox.drift_states(db.conn, list(ids.values()))
     # What ignore rules cover is expected, not drift: no alert for an autoscaler's replicas
     # an Application ignores (the rules of the Applications recorded now, and configured).
-    policy = policy_at(reader.state_at(until), ignore) if ids else NO_RULES
+    applications = reader.state_at(until, kind=APPLICATION) if ids else []
+    policy = policy_at(applications, ignore) if ids else NO_RULES
     events: list[AlertEvent] = []
     remember: list[tuple[int, str]] = []
     for key, resource_id in ids.items():

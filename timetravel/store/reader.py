@@ -311,8 +311,10 @@ class Reader:
         cluster: str | None = None,
         namespace: str | None = None,
         include_deleted: bool = False,
+        kind: tuple[str, str] | None = None,
     ) -> list[RevisionRecord]:
-        """Every resource live at ``at``: its latest revision at or before then."""
+        """Every resource live at ``at``: its latest revision at or before then.
+        ``kind``: (API group, kind) of the only resources wanted."""
         filters = []
         params: dict[str, Any] = {"at": at}
         if self._lifetimes:
@@ -326,6 +328,9 @@ class Reader:
         if namespace is not None:
             filters.append("res.namespace = :namespace")
             params["namespace"] = namespace
+        if kind is not None:
+            filters.append("res.api_group = :api_group AND res.kind = :kind")
+            params["api_group"], params["kind"] = kind
         tail = ("WHERE " + " AND ".join(filters)) if filters else ""
         latest = _LATEST_AT_LATERAL if self._postgres else f"JOIN segments s ON {_LATEST_AT}"
         sql = f"SELECT {_SEGMENT_COLUMNS} FROM resources res {latest} {tail}"
