@@ -170,9 +170,7 @@ def test_commits_are_recorded_first_and_a_moment_not_rendered_says_so(
         assert not [e for e in side.errors if e.get("kind") == "pending"]
     finally:
         db.conn.close()
-    assert _answers(db_path, history.moments()) == _answers(
-        history.reference, history.moments()
-    )
+    assert _answers(db_path, history.moments()) == _answers(history.reference, history.moments())
 
 
 @pytest.mark.parametrize("renders", [1, 5, COMMITS - 1])
@@ -196,9 +194,7 @@ def test_a_stop_during_the_renders_keeps_the_newest_and_a_resume_renders_the_res
         db.conn.close()
     # Recording again renders what is left (nothing new to record).
     assert _source(db_path, history.repo.path).sync() == 0
-    assert _answers(db_path, history.moments()) == _answers(
-        history.reference, history.moments()
-    )
+    assert _answers(db_path, history.moments()) == _answers(history.reference, history.moments())
 
 
 def test_the_screen_says_rendering_and_sees_each_render(
