@@ -18,7 +18,10 @@ from typing import Any
 
 from timetravel.domain.images import parse_image, running_image
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.times import to_micros
 from timetravel.domain.workloads import GROUPS, workload_of
+from timetravel.store import pod_digests
+from timetravel.store.pod_digests import Owner, PodGroup, Running, pod_of
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 
@@ -153,7 +156,7 @@ def images_at(
     ]
 
 
-def digest_history(
+def digest_history_from_revisions(
     reader: Reader,
     start: str,
     end: str,
@@ -161,10 +164,9 @@ def digest_history(
     cluster: str | None = None,
     workloads: Sequence[ResourceKey] | None = None,
 ) -> list[DigestSpan]:
-    """Which digests each workload ran in [start, end], oldest first sighting first.
-
-    A Pod's revision says what ran from its time until the Pod's next revision (or the
-    window's end); a digest's span is the union over every Pod of the workload."""
+    """:func:`digest_history` computed by decoding every Pod revision of the window (what
+    it did before the ``pod_digests`` index; kept as the reference the index is tested
+    against, tests/test_pod_digests_property.py)."""
     first = reader.state_at(start, cluster=cluster)
     ids = reader.resource_ids_of_kinds([("", "Pod"), *_OWNER_KINDS])
     changes = reader.revisions_of(ids, start, end)
@@ -232,12 +234,11 @@ class DigestEvent:
     images: tuple[str, ...] = ()
 
 
-def digest_events(
+def digest_events_from_revisions(
     reader: Reader, start: str, end: str, *, cluster: str | None = None
 ) -> tuple[dict[ResourceKey, set[str]], list[DigestEvent]]:
-    """What each workload ran at ``start``, and every digest that started or stopped
-    running in it in (start, end], in time order: a rollout is a start (the new digest's
-    first Pod) then a stop (the old one's last Pod gone)."""
+    """:func:`digest_events` computed by decoding every Pod revision of the window (the
+    reference the ``pod_digests`` index is tested against)."""
     first = reader.state_at(start, cluster=cluster)
     ids = reader.resource_ids_of_kinds([("", "Pod"), *_OWNER_KINDS])
     changes = reader.revisions_of(ids, start, end)
@@ -280,3 +281,218 @@ def digest_events(
                 events.append(DigestEvent(record.observed_at, workload, digest, True, (image,)))
         pods[record.key] = (workload, running)
     return dict(at_start), events
+
+
+# -- from the index ---------------------------------------------------------------------------
+# The answers below read ``pod_digests`` (store/pod_digests.py): what each Pod ran, a group
+# of rows where it changed, written with the revision. They are the answers of the
+# ``_from_revisions`` functions above, which decode every Pod revision of the window: a
+# revision that changes nothing of what a Pod runs changes nothing in them either (each
+# is a union of spans, or a count that does not move), so the revisions where something
+# changed, taken in the same order, give the same answer. One exception, at the window's
+# start, is made up for (``_seen_again_at``). The owners (ReplicaSets, Jobs: few, and
+# not in the index) are still read from their revisions.
+
+
+def _window_owners(
+    reader: Reader, start: str, end: str, cluster: str | None
+) -> dict[tuple[str, str, str], Any]:
+    """The owners a Pod's workload is found through, as the decoding path has them: the
+    ReplicaSets and Jobs of the state at ``start``, then (later ones winning) of every
+    revision in [start, end]."""
+    ids = reader.resource_ids_of_kinds(list(_OWNER_KINDS))
+    if not ids:
+        return {}
+    first = [
+        r
+        for r in reader.states_of(ids, start).values()
+        if not r.deleted and (cluster is None or r.key.cluster == cluster)
+    ]
+    first.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
+    changes = reader.revisions_of(ids, start, end)
+    if cluster is not None:
+        changes = [r for r in changes if r.key.cluster == cluster]
+    return {**owner_objects(first), **owner_objects(changes)}
+
+
+class _Workloads:
+    """The workload of a Pod group, by its owner (a few owners serve thousands of Pods)."""
+
+    def __init__(self, owners: Mapping[tuple[str, str, str], Any]) -> None:
+        self.owners = owners
+        self._known: dict[tuple[str, str, Owner], ResourceKey] = {}
+
+    def of(self, group: PodGroup) -> ResourceKey:
+        key = group.key
+        # Owned through a kind of GROUPS, the workload is an owner's, whatever the Pod's
+        # name; else it is the Pod itself.
+        by_owner = group.owner[0] in GROUPS
+        cached = (key.cluster, key.namespace, group.owner)
+        if by_owner and cached in self._known:
+            return self._known[cached]
+        ns = key.namespace
+
+        def lookup(kind: str, name: str) -> Mapping[str, Any] | None:
+            owner: Mapping[str, Any] | None = self.owners.get((kind, ns, name))
+            return owner
+
+        kind, name = workload_of(pod_of(key.name, group.owner), lookup)
+        found = ResourceKey(key.cluster, GROUPS.get(kind, ""), kind, ns, name)
+        if by_owner:
+            self._known[cached] = found
+        return found
+
+
+def _by_digest(group: PodGroup) -> dict[str, Running]:
+    """A group's running containers by digest (the last container of a digest wins, as in
+    the decoding path's ``{c.digest: c for c in containers}``)."""
+    return {running[2]: running for running in group.running}
+
+
+def _seen_again_at(
+    conn: Any, start: str, cluster: str | None, changes: list[PodGroup]
+) -> list[PodGroup]:
+    """The changes from ``start`` on with what the decoding path sees again at ``start``:
+    it opens each Pod's state at ``start``, then goes through every revision observed at
+    ``start`` once more. A Pod whose first revision of that instant changed nothing (no
+    group) shows there what ran before it, as a group of its own."""
+    firsts = pod_digests.first_revisions_at(conn, start, cluster=cluster)
+    if not firsts:
+        return changes
+    instant = pod_digests.text_of(to_micros(start))  # the index's text of that time
+    opened = {(g.resource_id, g.revision_id) for g in changes if g.at == instant}
+    quiet = {rid: rev for rid, rev in firsts.items() if (rid, rev) not in opened}
+    before = pod_digests.in_force_before(conn, list(quiet), start)
+    again = [group.moved(start, quiet[rid]) for rid, group in before.items()]
+    at_start = sorted([g for g in changes if g.at == instant] + again, key=lambda g: g.revision_id)
+    return at_start + [g for g in changes if g.at != instant]
+
+
+def digest_history(
+    reader: Reader,
+    start: str,
+    end: str,
+    *,
+    cluster: str | None = None,
+    workloads: Sequence[ResourceKey] | None = None,
+) -> list[DigestSpan]:
+    """Which digests each workload ran in [start, end], oldest first sighting first.
+
+    A Pod's revision says what ran from its time until the Pod's next revision (or the
+    window's end); a digest's span is the union over every Pod of the workload. Read from
+    the ``pod_digests`` index (see :func:`digest_history_from_revisions`)."""
+    conn = reader.conn
+    keys = pod_digests.pod_keys(conn, cluster)
+    at_start = pod_digests.running_at(conn, start, cluster=cluster, keys=keys)
+    changes = pod_digests.changes_between(
+        conn, start, end, cluster=cluster, with_start=True, keys=keys
+    )
+    changes = _seen_again_at(conn, start, cluster, changes)
+    resolve = _Workloads(_window_owners(reader, start, end, cluster))
+    wanted = set(workloads) if workloads is not None else None
+    spans: dict[tuple[ResourceKey, str], DigestSpan] = {}
+    current: dict[ResourceKey, tuple[ResourceKey, dict[str, Running]]] = {}
+
+    def close(pod: ResourceKey, until: str) -> None:
+        held = current.pop(pod, None)
+        if held is None:
+            return
+        workload, running = held
+        for digest in running:
+            span = spans[(workload, digest)]
+            span.last_seen = max(span.last_seen, until)
+
+    def open_(group: PodGroup, at: str) -> None:
+        if not group.running:
+            return
+        workload = resolve.of(group)
+        if wanted is not None and workload not in wanted:
+            return
+        running = _by_digest(group)
+        current[group.key] = (workload, running)
+        for digest, (_, _, _, image, repository) in running.items():
+            span = spans.get((workload, digest))
+            if span is None:
+                span = spans[(workload, digest)] = DigestSpan(
+                    workload, digest, repository=repository, first_seen=at, last_seen=at
+                )
+            span.images.add(image)
+            span.pods.add(group.key.name)
+            span.last_seen = max(span.last_seen, at)
+
+    for group in at_start:
+        open_(group, start)
+    for group in changes:
+        close(group.key, group.at)
+        open_(group, group.at)
+    for pod in list(current):
+        close(pod, end)
+    return sorted(spans.values(), key=lambda s: (s.first_seen, str(s.workload), s.digest))
+
+
+def digest_events(
+    reader: Reader, start: str, end: str, *, cluster: str | None = None
+) -> tuple[dict[ResourceKey, set[str]], list[DigestEvent]]:
+    """What each workload ran at ``start``, and every digest that started or stopped
+    running in it in (start, end], in time order: a rollout is a start (the new digest's
+    first Pod) then a stop (the old one's last Pod gone). Read from the ``pod_digests``
+    index (see :func:`digest_events_from_revisions`)."""
+    conn = reader.conn
+    keys = pod_digests.pod_keys(conn, cluster)
+    at_start = pod_digests.running_at(conn, start, cluster=cluster, keys=keys)
+    changes = pod_digests.changes_between(conn, start, end, cluster=cluster, keys=keys)
+    resolve = _Workloads(_window_owners(reader, start, end, cluster))
+    # By number: a month holds a few hundred thousand changes, and hashing a key (a
+    # dataclass) each time cost more than the rest. Pods by resource id, workloads by
+    # their place in ``workloads``.
+    workloads: list[ResourceKey] = []
+    numbers: dict[ResourceKey, int] = {}
+    by_owner: dict[tuple[str, str, Owner], int] = {}
+
+    def number(group: PodGroup) -> int:
+        cached = (group.key.cluster, group.key.namespace, group.owner)
+        found = by_owner.get(cached)
+        if found is not None:
+            return found
+        workload = resolve.of(group)
+        found = numbers.get(workload)
+        if found is None:
+            found = numbers[workload] = len(workloads)
+            workloads.append(workload)
+        if group.owner[0] in GROUPS:  # else the Pod is its own workload: by its name
+            by_owner[cached] = found
+        return found
+
+    pods: dict[int, tuple[int, dict[str, Running]]] = {}
+    counts: dict[tuple[int, str], int] = defaultdict(int)
+    events: list[DigestEvent] = []
+    for group in at_start:
+        workload, running = number(group), _by_digest(group)
+        pods[group.resource_id] = (workload, running)
+        for digest in running:
+            counts[(workload, digest)] += 1
+    first: dict[ResourceKey, set[str]] = defaultdict(set)
+    for (workload, digest), n in counts.items():
+        if n:
+            first[workloads[workload]].add(digest)
+    nothing: dict[str, Running] = {}
+    for group in changes:
+        old_workload, old_running = pods.get(group.resource_id, (-1, nothing))
+        if group.running:
+            running, workload = _by_digest(group), number(group)
+        else:
+            # Nothing runs: what the Pod's workload is does not matter (nothing starts).
+            running, workload = nothing, old_workload
+        # Set differences, as the decoding path takes them: the order of the events of
+        # one instant is theirs.
+        for digest in old_running.keys() - running.keys():
+            counts[(old_workload, digest)] -= 1
+            if counts[(old_workload, digest)] == 0:
+                events.append(DigestEvent(group.at, workloads[old_workload], digest, False))
+        for digest in running.keys() - old_running.keys():
+            counts[(workload, digest)] += 1
+            if counts[(workload, digest)] == 1:
+                image = running[digest][3]
+                events.append(DigestEvent(group.at, workloads[workload], digest, True, (image,)))
+        pods[group.resource_id] = (workload, running)
+    return dict(first), events

@@ -23,6 +23,11 @@ What each word means here, from what timetravel records:
 - **recovery time**: from a failed deployment to the next digest starting in the workload
   (the rollback or the fix).
 
+The deployments come from :func:`~timetravel.query.artifacts.digest_events`, which reads
+the Pods' running digests where they changed (the ``pod_digests`` index the writer keeps,
+store/pod_digests.py): a month of a large cluster in a few seconds, not every Pod revision
+of it decoded.
+
 Medians and 90th percentiles are nearest-rank: the value at rank ceil(p x n) of the n
 sorted values, so each is a real deployment's figure that a reader can find in the list.
 """

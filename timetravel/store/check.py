@@ -33,7 +33,7 @@ from typing import Any
 import zstandard as zstd
 
 from timetravel.domain.times import to_micros
-from timetravel.store import codec, dialect
+from timetravel.store import codec, dialect, pod_digests
 from timetravel.store import segments as seg
 from timetravel.store.handle import StoreDB
 
@@ -69,6 +69,9 @@ class CheckReport:
     duplicate_gaps: int = 0
     duplicate_ref_moves: int = 0
     index_without_segment: int = 0  # index rows naming a segment that does not exist
+    # Pods whose running digests (pod_digests) are not what their revisions say: the index
+    # is derived, so repair lays them out again from the revisions.
+    stale_pod_digests: list[int] = field(default_factory=list)
     # Each damaged frame: (segment id, object, from, until): what it cannot answer.
     damaged_frames: list[tuple[int, str, str, str | None]] = field(default_factory=list)
 
@@ -82,6 +85,7 @@ class CheckReport:
             or self.duplicate_gaps
             or self.duplicate_ref_moves
             or self.index_without_segment
+            or self.stale_pod_digests
         )
 
     def lines(self) -> list[str]:
@@ -108,6 +112,11 @@ class CheckReport:
             out.append(f"  ... and {len(self.damaged_frames) - 50:,} more damaged frames")
         if self.index_without_segment:
             out.append(f"{self.index_without_segment:,} index rows naming no segment")
+        if self.stale_pod_digests:
+            out.append(
+                f"{len(self.stale_pod_digests):,} Pods whose running digests (pod_digests) "
+                "are not what their revisions say"
+            )
         if self.duplicate_gaps:
             out.append(f"{self.duplicate_gaps:,} duplicate gaps")
         if self.duplicate_ref_moves:
@@ -125,14 +134,18 @@ class RepairReport:
     dropped_duplicates: int = 0
     gaps: int = 0
     ref_moves: int = 0
+    pod_digests: int = 0  # Pods whose running digests were laid out again (and no more)
 
     def lines(self) -> list[str]:
-        return [
+        out = [
             f"repaired {self.objects:,} objects: {self.dropped_duplicates:,} duplicate "
             f"revisions dropped, {self.dropped_index_rows:,} index rows without a revision "
             f"dropped, {self.indexed:,} revisions indexed",
             f"dropped {self.gaps:,} duplicate gaps and {self.ref_moves:,} duplicate ref moves",
         ]
+        if self.pod_digests:
+            out.append(f"laid out the running digests of {self.pod_digests:,} more Pods again")
+        return out
 
 
 @dataclass
@@ -257,6 +270,7 @@ def check(db: StoreDB, *, progress: Callable[[int], None] | None = None) -> Chec
     report = CheckReport()
     _index(db)
     keyframes = _Keyframes()
+    pods = set(pod_digests.pod_ids(db.conn))
     for rid, rows in _by_resource(db):
         report.resources += 1
         report.segments += len(rows)
@@ -271,12 +285,27 @@ def check(db: StoreDB, *, progress: Callable[[int], None] | None = None) -> Chec
         damage = _examine(rid, decoded, len(rows) - len(decoded), indexed)
         if damage.repairable or damage.conflicting or damage.undecodable:
             report.damaged[rid] = damage
+        if rid in pods and not _pod_digests_hold(db, rid, decoded):
+            report.stale_pod_digests.append(rid)
         if progress is not None:
             progress(1)
     report.index_without_segment = len(_orphan_index_rows(db))
     report.duplicate_gaps = len(_duplicate_gaps(db))
     report.duplicate_ref_moves = len(_duplicate_ref_moves(db))
     return report
+
+
+def _pod_digests_hold(db: StoreDB, rid: int, decoded: list[_Decoded]) -> bool:
+    """Whether a Pod's ``pod_digests`` rows are the groups its decoded revisions make."""
+    revisions = sorted(
+        ((e, b) for d in decoded for e, b in zip(d.entries, d.bodies, strict=True)),
+        key=lambda pair: seg.order(pair[0]),
+    )
+    expected = pod_digests.groups(
+        (int(e[seg.ID]), str(e[seg.OBSERVED_AT]), pod_digests.content_of_revision(e, b))
+        for e, b in revisions
+    )
+    return pod_digests.stored_groups(db.conn, rid) == expected
 
 
 def _name(db: StoreDB, rid: int) -> str:
@@ -335,7 +364,15 @@ def repair(db: StoreDB, report: CheckReport) -> RepairReport:
             continue
         with conn:
             _rewrite(db, rid, keyframes, result)
+            # A Pod's running digests, from the revisions it now holds (store.pod_digests).
+            pod_digests.rebuild(conn, pod_digests.pod_ids(conn, [rid]))
         result.objects += 1
+    rewritten = {rid for rid, damage in report.damaged.items() if damage.repairable}
+    stale = [rid for rid in report.stale_pod_digests if rid not in rewritten]
+    if stale:
+        with conn:
+            pod_digests.rebuild(conn, stale)
+        result.pod_digests = len(stale)
     with conn:
         orphans = _orphan_index_rows(db)
         conn.executemany("DELETE FROM revisions WHERE observed_us = ? AND id = ?", orphans)

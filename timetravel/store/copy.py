@@ -33,7 +33,8 @@ change; a gap by (cluster, source, started_at, ended_at); a Warning event by its
 by ``audit_id``, a later stage replacing an earlier one.
 
 Not copied: ``manifest_cache`` (rebuilt when needed), ``declared_changes`` (made again for
-each desired set written: it is relative to the target's previous set),
+each desired set written: it is relative to the target's previous set), ``pod_digests``
+(made for each Pod revision written, as the writer makes it: store.pod_digests),
 ``recorder_state`` (each recorder's own liveness: the target's recorders keep theirs).
 
 ``cluster`` copies one cluster: its objects, gaps and Warning events, the repositories that

@@ -12,7 +12,7 @@ import zstandard as zstd
 
 from timetravel.domain.times import to_micros
 from timetravel.errors import UserError
-from timetravel.store import codec, dialect
+from timetravel.store import codec, dialect, pod_digests
 from timetravel.store import segments as seg
 from timetravel.store.copy_parts import CopyReport, Scope, StartProgress, chunks, many, marks, meta
 from timetravel.store.handle import StoreDB
@@ -184,6 +184,10 @@ class RevisionCopy:
         self._row_ids = {t: _RowIds(self.dst, t) for t in ("resources", "keyframes", "segments")}
         # The batch's new rows, by table, written together at its end (see _RowIds).
         self._rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _WRITES}
+        # The target's Pods' running digests (store.pod_digests), kept as the writer keeps
+        # them; the Pods a batch gave a revision older than their latest are laid out again.
+        self._pods = pod_digests.PodDigests(self.dst)
+        self._relaid: set[int] = set()
 
     # -- the plan ------------------------------------------------------------------------
     def _cluster_filter(self) -> tuple[str, list[Any]]:
@@ -512,14 +516,29 @@ class RevisionCopy:
             for table, sql in _WRITES.items():
                 many(self.dst, sql, self._rows[table])
                 self._rows[table].clear()
+            self._index_pods(by_resource)
             self.ids.finish()
         self._touched.update(by_resource)
+
+    def _index_pods(self, by_resource: dict[int, list[_Revision]]) -> None:
+        """The batch's Pod revisions into ``pod_digests``, after its rows are written."""
+        relaid, self._relaid = self._relaid, set()
+        for rid in pod_digests.pod_ids(self.dst, list(by_resource)):
+            if rid in relaid:
+                self._pods.forget()
+                pod_digests.rebuild(self.dst, [rid])
+                continue
+            for r in by_resource[rid]:
+                content = pod_digests.content_of_revision(r.entry, r.body)
+                self._pods.written(rid, int(r.entry[seg.ID]), r.at, content)
 
     def _place(self, resource_id: int, group: list[_Revision]) -> None:
         """Write one object's new revisions into its segments, and the time index."""
         rows = self._rows["revisions"]
         tail = self._tail(resource_id)
         late = [r for r in group if tail is not None and r.at < tail.last_at]
+        if late:
+            self._relaid.add(resource_id)
         for r in late:
             rows.append((r.us, r.entry[seg.ID], self._insert_late(resource_id, r)))
         if late:
@@ -612,6 +631,8 @@ class RevisionCopy:
         self._resources.clear()
         self._tails.clear()
         self._keyframes.clear()
+        self._pods.forget()
+        self._relaid.clear()
         for rows in self._rows.values():
             rows.clear()
 

@@ -15,6 +15,7 @@ from timetravel.domain.times import to_micros
 from timetravel.store import codec
 from timetravel.store import segments as seg
 from timetravel.store.declared import index_existing_sets
+from timetravel.store.pod_digests import fill as fill_pod_digests
 from timetravel.store.redact_stored import redact_stored_secrets
 from timetravel.store.secret_key import stored_redaction
 
@@ -608,3 +609,34 @@ def m012_alerts(db: Database) -> None:
             since TEXT NOT NULL
         )"""
     )
+
+
+@migrations(name="m013_pod_digests")
+def m013_pod_digests(db: Database) -> None:
+    # The image digests each Pod's containers ran, a row where they change (see
+    # store/pod_digests.py): `timetravel report` reads a month of them in one range scan
+    # instead of decoding every Pod revision of the month. What a Pod runs is a row of
+    # pod_runs, stored once for every Pod and change that runs it. Kept by the writer from
+    # now on; filled here from the Pod revisions already stored, each decoded once.
+    db.execute(
+        """
+        CREATE TABLE pod_runs (
+            id INTEGER PRIMARY KEY,
+            hash BLOB NOT NULL UNIQUE,
+            body TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE pod_digests (
+            at_us INTEGER NOT NULL,
+            revision_id INTEGER NOT NULL,
+            resource_id INTEGER NOT NULL REFERENCES resources(id),
+            run_id INTEGER REFERENCES pod_runs(id),
+            PRIMARY KEY (at_us, revision_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        "CREATE INDEX pod_digests_by_resource ON pod_digests (resource_id, at_us, revision_id)"
+    )
+    fill_pod_digests(db.conn)

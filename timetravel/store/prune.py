@@ -86,6 +86,8 @@ _PG_TABLES = (
     "ref_updates",
     "desired_sets",
     "declared_changes",
+    "pod_digests",
+    "pod_runs",
     "commits",
     "pipeline_runs",
     "audit_events",

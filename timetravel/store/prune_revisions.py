@@ -19,7 +19,7 @@ from typing import Any
 import zstandard as zstd
 
 from timetravel.domain.times import to_micros
-from timetravel.store import codec
+from timetravel.store import codec, pod_digests
 from timetravel.store import segments as seg
 from timetravel.store.copy_parts import chunks, many, marks
 
@@ -36,6 +36,7 @@ class ObjectPlan:
     segments: list[int] = field(default_factory=list)  # deleted
     rewrite: tuple[int, str, int, bytes] | None = None  # (id, first_at, count, body)
     first_at: str | None = None  # the object's first revision after pruning
+    base_id: int | None = None  # the id of that revision (its base)
     gone: bool = False  # nothing of it is kept: the resource row goes too
 
     @property
@@ -127,6 +128,7 @@ def plan(
     out.index_rows = [_index_row(e) for e in dropped]
     out.segments = [int(row[0]) for row in rows[:-1]]
     out.first_at = base[seg.OBSERVED_AT]
+    out.base_id = int(base[seg.ID])
     if b > 0 or base[seg.UID] != entries[b][seg.UID]:
         last = rows[-1]
         kept = [base, *after]
@@ -174,6 +176,17 @@ def write(conn: Any, plans: Sequence[ObjectPlan]) -> None:
         conn,
         "UPDATE resources SET first_at = ? WHERE id = ?",
         [(p.first_at, p.resource_id) for p in plans if p.first_at is not None],
+    )
+    # A Pod's running digests (store.pod_digests): before the cut only the group in force
+    # stays, from its base on; those of an object that goes, before its resource row.
+    pod_digests.prune(
+        conn,
+        {
+            p.resource_id: (p.first_at, p.base_id)
+            for p in plans
+            if p.first_at is not None and p.base_id is not None
+        },
+        [p.resource_id for p in plans if p.gone],
     )
     many(conn, "DELETE FROM resources WHERE id = ?", [(p.resource_id,) for p in plans if p.gone])
 

@@ -335,6 +335,66 @@ class Reader:
         latest = _LATEST_AT_LATERAL if self._postgres else f"JOIN segments s ON {_LATEST_AT}"
         sql = f"SELECT {_SEGMENT_COLUMNS} FROM resources res {latest} {tail}"
         rows = self._blobs(sql, params).fetchall()
+        records = [r for r in self._latest_of(rows, at) if include_deleted or r.change != "deleted"]
+        # Sorted here, not by SQL: its sorter would copy every body blob once more.
+        records.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
+        return records
+
+    def states_of(self, resource_ids: Sequence[int], at: str) -> dict[int, RevisionRecord]:
+        """The latest revision at or before ``at`` of each of these resources (deletions
+        included), by resource id: :meth:`state_at` for a few resources, the same seek
+        per resource. A resource without one is absent, and so is one whose segment is
+        damaged (noted for :meth:`damage`, as a state leaves it out)."""
+        out: dict[int, RevisionRecord] = {}
+        ids = sorted(set(resource_ids))
+        # The seek of state_at, with the time as the first parameter and the ids after it.
+        latest = (
+            _LATEST_AT_LATERAL if self._postgres else f"JOIN segments s ON {_LATEST_AT}"
+        ).replace(":at", "?")
+        for where, params in self._id_sets("res.id", ids):
+            sql = f"SELECT {_SEGMENT_COLUMNS} FROM resources res {latest} WHERE {where}"
+            rows = self._blobs(sql, [at, *params]).fetchall()
+            for record in self._latest_of(rows, at):
+                out[record.resource_id] = record
+        return out
+
+    def touched_between(
+        self, start: str, end: str, *, cluster: str | None = None, limit: int | None = None
+    ) -> list[int] | None:
+        """The resources with a revision observed in (start, end], by id, each once: read
+        along the time index, nothing decoded. None when more than ``limit`` revisions lie
+        there (the caller reads the state in full instead). ``cluster``: that cluster's
+        only (None: every cluster's)."""
+        sql = (
+            "SELECT s.resource_id FROM revisions rv JOIN segments s ON s.id = rv.segment_id "
+            "WHERE rv.observed_us > ? AND rv.observed_us <= ?"
+        )
+        params: list[Any] = [to_micros(start), to_micros(end)]
+        if cluster is not None:
+            sql = sql.replace(
+                "WHERE", "JOIN resources res ON res.id = s.resource_id WHERE res.cluster = ? AND"
+            )
+            params.insert(0, cluster)
+        if limit is not None:
+            sql += f" LIMIT {int(limit) + 1}"
+        rows = self.conn.execute(sql, params).fetchall()
+        if limit is not None and len(rows) > limit:
+            return None
+        return list(dict.fromkeys(int(row[0]) for row in rows))
+
+    def revision_watermark(self) -> int | None:
+        """A number that grows with every revision written (None where the engine has none:
+        see ``dialect.revision_watermark``): equal twice, nothing was written between."""
+        return dialect.revision_watermark(self.conn)
+
+    def keys_of(self, resource_ids: Sequence[int]) -> dict[int, ResourceKey]:
+        """The key of each of these resources, by id (those whose identity is gone left out)."""
+        known = self._identities_of(resource_ids)
+        return {rid: known[rid][0] for rid in resource_ids if rid in known}
+
+    def _latest_of(self, rows: Sequence[Any], at: str) -> list[RevisionRecord]:
+        """The latest revision at or before ``at`` in each segment row (a resource's latest
+        segment then), decoded; a damaged segment is left out and noted."""
         # Thousands of records are alive at once and hold no reference cycles: collection
         # passes over them would only cost time.
         with collector_paused():
@@ -356,11 +416,7 @@ class Reader:
                 if found is None:  # not possible: the segment starts at or before ``at``
                     continue
                 e, body = found
-                if e[seg.CHANGE] == "deleted" and not include_deleted:
-                    continue
                 records.append(_from_entry(e, row[1], identities[row[1]], body))
-        # Sorted here, not by SQL: its sorter would copy every body blob once more.
-        records.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
         return records
 
     def object_at(self, key: ResourceKey, at: str) -> RevisionRecord | None:

@@ -28,6 +28,7 @@ from timetravel.store import segments as seg
 from timetravel.store.appender import SELECT_SEGMENTS, SegmentAppender, SegmentRow, families
 from timetravel.store.db import DatabaseUnavailable, redaction_key
 from timetravel.store.handle import StoreDB
+from timetravel.store.pod_digests import PodDigests, content_of
 
 # Revision ids a PostgreSQL writer takes at once (the sequence's increment, store.pg_schema).
 ID_BLOCK = 64
@@ -126,6 +127,7 @@ class RevisionWriter:
         self._resource_ids: dict[ResourceKey, int] = {}
         self._known_clusters: set[str] = set()
         self._segments = SegmentAppender(self.conn)
+        self._pods = PodDigests(self.conn, cache_size=cache_size)
         self._next_id = 0  # the next revision id, read at the start of each batch
         self._postgres = dialect.is_postgres(self.conn)
         self._block_end = 0  # PostgreSQL: the end of the block of ids taken
@@ -263,6 +265,7 @@ class RevisionWriter:
         except BaseException:
             self._last.clear()
             self._segments.forget()
+            self._pods.forget()
             self._resource_ids.clear()
             self._known_clusters.clear()
             raise
@@ -429,6 +432,16 @@ class RevisionWriter:
             (to_micros(obs.observed_at), rev_id, segment_id),
         )
         self._update_lifetime(rid, obs.observed_at, change, last)
+        if raw_obj["kind"] == "Pod" and not str(raw_obj["apiVersion"]).rpartition("/")[0]:
+            # The Pod's running digests, where they change (store.pod_digests).
+            self._pods.written(
+                rid,
+                rev_id,
+                obs.observed_at,
+                content_of(normalized, change == "deleted"),
+                first=last is None,
+                after=last.observed_at if last is not None and not last.damaged else None,
+            )
         self._remember(
             rid,
             _Last(
