@@ -14,6 +14,7 @@ from timetravel.commands.options import (
     user_errors,
     window_options,
 )
+from timetravel.config import load_drift_rules
 from timetravel.domain.times import to_rfc3339, to_stored
 from timetravel.export.drift import drift_text
 from timetravel.query.drift_report import drifts_between
@@ -61,7 +62,12 @@ def drift(
     db = open_database(resolve_db(db_path), readonly=True)
     chosen = one_cluster([c["name"] for c in Reader(db).clusters()], cluster)
     found = drifts_between(
-        db, to_stored(since), to_stored(until), cluster=chosen, namespaces=namespaces
+        db,
+        to_stored(since),
+        to_stored(until),
+        cluster=chosen,
+        namespaces=namespaces,
+        ignore=load_drift_rules(),
     )
     data = {
         "since": to_rfc3339(since),

@@ -35,6 +35,7 @@ from timetravel.export import (
 )
 from timetravel.host import local_zone
 from timetravel.query.damage import damage_line
+from timetravel.query.drift_report import with_drift_intervals
 from timetravel.query.moment import build_snapshot
 from timetravel.query.scope import one_cluster
 from timetravel.store.db import open_database
@@ -186,9 +187,11 @@ def export(
     db = open_database(resolve_db(db_path), readonly=True)
     known = [c["name"] for c in Reader(db).clusters()]
     chosen = one_cluster(known, cluster)
+    rules = load_drift_rules()
     snapshot = build_snapshot(
-        db, at, window=window, namespaces=namespaces, cluster=chosen, ignore=load_drift_rules()
+        db, at, window=window, namespaces=namespaces, cluster=chosen, ignore=rules
     )
+    snapshot = with_drift_intervals(db, snapshot, ignore=rules)
     damaged = damage_line(snapshot.errors)
     if damaged is not None:
         # The rest is exported (exit 0); what could not be read is in its errors too.

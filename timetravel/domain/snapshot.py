@@ -214,6 +214,8 @@ class Snapshot:
     errors: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     artifacts: tuple[dict[str, Any], ...] = ()  # v1.1: query.chain.ArtifactChain.to_json
     notes: tuple[dict[str, Any], ...] = ()  # v1.1: domain.notes.Note.to_json
+    # v1.1: every drift interval overlapping the window (query.drift_report.Drift.to_json).
+    drift: tuple[dict[str, Any], ...] = ()
 
     def to_json(self, *, raw: bool = False) -> dict[str, Any]:
         """The schema's document (``raw``: see :meth:`ResourceView.to_json`)."""
@@ -231,6 +233,7 @@ class Snapshot:
             "errors": list(self.errors),
             "artifacts": list(self.artifacts),
             "notes": list(self.notes),
+            "drift": list(self.drift),
         }
 
 

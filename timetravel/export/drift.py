@@ -9,7 +9,8 @@ from timetravel.domain.printable import printable
 _COLUMNS = ("RESOURCE", "OPENED", "BY", "CLOSED", "HOW", "LASTED")
 
 
-def _lasted(seconds: float | None) -> str:
+def lasted_text(seconds: float | None) -> str:
+    """How long a drift lasted, as `1d2h5m`; `still open` when it has not closed."""
     if seconds is None:
         return "still open"
     minutes, secs = divmod(int(seconds), 60)
@@ -36,7 +37,7 @@ def drift_text(data: dict[str, Any]) -> str:
                 by,
                 d["closed_at"] or "-",
                 d["closed_how"] or "-",
-                _lasted(d["lasted_seconds"]),
+                lasted_text(d["lasted_seconds"]),
             ]
         )
     if not rows:

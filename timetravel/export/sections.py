@@ -16,6 +16,7 @@ from typing import Any
 
 from timetravel.domain.ci_env import PipelineRun
 from timetravel.domain.snapshot import ChangeView, RepoView
+from timetravel.export.drift import lasted_text
 from timetravel.export.report import Affected, Event, trim
 from timetravel.export.sentences import Sentences
 from timetravel.export.wording import (
@@ -121,6 +122,7 @@ class Sections(Sentences):
         self.git()
         self.timeline()
         self.notes()
+        self.drift()
         self.affected()
         self.images()
         self.problems()
@@ -489,6 +491,34 @@ class Sections(Sentences):
                 for n in notes
             ),
         )
+        self.close_section()
+
+    def drift(self) -> None:
+        """Each drift that overlaps the window: when it opened and by whom, when and how it
+        closed, how long it lasted; no section when there was none."""
+        r, text = self.r, self.text
+        intervals = r.snapshot.drift
+        if not intervals:
+            return
+        self.open_section("drift", "Drift intervals")
+        self.table(
+            ("resource", "opened", "by", "closed", "how", "lasted"),
+            (
+                self.table_row(
+                    self.code(_about(d)),
+                    text(r.clock(d["opened_at"])),
+                    text(" ".join(x for x in (d["opened_cause"], d["opened_by"]) if x) or "-"),
+                    text(r.clock(d["closed_at"])) if d["closed_at"] else text("-"),
+                    text(d["closed_how"] or "-"),
+                    text(lasted_text(d["lasted_seconds"])),
+                )
+                for d in intervals[: r.limits.resource_rows]
+            ),
+        )
+        if len(intervals) > r.limits.resource_rows:
+            left = len(intervals) - r.limits.resource_rows
+            later = text(plural(left, "later drift"))
+            self.note(f"{later} left out; all are in the JSON snapshot.")
         self.close_section()
 
     def images(self) -> None:

@@ -22,6 +22,7 @@ from timetravel.errors import UserError
 from timetravel.export import write_export, write_file
 from timetravel.notify.deliver import Receiver, deliver, make_messages
 from timetravel.notify.evaluate import evaluate
+from timetravel.query.drift_report import with_drift_intervals
 from timetravel.query.moment import build_snapshot
 from timetravel.store import Database
 from timetravel.store.db import open_database
@@ -72,7 +73,8 @@ class AlertLoop(threading.Thread):
                 continue
             try:
                 at = datetime.fromisoformat(event.at.replace("Z", "+00:00"))
-                snapshot = build_snapshot(db, at, cluster=event.cluster)
+                snapshot = build_snapshot(db, at, cluster=event.cluster, ignore=self.ignore)
+                snapshot = with_drift_intervals(db, snapshot, ignore=self.ignore)
                 write_file(Path(target), write_export(snapshot, "bundle"))
             except Exception as exc:  # a bundle that cannot be written leaves the alert be
                 self._say_once(f"snapshot:{target}", f"alerts: cannot write {target}: {exc}")

@@ -9,16 +9,20 @@ either moment declares (a commit can open or close drift without touching the cl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from timetravel.domain.argocd import APPLICATION
 from timetravel.domain.drift import DriftInterval
+from timetravel.domain.ignore import RuleSet
 from timetravel.domain.model import ResourceKey
-from timetravel.domain.times import from_stored, stored_to_rfc3339
+from timetravel.domain.snapshot import Snapshot
+from timetravel.domain.times import from_stored, parse_rfc3339, stored_to_rfc3339, to_stored
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DesiredState
 from timetravel.query.drift import drift_history
+from timetravel.query.ignore_policy import policy_at
 from timetravel.query.moment import build_snapshot
 from timetravel.store import Database
 from timetravel.store.reader import Reader
@@ -59,10 +63,13 @@ def drifts_between(
     *,
     cluster: str | None = None,
     namespaces: Sequence[str] = (),
+    ignore: RuleSet | None = None,
 ) -> list[Drift]:
-    """Drift intervals overlapping [since, until] (stored time text), oldest first."""
+    """Drift intervals overlapping [since, until] (stored time text), oldest first; what
+    ignore rules cover is not drift (``ignore`` and the Applications recorded at ``until``)."""
     reader = Reader(db)
     causes = CauseFinder(db)
+    policy = policy_at(reader.state_at(until, kind=APPLICATION), ignore)
     start = build_snapshot(
         db, from_stored(since), window=timedelta(0), cluster=cluster, causes=causes
     )
@@ -84,10 +91,51 @@ def drifts_between(
         keys = {k for k in keys if k.namespace in namespaces}
     out = []
     for key in sorted(keys):
-        for interval in drift_history(db, key, until, causes=causes):
+        for interval in drift_history(db, key, until, causes=causes, policy=policy):
             if interval.opened_at <= until and (
                 interval.closed_at is None or interval.closed_at >= since
             ):
                 out.append(Drift(key, interval))
     out.sort(key=lambda d: (d.interval.opened_at, d.key))
     return out
+
+
+def with_drift_intervals(
+    db: Database, snapshot: Snapshot, *, ignore: RuleSet | None = None
+) -> Snapshot:
+    """``snapshot`` with every drift interval that overlaps its window (``drift[]``).
+
+    The resources that can have one are found from the snapshot itself: those drifted at
+    ``at``, those that changed in the window, and, when a branch moved in it, everything
+    declared at either end of the window. Each one's intervals are its whole drift history
+    (``drift.drift_history``) cut to the window, judged with the ignore rules in force at
+    the window's end (configured, and the Applications recorded then), as
+    :func:`drifts_between` judges them.
+    """
+    since = to_stored(parse_rfc3339(snapshot.window_from))
+    until = to_stored(parse_rfc3339(snapshot.window_to))
+    declared = {r.key for r in snapshot.resources if r.desired is not None}
+    keys = {r.key for r in snapshot.resources if r.state == "drifted"}
+    keys |= {c.key for c in snapshot.changes} & declared
+    if snapshot.commits:
+        # A commit can open or close drift without a change in the cluster.
+        keys |= declared
+        clusters = {r.key.cluster for r in snapshot.resources}
+        desired = DesiredState(db)
+        for cluster in clusters:
+            for dkey in desired.merged_at(since, cluster)[1]:
+                keys.add(ResourceKey(cluster, *dkey))
+    if not keys:
+        return replace(snapshot, drift=())
+    reader = Reader(db)
+    policy = policy_at(reader.state_at(until, kind=APPLICATION), ignore)
+    causes = CauseFinder(db)
+    found = []
+    for key in sorted(keys):
+        for interval in drift_history(db, key, until, causes=causes, policy=policy):
+            if interval.opened_at <= until and (
+                interval.closed_at is None or interval.closed_at >= since
+            ):
+                found.append(Drift(key, interval))
+    found.sort(key=lambda d: (d.interval.opened_at, d.key))
+    return replace(snapshot, drift=tuple(d.to_json() for d in found))
