@@ -36,6 +36,7 @@ BENCHMARKS = (
     "desired",
     "git_follow",
     "screen",
+    "scrub",
     "memory",
     "pg",
     "operations",

@@ -18,6 +18,13 @@ else one made here and cached.
 - ``screen.keypress_to_data``: press until every load the key started has landed
   (``app.settled``), the time until the screen shows the new moment's data. No target in
   the issue; reported so the repaint figure is not read as more than it is.
+- ``screen.step_to_data`` (issue 26): → once the screen settled, key -> the new moment's
+  rows, counts and the selected resource's detail set on screen. Target p95 <= 50 ms.
+- ``screen.held_to_data`` (issue 26): → held, keys 50 ms apart: for each key that moved
+  the cursor, key -> that moment's rows and counts; a moment the cursor left before its
+  data landed counts as never. Target p95 <= 50 ms.
+- ``screen.jump_to_data`` (issue 26): home and end in turn, nothing of the moment kept
+  (``invalidate`` first): key -> rows, counts and detail. Target p95 <= 300 ms.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -59,8 +67,8 @@ SCRUB_INTERVAL = 0.05
 
 def sizes(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"presses": 8, "data": 1, "settle_timeout": 30.0}
-    return {"presses": 40, "data": 3, "settle_timeout": 120.0}
+        return {"presses": 8, "data": 1, "settle_timeout": 30.0, "steps": 4, "jumps": 2}
+    return {"presses": 40, "data": 3, "settle_timeout": 120.0, "steps": 20, "jumps": 6}
 
 
 def screen_store(ctx: Context, store: StateStore) -> Path:
@@ -190,7 +198,105 @@ async def _data_presses(pilot: Any, count: int, timeout: float, result: dict[str
         result["to_data"].append(time.perf_counter() - t)
 
 
-def drive(db: Path, now: datetime, presses: int, data: int, timeout: float, out: Path) -> None:
+def _moment_shown(app: Any, *, detail: bool = True) -> bool:
+    """The moment at the cursor is on screen: its rows and counts (the list and its
+    header), and the selected resource's detail (issue 26's "rows, counts and detail")."""
+    shown = app.resources
+    if shown is None or shown.at != app.moment:
+        return False
+    if not detail or app.selected is None:
+        return True
+    found = app.detail
+    return found is not None and found.at == app.moment and found.key == app.selected
+
+
+async def _until(check: Any, timeout: float) -> float | None:
+    """When ``check()`` first held (looked at every 2 ms), None if not within ``timeout``."""
+    t = time.perf_counter()
+    while time.perf_counter() - t < timeout:
+        if check():
+            return time.perf_counter()
+        await asyncio.sleep(0.002)
+    return None
+
+
+def _send(app: Any, key: str) -> float:
+    from textual import events
+
+    sent = time.perf_counter()
+    app._driver.send_message(events.Key(key, CHARS.get(key)))
+    return sent
+
+
+async def _to_data(pilot: Any, keys: list[str], timeout: float, out: list[float]) -> None:
+    """Each key after the screen settled: key -> the new moment's rows, counts and detail."""
+    app = pilot.app
+    for key in keys:
+        if not await _settle(pilot, timeout):
+            break
+        before = app.cursor
+        sent = _send(app, key)
+        done = await _until(
+            lambda before=before: app.cursor != before and _moment_shown(app), timeout
+        )
+        out.append((done if done is not None else time.perf_counter()) - sent)
+
+
+async def _held(pilot: Any, presses: int, timeout: float, result: dict[str, Any]) -> None:
+    """→ held (keys 50 ms apart): for each key that moved the cursor, key -> that moment's
+    rows and counts on screen (never, when the cursor moved on first)."""
+    app = pilot.app
+    await _settle(pilot, timeout)
+    samples: list[tuple[float, Any, Any]] = []
+    running = True
+
+    async def sample() -> None:
+        while running:
+            shown = app.resources
+            samples.append((time.perf_counter(), app.moment, shown.at if shown else None))
+            await asyncio.sleep(0.002)
+
+    task = asyncio.create_task(sample())
+    sent = []
+    for _ in range(presses):
+        sent.append(_send(app, "right"))
+        await asyncio.sleep(SCRUB_INTERVAL)
+    await _settle(pilot, timeout)
+    running = False
+    await task
+    moves: list[tuple[float, Any]] = []
+    for t, moment, _ in samples:
+        if not moves or moment != moves[-1][1]:
+            moves.append((t, moment))
+    landed: list[float] = []
+    never = 0
+    sent.append(float("inf"))
+    for key_at, next_key in itertools.pairwise(sent):
+        own = [(t, m) for t, m in moves if key_at <= t < next_key]
+        if not own:
+            continue  # folded into the next key's move (a seek still running)
+        t_move, moment = own[0]
+        later = [t for t, _ in moves if t > t_move]
+        until = later[0] if later else float("inf")
+        shown = next((t for t, m, at in samples if t_move <= t < until and at == moment), None)
+        if shown is None:
+            never += 1
+        else:
+            landed.append(shown - key_at)
+    result["held_data"] = landed
+    result["held_never"] = never
+
+
+def drive(
+    db: Path,
+    now: datetime,
+    presses: int,
+    data: int,
+    timeout: float,
+    out: Path,
+    steps: int = 0,
+    jumps: int = 0,
+) -> None:
     """Run the app headless on ``db``, time key presses, write the results to ``out`` and
     leave the process at once (in the driver subprocess): a store read still running in a
     worker thread would otherwise hold the exit for as long as it takes."""
@@ -212,6 +318,12 @@ def drive(db: Path, now: datetime, presses: int, data: int, timeout: float, out:
             await _scrub(pilot, presses, result)
             if result["initial_settled"]:
                 await _data_presses(pilot, data, timeout, result)
+                result["step_data"], result["jump_data"] = [], []
+                await _to_data(pilot, ["right"] * steps, timeout, result["step_data"])
+                await _held(pilot, presses, timeout, result)
+                for key in ["home", "end"] * (jumps // 2):
+                    app.data.invalidate()  # far: nothing of it is kept (new facts, say)
+                    await _to_data(pilot, [key], timeout, result["jump_data"])
             out.write_text(json.dumps(result))
             sys.stdout.flush()
             os._exit(0)
@@ -241,9 +353,12 @@ def run(ctx: Context) -> list[Figure]:
         str(n["data"]),
         str(n["settle_timeout"]),
         str(out),
+        str(n["steps"]),
+        str(n["jumps"]),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TEXTUAL_ANIMATIONS": "none"}
     budget = n["settle_timeout"] * (3 + n["data"] * 2) + n["presses"] * 5 + 60
+    budget += (n["steps"] + n["jumps"]) * 10
     try:
         proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=budget)
     except subprocess.TimeoutExpired:
@@ -305,6 +420,66 @@ def figures(result: dict[str, Any], timeout: float) -> list[Figure]:
         )
     )
     out.append(_data_figure(result, to_data, timeout, initial))
+    out.extend(_moment_figures(result))
+    return out
+
+
+def _rank(ordered: list[float], q: float) -> float:
+    """The q-th percentile by nearest rank of sorted values."""
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(len(ordered) * q / 100) - 1))]
+
+
+def _ms_or_never(value: float) -> str:
+    return "never" if value == float("inf") else fmt_ms(value)
+
+
+def _moment_figures(result: dict[str, Any]) -> list[Figure]:
+    """Issue 26's figures: key -> the new moment's data on screen."""
+    out = []
+    for name, key, target, what in (
+        ("screen.step_to_data", "step_data", 50.0, "→ after the screen settled"),
+        ("screen.jump_to_data", "jump_data", 300.0, "home and end, nothing kept of the moment"),
+    ):
+        samples = result.get(key) or []
+        if not samples:
+            continue
+        p50, p95 = p50_p95(samples)
+        out.append(
+            Figure(
+                name,
+                f"p50 {fmt_ms(p50)} p95 {fmt_ms(p95)}",
+                f"p95 <= {target:g} ms",
+                p95 <= target,
+                f"key -> the new moment's rows, counts and detail on screen; {what}; "
+                f"{len(samples)} keys",
+                value=p95,
+                extra={"p50_ms": p50, "p95_ms": p95},
+            )
+        )
+    held = result.get("held_data")
+    if held is not None:
+        never = result.get("held_never", 0)
+        # A moment never shown counts as missing its target (nearest rank: no interpolation
+        # with a never).
+        samples = sorted(held) + [float("inf")] * never
+        p50, p95 = (
+            (_rank(samples, 50) * 1000, _rank(samples, 95) * 1000)
+            if samples
+            else (float("nan"), float("nan"))
+        )
+        out.append(
+            Figure(
+                "screen.held_to_data",
+                f"p50 {_ms_or_never(p50)} p95 {_ms_or_never(p95)}",
+                "p95 <= 50 ms",
+                p95 <= 50.0,
+                f"→ held (keys {SCRUB_INTERVAL * 1000:.0f} ms apart): key -> its moment's rows "
+                f"and counts; {len(held)} moments shown, {never} passed before their data "
+                "landed (counted as never)",
+                value=p95 if p95 != float("inf") else None,
+                extra={"p50_ms": p50, "p95_ms": p95, "never": never, "shown": len(held)},
+            )
+        )
     return out
 
 
@@ -336,6 +511,7 @@ def _data_figure(
 
 if __name__ == "__main__":
     db_arg, now_arg, presses_arg, data_arg, timeout_arg, out_arg = sys.argv[1:7]
+    steps_arg, jumps_arg = [*sys.argv[7:9], "0", "0"][:2]
     drive(
         Path(db_arg),
         datetime.fromisoformat(now_arg),
@@ -343,4 +519,6 @@ if __name__ == "__main__":
         int(data_arg),
         float(timeout_arg),
         Path(out_arg),
+        int(steps_arg),
+        int(jumps_arg),
     )

@@ -208,7 +208,11 @@ def test_bundle_golden(incident: Snapshot) -> None:
 def test_markdown_tells_the_incident(incident: Snapshot) -> None:
     md = write_export(incident, "markdown").decode()
     assert md.startswith("# Incident snapshot: prod-eu1 at Thu 2026-11-19 21:30:00 UTC\n")
-    assert "**1 drifted**" in md and "by cause: 2 pipeline, 2 gitops, 1 manual, 4 controller" in md
+    # The Pods' changes count too (issue 23: the demo records Pods): the rollout's new Pod
+    # and its status by the controllers, an old Pod's deletion by no one recorded.
+    assert "**1 drifted**" in md and (
+        "by cause: 2 pipeline, 2 gitops, 1 manual, 14 controller, 2 unknown" in md
+    )
     # the pipeline run and the commit, with links
     assert (
         "[github-actions deploy-payments #5121](https://github.com/acme/gitops/actions/runs/5121)"
@@ -228,7 +232,7 @@ def test_markdown_tells_the_incident(incident: Snapshot) -> None:
         < timeline.index("snapshot moment")
         < timeline.index("Revert")
     )
-    assert "Counted, not detailed:** 14 in sync, 5 unmanaged." in md
+    assert "Counted, not detailed:** 14 in sync, 11 unmanaged." in md
 
 
 def test_html_is_one_self_contained_file(incident: Snapshot) -> None:
@@ -315,7 +319,12 @@ def test_json_still_follows_the_schema_with_only(incident: Snapshot) -> None:
     assert [r["name"] for r in drifted["resources"]] == ["api"]
     assert {c["name"] for c in drifted["changes"]} == {"api"}
     changed = json.loads(write_export(incident, "json", only="changed"))
-    assert sorted(r["name"] for r in changed["resources"]) == ["api", "payments"]
+    # The 2.4.0 Pod the rollout created at 21:04 (its image never pulled) changed too.
+    assert sorted(r["name"] for r in changed["resources"]) == [
+        "api",
+        "api-6f7d9c-x2x4k",
+        "payments",
+    ]
 
 
 def test_only_narrows_what_the_reports_detail(incident: Snapshot) -> None:

@@ -418,10 +418,11 @@ def test_bad_input_is_one_line_and_exit_2(store: str, args: list[str], says: str
 
 
 def test_no_resources_is_kubectls_message_and_exit_0(store: str) -> None:
-    result = get(store, "po", "-n", "payments", "--at", INCIDENT)
+    # The demo records the Pods of payments and frontend (issue 23), none of monitoring.
+    result = get(store, "po", "-n", "monitoring", "--at", INCIDENT)
     assert result.exit_code == 0
-    assert result.stderr == "No resources found in payments namespace.\n"
-    listed = get(store, "po", "-n", "payments", "--at", INCIDENT, "-o", "json")
+    assert result.stderr == "No resources found in monitoring namespace.\n"
+    listed = get(store, "po", "-n", "monitoring", "--at", INCIDENT, "-o", "json")
     assert json.loads(listed.stdout)["items"] == []
 
 

@@ -428,3 +428,24 @@ def test_v_shows_the_selected_resources_values_whole(make_app: Any) -> None:
         assert not isinstance(app.screen, ValuesScreen)
 
     drive(make_app(select=API), scenario)
+
+
+def test_p_shows_the_selected_resources_artifact_history(make_app: Any) -> None:
+    # view.artifacts (the seeded week records no Pods: the history says so; the demo's
+    # week, with Pods and builds, is tests/tui/test_artifact_history.py's)
+    from timetravel.tui.widgets.artifacts import ArtifactsScreen
+
+    async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
+        await press(pilot, "p")
+        assert isinstance(app.screen, ArtifactsScreen)
+        assert "payments/Deployment/api" in str(app.screen.title_text)
+        assert "no running container recorded" in str(app.screen.shown)
+        await press(pilot, "escape")
+        assert not isinstance(app.screen, ArtifactsScreen)
+
+    drive(make_app(select=API), scenario)
+
+
+# Issue 24's bindings are driven in their own files: view.ignored in test_ignored_screen.py;
+# app.note in test_notes_screen.py; time.mark, view.compare, view.compare_cluster and
+# view.drift_intervals in test_compare_screen.py.

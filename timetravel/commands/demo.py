@@ -45,8 +45,11 @@ def demo(directory: Path | None, no_ui: bool, live: bool, now_text: str | None) 
     A week of payments, checkout, frontend and monitoring: deploys by GitHub Actions
     runs and Argo CD syncs, an autoscaler, and a Thursday-night incident (a bad image,
     a hand edit by the person on call, drift left behind), a recorder outage and a
-    Secret rotation. Everything goes through the real ingest paths: a git repository,
-    import-events, record-run and import-audit.
+    Secret rotation. The images are built from an application repository's commits and
+    reported by CI (the frontend's deploy shows its lead time in `timetravel report`);
+    one debugging Pod runs an image no build produced (/ prov:unknown in the screen).
+    Everything goes through the real ingest paths: git repositories, import-events,
+    record-run, record-build and import-audit.
 
     Example:
 
@@ -66,7 +69,8 @@ def demo(directory: Path | None, no_ui: bool, live: bool, now_text: str | None) 
     ci, syncs = story.runs_near_incident(DEFAULT_WINDOW)
     click.echo(
         f"built in {took:.1f}s: {len(story.commits)} commits, {len(story.writes)} cluster "
-        f"changes; incident at {format_local(story.incident, local_zone())}, with "
+        f"changes, {plural(len(story.builds), 'build')} of "
+        f"{plural(len(story.app_commits), 'source commit')}; incident at {format_local(story.incident, local_zone())}, with "
         f"{plural(ci, 'CI run')} and {plural(syncs, 'Argo CD sync')} within "
         f"{DEFAULT_WINDOW_TEXT} of it (as its export counts them)",
         err=True,

@@ -96,8 +96,16 @@ def ui(
     zoomed to show its range. The recorder's log is kept in the XDG state dir
     (~/.local/state/timetravel/ui-recorder-PID.log); -v, -vv and --log-format set it.
 
-    Keys: left/right previous/next change, +/- zoom, g go to a time, / filter, d unified
-    diff, z noise, c cluster, e export, l live, ? help, q quit.
+    Keys: left/right previous/next change, +/- zoom, g go to a time, / filter
+    (prov:unknown: images no recorded build produced), p provenance (which images the
+    selected workload ran when, and their builds), d unified diff, z noise, c cluster, e
+    export, l live, ? help, q quit.
+
+    Investigating: I shows or hides the differences an ignore rule expects (timetravel.toml's
+    [drift] ignore, an Argo CD Application's ignoreDifferences), dimmed with the rule; t pins
+    a note at the cursor; m marks a moment and x compares the cursor with it (X: the cluster
+    shown with another at the cursor; esc leaves); D lists the selected resource's drift
+    intervals.
 
     Example:
 
@@ -107,6 +115,7 @@ def ui(
 
         timetravel ui --db postgresql://tt@db/timetravel --cluster staging --no-record
     """
+    from timetravel.config import load_drift_rules
     from timetravel.query.screen import ScreenData
     from timetravel.recorder import background
     from timetravel.tui.app import TimetravelApp
@@ -134,7 +143,8 @@ def ui(
             recorder = background.BackgroundRecorder(plan)
             recorder.start()
     try:
-        data = ScreenData(path, cluster=cluster)
+        # timetravel.toml's [drift] ignore: what they cover shows as ignored, not drift.
+        data = ScreenData(path, cluster=cluster, ignore=load_drift_rules())
         status = (
             recorder.status
             if recorder is not None

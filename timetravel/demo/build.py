@@ -1,6 +1,8 @@
 """Build the demo environment through the real ingest paths.
 
-git: a real repository, backfilled by the git source. Cluster: watch events through
+git: a real repository, backfilled by the git source; the application's source in another
+real repository, whose commits CI built into images reported through ``record-build``'s
+preparation and store call. Cluster: watch events through
 ``import-events``; the recorder's restart after an outage through the recorder's own
 write path (gap + inferred relist). Pipeline runs through ``record-run``'s store call, the
 audit log through ``import-audit``'s parser and store call. No hand-written rows.
@@ -18,15 +20,26 @@ from typing import Any
 import git
 import yaml
 
-from timetravel.demo.story import CLUSTER, COMMIT_REF, PIPELINE_SA, Story, Write, write_story
+from timetravel.demo.objects import image_digest
+from timetravel.demo.story import (
+    APP_REPO_URL,
+    CLUSTER,
+    COMMIT_REF,
+    PIPELINE_SA,
+    Story,
+    Write,
+    write_story,
+)
 from timetravel.domain.audit import AuditEvent, read_audit
 from timetravel.domain.ci_env import PipelineRunFacts, Target
 from timetravel.domain.model import Gap, Observation
 from timetravel.domain.times import to_rfc3339, to_stored
 from timetravel.host import local_zone
+from timetravel.recorder.builds import BuildReport, prepare_builds, record_builds
 from timetravel.recorder.clock import MonotonicClock
 from timetravel.recorder.events import import_events
 from timetravel.recorder.git import GitSource
+from timetravel.store import Database
 from timetravel.store.db import open_database
 from timetravel.store.runs import insert_audit_events, upsert_pipeline_run
 from timetravel.store.writer import RevisionWriter, record_warning_event
@@ -60,6 +73,49 @@ def _write_repo(path: Path, story: Story) -> list[str]:
         )
         shas.append(made.hexsha)
     return shas
+
+
+def _write_app_repo(path: Path, story: Story) -> list[str]:
+    """Commit the application's source history into a real repository (the builds'
+    checkout); returns the commit ids in order."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    repo = git.Repo.init(path, initial_branch="main")
+    shas = []
+    for commit in story.app_commits:
+        for relpath, text in commit.files.items():
+            target = path / relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        repo.git.add(A=True)
+        name, _, email = commit.author.partition(" <")
+        actor = git.Actor(name, email.rstrip(">"))
+        stamp = commit.at.strftime("%Y-%m-%dT%H:%M:%S%z")
+        made = repo.index.commit(
+            commit.message, author=actor, committer=actor, author_date=stamp, commit_date=stamp
+        )
+        shas.append(made.hexsha)
+    return shas
+
+
+def _record_builds(db: Database, story: Story, app_path: Path, shas: list[str]) -> None:
+    """Each build as its CI job reports it (``record-build``'s own preparation and store
+    call), read in the application's checkout for the commit's time, author and subject."""
+    for job in story.builds:
+        report = BuildReport(
+            image=job.image,
+            digest=image_digest(job.image),
+            source_repo=APP_REPO_URL,
+            commit=shas[job.commit_index],
+            provider="github-actions",
+            pipeline=job.pipeline,
+            run_id=job.run_id,
+            url=job.url,
+            actor=job.actor,
+            source_dir=str(app_path),
+        )
+        record_builds(db, prepare_builds(report, env={}, use_env=False, now=job.at))
 
 
 def _resolve(value: Any, shas: list[str]) -> Any:
@@ -145,6 +201,8 @@ def build(directory: Path, *, now: datetime, zone: tzinfo | None = None) -> Demo
                 service_account=PIPELINE_SA,
             ),
         )
+    app_path = directory / "app"
+    _record_builds(db, story, app_path, _write_app_repo(app_path, story))
     audit_lines = [json.dumps(event) for event in story.audit]
     events = [e for e in read_audit(audit_lines) if isinstance(e, AuditEvent)]
     events = [e for e in events if e.stage_at <= to_stored(now)]

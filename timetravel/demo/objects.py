@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from typing import Any
 
@@ -197,4 +198,87 @@ def application(name: str, path: str, destination: str) -> dict[str, Any]:
             "destination": {"server": "https://kubernetes.default.svc", "namespace": destination},
             "syncPolicy": {"automated": {"selfHeal": name == "checkout", "prune": True}},
         },
+    }
+
+
+def image_digest(image: str) -> str:
+    """The demo's registry digest of an image: made up, the same in every build of it."""
+    return "sha256:" + hashlib.sha256(f"demo-image:{image}".encode()).hexdigest()
+
+
+def pod(
+    namespace: str,
+    name: str,
+    container: str,
+    image: str,
+    *,
+    app: str,
+    replicaset: str | None = None,
+    template_hash: str | None = None,
+) -> dict[str, Any]:
+    """A Pod as its ReplicaSet creates it (or a bare one, ``kubectl run``): pending."""
+    labels = {"app": app}
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels}
+    if replicaset is not None and template_hash is not None:
+        labels["pod-template-hash"] = template_hash
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "name": replicaset,
+                "uid": f"5e1a-demo-{replicaset}",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": {
+            "containers": [{"name": container, "image": image}],
+            "nodeName": "node-pool-a-" + str(sum(map(ord, name)) % 3 + 1),
+            "restartPolicy": "Always",
+        },
+        "status": {"phase": "Pending"},
+    }
+
+
+def pod_running(container: str, image: str, started: str) -> dict[str, Any]:
+    """The kubelet's status of a Pod whose container runs ``image`` (containerd's imageID:
+    the repository and the manifest digest)."""
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    return {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [
+            {
+                "name": container,
+                "image": image,
+                "imageID": f"{repository}@{image_digest(image)}",
+                "ready": True,
+                "restartCount": 0,
+                "started": True,
+                "state": {"running": {"startedAt": started}},
+            }
+        ],
+    }
+
+
+def pod_waiting(container: str, image: str, reason: str, message: str) -> dict[str, Any]:
+    """The kubelet's status of a Pod whose image cannot be pulled: no imageID."""
+    return {
+        "phase": "Pending",
+        "conditions": [{"type": "Ready", "status": "False"}],
+        "containerStatuses": [
+            {
+                "name": container,
+                "image": image,
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "started": False,
+                "state": {"waiting": {"reason": reason, "message": message}},
+            }
+        ],
     }

@@ -18,6 +18,8 @@ from timetravel.domain.times import to_stored
 CLUSTER = "prod-eu1"
 PIPELINE_SA = "system:serviceaccount:ci:deployer"
 COMMIT_REF = "@commit:"  # replaced by the commit id when the repository is written
+# The application repository the images are built from (the demo writes it as a real one).
+APP_REPO_URL = "https://github.com/acme/shop"
 
 
 @dataclass
@@ -51,6 +53,33 @@ class Run:
 
 
 @dataclass
+class AppCommit:
+    """A commit to the application repository (source code, built into images)."""
+
+    at: datetime
+    author: str
+    message: str
+    files: dict[str, str]  # path -> text
+
+
+@dataclass
+class BuildJob:
+    """A CI job that built an image from an application commit and reported it
+    (``record-build``)."""
+
+    at: datetime
+    image: str
+    commit_index: int  # into Story.app_commits
+    pipeline: str
+    run_id: str
+    actor: str
+
+    @property
+    def url(self) -> str:
+        return f"{APP_REPO_URL}/actions/runs/{self.run_id}"
+
+
+@dataclass
 class Story:
     start: datetime
     incident: datetime
@@ -62,6 +91,8 @@ class Story:
     warnings: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
     outage: tuple[datetime, datetime] | None = None
     syncs: list[tuple[datetime, str, str]] = field(default_factory=list)  # (when, app, phase)
+    app_commits: list[AppCommit] = field(default_factory=list)
+    builds: list[BuildJob] = field(default_factory=list)
 
     def runs_near_incident(self, window: timedelta) -> tuple[int, int]:
         """CI runs and Argo CD syncs that ended within ``window`` of the incident, as the
@@ -387,6 +418,63 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
         }[name]
         c.status(at(0, 8, 6), "Deployment", ns, name, _deploy_status(replicas, replicas))
 
+    # The application repository: source commits, each image built from one by CI and
+    # reported with record-build (2.4.0's push failed: it was never in the registry).
+    def app_commit(when: datetime, author: str, message: str, files: dict[str, str]) -> int:
+        story.app_commits.append(AppCommit(when, author, message, files))
+        return len(story.app_commits) - 1
+
+    def built(when: datetime, image: str, index: int, pipeline: str, run: int, actor: str) -> None:
+        story.builds.append(BuildJob(when, image, index, pipeline, str(run), actor))
+
+    api_230 = f"{o.REGISTRY}/payments/api:2.3.0"
+    web_174 = f"{o.REGISTRY}/shop/web:1.7.4"
+    web_180 = f"{o.REGISTRY}/shop/web:1.8.0"
+    retry = app_commit(
+        at(-3, 11),
+        "Carol Pay <carol@acme.io>",
+        "api: retry on 5xx from the payment provider",
+        {"payments-api/VERSION": "2.3.0\n", "payments-api/retry.py": "RETRIES = 3\n"},
+    )
+    built(at(-3, 11, 14), api_230, retry, "build-api", 801, "carol")
+    footer = app_commit(
+        at(-3, 15),
+        "Erin Front <erin@acme.io>",
+        "web: footer links",
+        {"web/VERSION": "1.7.4\n", "web/footer.html": "<footer>acme</footer>\n"},
+    )
+    built(at(-3, 15, 12), web_174, footer, "build-web", 802, "erin")
+
+    # Pods: the ReplicaSets' (not recorded: the Deployment is known from the
+    # pod-template-hash) and the kubelet's status once the image runs. The hashes are
+    # short ones (a real one has up to 10 characters): a Pod's name fits the list at 80x24.
+    def pod_status(when: datetime, ns: str, name: str, status: dict[str, Any]) -> None:
+        def mutate(obj: dict[str, Any]) -> None:
+            obj["status"] = copy.deepcopy(status)
+
+        c.change(when, "Pod", ns, name, mutate, "kubelet", ("status",), subresource="status")
+
+    def start_pods(
+        when: datetime, ns: str, app: str, template_hash: str, suffixes: str, image: str
+    ) -> None:
+        replicaset = f"{app}-{template_hash}"
+        for index, suffix in enumerate(suffixes.split()):
+            name = f"{replicaset}-{suffix}"
+            created = when + timedelta(seconds=2 * index)
+            obj = o.pod(
+                ns, name, app, image, app=app, replicaset=replicaset, template_hash=template_hash
+            )
+            c.apply(created, obj, "kube-controller-manager", ("metadata", "spec"))
+            started = created + timedelta(seconds=20)
+            pod_status(started, ns, name, o.pod_running(app, image, to_stored(started)[:19] + "Z"))
+
+    def stop_pods(when: datetime, ns: str, names: str) -> None:
+        for index, name in enumerate(names.split()):
+            c.delete(when + timedelta(seconds=5 * index), "Pod", ns, name)
+
+    start_pods(at(0, 8, 4), "payments", "api", "5d8f7b", "7q2mz b8xkd hw4lp", api_230)
+    start_pods(at(0, 8, 4), "frontend", "web", "7c9d8b", "2vnrt k5m8q xw9cj", web_174)
+
     def scale_worker(when: datetime, replicas: int) -> None:
         def mutate(obj: dict[str, Any]) -> None:
             obj["spec"]["replicas"] = replicas
@@ -489,6 +577,18 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
         "apps/frontend/web.yaml",
     )
     pipeline_deploy(4101, "deploy-frontend", idx, at(0, 14, 1), "apps/frontend/web.yaml", "erin")
+    # ...whose image CI built from the new cart page's commit 45 minutes earlier: the lead
+    # time `timetravel report` shows (source commit to the first Pod running it).
+    cart = app_commit(
+        at(0, 13, 20),
+        "Erin Front <erin@acme.io>",
+        "web: new cart page",
+        {"web/VERSION": "1.8.0\n", "web/cart.html": "<main>cart</main>\n"},
+    )
+    built(at(0, 13, 33), web_180, cart, "build-web", 4097, "erin")
+    start_pods(at(0, 14, 4, 10), "frontend", "web", "5f6b7d", "4gq7d m2zpx t9hcv", web_180)
+    stop_pods(at(0, 14, 4, 45), "frontend", "web-7c9d8b-2vnrt web-7c9d8b-k5m8q")
+    stop_pods(at(0, 14, 4, 55), "frontend", "web-7c9d8b-xw9cj")
 
     # Tuesday: checkout to 3 replicas through git, synced by Argo CD.
     manifests["apps/checkout/checkout.yaml"]["spec"]["replicas"] = 3
@@ -527,6 +627,32 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
     )
     sync(at(2, 15, 2), "apps/checkout/checkout.yaml", app="checkout")
 
+    # Wednesday 16:40: bob starts a debugging Pod from Docker Hub and forgets it: an image
+    # no build of the company produced (unknown provenance), running from then on.
+    netshoot = "nicolaka/netshoot:latest"
+    debug = o.pod("checkout", "debug-bob", "debug-bob", netshoot, app="debug-bob")
+    c.apply(at(2, 16, 40), debug, "kubectl-run", ("metadata", "spec"))
+    audit(
+        at(2, 16, 40) - timedelta(seconds=1),
+        "bob@acme.io",
+        "create",
+        "pods",
+        "checkout",
+        "debug-bob",
+        "kubectl-run",
+        "kubectl/v1.31.2 (darwin/arm64)",
+    )
+    pod_status(
+        at(2, 16, 40, 30),
+        "checkout",
+        "debug-bob",
+        o.pod_running(
+            "debug-bob",
+            "docker.io/nicolaka/netshoot:latest",
+            to_stored(at(2, 16, 40, 28))[:19] + "Z",
+        ),
+    )
+
     # Wednesday evening: frontend feature flag through git.
     manifests["apps/frontend/config.yaml"]["data"]["feature_new_cart"] = "true"
     commit(
@@ -544,7 +670,31 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
     bad = commit(
         at(3, 21), "Carol Pay <carol@acme.io>", "payments: api 2.4.0 (new retry logic)", api_path
     )
+    app_commit(
+        at(3, 20, 40),
+        "Carol Pay <carol@acme.io>",
+        "api: new retry logic",
+        {"payments-api/VERSION": "2.4.0\n", "payments-api/retry.py": "RETRIES = 5\n"},
+    )  # built, but its push failed: no build reported, and no such image to pull
     pipeline_deploy(5121, "deploy-payments", bad, at(3, 21, 1), api_path, "carol")
+    api_240 = f"{o.REGISTRY}/payments/api:2.4.0"
+    new_pod = o.pod(
+        "payments",
+        "api-6f7d9c-x2x4k",
+        "api",
+        api_240,
+        app="api",
+        replicaset="api-6f7d9c",
+        template_hash="6f7d9c",
+    )
+    c.apply(at(3, 21, 4, 5), new_pod, "kube-controller-manager", ("metadata", "spec"))
+    stop_pods(at(3, 21, 4, 30), "payments", "api-5d8f7b-hw4lp")
+    pod_status(
+        at(3, 21, 5),
+        "payments",
+        "api-6f7d9c-x2x4k",
+        o.pod_waiting("api", api_240, "ImagePullBackOff", f'Back-off pulling image "{api_240}"'),
+    )
     c.status(
         at(3, 21, 5),
         "Deployment",
@@ -561,14 +711,14 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
                     "kind": "Event",
                     "type": "Warning",
                     "metadata": {
-                        "name": f"api-6f7d9c5b8-x2x4k.{minute}",
+                        "name": f"api-6f7d9c-x2x4k.{minute}",
                         "namespace": "payments",
                         "uid": f"evt-{minute}",
                     },
                     "involvedObject": {
                         "kind": "Pod",
                         "namespace": "payments",
-                        "name": "api-6f7d9c5b8-x2x4k",
+                        "name": "api-6f7d9c-x2x4k",
                         "apiVersion": "v1",
                     },
                     "reason": "Failed" if minute == 5 else "BackOff",
@@ -602,7 +752,7 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
                     "apiVersion": "apps/v1",
                 },
                 "reason": "ProgressDeadlineExceeded",
-                "message": 'ReplicaSet "api-6f7d9c5b8" has timed out progressing.',
+                "message": 'ReplicaSet "api-6f7d9c" has timed out progressing.',
                 "count": 1,
                 "firstTimestamp": to_stored(at(3, 21, 16))[:19] + "Z",
                 "lastTimestamp": to_stored(at(3, 21, 16))[:19] + "Z",
@@ -670,6 +820,8 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
     )
     manifests["_rollback"] = rollback
     pipeline_deploy(5122, "deploy-payments", fix, at(3, 21, 39), "_rollback", "carol")
+    stop_pods(at(3, 21, 42, 20), "payments", "api-6f7d9c-x2x4k")
+    start_pods(at(3, 21, 42, 30), "payments", "api", "5d8f7b", "c4jnw f8rtk p3vzs w6dlq", api_230)
     c.status(at(3, 21, 45), "Deployment", "payments", "api", _deploy_status(6, 6))
     sync_app(at(3, 21, 46), "payments", "Succeeded")
 
@@ -710,4 +862,6 @@ def write_story(now: datetime, zone: tzinfo) -> Story:
     story.writes = [w for w in story.writes if w.at <= now]
     story.commits = [cm for cm in story.commits if cm.at <= now]
     story.syncs = [sy for sy in story.syncs if sy[0] <= now]
+    story.app_commits = [cm for cm in story.app_commits if cm.at <= now]
+    story.builds = [b for b in story.builds if b.at <= now]
     return story

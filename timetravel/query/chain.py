@@ -104,7 +104,7 @@ class ArtifactChain:
         }
 
 
-def _provenance(
+def provenance_of(
     container: RunningContainer, builds: Sequence[Build]
 ) -> tuple[str, tuple[Build, ...]]:
     """Whether a recorded build produced the digest a container runs, and which: those of
@@ -184,7 +184,7 @@ def chains_at(
         for digest, containers in sorted(w.by_digest.items()):
             images = tuple(sorted({c.image for c in containers}))
             repository = containers[0].repository
-            provenance, found = _provenance(containers[0], builds.get(digest, []))
+            provenance, found = provenance_of(containers[0], builds.get(digest, []))
             span = next((s for s in seen if s.digest == digest), None)
             retagged = tuple(
                 sorted(
@@ -267,7 +267,7 @@ def chains_in_snapshot(
         for digest, containers in sorted(w.by_digest.items()):
             images = tuple(sorted({c.image for c in containers}))
             repository = containers[0].repository
-            provenance, found = _provenance(containers[0], builds.get(digest, []))
+            provenance, found = provenance_of(containers[0], builds.get(digest, []))
             seen = first.get((w.workload, digest))
             out.append(
                 ArtifactChain(

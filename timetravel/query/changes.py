@@ -19,6 +19,7 @@ from timetravel.domain.times import TICK, from_stored, next_instant, previous_in
 from timetravel.domain.values import change_summary
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DesiredState
+from timetravel.query.ignore_policy import NO_RULES, IgnorePolicy
 from timetravel.query.moment import CompareCache, changes_in
 from timetravel.query.rows import Stop, check, never
 from timetravel.query.scope import EVERY, Scope
@@ -47,6 +48,7 @@ class Reading:
     causes: CauseFinder
     compared: CompareCache
     scope: Scope = EVERY
+    policy: IgnorePolicy = NO_RULES  # the ignore rules drift is judged with (the timeline's)
 
 
 def explain(

@@ -18,6 +18,7 @@ from timetravel.domain.diff import FieldDiff, diff_desired_actual
 from timetravel.domain.drift import DriftInterval
 from timetravel.domain.managed_fields import field_owners
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.notes import Note
 from timetravel.domain.paths import find_item
 from timetravel.domain.paths import get as get_path
 from timetravel.domain.paths import parse as parse_path
@@ -25,6 +26,7 @@ from timetravel.domain.snapshot import ChangeView, ResourceView
 from timetravel.domain.times import from_stored, to_stored
 from timetravel.query.changes import END_OF_TIME, Reading, explain
 from timetravel.query.desired import DeclaredObject
+from timetravel.query.ignore_policy import NO_RULES, IgnorePolicy
 from timetravel.query.moment import CompareCache, live_view, missing_view
 from timetravel.query.rows import Stop, check, never
 
@@ -50,20 +52,29 @@ class Detail:
     quiet_actual: dict[str, Any] | None = None  # the live object without its noise fields
     # "declared by 3 files; showing apps/api.yaml" when several files disagree (issue 21)
     conflict: str | None = None
+    # Notes about the resource up to the moment, newest first (none: the moment's own)
+    notes: tuple[Note, ...] = ()
 
 
 def detail_at(
-    reading: Reading, key: ResourceKey, at: datetime, *, limit: int = 200, stop: Stop = never
+    reading: Reading,
+    key: ResourceKey,
+    at: datetime,
+    *,
+    limit: int = 200,
+    stop: Stop = never,
+    policy: IgnorePolicy = NO_RULES,
 ) -> Detail:
     """Desired, actual and diff of ``key`` at ``at``, and its last ``limit`` changes up to then;
-    without the open drift interval (add it with :func:`with_drift`)."""
+    without the open drift interval (add it with :func:`with_drift`). ``policy``: the
+    ignore rules of the moment (the view's ``ignored`` holds what they cover)."""
     reader = reading.reader
     stored = to_stored(at)
     latest = reader.object_at(key, stored)
     _, declared = reading.desired.merged_at(stored, reading.scope.cluster)
     match = declared.get((key.group, key.kind, key.namespace, key.name))
     live = latest if latest is not None and not latest.deleted else None
-    view = _view(key, live, match, reading.compared)
+    view = _view(key, live, match, reading.compared, policy)
     records: list[RevisionRecord] = []
     all_times: tuple[datetime, ...] = ()
     # Not created yet at ``at``: its later history still says when it will be (``]``).
@@ -108,10 +119,11 @@ def _view(
     live: RevisionRecord | None,
     match: DeclaredObject | None,
     compared: CompareCache,
+    policy: IgnorePolicy = NO_RULES,
 ) -> ResourceView | None:
     """The resource as the snapshot shows it: live, declared-but-missing, or neither."""
     if live is not None:
-        return live_view(live, match, compared)
+        return live_view(live, match, compared, policy=policy)
     return missing_view(key, match) if match is not None else None
 
 

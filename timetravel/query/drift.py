@@ -6,6 +6,7 @@ from timetravel.domain.drift import DriftInterval, DriftPoint, drift_intervals
 from timetravel.domain.model import ResourceKey
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DesiredState
+from timetravel.query.ignore_policy import NO_RULES, IgnorePolicy
 from timetravel.query.moment import CompareCache, compare
 from timetravel.store import Database
 from timetravel.store.reader import Reader
@@ -13,10 +14,16 @@ from timetravel.store.records import RevisionRecord
 
 
 def drift_history(
-    db: Database, key: ResourceKey, until: str, *, causes: CauseFinder | None = None
+    db: Database,
+    key: ResourceKey,
+    until: str,
+    *,
+    causes: CauseFinder | None = None,
+    policy: IgnorePolicy = NO_RULES,
 ) -> list[DriftInterval]:
     """Every drift interval of ``key`` up to ``until`` (the last may still be open); desired
-    state is what the repositories feeding ``key``'s cluster declare."""
+    state is what the repositories feeding ``key``'s cluster declare; what ``policy``'s
+    ignore rules cover is not drift."""
     reader = Reader(db)
     desired = DesiredState(db)
     causes = causes or CauseFinder(db)
@@ -50,6 +57,6 @@ def drift_history(
         else:
             declared = desired.declared(dkey, at, version, cluster)
         live = actual if actual is not None and actual.change != "deleted" else None
-        state, _ = compare(declared, live, cache)
+        state, _ = compare(declared, live, cache, policy)
         points.append(DriftPoint(at, state, by, cause, actor))
     return drift_intervals(points)

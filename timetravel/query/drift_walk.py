@@ -18,6 +18,7 @@ from timetravel.domain.drift import DriftInterval
 from timetravel.domain.model import ResourceKey
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DesiredState
+from timetravel.query.ignore_policy import NO_RULES, IgnorePolicy
 from timetravel.query.moment import CompareCache, compare
 from timetravel.query.rows import Stop, check
 from timetravel.store.reader import Reader
@@ -54,6 +55,7 @@ class DriftWalker:
         at: str,
         stop: Stop,
         cluster: str | None = None,
+        policy: IgnorePolicy = NO_RULES,
     ) -> DriftInterval | None:
         """The drift interval of ``key`` open at ``at`` (None when it is not drifted),
         as :func:`timetravel.query.drift.drift_history` would end; desired state is what
@@ -66,7 +68,7 @@ class DriftWalker:
         opened: _Event | None = None
         for event in reversed(events):
             check(stop)
-            if self._state(desired, latest.resource_id, dkey, event, cluster) != "drifted":
+            if self._state(desired, latest.resource_id, dkey, event, cluster, policy) != "drifted":
                 break
             opened = event
         if opened is None:
@@ -83,6 +85,7 @@ class DriftWalker:
         dkey: tuple[str, str, str, str],
         event: _Event,
         cluster: str | None,
+        policy: IgnorePolicy = NO_RULES,
     ) -> str:
         version = desired.version_at(dkey, event.at, cluster)
         live_id = event.live.id if event.live is not None else None
@@ -92,14 +95,14 @@ class DriftWalker:
             (resource_id, event.at, event.change.id if event.change else None, cluster)
             if version is None
             else (resource_id, live_id, version, cluster)
-        )
+        ) + (policy.fingerprint,)
         known = self._states.get(known_key)
         if known is None:
             if version is None:
                 declared = desired.merged_at(event.at, cluster)[1].get(dkey)
             else:
                 declared = desired.declared(dkey, event.at, version, cluster)
-            known, _ = compare(declared, event.live, self._compare_cache)
+            known, _ = compare(declared, event.live, self._compare_cache, policy)
             if len(self._states) >= STATES_KEPT:
                 self._states.clear()
             self._states[known_key] = known

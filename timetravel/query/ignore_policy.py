@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from timetravel.domain.ignore import (
+    ARGO_COMPARE_OPTIONS,
     IgnoreRule,
     RuleSet,
+    ignores_extraneous,
     object_rules,
     rules_from_application,
     tracked_by,
@@ -28,10 +31,14 @@ class IgnorePolicy:
     configured: tuple[IgnoreRule, ...] = ()
     by_app: Mapping[str, tuple[IgnoreRule, ...]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    # Applications annotated ``compare-options: IgnoreExtraneous``: what they track that
+    # git does not declare is expected.
+    extraneous_apps: frozenset[str] = frozenset()
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        text = repr((self.configured, sorted(self.by_app.items())))
+        # Asked for every comparison of a moment (thousands): made once per policy.
+        text = repr((self.configured, sorted(self.by_app.items()), sorted(self.extraneous_apps)))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def rules_for(
@@ -49,15 +56,51 @@ class IgnorePolicy:
 
     @property
     def empty(self) -> bool:
-        return not self.configured and not self.by_app
+        return not self.configured and not self.by_app and not self.extraneous_apps
+
+    def extraneous_rule(self, record: RevisionRecord) -> str | None:
+        """Why a live object git does not declare is expected (Argo CD's
+        ``compare-options: IgnoreExtraneous`` on it, or on the Application tracking it),
+        else None. Most objects say nothing of it: their stored bytes are looked at before
+        any is parsed (the list's thousands of unmanaged rows are never parsed otherwise)."""
+        body = record.body
+        if body is None or record.deleted:
+            return None
+        if _mentions(record, b"IgnoreExtraneous"):
+            live = record.obj or {}
+            if ignores_extraneous(live):
+                return f"annotation {ARGO_COMPARE_OPTIONS}: IgnoreExtraneous"
+        if any(app.encode() in body for app in self.extraneous_apps):
+            app = tracked_by(record.obj or {})
+            if app is not None and app in self.extraneous_apps:
+                return f"Application {app}: {ARGO_COMPARE_OPTIONS}: IgnoreExtraneous"
+        return None
 
 
 NO_RULES = IgnorePolicy()
+
+# Whether a revision's stored bytes mention IgnoreExtraneous, by revision (its id, and the
+# object's uid and time: ids alone repeat across the stores a process may open): the list
+# asks of every unmanaged row at every moment, and a revision's bytes never change.
+_MENTIONS: dict[tuple[int, str | None, str], bool] = {}
+_MENTIONS_KEPT = 200_000
+
+
+def _mentions(record: RevisionRecord, word: bytes) -> bool:
+    which = (record.id, record.uid, record.observed_at)
+    known = _MENTIONS.get(which)
+    if known is None:
+        known = record.body is not None and word in record.body
+        if len(_MENTIONS) >= _MENTIONS_KEPT:
+            _MENTIONS.clear()
+        _MENTIONS[which] = known
+    return known
 
 
 def policy_at(records: Iterable[RevisionRecord], configured: RuleSet | None = None) -> IgnorePolicy:
     """The policy of a moment whose live objects are ``records``."""
     by_app: dict[str, tuple[IgnoreRule, ...]] = {}
+    extraneous: set[str] = set()
     problems = list(configured.problems) if configured else []
     for record in records:
         if record.key.group != "argoproj.io" or record.key.kind != "Application" or record.deleted:
@@ -66,4 +109,11 @@ def policy_at(records: Iterable[RevisionRecord], configured: RuleSet | None = No
         problems += found.problems
         if found.rules:
             by_app[record.key.name] = tuple(found.rules)
-    return IgnorePolicy(tuple(configured.rules) if configured else (), by_app, tuple(problems))
+        if ignores_extraneous(record.obj or {}):
+            extraneous.add(record.key.name)
+    return IgnorePolicy(
+        tuple(configured.rules) if configured else (),
+        by_app,
+        tuple(problems),
+        frozenset(extraneous),
+    )

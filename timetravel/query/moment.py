@@ -105,6 +105,11 @@ def changes_in(
     return out
 
 
+# The one "difference" of an extraneous object (live, not in git) that Argo CD's
+# IgnoreExtraneous covers: the whole object, git having none.
+EXTRANEOUS_PATH = "(not in git)"
+EXTRANEOUS: dict[str, Any] = {"path": EXTRANEOUS_PATH, "desired": None, "actual": None}
+
 # By (revision, declaring commit, path, rules' fingerprint): (state, drift, ignored).
 CompareCache = dict[
     tuple[int, str, str, str],
@@ -137,7 +142,12 @@ def compare_ignoring(
     """:func:`compare`, and the differences ignore rules cover, each with ``ignored_by``
     (the rule, where it was written): shown apart, never dropped."""
     if declared is None:
-        return "unmanaged", (), ()
+        # Live, not in git: never drift. Argo CD's IgnoreExtraneous says it is expected:
+        # its rule is kept (the screen shows the object as ignored, not merely unmanaged).
+        why = policy.extraneous_rule(record) if record is not None else None
+        if why is None:
+            return "unmanaged", (), ()
+        return "unmanaged", (), ({**EXTRANEOUS, "ignored_by": why},)
     if record is None or record.obj is None:
         return "missing", (), ()
     if cache is not None:

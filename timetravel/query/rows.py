@@ -20,7 +20,8 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.printable import printable
 from timetravel.domain.times import next_instant, stored_to_rfc3339
 from timetravel.query.desired import DeclaredObject, DesiredKey
-from timetravel.query.moment import CompareCache, compare
+from timetravel.query.ignore_policy import NO_RULES, IgnorePolicy
+from timetravel.query.moment import CompareCache, compare_ignoring
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 
@@ -142,6 +143,9 @@ class ResourceRow:
     last_change_at: str | None
     last_cause: str | None
     last_type: str | None
+    # Differences (or, unmanaged, its not being in git) an ignore rule covers: in sync or
+    # unmanaged all the same, shown apart ("ignored", as Argo CD shows it).
+    ignored: bool = False
 
     @property
     def search_text(self) -> str:
@@ -160,7 +164,9 @@ class ResourceRow:
         for word in query.lower().split():
             name, sep, value = word.partition(":")
             if sep and name == "state":
-                if not self.state.startswith(value):
+                if not self.state.startswith(value) and not (
+                    self.ignored and "ignored".startswith(value)
+                ):
                     return False
             elif sep and name == "kind":
                 if value not in _forms(self.key.kind):
@@ -209,12 +215,18 @@ def count_rows(rows: Iterable[ResourceRow]) -> dict[str, int]:
     return counts
 
 
+def missing_key(dkey: DesiredKey, match: DeclaredObject, cluster: str) -> ResourceKey:
+    """The key of the row of a declared object not live: in its repository's cluster, else
+    in ``cluster`` (the first of those shown)."""
+    return ResourceKey(match.repo.cluster or cluster, *dkey)
+
+
 class Rows:
     """Makes the resource list's rows; one per screen (the rows it made are kept)."""
 
     def __init__(self, compare_cache: CompareCache) -> None:
         self._compare_cache = compare_cache
-        self._rows: dict[tuple[int, str], ResourceRow] = {}
+        self._rows: dict[tuple[int, str, bool], ResourceRow] = {}
 
     def of(
         self,
@@ -223,9 +235,11 @@ class Rows:
         declared: dict[DesiredKey, DeclaredObject],
         clusters: Sequence[str],
         stop: Stop,
+        policy: IgnorePolicy = NO_RULES,
     ) -> tuple[tuple[ResourceRow, ...], dict[ResourceKey, RevisionRecord]]:
         """One row per live or declared resource, sorted; only declared ones are compared
-        (their bodies parsed): an unmanaged row needs its key and last revision only."""
+        (their bodies parsed): an unmanaged row needs its key and last revision only.
+        ``policy``: the ignore rules of the moment (what they cover is not drift)."""
         rows: list[ResourceRow] = []
         records: dict[ResourceKey, RevisionRecord] = {}
         seen: set[DesiredKey] = set()
@@ -237,27 +251,40 @@ class Rows:
             match = declared.get(dkey)
             if match is not None:
                 seen.add(dkey)
-            state, _ = compare(match, record, self._compare_cache)
-            rows.append(self._row(record, state))
+            rows.append(self.live_row(record, match, policy))
             records[k] = record
         cluster = clusters[0] if clusters else "default"
         for dkey, match in declared.items():
             if dkey in seen:
                 continue
-            key = ResourceKey(match.repo.cluster or cluster, *dkey)
-            # Declared but not live: its last change (if it ever existed) is its deletion.
-            last = reader.object_at(key, live.at)
-            if last is None:
-                rows.append(ResourceRow(key, "missing", None, None, None))
-                continue
-            rows.append(replace(self._row(last, "missing"), key=key))
-            records[key] = last
+            row, last = self.missing_row(reader, missing_key(dkey, match, cluster), match, live.at)
+            rows.append(row)
+            if last is not None:
+                records[row.key] = last
         rows.sort(key=row_order)
         return tuple(rows), records
 
-    def _row(self, record: RevisionRecord, state: str) -> ResourceRow:
+    def live_row(
+        self, record: RevisionRecord, match: DeclaredObject | None, policy: IgnorePolicy = NO_RULES
+    ) -> ResourceRow:
+        """The row of a live resource, against what git declares for it (``match``)."""
+        state, _, ignored = compare_ignoring(match, record, self._compare_cache, policy)
+        # Ignored only: a drifted row stays drifted whatever else a rule covers.
+        return self._row(record, state, bool(ignored) and state != "drifted")
+
+    def missing_row(
+        self, reader: Reader, key: ResourceKey, match: DeclaredObject, at: str
+    ) -> tuple[ResourceRow, RevisionRecord | None]:
+        """The row of a resource declared but not live at ``at``, and its last revision:
+        its last change (if it ever existed) is its deletion."""
+        last = reader.object_at(key, at)
+        if last is None:
+            return ResourceRow(key, "missing", None, None, None), None
+        return replace(self._row(last, "missing"), key=key), last
+
+    def _row(self, record: RevisionRecord, state: str, ignored: bool = False) -> ResourceRow:
         """The row of a revision in a state; the same revision makes the same row."""
-        known = self._rows.get((record.id, state))
+        known = self._rows.get((record.id, state, ignored))
         if known is None:
             known = ResourceRow(
                 key=record.key,
@@ -265,8 +292,9 @@ class Rows:
                 last_change_at=stored_to_rfc3339(record.observed_at),
                 last_cause=None,
                 last_type=record.change,
+                ignored=ignored,
             )
             if len(self._rows) > ROWS_KEPT:
                 self._rows.clear()
-            self._rows[(record.id, state)] = known
+            self._rows[(record.id, state, ignored)] = known
         return known

@@ -30,18 +30,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from timetravel.domain.argocd import APPLICATION
 from timetravel.domain.drift import DriftInterval
+from timetravel.domain.ignore import RuleSet
 from timetravel.domain.model import ResourceKey
+from timetravel.domain.notes import Note
 from timetravel.domain.snapshot import ChangeView, Snapshot
 from timetravel.domain.times import DEFAULT_WINDOW, from_stored, to_stored, utc_now
-from timetravel.query import changes, timeline
+from timetravel.query import changes, incremental, timeline, workload_artifacts
+from timetravel.query import compare as compare_states
+from timetravel.query import notes as screen_notes
 from timetravel.query.causes import CauseFinder
 from timetravel.query.changes import Reading, stored_range
+from timetravel.query.compare import Difference
 from timetravel.query.damage import damage_errors, damage_line
-from timetravel.query.desired import RENDERING, DesiredState
+from timetravel.query.desired import DesiredState
 from timetravel.query.detail import Detail, detail_at, with_drift
+from timetravel.query.drift import drift_history
+from timetravel.query.drift_report import Drift, with_drift_intervals
 from timetravel.query.drift_walk import DriftWalker
+from timetravel.query.ignore_policy import IgnorePolicy, policy_at
 from timetravel.query.moment import CompareCache, build_snapshot, change_view
 from timetravel.query.rows import (
     LiveSet,
@@ -55,11 +65,18 @@ from timetravel.query.rows import (
 )
 from timetravel.query.scope import Scope, check_cluster, first_cluster, scope_of
 from timetravel.query.timeline import NOTABLE, Density, Marker
+from timetravel.query.workload_artifacts import ArtifactHistory, WorkloadArtifacts
 from timetravel.store.db import open_database, read_only_copy
 from timetravel.store.location import Location, SqliteLocation, as_location
 from timetravel.store.prune import kept_from
 from timetravel.store.reader import Reader
-from timetravel.store.records import Damage
+from timetravel.store.records import Damage, RevisionRecord
+
+# How far back a digest's first run is looked for (the cause panel, the ``p`` key): every
+# Pod revision of the span is read, seconds a week on a store of 4,000 Pods.
+ARTIFACT_LOOK_BACK = timedelta(days=7)
+# How far after the cursor the ``p`` key's history goes (the rollback after an incident).
+ARTIFACT_LOOK_AHEAD = timedelta(days=1)
 
 
 @dataclass
@@ -89,9 +106,11 @@ class ScreenData:
         now: datetime | None = None,
         notable: frozenset[str] = NOTABLE,
         cluster: str | None = None,
+        ignore: RuleSet | None = None,
     ) -> None:
         """``cluster``: the one to show first (a UserError when the store does not hold
-        it); None: the first by name."""
+        it); None: the first by name. ``ignore``: timetravel.toml's ``[drift] ignore``
+        rules (those of the Applications recorded at each moment always apply)."""
         self.db_path = as_location(db_path)
         # A file (or directory) this user may not write: opened read-only, said in the header.
         self.read_only_copy = isinstance(self.db_path, SqliteLocation) and read_only_copy(
@@ -104,11 +123,18 @@ class ScreenData:
         self._generation = 0
         self._pool: list[_Session] = []
         self._live: LiveSet | None = None
+        self._moment: incremental.Moment | None = None  # the moment read last
+        self._flights: dict[tuple[str | None, str], threading.Event] = {}
+        # The moment read last before news came: moved from while nothing was written since.
+        self._stale: incremental.Moment | None = None
         self._sets: dict[tuple[str | None, str], ResourceSet] = {}
         self._compare_cache: CompareCache = {}
         self._rows = Rows(self._compare_cache)
         self._drift = DriftWalker(self._compare_cache)
         self._range: tuple[str | None, str | None] | None = None
+        self.ignore = ignore
+        # The ignore policy of the moments read last, by (cluster, stored time).
+        self._policies: dict[tuple[str | None, str], IgnorePolicy] = {}
         # Objects whose stored versions a load could not decode, by key (see damage_line).
         self._damage: dict[ResourceKey, Damage] = {}
         # Fail fast (a UserError) on a missing, foreign or damaged file, before the screen
@@ -191,11 +217,13 @@ class ScreenData:
                 session.generation = self._generation
             return session.causes
 
-    def _reading(self, session: _Session) -> Reading:
-        """What a load reads through while it holds ``session``."""
-        return Reading(
+    def _reading(self, session: _Session, policy: IgnorePolicy | None = None) -> Reading:
+        """What a load reads through while it holds ``session``; ``policy``: the ignore
+        rules drift is judged with (none: no rule)."""
+        found = Reading(
             session.reader, session.desired, self.causes(), self._compare_cache, self.scope
         )
+        return found if policy is None else replace(found, policy=policy)
 
     @property
     def scope(self) -> Scope:
@@ -207,7 +235,11 @@ class ScreenData:
         """Forget cached moments: the store has new facts (a late fact can change the past)."""
         with self._lock:
             self._sets.clear()
+            self._policies.clear()
             self._live = None
+            if self._moment is not None:
+                self._stale = self._moment
+            self._moment = None
             self._drift.forget()
             self._generation += 1
 
@@ -289,11 +321,30 @@ class ScreenData:
     def resources_at(self, at: datetime, stop: Stop = never) -> ResourceSet:
         """Every resource live or declared at ``at``, with its state (rows without causes:
         :meth:`causes_of` explains the rows on screen)."""
+        flying = (self.scope.cluster, to_stored(at))
+        while True:
+            with self._lock:
+                flight = self._flights.get(flying)
+                if flight is None:
+                    flight = self._flights[flying] = threading.Event()
+                    break
+            # Another load reads this very moment (the detail's ignore rules ask for it
+            # too): wait for it, then take what it kept, rather than read it twice.
+            while not flight.wait(0.02):
+                check(stop)
+        try:
+            return self._resources_at(at, stop)
+        finally:
+            with self._lock:
+                self._flights.pop(flying, None)
+            flight.set()
+
+    def _resources_at(self, at: datetime, stop: Stop) -> ResourceSet:
         stored = to_stored(at)
         with self._lock:
             scope = scope_of(self._known, self.cluster)
             cached = self._sets.get((scope.cluster, stored))
-            base, generation = self._live, self._generation
+            base, stale, generation = self._moment, self._stale, self._generation
         if cached is not None:
             return replace(cached, at=at)
         kept = self.kept_from()
@@ -303,35 +354,117 @@ class ScreenData:
             empty = ResourceSet(at, (), count_rows(()), (), (), cluster=scope.cluster)
             return empty
         with self.session() as session:
-            live = live_at(session.reader, stored, base, stop, cluster=scope.revisions)
-            sides, declared = session.desired.merged_at(stored, scope.cluster)
             clusters = (
                 [scope.cluster]
                 if scope.cluster is not None
                 else [c["name"] for c in session.reader.clusters()]
             )
-            rows, records = self._rows.of(session.reader, live, declared, clusters, stop)
-        positions = {row.key: index for index, row in enumerate(rows)}
-        found = ResourceSet(
-            at=at,
-            rows=rows,
-            counts=count_rows(rows),
-            clusters=tuple(clusters),
-            repos=tuple(
-                f"{Path(s.repo.path).name}@{s.repo.branch}" + (RENDERING if s.pending else "")
-                for s in sides
-            ),
-            cluster=scope.cluster,
-            records=records,
-            positions=positions,
-        )
+            # Moved from the moment read last when it is near (incremental.step), else
+            # read in full: the same rows either way. News (invalidate) that wrote no
+            # revision and moved no prune cut leaves the moment read last as it was.
+            watermark = session.reader.revision_watermark()
+            cut = to_stored(kept) if kept is not None else None
+            if base is None and stale is not None and watermark is not None:
+                base = stale if (stale.kept, stale.watermark) == (cut, watermark) else None
+            if base is not None and base.kept != cut:
+                base = None  # pruned since (the poll has not told yet): read in full
+            moment = None
+            if base is not None:
+                moment = incremental.step(
+                    session.reader,
+                    session.desired,
+                    self._rows,
+                    base,
+                    at,
+                    stored,
+                    scope,
+                    clusters,
+                    self._policy_of,
+                    stop,
+                )
+            if moment is None:
+                moment = incremental.build(
+                    session.reader,
+                    session.desired,
+                    self._rows,
+                    at,
+                    stored,
+                    scope,
+                    clusters,
+                    self._policy_of,
+                    stop,
+                )
+        moment = replace(moment, watermark=watermark, kept=cut)
+        found = moment.resources
         with self._lock:
             if generation == self._generation:  # nothing new arrived meanwhile
-                self._live = live
+                self._moment, self._live, self._stale = moment, moment.live, None
+                # The detail's rules (policy()) without reading the moment again.
+                if (scope.cluster, stored) not in self._policies:
+                    if len(self._policies) >= 16:
+                        self._policies.pop(next(iter(self._policies)))
+                    self._policies[(scope.cluster, stored)] = moment.policy
                 if len(self._sets) >= 8:
                     self._sets.pop(next(iter(self._sets)))
                 self._sets[(scope.cluster, stored)] = found
         return found
+
+    # -- ignore rules ---------------------------------------------------------------------
+    def _policy_of(
+        self, cluster: str | None, stored: str, live: Iterable[RevisionRecord]
+    ) -> IgnorePolicy:
+        """The ignore policy of a moment whose live objects are ``live`` (kept a while)."""
+        with self._lock:
+            known = self._policies.get((cluster, stored))
+        if known is not None:
+            return known
+        found = policy_at(live, self.ignore)
+        with self._lock:
+            if len(self._policies) >= 16:
+                self._policies.pop(next(iter(self._policies)))
+            self._policies[(cluster, stored)] = found
+        return found
+
+    def policy(self, at: datetime, stop: Stop = never) -> IgnorePolicy:
+        """The ignore rules in force at ``at`` for the cluster shown: configured, and
+        those of the Argo CD Applications live then."""
+        stored = to_stored(at)
+        scope = self.scope
+        with self._lock:
+            known = self._policies.get((scope.cluster, stored))
+            base = self._live
+        if known is not None:
+            return known
+        # The moment's rows come with its rules (moved from the moment read last, at once
+        # when it is near): read them, or wait for the load reading them.
+        self.resources_at(at, stop)
+        with self._lock:
+            known = self._policies.get((scope.cluster, stored))
+        if known is not None:
+            return known
+        with self.session() as session:
+            live = live_at(session.reader, stored, base, stop, cluster=scope.revisions)
+        return self._policy_of(scope.cluster, stored, live.by_resource.values())
+
+    def rules_at(self, at: datetime, stop: Stop = never) -> IgnorePolicy:
+        """:meth:`policy` for a moment the screen does not show (the timeline's end, the
+        last record): from the Applications live then alone, not the whole moment."""
+        stored = to_stored(at)
+        scope = self.scope
+        with self._lock:
+            known = self._policies.get((scope.cluster, stored))
+        if known is not None:
+            return known
+        check(stop)
+        with self.session() as session:
+            applications = session.reader.state_at(
+                stored, cluster=scope.revisions, kind=APPLICATION
+            )
+        return self._policy_of(scope.cluster, stored, applications)
+
+    def ignore_problems(self) -> list[str]:
+        """Configured ignore rules that could not be read (said once on the screen)."""
+        return list(self.ignore.problems) if self.ignore is not None else []
 
     def causes_of(
         self, resources: ResourceSet, keys: Iterable[ResourceKey], stop: Stop = never
@@ -353,9 +486,11 @@ class ScreenData:
         """The snapshot at ``at`` of the cluster shown, as ``timetravel export --cluster``."""
         cluster = self.scope.cluster
         with self.session():
-            return build_snapshot(
-                self.reader().db, at, window=window, generated_at=self.now(), cluster=cluster
+            db = self.reader().db
+            snapshot = build_snapshot(
+                db, at, window=window, generated_at=self.now(), cluster=cluster, ignore=self.ignore
             )
+            return with_drift_intervals(db, snapshot, ignore=self.ignore)
 
     # -- one resource ---------------------------------------------------------------------
     def detail(
@@ -373,7 +508,11 @@ class ScreenData:
         the screen reads it apart (:meth:`drift_at`) so the rest shows first.
         """
         with self.session() as session:
-            found = detail_at(self._reading(session), key, at, limit=limit, stop=stop)
+            policy = self.policy(at, stop)
+            found = detail_at(
+                self._reading(session), key, at, limit=limit, stop=stop, policy=policy
+            )
+            found = replace(found, notes=self.notes_for(key, at))
             if drift and found.view is not None and found.view.state == "drifted":
                 found = with_drift(found, self.drift_at(key, at, stop=stop))
             return found
@@ -381,10 +520,74 @@ class ScreenData:
     def drift_at(self, key: ResourceKey, at: datetime, stop: Stop = never) -> DriftInterval | None:
         """The drift interval of ``key`` open at ``at``, if it is drifted then."""
         cluster = self.scope.cluster
+        policy = self.policy(at, stop)  # what the rules in force cover is not drift
         with self.session() as session:
             return self._drift.open_at(
-                session.reader, session.desired, self.causes(), key, to_stored(at), stop, cluster
+                session.reader,
+                session.desired,
+                self.causes(),
+                key,
+                to_stored(at),
+                stop,
+                cluster,
+                policy=policy,
             )
+
+    # -- notes, drift intervals, comparisons (issue 24) ---------------------------------------
+    def notes_for(self, key: ResourceKey | None, at: datetime) -> tuple[Note, ...]:
+        """The notes about ``key`` up to ``at``, newest first (none: the moment's own)."""
+        cluster = self.scope.cluster
+        with self.session() as session:
+            return screen_notes.notes_for(session.reader.db, key, to_stored(at), cluster)
+
+    def add_note(
+        self, at: datetime, text: str, key: ResourceKey | None = None, author: str | None = None
+    ) -> Note:
+        """Pin a note at ``at`` (about ``key``) in the cluster shown; a UserError (one
+        line) when this store may not be written (a read-only copy, a reader role)."""
+        return screen_notes.write_note(
+            self.db_path,
+            at=to_stored(at),
+            text=text,
+            cluster=self.cluster,
+            key=key,
+            author=author,
+            read_only=self.read_only_copy,
+        )
+
+    def drift_intervals(self, key: ResourceKey, until: datetime) -> list[Drift]:
+        """Every drift interval of ``key`` up to ``until``, oldest first (the last may be
+        open): when it opened and by whom, when and how it closed, how long it lasted."""
+        with self.session() as session:
+            found = drift_history(
+                session.reader.db,
+                key,
+                to_stored(until),
+                causes=self.causes(),
+                policy=self.rules_at(until),  # the rules in force then
+            )
+        return [Drift(key, interval) for interval in found]
+
+    def compare_moments(self, a: datetime, b: datetime) -> list[Difference]:
+        """What was added, removed or changed in the cluster shown from ``a`` to ``b``."""
+        cluster = self.scope.cluster
+        with self.session() as session:
+            return compare_states.compare_moments(
+                session.reader, to_stored(a), to_stored(b), cluster=cluster
+            )
+
+    def compare_clusters(self, at: datetime, other: str) -> list[Difference]:
+        """How ``other`` differs from the cluster shown at ``at``."""
+        shown = self.cluster or ""
+        check_cluster(self.clusters(), other)
+        with self.session() as session:
+            return compare_states.compare_clusters(session.reader, to_stored(at), shown, other)
+
+    def object_at(self, key: ResourceKey, at: datetime) -> dict[str, Any] | None:
+        """The live object ``key`` at ``at`` (None: not live then)."""
+        with self.session() as session:
+            found = session.reader.object_at(key, to_stored(at))
+        return None if found is None or found.deleted else found.obj
 
     # -- changes across all resources ---------------------------------------------------
     def next_change_after(self, at: datetime, steps: int = 1) -> datetime | None:
@@ -418,8 +621,11 @@ class ScreenData:
 
     def markers(self, start: datetime, end: datetime, stop: Stop = never) -> list[Marker]:
         """Notable moments in [start, end): gaps, and every change that earns a mark."""
+        # Drift openings judged with the rules in force at the view's end (what a rule
+        # covers opens no drift, as in the list).
+        policy = self.rules_at(end, stop)
         with self.session() as session:
-            return timeline.markers(self._reading(session), start, end, stop)
+            return timeline.markers(self._reading(session, policy), start, end, stop)
 
     def next_notable(
         self,
@@ -431,13 +637,67 @@ class ScreenData:
         stop: Stop = never,
     ) -> Marker | None:
         """The nearest drift opening or manual edit (``notable`` kinds) after/before ``at``."""
+        policy = self.rules_at(at, stop)  # the rules in force at the cursor
         with self.session() as session:
             return timeline.next_notable(
-                self._reading(session),
+                self._reading(session, policy),
                 self._first(),
                 at,
                 forward=forward,
                 kinds=self.notable if kinds is None else kinds,
                 chunk=chunk,
                 stop=stop,
+            )
+
+    # -- artifacts: what a workload ran, and from which build (issue 23) ---------------
+    def _look_back(self, at: datetime) -> str:
+        """Where a digest's first run and its tags are looked for: the first thing
+        recorded, at most ``ARTIFACT_LOOK_BACK`` before ``at``."""
+        first = self._first()
+        since = to_stored(at - ARTIFACT_LOOK_BACK)
+        return max(first, since) if first is not None and first <= to_stored(at) else since
+
+    def artifacts_of(self, key: ResourceKey, at: datetime) -> WorkloadArtifacts | None:
+        """The chain of each digest ``key``'s row runs at ``at`` (build, source commit,
+        config commit, deploying run or sync, first run); None for a kind without any."""
+        cluster = self.scope.cluster
+        with self.session() as session:
+            return workload_artifacts.artifacts_of(
+                session.reader,
+                session.reader.db,
+                self.causes(),
+                key,
+                to_stored(at),
+                self._look_back(at),
+                cluster=cluster,
+            )
+
+    def artifact_history(self, key: ResourceKey, at: datetime) -> ArtifactHistory | None:
+        """Which digests ``key``'s row ran, from the look-back before ``at`` to a day after
+        it (or the last thing recorded, if sooner); None for a kind without any."""
+        cluster = self.scope.cluster
+        stored = to_stored(at)
+        last = self._stored_range()[1]
+        ahead = to_stored(at + ARTIFACT_LOOK_AHEAD)
+        end = max(min(last, ahead), stored) if last is not None else stored
+        with self.session() as session:
+            return workload_artifacts.history_of(
+                session.reader,
+                session.reader.db,
+                key,
+                stored,
+                self._look_back(at),
+                end,
+                cluster=cluster,
+            )
+
+    def unknown_provenance(self, resources: ResourceSet) -> dict[ResourceKey, tuple[str, ...]]:
+        """The rows of ``resources`` running a digest no recorded build produced, with
+        those digests (from the objects the set holds: no state is read again)."""
+        with self.session() as session:
+            return workload_artifacts.unknown_provenance(
+                session.reader,
+                session.reader.db,
+                to_stored(resources.at),
+                resources.records.values(),
             )

@@ -27,6 +27,7 @@ from timetravel.query.changes import (
 )
 from timetravel.query.moment import compare
 from timetravel.query.rows import STOP_EVERY, Stop, check, never
+from timetravel.store.notes import notes_between
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 
@@ -39,6 +40,7 @@ DENSITY_LIMIT = 20000
 MARK_KINDS = (
     "failed_sync",
     "drift",
+    "note",
     "manual",
     "pipeline",
     "commit",
@@ -186,7 +188,29 @@ def markers(reading: Reading, start: datetime, end: datetime, stop: Stop = never
                 label=f"{seen.reason}: {seen.message or ''}"[:120],
             )
         )
+    out.extend(note_markers(reader, lo, hi, scope.cluster))
     out.sort(key=lambda m: m.at)
+    return out
+
+
+def note_markers(reader: Reader, lo: str, hi: str, cluster: str | None) -> list[Marker]:
+    """The notes pinned in [lo, hi] (stored times): a mark each, the note's text its label."""
+    out = []
+    for note in notes_between(reader.db, lo, hi, cluster=cluster):
+        key = None
+        if note.kind is not None and note.name is not None:
+            key = ResourceKey(
+                note.cluster or cluster or "",
+                note.group or "",
+                note.kind,
+                note.namespace or "",
+                note.name,
+            )
+        out.append(
+            Marker(
+                at=from_stored(note.at), kind="note", key=key, label=f"{note.author}: {note.text}"
+            )
+        )
     return out
 
 
@@ -207,8 +231,8 @@ def drift_openings(
         if match is None:
             continue
         previous = reading.reader.previous(record)
-        before, _ = compare(match, previous, reading.compared)
-        after, _ = compare(match, record, reading.compared)
+        before, _ = compare(match, previous, reading.compared, reading.policy)
+        after, _ = compare(match, record, reading.compared, reading.policy)
         if after == "drifted" and before != "drifted":
             out.append(
                 Marker(

@@ -14,6 +14,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import ClassVar
 
+from rich.style import Style
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -32,7 +33,9 @@ from timetravel.query.detail import with_drift
 from timetravel.query.rows import ResourceSet
 from timetravel.query.screen import ScreenData
 from timetravel.query.timeline import Marker
+from timetravel.query.workload_artifacts import ARTIFACT_KINDS
 from timetravel.tui.clusters import ClusterSwitching
+from timetravel.tui.investigate import Investigating
 from timetravel.tui.jump import (
     JumpError,
     JumpIndex,
@@ -46,16 +49,19 @@ from timetravel.tui.keys import APP_BINDINGS, THEME_SETTLES, zoom_label
 from timetravel.tui.loads import Loads
 from timetravel.tui.messages import (
     AroundLoaded,
+    ArtifactsLoaded,
     CausesLoaded,
     CausesWanted,
     DetailLoaded,
     DriftLoaded,
+    ProvenanceLoaded,
     ResourceHighlighted,
     ResourcesLoaded,
     StoreChanged,
     TimelineLoaded,
 )
 from timetravel.tui.settings import keymap
+from timetravel.tui.widgets.artifacts import ArtifactsScreen, history_text
 from timetravel.tui.widgets.cause_panel import CausePanel
 from timetravel.tui.widgets.changes_list import ChangesList
 from timetravel.tui.widgets.desired_actual import DesiredActualView, FieldDiffList
@@ -74,7 +80,7 @@ MIN_SIZE = (80, 24)
 TOO_SMALL = f"terminal too small (need {MIN_SIZE[0]}x{MIN_SIZE[1]})"
 
 
-class TimetravelApp(ClusterSwitching, JumpHost):
+class TimetravelApp(Investigating, ClusterSwitching, JumpHost):
     """The screen. ``now`` freezes the clock (tests); ``tz`` is the local zone shown;
     ``jump`` is a ``:`` command (without the colon) run once the first moment is loaded."""
 
@@ -187,6 +193,7 @@ class TimetravelApp(ClusterSwitching, JumpHost):
                 hint = f"did you mean {near[0]!r}?" if near else "ctrl+p, Change theme, lists them"
                 self._settings_warnings.append(f"[ui] theme: no theme {theme!r}; {hint}")
         self._saved_theme = self.theme
+        self._settings_warnings += [f"[drift] ignore: {p}" for p in self.data.ignore_problems()]
         for line in self._settings_warnings:
             self.notify(line, title="Settings", severity="warning", timeout=8)
 
@@ -251,9 +258,12 @@ class TimetravelApp(ClusterSwitching, JumpHost):
         self._loaded_at = at = self.cursor
         self.w_resources.loading_stale = True
         self.loads.resources(at)
-        self.loads.around(at)
         if self.selected is not None:
             self.loads.detail(self.selected, at)
+        self.compare_at_cursor()  # compare mode: B moved
+
+    def _loads_idle(self) -> bool:
+        return not self.loads.slots["resources"].busy
 
     @property
     def settled(self) -> bool:
@@ -367,9 +377,17 @@ class TimetravelApp(ClusterSwitching, JumpHost):
         if self.selected is None and resources.rows:
             self.selected = resources.rows[0].key
             self.loads.detail(self.selected, self.moment)
-        listing.set_rows(
-            resources.rows, self.selected, positions=resources.positions, counts=resources.counts
-        )
+        if self.comparing is None:  # else the list shows the comparison (esc shows these)
+            listing.set_rows(
+                resources.rows,
+                self.selected,
+                positions=resources.positions,
+                counts=resources.counts,
+            )
+        self.loads.provenance(resources)  # the rows running images no build produced
+        # The changes around the moment once its rows are shown: read beside them, they
+        # would hold the GIL the rows and the detail need first.
+        self.loads.around(resources.at)
         self.w_header.update_state(repos=resources.repos)
 
     @on(CausesWanted)
@@ -391,6 +409,38 @@ class TimetravelApp(ClusterSwitching, JumpHost):
         self._show_detail()
         if detail.view is not None and detail.view.state == "drifted":
             self.loads.drift(detail.key, detail.at)
+        if detail.key.kind in ARTIFACT_KINDS:
+            self.loads.artifacts(detail.key, detail.at)
+
+    def on_artifacts_loaded(self, message: ArtifactsLoaded) -> None:
+        if (message.key, message.at) != (self.selected, self.moment):
+            return
+        if message.cluster == self.data.cluster:
+            self.w_cause.show_artifacts(message.artifacts)
+
+    def on_provenance_loaded(self, message: ProvenanceLoaded) -> None:
+        resources = self.resources
+        if resources is None or (message.at, message.cluster) != (resources.at, resources.cluster):
+            return
+        self.w_resources.set_unknown(message.unknown)
+
+    def action_artifacts(self) -> None:
+        """The artifact history of the selected resource: which digests ran when."""
+        key = self.selected
+        if key is None:
+            self.notify("no resource selected", timeout=2)
+            return
+        screen = ArtifactsScreen(f"Provenance · {key.display()}")
+        self.push_screen(screen)
+        self._artifacts_worker(key, self.moment, screen, self.w_cause.warn_style())
+
+    @work(exclusive=True, group="artifact_history", thread=True, exit_on_error=False)
+    def _artifacts_worker(
+        self, key: ResourceKey, at: datetime, screen: ArtifactsScreen, warn: Style
+    ) -> None:
+        history = self.data.artifact_history(key, at)
+        body = history_text(history, self.tz, warn=warn)
+        self.call_from_thread(screen.show, body)
 
     def on_drift_loaded(self, message: DriftLoaded) -> None:
         detail = self.detail
@@ -399,9 +449,19 @@ class TimetravelApp(ClusterSwitching, JumpHost):
         self.detail = with_drift(detail, message.interval)
         self._show_detail()
 
+    def show_panels(self) -> None:
+        self._show_detail()
+
+    def note_added(self) -> None:
+        # Notes are read with each detail and timeline load (nothing of them is cached).
+        self._load_timeline()
+        if self.selected is not None:
+            self.loads.detail(self.selected, self.moment)
+
     def _show_detail(self) -> None:
-        self.w_yaml.show(self.detail, unified=self.unified, noise=self.noise)
-        self.w_fields.show(self.detail, noise=self.noise)
+        if not self.show_compared():  # compare mode: the resource at A and at B instead
+            self.w_yaml.show(self.detail, unified=self.unified, noise=self.noise)
+            self.w_fields.show(self.detail, noise=self.noise, ignored=self.show_ignored)
         self.w_cause.show(self.detail, noise=self.noise)
 
     def on_around_loaded(self, message: AroundLoaded) -> None:
@@ -437,6 +497,7 @@ class TimetravelApp(ClusterSwitching, JumpHost):
         self.selected = message.key
         if message.key is not None:
             self.loads.detail(message.key, self.moment)
+            self.highlighted(message.key)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -462,6 +523,8 @@ class TimetravelApp(ClusterSwitching, JumpHost):
             field.value = ""
             field.display = False
             self.w_resources.focus()
+        elif self.leave_compare():
+            pass
         elif self.w_resources.scope:
             self.w_resources.set_scope(Scope())
 
@@ -575,6 +638,7 @@ class TimetravelApp(ClusterSwitching, JumpHost):
         self.w_header.update_state(cluster=self.data.cluster, clusters=self.data.clusters())
 
     def _reload(self, switched: bool) -> None:
+        self.leave_compare()  # what it compared was of the cluster shown before
         self.resources = None
         self.detail = None
         self.gaps = []

@@ -140,7 +140,8 @@ APP_BINDINGS: list[BindingType] = [
         "filter",
         "Filter",
         key_display="/",
-        tooltip="Filter the resources by name, kind or namespace; state:drifted for drift",
+        tooltip="Filter the resources by name, kind or namespace; state:drifted for drift, "
+        "prov:unknown for images no recorded build produced",
         id="view.filter",
     ),
     Binding(
@@ -167,6 +168,67 @@ APP_BINDINGS: list[BindingType] = [
         tooltip="Show the selected resource's differing values and changed fields whole "
         "(enter on the diff or the cause does too)",
         id="view.values",
+    ),
+    Binding(
+        "I",
+        "toggle_ignored",
+        "Ignored",
+        show=False,
+        tooltip="Show or hide the differences an ignore rule expects ([drift] ignore, an "
+        "Application's ignoreDifferences), dimmed with the rule",
+        id="view.ignored",
+    ),
+    Binding(
+        "t",
+        "note",
+        "Note",
+        show=False,
+        tooltip='Pin a note at the cursor ("incident started"), about the selected '
+        "resource or the whole moment; everyone reading the store sees it",
+        id="app.note",
+    ),
+    Binding(
+        "m",
+        "mark",
+        "Mark moment",
+        show=False,
+        tooltip="Mark the cursor's moment (A) to compare with (again at the same moment: clear it)",
+        id="time.mark",
+    ),
+    Binding(
+        "x",
+        "compare",
+        "Compare with mark",
+        show=False,
+        tooltip="Compare the cursor with the marked moment: what was added, removed or "
+        "changed, each resource at A and at B (again, or esc: leave)",
+        id="view.compare",
+    ),
+    Binding(
+        "X",
+        "compare_cluster",
+        "Compare clusters",
+        show=False,
+        tooltip="Compare the cluster shown with another at the cursor (again, or esc: leave)",
+        id="view.compare_cluster",
+    ),
+    Binding(
+        "D",
+        "drift_intervals",
+        "Drift intervals",
+        show=False,
+        tooltip="Every drift of the selected resource, the one at the cursor marked: opened "
+        "when and by whom, closed when and how, how long",
+        id="view.drift_intervals",
+    ),
+    Binding(
+        "p",
+        "artifacts",
+        "Provenance",
+        show=False,
+        tooltip="Provenance: which image digests the selected workload (or Pod) ran when, "
+        "and the build and source commit of each (unknown provenance: no recorded build)",
+        id="view.artifacts",
     ),
     # Not in the footer: at 80 columns it would push Quit out; the header's "prod (1/3)"
     # says there are others, and help and the command palette name the key.
@@ -207,7 +269,7 @@ APP_BINDINGS: list[BindingType] = [
         "clear_filter",
         "Clear filter (/ then :)",
         show=False,
-        tooltip="Clear the / filter, then the : jump's kind and namespace",
+        tooltip="Clear the / filter, then leave compare mode, then the : jump's kind and namespace",
         id="app.clear_filter",
     ),
     Binding("q", "quit", "Quit", tooltip="Quit", id="app.quit"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -33,14 +34,16 @@ from textual.timer import Timer
 from textual.worker import Worker, get_current_worker
 
 from timetravel.domain.model import ResourceKey
-from timetravel.query.rows import ResourceSet, Stop, Superseded
+from timetravel.query.rows import ResourceSet, Stop, Superseded, check
 from timetravel.query.screen import ScreenData
 from timetravel.tui.keys import QUIET
 from timetravel.tui.messages import (
     AroundLoaded,
+    ArtifactsLoaded,
     CausesLoaded,
     DetailLoaded,
     DriftLoaded,
+    ProvenanceLoaded,
     ResourcesLoaded,
     TimelineLoaded,
 )
@@ -75,10 +78,22 @@ class LoadSlot:
     """One kind of load: one thread at a time; the newest request waits for it, others
     it replaced are dropped."""
 
-    def __init__(self, app: App[None], group: str, quiet: threading.Event) -> None:
+    def __init__(
+        self,
+        app: App[None],
+        group: str,
+        quiet: threading.Event,
+        last_key: Callable[[], float] = lambda: 0.0,
+        *,
+        follows: bool = False,
+    ) -> None:
         self.app = app
         self.group = group
         self.quiet = quiet  # cleared while keys arrive
+        self.last_key = last_key  # when the last key arrived (time.monotonic)
+        # A load that follows the moment's rows and detail (counts of the timeline, the
+        # changes around, causes, summaries): not started while keys arrive (resume()).
+        self.follows = follows
         self.worker: Worker[None] | None = None
         self.running: object = None  # what the running load reads
         self.superseded = threading.Event()  # the running load's stop
@@ -91,6 +106,9 @@ class LoadSlot:
     def request(self, what: object, job: Job) -> None:
         """Read ``what`` with ``job``, once the running load (if any) has stopped."""
         if self.worker is None:
+            if self.follows and not self.quiet.is_set():
+                self.pending = (what, job)  # once the keys are quiet
+                return
             self._start(what, job)
         elif what == self.running and not self.superseded.is_set():
             self.pending = None  # the running load already reads it
@@ -103,13 +121,21 @@ class LoadSlot:
         if worker is not self.worker:
             return
         self.worker = None
+        self.resume()
+
+    def resume(self) -> None:
+        """Start what was asked meanwhile, unless it follows and keys still arrive."""
+        if self.worker is not None or self.pending is None:
+            return
+        if self.follows and not self.quiet.is_set():
+            return
         pending, self.pending = self.pending, None
-        if pending is not None:
-            self._start(*pending)
+        self._start(*pending)
 
     def _start(self, what: object, job: Job) -> None:
-        app, quiet = self.app, self.quiet
+        app, quiet, last_key = self.app, self.quiet, self.last_key
         superseded = self.superseded = threading.Event()
+        started = time.monotonic()
 
         def run() -> None:
             worker = get_current_worker()
@@ -119,7 +145,9 @@ class LoadSlot:
                 return superseded.is_set() or worker.is_cancelled
 
             def stop() -> bool:
-                while not quiet.wait(PARKED_POLL) and not ended():
+                # Parked while keys that came after it started keep coming; a load asked
+                # after the last key reads the moment that key moved to: it runs.
+                while last_key() > started and not quiet.wait(PARKED_POLL) and not ended():
                     pass
                 return ended()
 
@@ -139,7 +167,20 @@ class LoadSlot:
 class Loads:
     """The screen's loads by kind; ``busy`` while any of them is asked or running."""
 
-    KINDS = ("resources", "detail", "drift", "around", "timeline", "causes")
+    KINDS = (
+        "resources",
+        "detail",
+        "drift",
+        "around",
+        "timeline",
+        "causes",
+        "artifacts",
+        "provenance",
+    )
+
+    # What the moment's rows and detail come before: started once keys are quiet, so a held
+    # key's every moment gets its rows and detail first (issue 26).
+    FOLLOW = frozenset({"drift", "around", "timeline", "causes", "artifacts", "provenance"})
 
     def __init__(self, app: App[None], data: ScreenData) -> None:
         self.app = app
@@ -148,7 +189,13 @@ class Loads:
         self.quiet.set()
         self.hold_for = QUIET
         self._release: Timer | None = None
-        self.slots = {kind: LoadSlot(app, kind, self.quiet) for kind in self.KINDS}
+        self.last_key = 0.0
+        self.slots = {
+            kind: LoadSlot(
+                app, kind, self.quiet, lambda: self.last_key, follows=kind in self.FOLLOW
+            )
+            for kind in self.KINDS
+        }
 
     @property
     def busy(self) -> bool:
@@ -164,6 +211,7 @@ class Loads:
 
     def hold(self) -> None:
         """A key arrived: running loads pause until keys have been quiet for ``hold_for``."""
+        self.last_key = time.monotonic()
         self.quiet.clear()
         if self._release is not None:
             self._release.stop()
@@ -172,6 +220,8 @@ class Loads:
     def _resume(self) -> None:
         self._release = None
         self.quiet.set()
+        for slot in self.slots.values():
+            slot.resume()
 
     def finished(self, worker: Worker[None]) -> None:
         slot = self.slots.get(worker.group)
@@ -224,3 +274,27 @@ class Loads:
             (resources.cluster, resources.at, tuple(keys)),
             lambda stop: CausesLoaded(resources.at, data.causes_of(resources, keys, stop=stop)),
         )
+
+    def artifacts(self, key: ResourceKey, at: datetime) -> None:
+        """The chain of each digest ``key``'s row runs at ``at`` (the cause panel's). It
+        reads every Pod revision of the look-back in one go: it starts once keys are
+        quiet, and a newer request waits for it to end."""
+        data = self.data
+        cluster = data.cluster
+
+        def job(stop: Stop) -> Message:
+            check(stop)
+            return ArtifactsLoaded(key, at, data.artifacts_of(key, at), cluster)
+
+        self.slots["artifacts"].request((cluster, key, at), job)
+
+    def provenance(self, resources: ResourceSet) -> None:
+        """The rows of ``resources`` running a digest of unknown provenance."""
+        data = self.data
+
+        def job(stop: Stop) -> Message:
+            check(stop)
+            unknown = data.unknown_provenance(resources)
+            return ProvenanceLoaded(resources.at, unknown, resources.cluster)
+
+        self.slots["provenance"].request((resources.cluster, resources.at), job)

@@ -17,6 +17,7 @@ from timetravel.domain.snapshot import ChangeView
 from timetravel.query.detail import Detail
 from timetravel.query.rows import ResourceSet
 from timetravel.query.timeline import Density, Marker
+from timetravel.query.workload_artifacts import WorkloadArtifacts
 
 
 @dataclass
@@ -101,3 +102,22 @@ class CursorRequested(Message):
 @dataclass
 class ResourceHighlighted(Message):
     key: ResourceKey | None
+
+
+@dataclass
+class ArtifactsLoaded(Message):
+    """The chains of the digests ``key``'s row runs at ``at`` (None: a kind without any)."""
+
+    key: ResourceKey
+    at: datetime
+    artifacts: WorkloadArtifacts | None
+    cluster: str | None = None  # the cluster it was asked for
+
+
+@dataclass
+class ProvenanceLoaded(Message):
+    """The rows of the resource set at ``at`` running a digest of unknown provenance."""
+
+    at: datetime
+    unknown: dict[ResourceKey, tuple[str, ...]]
+    cluster: str | None = None

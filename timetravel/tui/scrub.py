@@ -96,6 +96,12 @@ class ScrubbingApp(App[None]):
     def _load_timeline(self) -> None:
         """Start the load of the timeline's visible range."""
 
+    def _loads_idle(self) -> bool:
+        """Whether the loads of a moment may start at once: none of the last moment's is
+        still running (a step moves the moment read last in a few milliseconds, so a held
+        key's every moment is read); else they wait for the keys to be quiet."""
+        return False
+
     def _show_live(self, live: bool) -> None:
         """Show whether the cursor follows now."""
 
@@ -140,7 +146,7 @@ class ScrubbingApp(App[None]):
         if self._load_timer is not None:
             self._load_timer.stop()
             self._load_timer = None
-        if immediate:
+        if immediate or self._loads_idle():
             self._load_at_cursor()
         else:
             self._load_timer = self.set_timer(QUIET, self._load_at_cursor)

@@ -17,11 +17,14 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from timetravel.domain.attribution import claimed_by_content
+from timetravel.domain.notes import Note
 from timetravel.domain.printable import printable
 from timetravel.domain.snapshot import ChangeView
-from timetravel.domain.times import from_stored
+from timetravel.domain.times import from_stored, to_stored
 from timetravel.domain.values import by_telling, describe, short_value
 from timetravel.query.detail import Detail
+from timetravel.query.workload_artifacts import WorkloadArtifacts
+from timetravel.tui.widgets.artifacts import chain_lines
 from timetravel.tui.widgets.linelist import TIME_KEYS
 from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS
 
@@ -55,6 +58,8 @@ class CausePanel(VerticalScroll, can_focus=True):
         self.body = Static(id="cause-body")
         self.commits: dict[str, CommitRecord] = {}
         self.shown: tuple[Detail | None, bool] | None = None
+        # What the selected workload runs at the cursor (None: not read, or no workload).
+        self.artifacts: WorkloadArtifacts | None = None
 
     def compose(self) -> Iterator[Static]:
         yield self.body
@@ -74,6 +79,13 @@ class CausePanel(VerticalScroll, can_focus=True):
         self.border_title = f"Cause · {len(detail.changes)} changes" + (
             f" ({hidden} status)" if hidden else ""
         )
+        artifacts = self.artifacts
+        if (
+            artifacts is not None
+            and artifacts.key == detail.key
+            and artifacts.at == to_stored(detail.at)
+        ):
+            chain_lines(text, artifacts, time=self._time, fit=self._fit, warn=self._state_style())
         opener = detail.drift_since
         if detail.drift is not None:
             opened = detail.drift
@@ -81,6 +93,8 @@ class CausePanel(VerticalScroll, can_focus=True):
             text.append("≠ drift since ", self._state_style())
             text.append(f"{self._time(opened.opened_at)} by ")
             text.append(printable(who) + "\n", "bold")
+        for note in detail.notes:  # notes people pinned (t): about it, else the moment
+            self._note(text, note)
         if detail.view is None and detail.deleted_at:
             text.append(f"deleted at {self._time(detail.deleted_at)}\n", "bold")
         if opener is not None:
@@ -100,6 +114,12 @@ class CausePanel(VerticalScroll, can_focus=True):
             text.append(f"{hidden} status reports hidden (z shows them)", "dim")
         self.body.update(text)
 
+    def show_artifacts(self, artifacts: WorkloadArtifacts | None) -> None:
+        """The chain of what the selected workload runs, shown above its changes."""
+        self.artifacts = artifacts
+        if self.shown is not None:
+            self.show(self.shown[0], noise=self.shown[1])
+
     def _cause_style(self, cause: str) -> Style:
         return self.get_component_rich_style(f"cause--{cause}", partial=True, default=Style())
 
@@ -116,6 +136,10 @@ class CausePanel(VerticalScroll, can_focus=True):
         if self.shown is not None:
             self.show(self.shown[0], noise=self.shown[1])
 
+    def warn_style(self) -> Style:
+        """The style of what needs a look (drift, unknown provenance)."""
+        return self._state_style()
+
     def _state_style(self) -> Style:
         return self.get_component_rich_style("cause--drift", partial=True, default=Style())
 
@@ -126,6 +150,15 @@ class CausePanel(VerticalScroll, can_focus=True):
         if shown is not None and shown.at.astimezone(self.tz).date() == when.date():
             return when.strftime("%H:%M")
         return when.strftime("%a %H:%M")
+
+    def _note(self, text: Text, note: Note) -> None:
+        """``¶ 21:30 alice: incident started`` (a note about the moment says so)."""
+        text.append(f"¶ {self._time(note.at)} ", "bold")
+        author = note.author.split(" <", 1)[0]
+        about = "" if note.resource else " (the moment)"
+        line = f"{author}{about}: {note.text}"
+        # Wrapped, never cut: what a person wrote is read whole.
+        text.append(printable(" ".join(line.split())) + "\n", "italic")
 
     def _seconds(self, stamp: str) -> str:
         return from_stored(stamp).astimezone(self.tz).strftime("%m-%d %H:%M:%S")

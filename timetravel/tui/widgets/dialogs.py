@@ -28,6 +28,8 @@ LEGEND: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("≠", "drifted: what runs differs from git"),
             ("✗", "missing: git declares it, it is not running"),
             ("○", "unmanaged: running, not in git"),
+            ("⚠", "unknown provenance: runs an image no recorded build produced (prov:unknown)"),
+            ("≈", "ignored: its only differences are ones an ignore rule expects (I)"),
         ),
     ),
     (
@@ -45,6 +47,8 @@ LEGEND: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("✖", "a failed sync or pipeline run"),
             ("≠", "drift opened"),
+            ("¶", "a note someone pinned there (a adds one)"),
+            ("M", "the moment marked to compare with (m marks, x compares)"),
             ("░", "a recording gap: nothing was recorded then"),
             ("†", "deleted"),
             ("▄█", "how many changes (taller: more)"),

@@ -41,6 +41,7 @@ class StatusHeader(Widget):
         self.kept_from: datetime | None = None  # history before it was pruned
         self.first_at: datetime | None = None  # the first record
         self.zoom = ""
+        self.mark = ""  # the moment marked to compare with, or the cluster compared (m, x)
 
     def update_state(self, **values: object) -> None:
         for name, value in values.items():
@@ -102,6 +103,7 @@ class StatusHeader(Widget):
             if at is not None and self.first_at is not None and at < self.first_at
             else (9, "", "dim", ""),
             self._cluster_part(),
+            (1, self.mark, "cluster", self.mark),
             (2, repos, "dim", _cut(repos, 16)),
             (5, self.zoom, "dim", ""),
         ]

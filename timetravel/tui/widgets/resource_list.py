@@ -20,6 +20,7 @@ from timetravel.tui.contrast import chip, legible_on
 from timetravel.tui.jump import Scope
 from timetravel.tui.literal import literal
 from timetravel.tui.messages import CausesWanted, ResourceHighlighted
+from timetravel.tui.widgets.artifacts import UNKNOWN_GLYPH
 from timetravel.tui.widgets.linelist import LineList
 
 # Glyph and label per state; colours come from the theme through component classes.
@@ -28,6 +29,15 @@ BADGES = {
     "drifted": ("≠", "drifted"),
     "missing": ("✗", "missing"),
     "unmanaged": ("○", "unmanaged"),
+}
+# A row whose only differences from git (or, unmanaged, its not being in git) an ignore
+# rule expects: counted in sync (or unmanaged), shown apart, as Argo CD does.
+IGNORED_BADGE = ("≈", "ignored")
+# Compare mode (m, x): what happened to each object from A to B.
+COMPARE_BADGES = {
+    "added": ("+", "added"),
+    "removed": ("-", "removed"),
+    "changed": ("~", "changed"),
 }
 CAUSE_GLYPHS = {
     "pipeline": "▲",
@@ -40,6 +50,7 @@ CAUSE_GLYPHS = {
 # at 80x24 "HorizontalPodAutoscaler/api" left no room for the name.
 SHORT_KINDS = {
     "Deployment": "deploy",
+    "Pod": "po",
     "ConfigMap": "cm",
     "Service": "svc",
     "HorizontalPodAutoscaler": "hpa",
@@ -69,6 +80,19 @@ CAUSES_KEPT = 20_000
 CauseKey = tuple[ResourceKey, str | None]
 
 
+def provenance_filter(query: str) -> tuple[str, str | None]:
+    """The ``/`` filter's words without its ``prov:`` word, and that word's value (None:
+    none typed): ``prov:unknown`` keeps the rows running a digest of unknown provenance."""
+    words, value = [], None
+    for word in query.split():
+        name, sep, rest = word.partition(":")
+        if sep and name.lower() in ("prov", "provenance"):
+            value = rest.lower()
+        else:
+            words.append(word)
+    return " ".join(words), value
+
+
 class ResourceList(LineList):
     """Every resource live at the cursor, filtered; only visible rows are rendered."""
 
@@ -78,6 +102,10 @@ class ResourceList(LineList):
         "state--drifted",
         "state--missing",
         "state--unmanaged",
+        "state--ignored",
+        "state--added",
+        "state--removed",
+        "state--changed",
         "resource--namespace",
     }
 
@@ -88,7 +116,11 @@ class ResourceList(LineList):
         self.query_text = ""
         self.scope = Scope()  # the : jumps' kind and namespace
         self.selected: ResourceKey | None = None
+        # Rows running a digest no recorded build produced, with those digests (issue 23).
+        self.unknown: Mapping[ResourceKey, tuple[str, ...]] = {}
         self.loading_stale = False
+        # Compare mode: "A→cursor" or "prod→staging"; the rows are differences then.
+        self.compare_title: str | None = None
         self._quiet = False
         self._positions: Mapping[ResourceKey, int] | None = None  # of all_rows
         self._counts: dict[str, int] | None = None  # of all_rows
@@ -184,11 +216,28 @@ class ResourceList(LineList):
     def filtered(self) -> bool:
         return bool(self.query_text or self.scope)
 
+    def set_unknown(self, unknown: Mapping[ResourceKey, tuple[str, ...]]) -> None:
+        """The rows running a digest of unknown provenance (``⚠``; ``prov:unknown``)."""
+        if unknown == self.unknown:
+            return
+        self.unknown = unknown
+        if provenance_filter(self.query_text)[1] is not None:
+            self._apply()
+        else:
+            self._update_titles()
+            self.refresh()
+
     def _apply(self) -> None:
-        query, scope = self.query_text, self.scope
-        if query or scope:
+        query, provenance = provenance_filter(self.query_text)
+        scope = self.scope
+        if query or scope or provenance is not None:
+            unknown = self.unknown
             self.rows = [
-                r for r in self.all_rows if scope.admits(r.key) and (not query or r.matches(query))
+                r
+                for r in self.all_rows
+                if scope.admits(r.key)
+                and (not query or r.matches(query))
+                and (provenance is None or ("unknown".startswith(provenance) and r.key in unknown))
             ]
         else:
             self.rows = list(self.all_rows)
@@ -218,11 +267,21 @@ class ResourceList(LineList):
             counts = {}
             for row in self.all_rows:
                 counts[row.state] = counts.get(row.state, 0) + 1
-        parts = [f"{BADGES[s][0]}{counts.get(s, 0)}" for s in BADGES]
+        badges = BADGES if self.compare_title is None else COMPARE_BADGES
+        if self.compare_title is not None:
+            counts = {}
+            for row in self.all_rows:
+                counts[row.state] = counts.get(row.state, 0) + 1
+        parts = [f"{badges[s][0]}{counts.get(s, 0)}" for s in badges]
+        positions = self._positions
+        flagged = sum(1 for k in self.unknown if positions is None or k in positions)
+        if flagged:
+            parts.append(f"{UNKNOWN_GLYPH}{flagged}")
         shown = f"{len(self.rows)}/{len(self.all_rows)}" if self.filtered else f"{len(self.rows)}"
         # The scope is the user's own typing, shown as typed (never read as markup); where
         # the list is too narrow for it after "Resources", it goes first.
-        title = f"Resources {shown} {self.scope.label}".rstrip()
+        heading = "Resources" if self.compare_title is None else f"Compare {self.compare_title}"
+        title = f"{heading} {shown} {self.scope.label}".rstrip()
         if self.scope and len(title) > self.size.width - 6:
             title = f"{self.scope.label} {shown}"
         self.border_title = literal(title)
@@ -234,8 +293,13 @@ class ResourceList(LineList):
     def row_text(self, index: int) -> Text:
         row = self.rows[index]
         width = self.scrollable_content_region.width
-        glyph, label = BADGES.get(row.state, ("?", printable(row.state)))
-        badge_style = self.get_component_rich_style(f"state--{row.state}", partial=True)
+        glyph, label = BADGES.get(row.state) or COMPARE_BADGES.get(
+            row.state, ("?", printable(row.state))
+        )
+        style_name = row.state
+        if row.ignored:
+            (glyph, label), style_name = IGNORED_BADGE, "ignored"
+        badge_style = self.get_component_rich_style(f"state--{style_name}", partial=True)
         ns_style = self.get_component_rich_style("resource--namespace", partial=True)
         # The namespace shows on its first row, and on the top row when scrolled into a group.
         first_of_ns = index in (0, self.scroll_offset.y) or (
@@ -257,10 +321,16 @@ class ResourceList(LineList):
             known = self.cause_of(row)
             cause = f" {CAUSE_GLYPHS.get(known, '·') if known else ' '}"
             tail_width += len(cause)
+        # A digest no recorded build produced runs here: flagged after the name.
+        flag = f" {UNKNOWN_GLYPH}" if row.key in self.unknown else ""
+        tail_width += len(flag)
         room = max(4, width - ns_width - 1 - tail_width - 1)
         if len(kind_name) > room:
             kind_name = kind_name[: room - 1] + "…"
         text.append(f"{kind_name:<{room}}")
+        if flag:
+            warn = self.get_component_rich_style("state--drifted", partial=True)
+            text.append(flag, legible_on(warn, self.rich_style.bgcolor))
         # Legible on every row style: moved off the surface's colour where the theme
         # made them close, and as a chip on the cursor row (its highlight may be the
         # state's own colour).

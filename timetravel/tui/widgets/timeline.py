@@ -21,6 +21,7 @@ from timetravel.tui.messages import CursorRequested
 MARKS = {
     "failed_sync": ("✖", "failed sync"),
     "drift": ("≠", "drift"),
+    "note": ("¶", "note"),
     "manual": ("✎", "manual"),
     "pipeline": ("▲", "pipeline"),
     "commit": ("◆", "commit"),
@@ -30,6 +31,7 @@ MARKS = {
     "status_only": ("·", "status"),
 }
 BARS = " ▁▂▃▄▅▆▇█"
+MARK_GLYPH = "M"  # the moment marked to compare the cursor with
 # History before the kept start was pruned (``timetravel prune``): its columns, and the
 # column where kept history starts.
 PRUNED, KEPT_FROM = "╌", "┃"
@@ -53,6 +55,7 @@ class Timeline(Widget):
         "timeline--cursor",
         "timeline--legend",
         "timeline--pruned",
+        "timeline--mark",
         *(f"timeline--{kind}" for kind in MARK_KINDS),
     }
 
@@ -65,6 +68,7 @@ class Timeline(Widget):
         self.density: Density | None = None
         self.markers: Sequence[Marker] = ()
         self.kept_from: datetime | None = None  # before it, history was pruned
+        self.mark_at: datetime | None = None  # the moment marked to compare with (m)
         self._lines: list[Text] = []
         # The lines without the cursor, and what they were built from: moving the cursor
         # (every scrubbing key) restyles one column instead of placing thousands of marks.
@@ -73,6 +77,11 @@ class Timeline(Widget):
 
     def show(self, start: datetime, end: datetime, cursor: datetime) -> None:
         self.start, self.end, self.cursor_at = start, end, cursor
+        self.refresh()
+
+    def set_mark(self, mark_at: datetime | None) -> None:
+        """Show the moment marked to compare with (None: no mark)."""
+        self.mark_at = mark_at
         self.refresh()
 
     def set_kept_from(self, kept_from: datetime | None) -> None:
@@ -110,6 +119,14 @@ class Timeline(Widget):
     def _build(self, width: int) -> list[Text]:
         cursor_col = column_of(self.cursor_at, self.start, self.end, width)
         lines = [line.copy() for line in self._base_lines(width)]
+        if self.mark_at is not None:
+            # The marked moment (m): an M on the marks' line, on the bars' column.
+            mark_col = column_of(self.mark_at, self.start, self.end, width)
+            if 0 <= mark_col < width and len(lines) > 2:
+                marks = lines[2]
+                lines[2] = marks[:mark_col] + Text(MARK_GLYPH) + marks[mark_col + 1 :]
+                for line in lines[1:3]:
+                    line.stylize(self._style("mark"), mark_col, mark_col + 1)
         if 0 <= cursor_col < width:
             for line in lines[1:3]:
                 line.stylize(self._style("cursor"), cursor_col, cursor_col + 1)

@@ -40,6 +40,11 @@ def _block(text: Text, name: str, value: Any) -> None:
         text.append(f"    {printable(line)}\n")
 
 
+def _ignored(detail: Detail) -> tuple[dict[str, Any], ...]:
+    """The differences of the resource an ignore rule covers (each with ``ignored_by``)."""
+    return detail.view.ignored if detail.view is not None else ()
+
+
 def values_text(detail: Detail | None, *, noise: bool) -> Text:
     """The whole values, as the screen shows them: differences first, then changes."""
     text = Text()
@@ -51,9 +56,12 @@ def values_text(detail: Detail | None, *, noise: bool) -> Text:
     text.append("Git wanted → live\n", "bold underline")
     if not entries:
         text.append("  no difference\n", "dim")
+    rules = {str(d.get("path")): str(d.get("ignored_by")) for d in _ignored(detail)}
     for path, desired, actual, is_noise in entries:
         text.append(printable(field_label(path)), "bold")
         text.append(f"  {printable(path)}" + ("  noise" if is_noise else "") + "\n", "dim")
+        if path in rules:  # expected: an ignore rule covers it
+            text.append(f"  ignored: {printable(rules[path])}\n", "dim italic")
         _block(text, "git", desired)
         _block(text, "live", actual)
     changes = [c for c in detail.changes if not c.status_only or noise]
