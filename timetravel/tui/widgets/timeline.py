@@ -21,6 +21,7 @@ from timetravel.tui.messages import CursorRequested
 MARKS = {
     "failed_sync": ("✖", "failed sync"),
     "drift": ("≠", "drift"),
+    "unknown_image": ("⚠", "unknown image"),
     "note": ("¶", "note"),
     "manual": ("✎", "manual"),
     "pipeline": ("▲", "pipeline"),
