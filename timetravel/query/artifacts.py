@@ -343,6 +343,30 @@ class _Workloads:
         return found
 
 
+def pods_by_digest_at(
+    reader: Reader,
+    at: str,
+    owners: Mapping[tuple[str, str, str], Any],
+    pods: Mapping[int, ResourceKey],
+) -> tuple[dict[ResourceKey, dict[str, set[ResourceKey]]], dict[ResourceKey, Owner]]:
+    """Each workload's running digests at ``at``, with the Pods running each, and each such
+    Pod's controlling owner, read from the ``pod_digests`` index: the digests and
+    workloads :func:`images_at` finds by decoding every Pod, without decoding any.
+    ``owners``: :func:`owner_objects` of the state; ``pods``: the Pods wanted, by
+    resource id (the state's)."""
+    resolve = _Workloads(owners)
+    out: dict[ResourceKey, dict[str, set[ResourceKey]]] = defaultdict(lambda: defaultdict(set))
+    owner_of: dict[ResourceKey, Owner] = {}
+    for group in pod_digests.running_at(reader.conn, at, keys=pods):
+        if not group.running:
+            continue
+        workload = resolve.of(group)
+        owner_of[group.key] = group.owner
+        for running in group.running:
+            out[workload][running[2]].add(group.key)
+    return out, owner_of
+
+
 def _by_digest(group: PodGroup) -> dict[str, Running]:
     """A group's running containers by digest (the last container of a digest wins, as in
     the decoding path's ``{c.digest: c for c in containers}``)."""
