@@ -79,22 +79,13 @@ class IgnorePolicy:
 
 NO_RULES = IgnorePolicy()
 
-# Whether a revision's stored bytes mention IgnoreExtraneous, by revision (its id, and the
-# object's uid and time: ids alone repeat across the stores a process may open): the list
-# asks of every unmanaged row at every moment, and a revision's bytes never change.
-_MENTIONS: dict[tuple[int, str | None, str], bool] = {}
-_MENTIONS_KEPT = 200_000
-
 
 def _mentions(record: RevisionRecord, word: bytes) -> bool:
-    which = (record.id, record.uid, record.observed_at)
-    known = _MENTIONS.get(which)
-    if known is None:
-        known = record.body is not None and word in record.body
-        if len(_MENTIONS) >= _MENTIONS_KEPT:
-            _MENTIONS.clear()
-        _MENTIONS[which] = known
-    return known
+    """Whether a revision's stored bytes hold ``word``: a search of bytes (~1 µs a KB), so
+    the list's thousands of unmanaged rows are never parsed for it. Not cached across
+    calls: a revision's id, uid and time name it only within one store, and a process
+    may open several."""
+    return record.body is not None and word in record.body
 
 
 def policy_at(records: Iterable[RevisionRecord], configured: RuleSet | None = None) -> IgnorePolicy:

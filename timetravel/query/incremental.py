@@ -198,7 +198,9 @@ def step(
         or base.clusters != tuple(clusters)
     ):
         return None
-    if stored == base.at:
+    if stored == base.at and not any(r.endswith(RENDERING) for r in base.resources.repos):
+        # The same moment, read again after news that wrote no revision (a set that was
+        # still rendering may have come since: then the declared side is compared below).
         return replace(base, resources=replace(base.resources, at=at))
     lo, hi = min(base.at, stored), max(base.at, stored)
     damage = reader.damage_reads
