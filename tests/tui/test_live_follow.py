@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.pilot import settle
+from tests.fixtures.pilot import settle, wait_until
 from tests.fixtures.sample import SAMPLE_GAP, SAMPLE_NOW
 from tests.gitrepo import GitOpsRepo
 from timetravel.domain.times import from_stored, to_stored
@@ -30,15 +30,6 @@ def config_map(name: str, value: str) -> dict[str, object]:
 
 def header_text(app: TimetravelApp) -> str:
     return app.query_one(StatusHeader).render().plain
-
-
-async def wait_until(pilot: Any, condition: Any, tries: int = 500) -> bool:
-    """Bounded: up to ``tries`` short pauses of the running app."""
-    for _ in range(tries):
-        if condition():
-            return True
-        await pilot.pause(0.02)
-    return bool(condition())
 
 
 def test_live_shows_a_new_commit_without_any_cluster_change(

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.pilot import settle
+from tests.fixtures.pilot import settle, wait_until
 from tests.fixtures.sample import SAMPLE_NOW
 from tests.gitrepo import GitOpsRepo
 from timetravel.domain.times import to_stored
@@ -26,14 +26,6 @@ def config_map(name: str) -> dict[str, object]:
         "metadata": {"name": name, "namespace": "payments"},
         "data": {"value": "on"},
     }
-
-
-async def wait_until(pilot: Any, condition: Any, tries: int = 500) -> bool:
-    for _ in range(tries):
-        if condition():
-            return True
-        await pilot.pause(0.02)
-    return bool(condition())
 
 
 def test_a_paused_moment_fills_in_when_its_commit_is_rendered(

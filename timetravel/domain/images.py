@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 DIGEST = re.compile(r"^(?P<algo>sha256|sha512):(?P<hex>[0-9a-f]{64}|[0-9a-f]{128})$")
 DOCKER_HUB = "docker.io"
@@ -104,3 +105,54 @@ def running_image(image_id: str) -> RunningImage | None:
     if not at or not DIGEST.match(digest) or not name:
         return None
     return RunningImage(digest, normalize_repository(name), repo_digest=True)
+
+
+@dataclass(frozen=True)
+class ContainerRun:
+    """One running container of a Pod object, as its status says: the digest it runs."""
+
+    name: str
+    init: bool
+    image: str  # as the Pod's spec names it (a tag, which can move)
+    found: RunningImage
+    repository: str | None  # the digest's, else (a bare image ID) the spec's image's
+    started_at: str | None  # the container's own startedAt (RFC 3339), when recorded
+
+
+def container_runs(pod: dict[str, Any]) -> list[ContainerRun]:
+    """The running containers of one Pod object, in status order (containers, then init
+    containers): those whose state is ``running`` and whose ``imageID`` names a digest."""
+    spec_images = {
+        str(c.get("name")): str(c.get("image") or "")
+        for part in ("containers", "initContainers")
+        for c in ((pod.get("spec") or {}).get(part) or [])
+        if isinstance(c, dict)
+    }
+    status = pod.get("status") or {}
+    out = []
+    for part, init in (("containerStatuses", False), ("initContainerStatuses", True)):
+        for cs in status.get(part) or []:
+            if not isinstance(cs, dict):
+                continue
+            running = (cs.get("state") or {}).get("running")
+            found = running_image(str(cs.get("imageID") or ""))
+            if not isinstance(running, dict) or found is None:
+                continue
+            name = str(cs.get("name") or "")
+            image = spec_images.get(name) or str(cs.get("image") or "")
+            repository = found.repository
+            if repository is None:  # a bare image ID: the spec names the repository
+                ref = parse_image(image)
+                repository = ref.repository if ref else None
+            started = running.get("startedAt")
+            out.append(
+                ContainerRun(
+                    name,
+                    init,
+                    image,
+                    found,
+                    repository,
+                    started if isinstance(started, str) else None,
+                )
+            )
+    return out

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from timetravel.domain.images import parse_image, running_image
+from timetravel.domain.images import container_runs
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_micros
 from timetravel.domain.workloads import GROUPS, workload_of
@@ -69,41 +69,19 @@ class DigestSpan:
 
 def running_containers(pod: Mapping[str, Any], key: ResourceKey) -> list[RunningContainer]:
     """The running containers of one Pod object, with the digests they run."""
-    spec_images = {
-        str(c.get("name")): str(c.get("image") or "")
-        for part in ("containers", "initContainers")
-        for c in ((pod.get("spec") or {}).get(part) or [])
-        if isinstance(c, dict)
-    }
-    status = pod.get("status") or {}
-    out = []
-    for part, init in (("containerStatuses", False), ("initContainerStatuses", True)):
-        for cs in status.get(part) or []:
-            if not isinstance(cs, dict):
-                continue
-            running = (cs.get("state") or {}).get("running")
-            found = running_image(str(cs.get("imageID") or ""))
-            if not isinstance(running, dict) or found is None:
-                continue
-            name = str(cs.get("name") or "")
-            image = spec_images.get(name) or str(cs.get("image") or "")
-            repository = found.repository
-            if repository is None:  # a bare image ID: the spec names the repository
-                ref = parse_image(image)
-                repository = ref.repository if ref else None
-            out.append(
-                RunningContainer(
-                    pod=key,
-                    container=name,
-                    image=image,
-                    digest=found.digest,
-                    repository=repository,
-                    repo_digest=found.repo_digest,
-                    started_at=running.get("startedAt"),
-                    init=init,
-                )
-            )
-    return out
+    return [
+        RunningContainer(
+            pod=key,
+            container=run.name,
+            image=run.image,
+            digest=run.found.digest,
+            repository=run.repository,
+            repo_digest=run.found.repo_digest,
+            started_at=run.started_at,
+            init=run.init,
+        )
+        for run in container_runs(dict(pod))
+    ]
 
 
 def workload_key(pod: RevisionRecord, owners: Mapping[tuple[str, str, str], Any]) -> ResourceKey:

@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 import zstandard as zstd
 
-from timetravel.domain.images import parse_image, running_image
+from timetravel.domain.images import container_runs
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import from_micros, to_micros
 from timetravel.domain.workloads import controller_of
@@ -82,31 +82,12 @@ def is_pod(group: str, kind: str) -> bool:
 
 def running_of(pod: Mapping[str, Any]) -> tuple[Running, ...]:
     """The running containers of one Pod object, in status order: the rule of
-    ``query.artifacts.running_containers``, without what the index does not keep."""
-    spec_images = {
-        str(c.get("name")): str(c.get("image") or "")
-        for part in ("containers", "initContainers")
-        for c in ((pod.get("spec") or {}).get(part) or [])
-        if isinstance(c, dict)
-    }
-    status = pod.get("status") or {}
-    out: list[Running] = []
-    for part, init in (("containerStatuses", False), ("initContainerStatuses", True)):
-        for cs in status.get(part) or []:
-            if not isinstance(cs, dict):
-                continue
-            running = (cs.get("state") or {}).get("running")
-            found = running_image(str(cs.get("imageID") or ""))
-            if not isinstance(running, dict) or found is None:
-                continue
-            name = str(cs.get("name") or "")
-            image = spec_images.get(name) or str(cs.get("image") or "")
-            repository = found.repository
-            if repository is None:  # a bare image ID: the spec names the repository
-                ref = parse_image(image)
-                repository = ref.repository if ref else None
-            out.append((name, init, found.digest, image, repository))
-    return tuple(out)
+    ``query.artifacts.running_containers`` (domain.images.container_runs), without what
+    the index does not keep."""
+    return tuple(
+        (run.name, run.init, run.found.digest, run.image, run.repository)
+        for run in container_runs(dict(pod))
+    )
 
 
 def owner_of(pod: Mapping[str, Any]) -> Owner:
