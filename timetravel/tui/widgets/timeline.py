@@ -238,20 +238,22 @@ class Timeline(Widget):
 
     def _legend(self, width: int) -> Text:
         text = Text(no_wrap=True)
+        pruned = f"{PRUNED} pruned"
+        # Where the view holds pruned history, saying so comes before the marks' words.
+        shows_pruned = self.kept_from is not None and self.kept_from > self.start
+        room = width - len(pruned) if shows_pruned and width >= 2 * len(pruned) else width
         for kind in MARK_KINDS:
             glyph, word = MARKS[kind]
             piece = f"{glyph} {word}  "
-            if text.cell_len + len(piece) > width:
+            if text.cell_len + len(piece) > room:
                 piece = f"{glyph}{word[:4]} "
-                if text.cell_len + len(piece) > width:
+                if text.cell_len + len(piece) > room:
                     break
             text.append(glyph, self._style(kind))
             text.append(piece[1:], self._style("legend"))
-        if self.kept_from is not None and self.kept_from > self.start:
-            piece = f"{PRUNED} pruned"
-            if text.cell_len + len(piece) <= width:
-                text.append(PRUNED, self._style("pruned"))
-                text.append(piece[1:], self._style("legend"))
+        if shows_pruned and text.cell_len + len(pruned) <= width:
+            text.append(PRUNED, self._style("pruned"))
+            text.append(pruned[1:], self._style("legend"))
         return text
 
     # -- mouse ------------------------------------------------------------------------------
