@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 import traceback
@@ -78,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     from timetravel.host import tune_collector
 
     tune_collector()
+    if not (
+        os.environ.get("TIMETRAVEL_SECRET_KEY") or os.environ.get("TIMETRAVEL_SECRET_KEY_FILE")
+    ):
+        # The cached stores' Secret-hashing key, the same for every run on any HOME: a
+        # cache made under another HOME is still writable (a screen store is a copy of the
+        # state store that the benchmark writes git into). A benchmark's own, not a secret.
+        os.environ["TIMETRAVEL_SECRET_KEY"] = "timetravel benchmark stores"
     ctx = Context(quick=args.quick, out=args.out.resolve(), seed=args.seed, log=log)
     ctx.shared["scale"] = args.scale
     info = machine()
