@@ -15,7 +15,9 @@ from timetravel.cli import cli
 from timetravel.demo.build import Demo, build
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_stored
+from timetravel.notify.evaluate import CURSOR, evaluate
 from timetravel.query.timeline import unknown_image_markers
+from timetravel.store import alerts as outbox
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
 
@@ -86,3 +88,27 @@ def test_a_build_reported_for_the_image_takes_the_mark_away(
     finally:
         db.conn.close()
     assert after == []
+
+
+def test_an_alert_says_it_once(week: Demo, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The alert pass tells of the same start (issue 24's "unknown provenance" event), once:
+    a second pass over the same window adds nothing."""
+    copy = tmp_path_factory.mktemp("alerts") / "demo.db"
+    shutil.copy(week.db_path, copy)
+    db = open_database(copy)
+    try:
+        with db.conn:
+            outbox.set_cursor(db.conn, CURSOR, "2026-11-15T00:00:00Z")
+        found = evaluate(db, WEEK_DONE)
+        unknown = [e for e in found.found if e.kind == "unknown_provenance"]
+        assert [e.resource for e in unknown] == [
+            {"kind": "Pod", "namespace": "checkout", "name": "debug-bob"}
+        ]
+        assert "netshoot" in unknown[0].summary and unknown[0].cluster == "prod-eu1"
+        with db.conn:
+            outbox.set_cursor(db.conn, CURSOR, "2026-11-15T00:00:00Z")
+        again = evaluate(db, WEEK_DONE)
+        assert [e.key for e in again.found if e.kind == "unknown_provenance"] == [unknown[0].key]
+        assert again.events < found.events, "the same facts are not new events"
+    finally:
+        db.conn.close()

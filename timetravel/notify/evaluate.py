@@ -31,6 +31,7 @@ from timetravel.domain.normalize import is_secret_kind
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import stored_to_rfc3339, to_stored
 from timetravel.domain.values import change_summary
+from timetravel.query.artifacts import unknown_images
 from timetravel.query.causes import CauseFinder
 from timetravel.query.desired import DesiredState
 from timetravel.query.ignore_policy import NO_RULES, policy_at
@@ -98,6 +99,24 @@ def _declared(desired: DesiredState, dkey: tuple[str, str, str, str], at: str, c
     if version is None:  # a store without the declared-object index
         return desired.merged_at(at, cluster)[1].get(dkey)
     return desired.declared(dkey, at, version, cluster)
+
+
+def _unknown_image_events(reader: Reader, since: str, until: str) -> list[AlertEvent]:
+    """An image no recorded build produced starting to run in a workload: once per
+    workload and digest (the screen's ⚠ marker)."""
+    return [
+        AlertEvent(
+            kind="unknown_provenance",
+            key=f"unknown_provenance:{found.workload.cluster}:{found.workload.display()}:"
+            f"{found.digest}",
+            at=stored_to_rfc3339(found.at),
+            cluster=found.workload.cluster,
+            summary=found.summary,
+            resource=_resource(found.workload),
+            details={"digest": found.digest, "image": found.image},
+        )
+        for found in unknown_images(reader, since, until, None)
+    ]
 
 
 def _drift_events(
@@ -234,6 +253,7 @@ def evaluate(
                         details={"started_at": stored_to_rfc3339(gap.started_at)},
                     )
                 )
+        events += _unknown_image_events(reader, since, until)
         for run in causes.runs_between(since, until):
             ended = run.finished_at or run.reported_at
             if (

@@ -21,6 +21,7 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_micros
 from timetravel.domain.workloads import GROUPS, workload_of
 from timetravel.store import pod_digests
+from timetravel.store.builds import builds_of_digests
 from timetravel.store.pod_digests import Owner, PodGroup, Running, pod_of
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
@@ -498,3 +499,38 @@ def digest_events(
                 events.append(DigestEvent(group.at, workloads[workload], digest, True, (image,)))
         pods[group.resource_id] = (workload, running)
     return dict(first), events
+
+
+@dataclass(frozen=True)
+class UnknownImage:
+    """A digest no recorded build produced, starting to run in a workload."""
+
+    at: str  # stored time text
+    workload: ResourceKey
+    digest: str
+    image: str  # as the Pods' specs name it (else the digest, short)
+
+    @property
+    def summary(self) -> str:
+        return f"{self.workload.display()} runs {self.image}: no recorded build made it"
+
+
+def unknown_images(reader: Reader, start: str, end: str, cluster: str | None) -> list[UnknownImage]:
+    """Where an image digest no recorded build produced starts running in a workload in
+    (start, end], once per workload and digest, oldest first: unknown provenance, as the
+    cause panel and ``/ prov:unknown`` say it (a node-local image ID, which no build can
+    be matched with, too). Read from the ``pod_digests`` index."""
+    running, events = digest_events(reader, start, end, cluster=cluster)
+    started = [e for e in events if e.started and e.digest not in running.get(e.workload, set())]
+    if not started:
+        return []
+    builds = builds_of_digests(reader.db, {e.digest for e in started})
+    out = []
+    seen: set[tuple[ResourceKey, str]] = set()
+    for event in started:
+        if (event.workload, event.digest) in seen or builds.get(event.digest):
+            continue
+        seen.add((event.workload, event.digest))
+        image = event.images[0] if event.images else event.digest[:19]
+        out.append(UnknownImage(event.at, event.workload, event.digest, image))
+    return out

@@ -17,7 +17,7 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.native_runs import is_failed
 from timetravel.domain.snapshot import ChangeView
 from timetravel.domain.times import TICK, from_stored, next_instant, to_stored
-from timetravel.query.artifacts import digest_events
+from timetravel.query.artifacts import unknown_images
 from timetravel.query.changes import (
     END_OF_TIME,
     Reading,
@@ -28,7 +28,6 @@ from timetravel.query.changes import (
 )
 from timetravel.query.moment import compare
 from timetravel.query.rows import STOP_EVERY, Stop, check, never
-from timetravel.store.builds import builds_of_digests
 from timetravel.store.notes import notes_between
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
@@ -199,31 +198,17 @@ def markers(reading: Reading, start: datetime, end: datetime, stop: Stop = never
 
 
 def unknown_image_markers(reader: Reader, lo: str, hi: str, cluster: str | None) -> list[Marker]:
-    """Where an image digest no recorded build produced starts running in a workload in
-    [lo, hi] (stored times), once per workload and digest: unknown provenance, as the
-    cause panel and the ``/ prov:unknown`` filter say it (a node-local image ID, which no
-    build can be matched with, too). Read from the ``pod_digests`` index."""
-    running, events = digest_events(reader, lo, hi, cluster=cluster)
-    started = [e for e in events if e.started and e.digest not in running.get(e.workload, set())]
-    if not started:
-        return []
-    builds = builds_of_digests(reader.db, {e.digest for e in started})
-    out = []
-    seen: set[tuple[ResourceKey, str]] = set()
-    for event in started:
-        if (event.workload, event.digest) in seen or builds.get(event.digest):
-            continue
-        seen.add((event.workload, event.digest))
-        image = event.images[0] if event.images else event.digest[:19]
-        out.append(
-            Marker(
-                at=from_stored(event.at),
-                kind="unknown_image",
-                key=event.workload,
-                label=f"{event.workload.display()} runs {image}: no recorded build made it",
-            )
+    """A mark where an image digest no recorded build produced starts running in a
+    workload in [lo, hi] (stored times): :func:`artifacts.unknown_images`."""
+    return [
+        Marker(
+            at=from_stored(found.at),
+            kind="unknown_image",
+            key=found.workload,
+            label=found.summary,
         )
-    return out
+        for found in unknown_images(reader, lo, hi, cluster)
+    ]
 
 
 def note_markers(reader: Reader, lo: str, hi: str, cluster: str | None) -> list[Marker]:
