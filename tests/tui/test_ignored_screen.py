@@ -311,5 +311,6 @@ def test_drift_opens_where_a_difference_no_rule_covers_appears(
         body = str(app.screen.query_one("#drift-body").render())
         assert body.count("≠ ") == 1
         assert "≠ Thu 11-19 21:05:00" in body and "still open" in body
+        assert "lasted open" not in body, "an open drift has not lasted yet"
 
     drive(app, scenario)

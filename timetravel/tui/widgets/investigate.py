@@ -145,11 +145,11 @@ def drift_lines(drifts: Sequence[Drift], tz: tzinfo, cursor: datetime) -> Text:
             text.append("  (after the cursor)", "dim")
         text.append("\n  ")
         if interval.closed_at is None:
-            text.append("still open", "bold")
+            text.append("still open\n", "bold")
         else:
             how = printable(interval.closed_how or "?")
             text.append(f"closed {when(interval.closed_at)} by {how}")
-        text.append(f" · lasted {lasted(drift.lasted)}\n", "dim")
+            text.append(f" · lasted {lasted(drift.lasted)}\n", "dim")
     text.rstrip()
     return text
 
