@@ -6,9 +6,7 @@ reported through record-build's path, Pods with containerd imageIDs)."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,8 @@ from typing import Any
 from rich.console import Console
 from textual.pilot import Pilot
 
-from tests.fixtures.pilot import settle
+from tests.fixtures.pilot import Scenario, settle
+from tests.fixtures.pilot import drive as _drive
 from timetravel.demo.objects import REGISTRY, image_digest
 from timetravel.domain.builds import BuildFacts
 from timetravel.domain.model import ResourceKey
@@ -33,16 +32,9 @@ WEB_174 = f"{REGISTRY}/shop/web:1.7.4"
 WEB_180 = f"{REGISTRY}/shop/web:1.8.0"
 NETSHOOT = "docker.io/nicolaka/netshoot:latest"
 
-Scenario = Callable[[TimetravelApp, Pilot[Any]], Awaitable[None]]
-
 
 def drive(app: TimetravelApp, scenario: Scenario, size: tuple[int, int] = (120, 36)) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
-            await scenario(app, pilot)
-
-    asyncio.run(main())
+    _drive(app, scenario, size)
 
 
 def plain(renderable: Any, width: int = 200) -> str:

@@ -9,15 +9,13 @@ The seeded week (and its two-cluster and demo variants), the real app driven by 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
 
-from tests.fixtures.pilot import settle
+from tests.fixtures.pilot import drive, settle
 from tests.fixtures.sample import INCIDENT
 from timetravel.config import UiSettings
 from timetravel.domain.model import ResourceKey
@@ -28,17 +26,6 @@ from timetravel.tui.widgets.investigate import DriftScreen
 
 API = ResourceKey("prod", "apps", "Deployment", "payments", "api")
 EVENING = datetime(2026, 11, 19, 20, 0, tzinfo=UTC)
-
-Scenario = Callable[[TimetravelApp, Pilot[Any]], Awaitable[None]]
-
-
-def drive(app: TimetravelApp, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
-            await scenario(app, pilot)
-
-    asyncio.run(main())
 
 
 async def press(pilot: Pilot[Any], *keys: str) -> None:

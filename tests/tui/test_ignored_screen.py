@@ -10,8 +10,6 @@ store's writer; the real app driven by Pilot.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from click.testing import CliRunner
 from rich.text import Text
 from textual.pilot import Pilot
 
-from tests.fixtures.pilot import settle
+from tests.fixtures.pilot import drive, settle
 from tests.gitrepo import GitOpsRepo
 from timetravel.cli import cli
 from timetravel.config import UiSettings
@@ -87,18 +85,6 @@ def store(tmp_path: Path) -> Path:
     finally:
         handle.conn.close()
     return db
-
-
-Scenario = Callable[[TimetravelApp, Pilot[Any]], Awaitable[None]]
-
-
-def drive(app: TimetravelApp, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
-            await scenario(app, pilot)
-
-    asyncio.run(main())
 
 
 def make(store: Path, tmp_path: Path, **data: Any) -> TimetravelApp:

@@ -9,8 +9,6 @@ app driven by Pilot.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input
 from textual.worker import WorkerState
 
-from tests.fixtures.pilot import settle
+from tests.fixtures.pilot import drive, settle
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.sample import INCIDENT, SAMPLE_NOW, build_sample_store
 from timetravel.config import UiSettings
@@ -35,17 +33,6 @@ from timetravel.tui.widgets.investigate import NoteScreen
 
 API = ResourceKey("prod", "apps", "Deployment", "payments", "api")
 AUTHOR = "Dana Ops"
-
-Scenario = Callable[[TimetravelApp, Pilot[Any]], Awaitable[None]]
-
-
-def drive(app: TimetravelApp, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
-            await scenario(app, pilot)
-
-    asyncio.run(main())
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -52,18 +53,19 @@ class Demo:
     story: Story
 
 
-def _write_repo(path: Path, story: Story) -> list[str]:
-    """Commit the story's history into a real repository; returns the commit ids in order."""
+def _commit_history(path: Path, commits: Sequence[Any], text_of: Callable[[Any], str]) -> list[str]:
+    """Commit ``commits`` (each with ``files``, ``author``, ``at``, ``message``) into a new
+    real repository at ``path``, a file's text ``text_of(content)``; returns the ids."""
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     repo = git.Repo.init(path, initial_branch="main")
     shas = []
-    for commit in story.commits:
-        for relpath, objects in commit.files.items():
+    for commit in commits:
+        for relpath, content in commit.files.items():
             target = path / relpath
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+            target.write_text(text_of(content))
         repo.git.add(A=True)
         name, _, email = commit.author.partition(" <")
         actor = git.Actor(name, email.rstrip(">"))
@@ -73,30 +75,19 @@ def _write_repo(path: Path, story: Story) -> list[str]:
         )
         shas.append(made.hexsha)
     return shas
+
+
+def _write_repo(path: Path, story: Story) -> list[str]:
+    """Commit the story's GitOps history into a real repository; returns the commit ids."""
+    return _commit_history(
+        path, story.commits, lambda objects: yaml.safe_dump_all(objects, sort_keys=False)
+    )
 
 
 def _write_app_repo(path: Path, story: Story) -> list[str]:
     """Commit the application's source history into a real repository (the builds'
     checkout); returns the commit ids in order."""
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    repo = git.Repo.init(path, initial_branch="main")
-    shas = []
-    for commit in story.app_commits:
-        for relpath, text in commit.files.items():
-            target = path / relpath
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        repo.git.add(A=True)
-        name, _, email = commit.author.partition(" <")
-        actor = git.Actor(name, email.rstrip(">"))
-        stamp = commit.at.strftime("%Y-%m-%dT%H:%M:%S%z")
-        made = repo.index.commit(
-            commit.message, author=actor, committer=actor, author_date=stamp, commit_date=stamp
-        )
-        shas.append(made.hexsha)
-    return shas
+    return _commit_history(path, story.app_commits, str)
 
 
 def _record_builds(db: Database, story: Story, app_path: Path, shas: list[str]) -> None:
