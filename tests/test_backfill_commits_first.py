@@ -238,3 +238,31 @@ def test_alerts_wait_for_the_renders(tmp_path: Path, db_path: Path | str) -> Non
         assert outbox.cursor(db.conn, CURSOR) != ""
     finally:
         db.conn.close()
+
+
+class _ChildKilled(GitSource):
+    """The real source, whose render fails as a git child killed by Ctrl-C does (its
+    output cut: ValueError) a little before the main thread's handler sets ``stop``."""
+
+    def __init__(self, db: Path | str, repo: Path, stop: threading.Event) -> None:
+        super().__init__(db, repo, clock=MonotonicClock(), progress=False)
+        self.stop_event = stop
+
+    def _store_desired(self, *args: Any) -> None:
+        threading.Timer(0.2, self.stop_event.set).start()
+        raise ValueError("SHA is empty")
+
+
+def test_a_child_killed_by_the_signal_before_stop_is_set_is_a_stop_not_a_failure(
+    tmp_path: Path, db_path: Path | str
+) -> None:
+    history = _History(tmp_path, seed=9)
+    stop = threading.Event()
+    source = _ChildKilled(db_path, history.repo.path, stop)
+    assert source.sync(stop=stop) == 0
+    assert stop.is_set()
+    # Without the signal it is a failure, raised as it is.
+    other = _ChildKilled(db_path, history.repo.path, threading.Event())
+    other.stop_event = threading.Event()  # never set by anyone the source waits on
+    with pytest.raises(ValueError, match="SHA is empty"):
+        other.sync(stop=threading.Event())

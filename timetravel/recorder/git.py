@@ -66,6 +66,9 @@ PREFETCH_BATCH = 64
 COMMIT_BATCH = 500
 # How often a quiet follow loop looks at ``stop`` (seconds).
 STOP_CHECK = 0.2
+# How long a failure of a child process waits for the signal that may have killed it to
+# reach ``stop`` (seconds).
+STOP_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -319,8 +322,11 @@ class GitSource:
         try:
             return self._sync(store, record, reader, encoder, live, stop, render)
         except Exception:
-            if stop is not None and stop.is_set():
-                return 0  # _Stopped, or a child cut short by the same signal: rolled back
+            # _Stopped, or a child (git, kustomize) cut short by the same signal: rolled
+            # back. The child may die of the Ctrl-C before the main thread's handler has set
+            # ``stop``: give the handler a moment rather than take that for a failure.
+            if stop is not None and (stop.is_set() or stop.wait(STOP_GRACE)):
+                return 0
             raise
         finally:
             store.conn.close()
@@ -621,7 +627,12 @@ class GitSource:
         """
         moved = threading.Event()
         with RefWatch(self.repo, moved, stop, on_error=self.errors.append):
-            self.sync(stop=stop)
+            try:
+                self.sync(stop=stop)  # what an earlier pass left to render, the newest first
+            except (git.GitCommandError, ValueError, OSError) as exc:
+                # Told and tried again at the next look, as the follow loop does.
+                self.errors.append(f"{self.branch.path}: {exc}")
+                self.sync_errors += 1
             self._follow(stop, moved)
 
     def _follow(self, stop: threading.Event, moved: threading.Event) -> None:
