@@ -228,8 +228,16 @@ def _send(app: Any, key: str) -> float:
     return sent
 
 
-async def _to_data(pilot: Any, keys: list[str], timeout: float, out: list[float]) -> None:
-    """Each key after the screen settled: key -> the new moment's rows, counts and detail."""
+async def _to_data(
+    pilot: Any,
+    keys: list[str],
+    timeout: float,
+    out: list[float],
+    whole: list[float] | None = None,
+) -> None:
+    """Each key after the screen settled: key -> the new moment's rows and detail on
+    screen (a far jump's glimpse: the rows around the selection; else every row, with the
+    counts); ``whole``: key -> every row and the counts (the glimpse replaced)."""
     app = pilot.app
     for key in keys:
         if not await _settle(pilot, timeout):
@@ -240,6 +248,14 @@ async def _to_data(pilot: Any, keys: list[str], timeout: float, out: list[float]
             lambda before=before: app.cursor != before and _moment_shown(app), timeout
         )
         out.append((done if done is not None else time.perf_counter()) - sent)
+        if whole is not None:
+            done = await _until(
+                lambda before=before: (
+                    app.cursor != before and _moment_shown(app) and app.resources.complete
+                ),
+                timeout,
+            )
+            whole.append((done if done is not None else time.perf_counter()) - sent)
 
 
 async def _held(pilot: Any, presses: int, timeout: float, result: dict[str, Any]) -> None:
@@ -318,12 +334,12 @@ def drive(
             await _scrub(pilot, presses, result)
             if result["initial_settled"]:
                 await _data_presses(pilot, data, timeout, result)
-                result["step_data"], result["jump_data"] = [], []
+                result["step_data"], result["jump_data"], result["jump_whole"] = [], [], []
                 await _to_data(pilot, ["right"] * steps, timeout, result["step_data"])
                 await _held(pilot, presses, timeout, result)
                 for key in ["home", "end"] * (jumps // 2):
                     app.data.invalidate()  # far: nothing of it is kept (new facts, say)
-                    await _to_data(pilot, [key], timeout, result["jump_data"])
+                    await _to_data(pilot, [key], timeout, result["jump_data"], result["jump_whole"])
             out.write_text(json.dumps(result))
             sys.stdout.flush()
             os._exit(0)
@@ -368,10 +384,10 @@ def run(ctx: Context) -> list[Figure]:
             f"the screen driver failed ({proc.returncode}): "
             + proc.stderr.decode(errors="replace")[-1500:]
         )
-    return figures(json.loads(out.read_text()), n["settle_timeout"])
+    return figures(json.loads(out.read_text()), n["settle_timeout"], ctx.shared.get("scale", "10k"))
 
 
-def figures(result: dict[str, Any], timeout: float) -> list[Figure]:
+def figures(result: dict[str, Any], timeout: float, scale: str = "10k") -> list[Figure]:
     repaint, to_frame, to_data = result["repaint"], result["to_frame"], result["to_data"]
     initial = (
         f"rows after {result['rows_s']:.1f} s, every load after {result['initial_s']:.1f} s"
@@ -420,7 +436,7 @@ def figures(result: dict[str, Any], timeout: float) -> list[Figure]:
         )
     )
     out.append(_data_figure(result, to_data, timeout, initial))
-    out.extend(_moment_figures(result))
+    out.extend(_moment_figures(result, scale))
     return out
 
 
@@ -433,12 +449,35 @@ def _ms_or_never(value: float) -> str:
     return "never" if value == float("inf") else fmt_ms(value)
 
 
-def _moment_figures(result: dict[str, Any]) -> list[Figure]:
+# Issue 26's targets (ms) by store: step, held key, far jump.
+TARGETS = {"10k": (50.0, 50.0, 300.0), "100k": (100.0, 100.0, 1500.0)}
+
+
+def _moment_figures(result: dict[str, Any], scale: str = "10k") -> list[Figure]:
     """Issue 26's figures: key -> the new moment's data on screen."""
+    step, held_target, jump = TARGETS.get(scale, TARGETS["10k"])
     out = []
     for name, key, target, what in (
-        ("screen.step_to_data", "step_data", 50.0, "→ after the screen settled"),
-        ("screen.jump_to_data", "jump_data", 300.0, "home and end, nothing kept of the moment"),
+        (
+            "screen.step_to_data",
+            "step_data",
+            step,
+            "key -> the new moment's rows, counts and detail on screen; → after the screen settled",
+        ),
+        (
+            "screen.jump_to_data",
+            "jump_data",
+            jump,
+            "key -> the rows the list shows and the detail on screen (the glimpse: the rows "
+            "around the selection; counts follow); home and end, nothing kept of the moment",
+        ),
+        (
+            "screen.jump_to_counts",
+            "jump_whole",
+            None,
+            "key -> every row and the counts on screen (the glimpse replaced by the whole "
+            "moment); the same jumps",
+        ),
     ):
         samples = result.get(key) or []
         if not samples:
@@ -448,10 +487,9 @@ def _moment_figures(result: dict[str, Any]) -> list[Figure]:
             Figure(
                 name,
                 f"p50 {fmt_ms(p50)} p95 {fmt_ms(p95)}",
-                f"p95 <= {target:g} ms",
-                p95 <= target,
-                f"key -> the new moment's rows, counts and detail on screen; {what}; "
-                f"{len(samples)} keys",
+                f"p95 <= {target:g} ms" if target is not None else "",
+                p95 <= target if target is not None else None,
+                f"{what}; {len(samples)} keys",
                 value=p95,
                 extra={"p50_ms": p50, "p95_ms": p95},
             )
@@ -471,8 +509,8 @@ def _moment_figures(result: dict[str, Any]) -> list[Figure]:
             Figure(
                 "screen.held_to_data",
                 f"p50 {_ms_or_never(p50)} p95 {_ms_or_never(p95)}",
-                "p95 <= 50 ms",
-                p95 <= 50.0,
+                f"p95 <= {held_target:g} ms",
+                p95 <= held_target,
                 f"→ held (keys {SCRUB_INTERVAL * 1000:.0f} ms apart): key -> its moment's rows "
                 f"and counts; {len(held)} moments shown, {never} passed before their data "
                 "landed (counted as never)",

@@ -154,7 +154,7 @@ def test_causes_are_read_for_the_rows_on_screen(make_app: Any) -> None:
     app = make_app()
 
     async def scenario(pilot: Pilot[Any]) -> None:
-        listing = app.query_one(ResourceList)
+        listing = app.w_resources
         assert listing.scrollable_content_region.width < CAUSE_WIDTH
         assert not listing.causes  # not shown, not read
         app.query_one("#left").styles.width = CAUSE_WIDTH + 10  # wide enough to show them
@@ -181,3 +181,43 @@ def test_causes_are_read_for_the_rows_on_screen(make_app: Any) -> None:
         assert {i for i in range(top, len(listing.rows))} <= explained()
 
     run(app, scenario, size=(120, 30))
+
+
+def test_a_far_jump_shows_the_rows_around_the_selection_then_every_row(make_app: Any) -> None:
+    """Home, with nothing of the moment kept: the list first shows a glimpse (the rows
+    around the selection made, the rest pending, "counting…" for the counts), then the
+    whole moment, with its counts (issue 26 item 2)."""
+    from unittest import mock
+
+    from timetravel.query import incremental
+    from timetravel.query.rows import PENDING
+
+    app = make_app()
+    shown: list[tuple[bool, str, str | None]] = []
+    set_rows = ResourceList.set_rows
+
+    def recorded(self: ResourceList, rows: Any, selected: Any, **kwargs: Any) -> None:
+        set_rows(self, rows, selected, **kwargs)
+        row = self.current()
+        shown.append((self.complete, str(self.border_subtitle), row.state if row else None))
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        app.data.invalidate()
+        shown.clear()
+        await pilot.press("home")
+        await settle(pilot)
+
+    with (
+        mock.patch.object(ResourceList, "set_rows", recorded),
+        mock.patch.object(incremental, "NEAR_REVISIONS", 1),
+        mock.patch("timetravel.query.glimpse.SPAN", 2),
+    ):
+        run(app, scenario)
+    firsts = [s for s in shown if not s[0]]
+    assert firsts, shown
+    assert all("counting…" in subtitle for _, subtitle, _ in firsts)
+    assert all(state not in (None, PENDING) for *_, state in firsts)  # the selection is made
+    complete, subtitle, _ = shown[-1]
+    assert complete and "counting…" not in subtitle and "✓" in subtitle
+    listing = app.w_resources
+    assert all(row.state != PENDING for row in listing.all_rows)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import random
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import orjson
 import pytest
@@ -13,14 +13,14 @@ import pytest
 from tests.fixtures.sample import INCIDENT, SAMPLE_NOW
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import to_rfc3339, to_stored
+from timetravel.query import incremental
 from timetravel.query.drift import drift_history
 from timetravel.query.moment import build_snapshot
-from timetravel.query.rows import ResourceRow, Superseded, live_at
+from timetravel.query.rows import PENDING, ResourceRow, Superseded
 from timetravel.query.screen import ScreenData
 from timetravel.query.timeline import step_in
 from timetravel.recorder.events import import_events
 from timetravel.store.db import open_database
-from timetravel.store.reader import Reader
 from timetravel.tui import sidebyside
 
 from .conftest import DEMO_NOW
@@ -142,7 +142,10 @@ def demo_moments(data: ScreenData, step: timedelta = timedelta(minutes=37)) -> l
     return moments
 
 
-def test_live_set_moves_like_a_full_read(demo_store: Path, tmp_path: Path) -> None:
+def test_a_glimpse_drops_an_identity_deleted_then(demo_store: Path, tmp_path: Path) -> None:
+    """An object deleted and made again keeps its identity, listed alive between its two
+    lives: a glimpse whose window holds it reads it deleted and makes no row; one whose
+    window does not lists it pending; the whole set (asked next) has no row of it."""
     store = tmp_path / "demo.db"
     shutil.copy(demo_store, store)
     # One name deleted and created again: going back over the second life ends the first.
@@ -158,23 +161,21 @@ def test_live_set_moves_like_a_full_read(demo_store: Path, tmp_path: Path) -> No
         cluster="prod-eu1",
     )
     writer.conn.close()
-    reader = Reader(open_database(store, readonly=True))
-    times = sorted(
-        {
-            r.observed_at
-            for r in reader.changes_between(
-                "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z", with_body=False
-            )
-        }
-    )
-    shuffled = random.Random(7).sample(times, len(times))
-    moments = times + times[::-1] + shuffled
-    for limits in ((5000, 800), (3, 2)):  # moved in steps, and read again past the limits
-        base = None
-        for at in moments:
-            base = live_at(reader, at, base, limits=limits)
-            want = {r.resource_id: r.id for r in reader.state_at(at)}
-            assert {rid: r.id for rid, r in base.by_resource.items()} == want, (limits, at)
+    ledger = ResourceKey("prod-eu1", "", "ConfigMap", "payments", "ledger")
+    gap = datetime(2026, 11, 18, 10, 30, tzinfo=UTC)  # deleted at 10:00, back at 11:00
+    data = ScreenData(store, now=DEMO_NOW)
+    with mock.patch.object(incremental, "NEAR_REVISIONS", 1):
+        data.invalidate()
+        around = data.resources_at(gap, glimpse=True, near=ledger)
+        assert not around.complete and ledger not in around.positions
+        data.invalidate()
+        first = data.resources_at(gap, glimpse=True, near=None)
+        assert not first.complete
+        if ledger in first.positions:  # outside the window: listed, pending
+            assert first.rows[first.positions[ledger]].state == PENDING
+        whole = data.resources_at(gap)
+        assert whole.complete and ledger not in whole.positions
+        assert data.resources_at(gap + timedelta(hours=1)).position(ledger) is not None
 
 
 def test_rows_and_their_causes_are_the_snapshots(demo_store: Path) -> None:

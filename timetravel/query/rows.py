@@ -18,7 +18,7 @@ from datetime import datetime
 
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.printable import printable
-from timetravel.domain.times import next_instant, stored_to_rfc3339
+from timetravel.domain.times import stored_to_rfc3339
 from timetravel.query.desired import DeclaredObject, DesiredKey
 from timetravel.query.ignore_policy import NO_RULES, IgnorePolicy
 from timetravel.query.moment import CompareCache, compare_ignoring
@@ -27,15 +27,12 @@ from timetravel.store.records import RevisionRecord
 
 Stop = Callable[[], bool]
 
-# Going forward a revision in between costs its decoding; past this many a full read of the
-# state (10,000 decoded revisions) is as cheap.
-FORWARD_LIMIT = 5000
-# Going back costs one indexed query per resource changed in between.
-BACKWARD_LIMIT = 800
 # How many resources are handled between two looks at ``stop``.
 STOP_EVERY = 200
 # Rows kept by (revision, state); beyond this many they start over.
 ROWS_KEPT = 200_000
+# The state of a row a glimpse has not made yet (query.glimpse): its key only.
+PENDING = "pending"
 
 
 class Superseded(Exception):
@@ -60,78 +57,6 @@ class LiveSet:
     at: str
     by_resource: dict[int, RevisionRecord]
     cluster: str | None = None
-
-
-def live_at(
-    reader: Reader,
-    at: str,
-    base: LiveSet | None,
-    stop: Stop = never,
-    *,
-    limits: tuple[int, int] = (FORWARD_LIMIT, BACKWARD_LIMIT),
-    cluster: str | None = None,
-) -> LiveSet:
-    """The resources live at ``at`` (in ``cluster``; None: in every one), moved from
-    ``base`` when few revisions lie between (``limits``: most revisions applied going
-    forward, and going back)."""
-    if base is not None and base.cluster == cluster:
-        if base.at == at:
-            return base
-        if at > base.at:
-            moved = _forward(reader, base, at, limits[0], stop)
-        else:
-            moved = _back(reader, base, at, limits[1], stop)
-        if moved is not None:
-            return moved
-    check(stop)
-    records = reader.state_at(at, cluster=cluster)
-    return LiveSet(at, {record.resource_id: record for record in records}, cluster)
-
-
-def _forward(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
-    """Apply the revisions in (base.at, at], oldest first: the latest of each wins."""
-    damage = reader.damage_reads
-    records = reader.changes_between(
-        next_instant(base.at), at, limit=limit + 1, cluster=base.cluster
-    )
-    if len(records) > limit or reader.damage_reads != damage:
-        # A damaged segment in between: its revisions are missing here, and the object's
-        # older one would stay live. A full read leaves out what it cannot decode.
-        return None
-    check(stop)
-    live = dict(base.by_resource)
-    for record in records:
-        if record.deleted:
-            live.pop(record.resource_id, None)
-        else:
-            live[record.resource_id] = record
-    return LiveSet(at, live, base.cluster)
-
-
-def _back(reader: Reader, base: LiveSet, at: str, limit: int, stop: Stop) -> LiveSet | None:
-    """Undo the revisions in (at, base.at]: each resource they touched takes the revision
-    just before the first of them (or is not live, when that is none or a deletion)."""
-    damage = reader.damage_reads
-    records = reader.changes_between(
-        next_instant(at), base.at, with_body=False, limit=limit + 1, cluster=base.cluster
-    )
-    if len(records) > limit or reader.damage_reads != damage:
-        return None  # as going forward: a full read when a damaged segment lies between
-    first: dict[int, RevisionRecord] = {}
-    for record in records:
-        first.setdefault(record.resource_id, record)
-    live = dict(base.by_resource)
-    for count, (resource_id, record) in enumerate(first.items()):
-        if count % STOP_EVERY == 0:
-            check(stop)
-        before = reader.previous(record)
-        if reader.damage_reads != damage:
-            return None
-        if before is None or before.deleted:
-            live.pop(resource_id, None)
-        else:
-            live[resource_id] = before
-    return LiveSet(at, live, base.cluster)
 
 
 @dataclass(frozen=True)
@@ -197,6 +122,9 @@ class ResourceSet:
     # The last revision of each row (causes are read for the rows on screen only).
     records: Mapping[ResourceKey, RevisionRecord] = field(default_factory=dict, repr=False)
     positions: Mapping[ResourceKey, int] = field(default_factory=dict, repr=False)
+    # False for a glimpse (query.glimpse): the rows around the selection made, the others
+    # still PENDING, no counts yet; the whole set follows.
+    complete: bool = True
 
     def position(self, key: ResourceKey | None) -> int | None:
         return self.positions.get(key) if key is not None else None

@@ -51,6 +51,7 @@ from timetravel.query.detail import Detail, detail_at, with_drift
 from timetravel.query.drift import drift_history
 from timetravel.query.drift_report import Drift, with_drift_intervals
 from timetravel.query.drift_walk import DriftWalker
+from timetravel.query.glimpse import glimpse as glimpse_rows
 from timetravel.query.ignore_policy import IgnorePolicy, policy_at
 from timetravel.query.moment import CompareCache, build_snapshot, change_view
 from timetravel.query.rows import (
@@ -60,7 +61,6 @@ from timetravel.query.rows import (
     Stop,
     check,
     count_rows,
-    live_at,
     never,
 )
 from timetravel.query.scope import Scope, check_cluster, first_cluster, scope_of
@@ -318,9 +318,24 @@ class ScreenData:
         self.invalidate()
 
     # -- resources at a moment --------------------------------------------------------
-    def resources_at(self, at: datetime, stop: Stop = never) -> ResourceSet:
+    def resources_at(
+        self,
+        at: datetime,
+        stop: Stop = never,
+        *,
+        glimpse: bool = False,
+        near: ResourceKey | None = None,
+    ) -> ResourceSet:
         """Every resource live or declared at ``at``, with its state (rows without causes:
-        :meth:`causes_of` explains the rows on screen)."""
+        :meth:`causes_of` explains the rows on screen).
+
+        ``glimpse``: where the moment would be read in full (a far jump), the rows around
+        ``near`` only, the rest pending (``ResourceSet.complete`` False: query.glimpse);
+        the caller asks again without it for the whole set."""
+        if glimpse:
+            found = self._glimpse(at, near, stop)
+            if found is not None:
+                return found
         flying = (self.scope.cluster, to_stored(at))
         while True:
             with self._lock:
@@ -338,6 +353,50 @@ class ScreenData:
             with self._lock:
                 self._flights.pop(flying, None)
             flight.set()
+
+    def _glimpse(self, at: datetime, near: ResourceKey | None, stop: Stop) -> ResourceSet | None:
+        """The glimpse of ``at`` when reading it would mean a build; None when a set is
+        kept or the step from the moment read last is near (then resources_at is quick)."""
+        stored = to_stored(at)
+        with self._lock:
+            scope = scope_of(self._known, self.cluster)
+            kept_set = (scope.cluster, stored) in self._sets
+            base = self._moment or self._stale
+            flying = (scope.cluster, stored) in self._flights
+        if kept_set or flying:
+            return None
+        kept = self.kept_from()
+        if kept is not None and at < kept:
+            return None  # before the cut: nothing is known, said at once
+        with self.session() as session:
+            reader = session.reader
+            if base is not None and base.live.cluster == scope.revisions and base.at != stored:
+                lo, hi = min(base.at, stored), max(base.at, stored)
+                touched = reader.touched_between(
+                    lo, hi, cluster=scope.revisions, limit=incremental.near_limit(base)
+                )
+                if touched is not None:
+                    return None  # near: a step
+            elif base is not None and base.at == stored:
+                return None
+            clusters = (
+                [scope.cluster]
+                if scope.cluster is not None
+                else [c["name"] for c in reader.clusters()]
+            )
+            policy = self.rules_at(at, stop)
+            return glimpse_rows(
+                reader,
+                session.desired,
+                self._rows,
+                at,
+                stored,
+                scope,
+                clusters,
+                policy,
+                near,
+                stop=stop,
+            )
 
     def _resources_at(self, at: datetime, stop: Stop) -> ResourceSet:
         stored = to_stored(at)
@@ -432,19 +491,11 @@ class ScreenData:
         scope = self.scope
         with self._lock:
             known = self._policies.get((scope.cluster, stored))
-            base = self._live
         if known is not None:
             return known
-        # The moment's rows come with its rules (moved from the moment read last, at once
-        # when it is near): read them, or wait for the load reading them.
-        self.resources_at(at, stop)
-        with self._lock:
-            known = self._policies.get((scope.cluster, stored))
-        if known is not None:
-            return known
-        with self.session() as session:
-            live = live_at(session.reader, stored, base, stop, cluster=scope.revisions)
-        return self._policy_of(scope.cluster, stored, live.by_resource.values())
+        # The rules are the Applications': read those alone, not the whole moment (a far
+        # jump's detail would otherwise wait for every row).
+        return self.rules_at(at, stop)
 
     def rules_at(self, at: datetime, stop: Stop = never) -> IgnorePolicy:
         """:meth:`policy` for a moment the screen does not show (the timeline's end, the

@@ -340,6 +340,22 @@ class Reader:
         records.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
         return records
 
+    def alive_around(self, at: str, *, cluster: str | None = None) -> dict[int, ResourceKey] | None:
+        """The resources :meth:`state_at` would seek at ``at``, by id, with their keys: born
+        by then and not gone before (``resources``' lifetimes, m004), nothing decoded. A
+        superset of the live ones: an object deleted and made again keeps its identity, and
+        between the two it is listed here though not live. None where the store has no
+        lifetimes (written before m004, opened read-only)."""
+        if not self._lifetimes:
+            return None
+        sql = "SELECT id FROM resources WHERE first_at <= ? AND (gone_at IS NULL OR gone_at > ?)"
+        params: list[Any] = [at, at]
+        if cluster is not None:
+            sql += " AND cluster = ?"
+            params.append(cluster)
+        ids = [int(row[0]) for row in self.conn.execute(sql, params).fetchall()]
+        return self.keys_of(ids)
+
     def states_of(self, resource_ids: Sequence[int], at: str) -> dict[int, RevisionRecord]:
         """The latest revision at or before ``at`` of each of these resources (deletions
         included), by resource id: :meth:`state_at` for a few resources, the same seek

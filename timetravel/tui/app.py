@@ -257,7 +257,7 @@ class TimetravelApp(Investigating, ClusterSwitching, JumpHost):
         self._load_timer = None
         self._loaded_at = at = self.cursor
         self.w_resources.loading_stale = True
-        self.loads.resources(at)
+        self.loads.resources(at, self.selected)
         if self.selected is not None:
             self.loads.detail(self.selected, at)
         self.compare_at_cursor()  # compare mode: B moved
@@ -382,8 +382,11 @@ class TimetravelApp(Investigating, ClusterSwitching, JumpHost):
                 resources.rows,
                 self.selected,
                 positions=resources.positions,
-                counts=resources.counts,
+                counts=resources.counts if resources.complete else None,
+                complete=resources.complete,
             )
+        if not resources.complete:
+            return  # a glimpse: the whole set follows, and what reads it comes after
         self.loads.provenance(resources)  # the rows running images no build produced
         # The changes around the moment once its rows are shown: read beside them, they
         # would hold the GIL the rows and the detail need first.

@@ -228,11 +228,22 @@ class Loads:
         if slot is not None:
             slot.finished(worker)
 
-    def resources(self, at: datetime) -> None:
+    def resources(self, at: datetime, near: ResourceKey | None = None) -> None:
+        """The rows at ``at``. Where that means reading the moment in full (a far jump),
+        the rows around ``near`` (the selection) come first, the whole set after them
+        (issue 26: only what is seen first; counts and the rest follow)."""
         data = self.data
-        self.slots["resources"].request(
-            (data.cluster, at), lambda stop: ResourcesLoaded(data.resources_at(at, stop=stop))
-        )
+        app = self.app
+
+        def job(stop: Stop) -> Message:
+            found = data.resources_at(at, stop=stop, glimpse=True, near=near)
+            if found.complete:
+                return ResourcesLoaded(found)
+            app.post_message(ResourcesLoaded(found))
+            check(stop)
+            return ResourcesLoaded(data.resources_at(at, stop=stop))
+
+        self.slots["resources"].request((data.cluster, at), job)
 
     def detail(self, key: ResourceKey, at: datetime) -> None:
         data = self.data

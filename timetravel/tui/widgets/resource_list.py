@@ -15,7 +15,7 @@ from rich.text import Text
 
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.printable import printable
-from timetravel.query.rows import ResourceRow
+from timetravel.query.rows import PENDING, ResourceRow
 from timetravel.tui.contrast import chip, legible_on
 from timetravel.tui.jump import Scope
 from timetravel.tui.literal import literal
@@ -33,6 +33,8 @@ BADGES = {
 # A row whose only differences from git (or, unmanaged, its not being in git) an ignore
 # rule expects: counted in sync (or unmanaged), shown apart, as Argo CD does.
 IGNORED_BADGE = ("≈", "ignored")
+# A row a far jump's glimpse has not made yet (its key only; the whole set follows).
+PENDING_BADGE = ("…", "reading")
 # Compare mode (m, x): what happened to each object from A to B.
 COMPARE_BADGES = {
     "added": ("+", "added"),
@@ -106,6 +108,7 @@ class ResourceList(LineList):
         "state--added",
         "state--removed",
         "state--changed",
+        "state--pending",
         "resource--namespace",
     }
 
@@ -124,6 +127,7 @@ class ResourceList(LineList):
         self._quiet = False
         self._positions: Mapping[ResourceKey, int] | None = None  # of all_rows
         self._counts: dict[str, int] | None = None  # of all_rows
+        self.complete = True  # False: a glimpse, counts not known yet
         self.causes: dict[CauseKey, str] = {}
         self._stale_causes: dict[CauseKey, str] = {}  # shown until asked again
         self.asked: tuple[ResourceKey, ...] = ()  # causes asked for, not answered yet
@@ -137,11 +141,14 @@ class ResourceList(LineList):
         *,
         positions: Mapping[ResourceKey, int] | None = None,
         counts: dict[str, int] | None = None,
+        complete: bool = True,
     ) -> None:
         """Show ``rows``; ``positions`` and ``counts`` of them, when known, spare a pass
-        over thousands of rows on the event loop."""
+        over thousands of rows on the event loop. ``complete`` False: a glimpse (rows
+        around the selection made, the rest pending, no counts yet)."""
         self.all_rows = tuple(rows)
         self._positions, self._counts = positions, counts
+        self.complete = complete
         self.selected = selected
         self._apply()
 
@@ -273,6 +280,8 @@ class ResourceList(LineList):
             for row in self.all_rows:
                 counts[row.state] = counts.get(row.state, 0) + 1
         parts = [f"{badges[s][0]}{counts.get(s, 0)}" for s in badges]
+        if not self.complete and self.compare_title is None:
+            parts = ["counting…"]
         positions = self._positions
         flagged = sum(1 for k in self.unknown if positions is None or k in positions)
         if flagged:
@@ -293,8 +302,10 @@ class ResourceList(LineList):
     def row_text(self, index: int) -> Text:
         row = self.rows[index]
         width = self.scrollable_content_region.width
-        glyph, label = BADGES.get(row.state) or COMPARE_BADGES.get(
-            row.state, ("?", printable(row.state))
+        glyph, label = (
+            BADGES.get(row.state)
+            or COMPARE_BADGES.get(row.state)
+            or (PENDING_BADGE if row.state == PENDING else ("?", printable(row.state)))
         )
         style_name = row.state
         if row.ignored:
