@@ -20,23 +20,24 @@ them (``tests/test_glimpse.py`` compares them on both engines).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from datetime import datetime
 
 from timetravel.domain.model import ResourceKey
-from timetravel.query.desired import DeclaredObject, DesiredKey, DesiredState
+from timetravel.host import collector_paused
+from timetravel.query.desired import DesiredKey, DesiredState
 from timetravel.query.ignore_policy import IgnorePolicy
 from timetravel.query.incremental import dkey_of, repos_of
 from timetravel.query.rows import (
-    PENDING,
     ResourceRow,
     ResourceSet,
     Rows,
     Stop,
     check,
-    count_rows,
     missing_key,
     never,
+    pending_row,
     row_order,
 )
 from timetravel.query.scope import Scope
@@ -64,6 +65,27 @@ def glimpse(
     """The rows around ``near`` (the first rows when it is not listed) made, the others
     pending; None where the store cannot list identities without reading them (no
     lifetimes): the caller builds the moment in full."""
+    # A row and a key per object, none with a cycle: collections passing over the
+    # hundreds of thousands made here (and the rows kept) would cost more than making them.
+    with collector_paused():
+        return _glimpse(
+            reader, desired, rows, at, stored, scope, clusters, policy, near, span, stop
+        )
+
+
+def _glimpse(
+    reader: Reader,
+    desired: DesiredState,
+    rows: Rows,
+    at: datetime,
+    stored: str,
+    scope: Scope,
+    clusters: Sequence[str],
+    policy: IgnorePolicy,
+    near: ResourceKey | None,
+    span: int,
+    stop: Stop,
+) -> ResourceSet | None:
     check(stop)
     alive = reader.alive_around(stored, cluster=scope.revisions)
     if alive is None:
@@ -71,51 +93,49 @@ def glimpse(
     sides, declared = desired.merged_at(stored, scope.cluster)
     check(stop)
     cluster = clusters[0] if clusters else "default"
-    live_dkeys = {dkey_of(key) for key in alive.values()}
-    ids = {key: rid for rid, key in alive.items()}
-    missing: dict[ResourceKey, DeclaredObject] = {
+    # The identities of each declared key (several where the list shows every cluster):
+    # whether any is live decides if the object is missing.
+    same: dict[DesiredKey, list[tuple[int, ResourceKey]]] = {}
+    for ident, key in alive:
+        dkey = (key.group, key.kind, key.namespace, key.name)
+        if dkey in declared:
+            same.setdefault(dkey, []).append((ident, key))
+    missing = {
         missing_key(dkey, match, cluster): match
         for dkey, match in declared.items()
-        if dkey not in live_dkeys
+        if dkey not in same
     }
-    keys = sorted([*ids, *missing], key=_key_order)
+    keys: list[tuple[int | None, ResourceKey]] = list(alive)  # in the list's order
+    if missing:
+        keys = list(heapq.merge(keys, sorted(((None, k) for k in missing), key=_order), key=_order))
     check(stop)
     centre = 0
     if near is not None:
-        try:
-            centre = keys.index(near)
-        except ValueError:
-            centre = 0
+        centre = next((i for i, (_, key) in enumerate(keys) if key == near), 0)
     lo, hi = max(0, centre - span), min(len(keys), centre + span + 1)
     window = keys[lo:hi]
-    # The revisions of the window's objects, and of every identity of a declared one's key
-    # (another cluster's): whether any of them is live decides if it is missing.
-    same: dict[DesiredKey, list[ResourceKey]] = {}
-    for key in ids:
-        same.setdefault(dkey_of(key), []).append(key)
-    wanted: set[ResourceKey] = set()
-    for key in window:
-        if key in ids:
-            wanted.add(key)
-            if dkey_of(key) in declared:
-                wanted.update(same[dkey_of(key)])
-    found = reader.states_of([ids[k] for k in wanted], stored)
+    wanted: set[int] = set()
+    for some, key in window:
+        if some is not None:
+            wanted.add(some)
+            wanted.update(r for r, _ in same.get(dkey_of(key), ()))
+    found = reader.states_of(sorted(wanted), stored)
 
-    def live(key: ResourceKey) -> RevisionRecord | None:
-        record = found.get(ids[key])
+    def live(rid: int) -> RevisionRecord | None:
+        record = found.get(rid)
         return None if record is None or record.deleted else record
 
     made: dict[ResourceKey, ResourceRow] = {}
     records: dict[ResourceKey, RevisionRecord] = {}
-    for key in window:
+    for rid, key in window:
         dkey = dkey_of(key)
         match = declared.get(dkey)
         last: RevisionRecord | None
-        if key in missing:
+        if rid is None:
             row, last = rows.missing_row(reader, key, missing[key], stored)
-        elif (last := live(key)) is not None:
+        elif (last := live(rid)) is not None:
             row = rows.live_row(last, match, policy)
-        elif match is not None and not any(live(other) for other in same[dkey]):
+        elif match is not None and not any(live(other) for other, _ in same[dkey]):
             # Listed alive, deleted then (made again later), and git declares it: missing,
             # as a build says.
             row, last = rows.missing_row(reader, missing_key(dkey, match, cluster), match, stored)
@@ -124,15 +144,16 @@ def glimpse(
         made[row.key] = row
         if last is not None:
             records[row.key] = last
-    listed = [ResourceRow(key, PENDING, None, None, None) for key in keys[:lo]]
+    listed = [pending_row(key) for _, key in keys[:lo]]
     listed.extend(made.values())
-    listed.extend(ResourceRow(key, PENDING, None, None, None) for key in keys[hi:])
-    if any(key not in ids and key not in missing for key in made):
+    listed.extend(pending_row(key) for _, key in keys[hi:])
+    shown = {key for _, key in window}
+    if any(key not in shown for key in made):
         listed.sort(key=row_order)  # a deleted identity's key became a missing one's
     return ResourceSet(
         at=at,
         rows=tuple(listed),
-        counts=count_rows(listed),
+        counts={},  # not known yet: the whole moment brings them
         clusters=tuple(clusters),
         repos=repos_of(sides),
         cluster=scope.cluster,
@@ -142,5 +163,6 @@ def glimpse(
     )
 
 
-def _key_order(key: ResourceKey) -> tuple[str, str, str, str]:
+def _order(entry: tuple[int | None, ResourceKey]) -> tuple[str, str, str, str]:
+    key = entry[1]
     return (key.namespace, key.kind, key.name, key.cluster)

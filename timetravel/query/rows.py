@@ -130,6 +130,27 @@ class ResourceSet:
         return self.positions.get(key) if key is not None else None
 
 
+# A pending row's fields but its key: a glimpse makes one per object away from the cursor
+# (100,000 at a time), and a frozen dataclass's __init__ sets each field with a call.
+_PENDING_FIELDS: dict[str, object] = {
+    "state": PENDING,
+    "last_change_at": None,
+    "last_cause": None,
+    "last_type": None,
+    "ignored": False,
+}
+
+
+def pending_row(key: ResourceKey) -> ResourceRow:
+    """The row of an object a glimpse lists without making (``ResourceRow(key, PENDING,
+    None, None, None)``, made in a fifth of the time)."""
+    row = object.__new__(ResourceRow)
+    fields = dict(_PENDING_FIELDS)
+    fields["key"] = key
+    object.__setattr__(row, "__dict__", fields)
+    return row
+
+
 def row_order(row: ResourceRow) -> tuple[str, str, str, str]:
     key = row.key
     return (key.namespace, key.kind, key.name, key.cluster)

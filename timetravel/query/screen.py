@@ -508,8 +508,11 @@ class ScreenData:
             return known
         check(stop)
         with self.session() as session:
+            # By the cluster shown even where it is the store's only one: then the seek
+            # goes by the identities' index (cluster, group, kind, ...), not over every
+            # identity (~10 ms at 10,000 objects, asked at every step by the detail).
             applications = session.reader.state_at(
-                stored, cluster=scope.revisions, kind=APPLICATION
+                stored, cluster=scope.cluster or scope.revisions, kind=APPLICATION
             )
         return self._policy_of(scope.cluster, stored, applications)
 

@@ -340,21 +340,41 @@ class Reader:
         records.sort(key=lambda r: (r.key.namespace, r.key.kind, r.key.name, r.key.cluster))
         return records
 
-    def alive_around(self, at: str, *, cluster: str | None = None) -> dict[int, ResourceKey] | None:
-        """The resources :meth:`state_at` would seek at ``at``, by id, with their keys: born
-        by then and not gone before (``resources``' lifetimes, m004), nothing decoded. A
+    def alive_around(
+        self, at: str, *, cluster: str | None = None
+    ) -> list[tuple[int, ResourceKey]] | None:
+        """The resources :meth:`state_at` would seek at ``at``, as (id, key), in the resource
+        list's order (namespace, kind, name, cluster): born by then and not gone before
+        (``resources``' lifetimes, m004), nothing decoded, sorted by the database. A
         superset of the live ones: an object deleted and made again keeps its identity, and
         between the two it is listed here though not live. None where the store has no
         lifetimes (written before m004, opened read-only)."""
         if not self._lifetimes:
             return None
-        sql = "SELECT id FROM resources WHERE first_at <= ? AND (gone_at IS NULL OR gone_at > ?)"
+        # Byte order on both engines, which is Python's order of the same text (UTF-8
+        # keeps code point order); PostgreSQL would otherwise sort by its locale.
+        c = ' COLLATE "C"' if self._postgres else ""
+        sql = (
+            "SELECT id, cluster, api_group, kind, namespace, name, api_version FROM resources "
+            "WHERE first_at <= ? AND (gone_at IS NULL OR gone_at > ?)"
+        )
         params: list[Any] = [at, at]
         if cluster is not None:
             sql += " AND cluster = ?"
             params.append(cluster)
-        ids = [int(row[0]) for row in self.conn.execute(sql, params).fetchall()]
-        return self.keys_of(ids)
+        sql += f" ORDER BY namespace{c}, kind{c}, name{c}, cluster{c}"
+        rows = self.conn.execute(sql, params).fetchall()
+        known = self._identities
+        if len(known) + len(rows) > _IDENTITIES:
+            known.clear()
+        out = []
+        for rid, cluster_name, group, kind, namespace, name, api_version in rows:
+            hit = known.get(rid)
+            if hit is None:
+                key = ResourceKey(cluster_name, group, kind, namespace, name)
+                hit = known[rid] = (key, api_version)
+            out.append((int(rid), hit[0]))
+        return out
 
     def states_of(self, resource_ids: Sequence[int], at: str) -> dict[int, RevisionRecord]:
         """The latest revision at or before ``at`` of each of these resources (deletions

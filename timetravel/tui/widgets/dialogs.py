@@ -30,6 +30,7 @@ LEGEND: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("○", "unmanaged: running, not in git"),
             ("⚠", "unknown provenance: runs an image no recorded build produced (prov:unknown)"),
             ("≈", "ignored: its only differences are ones an ignore rule expects (I)"),
+            ("…", "reading: after a far jump, rows away from the cursor (counting…) come next"),
         ),
     ),
     (

@@ -284,7 +284,7 @@ class ResourceList(LineList):
             parts = ["counting…"]
         positions = self._positions
         flagged = sum(1 for k in self.unknown if positions is None or k in positions)
-        if flagged:
+        if flagged and (self.complete or self.compare_title is not None):
             parts.append(f"{UNKNOWN_GLYPH}{flagged}")
         shown = f"{len(self.rows)}/{len(self.all_rows)}" if self.filtered else f"{len(self.rows)}"
         # The scope is the user's own typing, shown as typed (never read as markup); where
