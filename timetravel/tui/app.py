@@ -368,6 +368,7 @@ class TimetravelApp(Investigating, ClusterSwitching, JumpHost):
         resources = message.resources
         if resources.at != self.moment or resources.cluster != self.data.cluster:
             return
+        self.loads.rows_landed()
         self.resources = resources
         listing = self.w_resources
         listing.loading_stale = False

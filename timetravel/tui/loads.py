@@ -56,6 +56,8 @@ Job = Callable[[Stop], Message | None]
 THREADS = 16
 # How often a paused load looks whether it was superseded meanwhile.
 PARKED_POLL = 0.05
+# How long the whole moment after a glimpse waits for the selection's detail to land.
+DETAIL_FIRST = 1.0
 
 
 def collect_young() -> None:
@@ -86,6 +88,7 @@ class LoadSlot:
         last_key: Callable[[], float] = lambda: 0.0,
         *,
         follows: bool = False,
+        rows_first: Callable[[], bool] = lambda: False,
     ) -> None:
         self.app = app
         self.group = group
@@ -94,6 +97,9 @@ class LoadSlot:
         # A load that follows the moment's rows and detail (counts of the timeline, the
         # changes around, causes, summaries): not started while keys arrive (resume()).
         self.follows = follows
+        # True while the moment's rows are read and none has landed yet: what follows
+        # waits for them too (a far jump's glimpse shares the GIL with nothing else).
+        self.rows_first = rows_first
         self.worker: Worker[None] | None = None
         self.running: object = None  # what the running load reads
         self.superseded = threading.Event()  # the running load's stop
@@ -106,8 +112,8 @@ class LoadSlot:
     def request(self, what: object, job: Job) -> None:
         """Read ``what`` with ``job``, once the running load (if any) has stopped."""
         if self.worker is None:
-            if self.follows and not self.quiet.is_set():
-                self.pending = (what, job)  # once the keys are quiet
+            if self.follows and (not self.quiet.is_set() or self.rows_first()):
+                self.pending = (what, job)  # once the keys are quiet and the rows shown
                 return
             self._start(what, job)
         elif what == self.running and not self.superseded.is_set():
@@ -127,7 +133,7 @@ class LoadSlot:
         """Start what was asked meanwhile, unless it follows and keys still arrive."""
         if self.worker is not None or self.pending is None:
             return
-        if self.follows and not self.quiet.is_set():
+        if self.follows and (not self.quiet.is_set() or self.rows_first()):
             return
         pending, self.pending = self.pending, None
         self._start(*pending)
@@ -190,9 +196,15 @@ class Loads:
         self.hold_for = QUIET
         self._release: Timer | None = None
         self.last_key = 0.0
+        self.rows_wanted = False  # the moment's rows asked, none landed yet
         self.slots = {
             kind: LoadSlot(
-                app, kind, self.quiet, lambda: self.last_key, follows=kind in self.FOLLOW
+                app,
+                kind,
+                self.quiet,
+                lambda: self.last_key,
+                follows=kind in self.FOLLOW,
+                rows_first=lambda: self.rows_wanted,
             )
             for kind in self.KINDS
         }
@@ -227,6 +239,16 @@ class Loads:
         slot = self.slots.get(worker.group)
         if slot is not None:
             slot.finished(worker)
+        if worker.group == "resources" and not self.slots["resources"].busy:
+            self.rows_landed()  # ended without rows (failed, superseded): none to wait for
+
+    def rows_landed(self) -> None:
+        """The moment's rows (or a glimpse of them) are on screen: what follows may start."""
+        if self.rows_wanted:
+            self.rows_wanted = False
+            if self.quiet.is_set():
+                for slot in self.slots.values():
+                    slot.resume()
 
     def resources(self, at: datetime, near: ResourceKey | None = None) -> None:
         """The rows at ``at``. Where that means reading the moment in full (a far jump),
@@ -234,12 +256,19 @@ class Loads:
         (issue 26: only what is seen first; counts and the rest follow)."""
         data = self.data
         app = self.app
+        self.rows_wanted = True
 
         def job(stop: Stop) -> Message:
             found = data.resources_at(at, stop=stop, glimpse=True, near=near)
             if found.complete:
                 return ResourcesLoaded(found)
             app.post_message(ResourcesLoaded(found))
+            # The selection's detail first: the whole moment holds the GIL for seconds at
+            # 100,000 objects, and the detail is what the glimpse is shown with.
+            waited = time.monotonic()
+            while self.slots["detail"].busy and time.monotonic() - waited < DETAIL_FIRST:
+                check(stop)
+                time.sleep(0.01)
             check(stop)
             return ResourcesLoaded(data.resources_at(at, stop=stop))
 

@@ -128,6 +128,7 @@ class ResourceList(LineList):
         self._positions: Mapping[ResourceKey, int] | None = None  # of all_rows
         self._counts: dict[str, int] | None = None  # of all_rows
         self.complete = True  # False: a glimpse, counts not known yet
+        self._flagged_for: tuple[object, object, int] | None = None
         self.causes: dict[CauseKey, str] = {}
         self._stale_causes: dict[CauseKey, str] = {}  # shown until asked again
         self.asked: tuple[ResourceKey, ...] = ()  # causes asked for, not answered yet
@@ -282,8 +283,7 @@ class ResourceList(LineList):
         parts = [f"{badges[s][0]}{counts.get(s, 0)}" for s in badges]
         if not self.complete and self.compare_title is None:
             parts = ["counting…"]
-        positions = self._positions
-        flagged = sum(1 for k in self.unknown if positions is None or k in positions)
+        flagged = self._flagged()
         if flagged and (self.complete or self.compare_title is not None):
             parts.append(f"{UNKNOWN_GLYPH}{flagged}")
         shown = f"{len(self.rows)}/{len(self.all_rows)}" if self.filtered else f"{len(self.rows)}"
@@ -297,6 +297,18 @@ class ResourceList(LineList):
         self.border_subtitle = literal(
             " ".join(parts) + (f" /{self.query_text}" if self.query_text else "")
         )
+
+    def _flagged(self) -> int:
+        """How many rows shown run a digest of unknown provenance: counted once per set
+        of rows and of flags (tens of thousands of keys at 100,000 objects, on the event
+        loop at every step otherwise)."""
+        positions = self._positions
+        known = self._flagged_for
+        if known is not None and known[0] is self.unknown and known[1] is positions:
+            return known[2]
+        flagged = sum(1 for k in self.unknown if positions is None or k in positions)
+        self._flagged_for = (self.unknown, positions, flagged)
+        return flagged
 
     # -- rendering ----------------------------------------------------------------------
     def row_text(self, index: int) -> Text:
