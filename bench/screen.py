@@ -86,6 +86,9 @@ def screen_store(ctx: Context, store: StateStore) -> Path:
     cached = ctx.cache_path("screen-git", {"state": store.path.name, "repo": repo.name})
     if cached.exists():
         ctx.log(f"screen: cached {cached.name}")
+        # Brought to this version's schema (a migration since it was made: an index, say),
+        # as `timetravel ui` would on a store it may write.
+        open_database(cached).conn.close()
         return cached
     ctx.log("screen: backfilling the repository into a copy of the state store (cached)")
     building = cached.with_name(cached.name + ".tmp")

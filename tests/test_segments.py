@@ -304,6 +304,7 @@ def test_m004_backfills_lifetimes_of_the_old_layout(tmp_path: Path) -> None:
         ]:
             _old_revision(old, rid, at, change, pod(f"p{rid}", 1), None)
         old.execute("DROP INDEX resources_by_namespace")
+        old.execute("DROP INDEX IF EXISTS resources_in_list_order")  # m014, after m004
         old.execute("ALTER TABLE resources DROP COLUMN first_at")
         old.execute("ALTER TABLE resources DROP COLUMN gone_at")
         m004_resource_lifetimes(old)

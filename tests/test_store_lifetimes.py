@@ -97,6 +97,7 @@ def test_a_database_before_m004_opened_read_only_still_answers(tmp_path: Path) -
     db = open_database(path)
     _write(db, [("p0", "ADDED", 0, 10), ("p1", "ADDED", 0, 20), ("p1", "DELETED", 0, 30)])
     db.execute("DROP INDEX resources_by_namespace")
+    db.execute("DROP INDEX resources_in_list_order")  # m014, after m004
     db.execute("ALTER TABLE resources DROP COLUMN first_at")
     db.execute("ALTER TABLE resources DROP COLUMN gone_at")
     db.conn.close()

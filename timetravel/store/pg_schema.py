@@ -275,6 +275,15 @@ def m013_pod_digests(conn: Any) -> None:
     fill_pod_digests(conn)
 
 
+@later("m014_resources_in_list_order")
+def m014_resources_in_list_order(conn: Any) -> None:
+    """The identities in the resource list's order, as SQLite's m014."""
+    conn.execute(
+        "CREATE INDEX resources_in_list_order ON resources "
+        "(namespace, kind, name, cluster, first_at, gone_at, api_group, api_version)"
+    )
+
+
 def migrate(conn: Any) -> list[str]:
     """Bring a PostgreSQL store up to date; returns the names applied (in one transaction,
     under an advisory lock, so two recorders starting at once do not both migrate)."""

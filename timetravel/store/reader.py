@@ -360,7 +360,10 @@ class Reader:
         )
         params: list[Any] = [at, at]
         if cluster is not None:
-            sql += " AND cluster = ?"
+            # On SQLite ``+cluster``: no index by it, or its planner seeks by the cluster
+            # and sorts (1.1 s at 100,000 objects) where the list-order index (m014)
+            # scans in order (0.26 s).
+            sql += " AND cluster = ?" if self._postgres else " AND +cluster = ?"
             params.append(cluster)
         sql += f" ORDER BY namespace{c}, kind{c}, name{c}, cluster{c}"
         rows = self.conn.execute(sql, params).fetchall()
