@@ -26,6 +26,7 @@ from tests.test_incremental_state import EVENT, change_times, rebuilt, write_his
 from timetravel.demo.build import Demo, build
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import stored_to_rfc3339, to_rfc3339, to_stored
+from timetravel.query import glimpse as glimpses
 from timetravel.query import incremental
 from timetravel.query.glimpse import glimpse
 from timetravel.query.rows import PENDING, ResourceSet, Rows, row_order
@@ -189,7 +190,15 @@ def test_the_screen_glimpses_only_a_moment_it_would_build(demo_db: str) -> None:
     times = change_times(demo_db)
     far, later = times[len(times) // 3], times[len(times) // 3 + 1]
     with mock.patch.object(incremental, "NEAR_REVISIONS", 1):
+        # Small: built whole at once (a glimpse would only flash "counting…").
         data.invalidate()
+        assert data.resources_at(far, glimpse=True).complete
+    with (
+        mock.patch.object(incremental, "NEAR_REVISIONS", 1),
+        mock.patch.object(glimpses, "LEAST", 0),
+    ):
+        data.invalidate()
+        data._stale = None  # nothing kept at all
         first = data.resources_at(far, glimpse=True)
         assert not first.complete
         whole = data.resources_at(far)

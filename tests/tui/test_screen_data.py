@@ -164,7 +164,10 @@ def test_a_glimpse_drops_an_identity_deleted_then(demo_store: Path, tmp_path: Pa
     ledger = ResourceKey("prod-eu1", "", "ConfigMap", "payments", "ledger")
     gap = datetime(2026, 11, 18, 10, 30, tzinfo=UTC)  # deleted at 10:00, back at 11:00
     data = ScreenData(store, now=DEMO_NOW)
-    with mock.patch.object(incremental, "NEAR_REVISIONS", 1):
+    with (
+        mock.patch.object(incremental, "NEAR_REVISIONS", 1),
+        mock.patch("timetravel.query.glimpse.LEAST", 0),
+    ):
         data.invalidate()
         around = data.resources_at(gap, glimpse=True, near=ledger)
         assert not around.complete and ledger not in around.positions

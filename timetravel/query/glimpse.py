@@ -47,6 +47,9 @@ from timetravel.store.records import RevisionRecord
 # Rows made on either side of the selected one: more than a tall terminal shows, so the
 # list can be scrolled a page before the whole set lands.
 SPAN = 120
+# Fewer objects alive than this, the screen builds the moment at once (a tenth of a
+# second): a glimpse would only flash "counting…".
+LEAST = 3000
 
 
 def glimpse(
@@ -61,15 +64,17 @@ def glimpse(
     near: ResourceKey | None,
     span: int = SPAN,
     stop: Stop = never,
+    least: int = 0,
 ) -> ResourceSet | None:
     """The rows around ``near`` (the first rows when it is not listed) made, the others
     pending; None where the store cannot list identities without reading them (no
-    lifetimes): the caller builds the moment in full."""
+    lifetimes), or where fewer than ``least`` are alive: the caller builds the moment in
+    full."""
     # A row and a key per object, none with a cycle: collections passing over the
     # hundreds of thousands made here (and the rows kept) would cost more than making them.
     with collector_paused():
         return _glimpse(
-            reader, desired, rows, at, stored, scope, clusters, policy, near, span, stop
+            reader, desired, rows, at, stored, scope, clusters, policy, near, span, stop, least
         )
 
 
@@ -85,10 +90,11 @@ def _glimpse(
     near: ResourceKey | None,
     span: int,
     stop: Stop,
+    least: int,
 ) -> ResourceSet | None:
     check(stop)
     alive = reader.alive_around(stored, cluster=scope.revisions)
-    if alive is None:
+    if alive is None or len(alive) < least:
         return None
     sides, declared = desired.merged_at(stored, scope.cluster)
     check(stop)

@@ -41,6 +41,7 @@ from timetravel.domain.snapshot import ChangeView, Snapshot
 from timetravel.domain.times import DEFAULT_WINDOW, from_stored, to_stored, utc_now
 from timetravel.query import changes, incremental, timeline, workload_artifacts
 from timetravel.query import compare as compare_states
+from timetravel.query import glimpse as glimpses
 from timetravel.query import notes as screen_notes
 from timetravel.query.causes import CauseFinder
 from timetravel.query.changes import Reading, stored_range
@@ -143,7 +144,9 @@ class ScreenData:
         self._known: tuple[str, ...] = tuple(self._read_clusters())
         self.cluster: str | None = first_cluster(self._known, cluster)
         self.time_range()
-        self.resources_at(self.time_range()[1] or self.now())
+        # The newest moment read once (its rows, a glimpse where the store is large: the
+        # screen shows in a second at 100,000 objects, not after a whole build of them).
+        self.resources_at(self.time_range()[1] or self.now(), glimpse=True)
 
     # -- plumbing -------------------------------------------------------------------
     @contextmanager
@@ -396,6 +399,7 @@ class ScreenData:
                 policy,
                 near,
                 stop=stop,
+                least=glimpses.LEAST,
             )
 
     def _resources_at(self, at: datetime, stop: Stop) -> ResourceSet:
