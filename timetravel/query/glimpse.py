@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from timetravel.domain.model import ResourceKey
-from timetravel.host import collector_paused
 from timetravel.query.desired import DesiredKey, DesiredState
 from timetravel.query.ignore_policy import IgnorePolicy
 from timetravel.query.incremental import dkey_of, repos_of
@@ -70,28 +69,6 @@ def glimpse(
     pending; None where the store cannot list identities without reading them (no
     lifetimes), or where fewer than ``least`` are alive: the caller builds the moment in
     full."""
-    # A row and a key per object, none with a cycle: collections passing over the
-    # hundreds of thousands made here (and the rows kept) would cost more than making them.
-    with collector_paused():
-        return _glimpse(
-            reader, desired, rows, at, stored, scope, clusters, policy, near, span, stop, least
-        )
-
-
-def _glimpse(
-    reader: Reader,
-    desired: DesiredState,
-    rows: Rows,
-    at: datetime,
-    stored: str,
-    scope: Scope,
-    clusters: Sequence[str],
-    policy: IgnorePolicy,
-    near: ResourceKey | None,
-    span: int,
-    stop: Stop,
-    least: int,
-) -> ResourceSet | None:
     check(stop)
     alive = reader.alive_around(stored, cluster=scope.revisions)
     if alive is None or len(alive) < least:

@@ -39,6 +39,7 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.notes import Note
 from timetravel.domain.snapshot import ChangeView, Snapshot
 from timetravel.domain.times import DEFAULT_WINDOW, from_stored, to_stored, utc_now
+from timetravel.host import collector_paused
 from timetravel.query import changes, incremental, timeline, workload_artifacts
 from timetravel.query import compare as compare_states
 from timetravel.query import glimpse as glimpses
@@ -382,25 +383,23 @@ class ScreenData:
                     return None  # near: a step
             elif base is not None and base.at == stored:
                 return None
-            clusters = (
-                [scope.cluster]
-                if scope.cluster is not None
-                else [c["name"] for c in reader.clusters()]
-            )
             policy = self.rules_at(at, stop)
-            return glimpse_rows(
-                reader,
-                session.desired,
-                self._rows,
-                at,
-                stored,
-                scope,
-                clusters,
-                policy,
-                near,
-                stop=stop,
-                least=glimpses.LEAST,
-            )
+            # A row and a key per object, none with a cycle: collections passing over the
+            # hundreds of thousands made (and the rows kept) would cost more than making them.
+            with collector_paused():
+                return glimpse_rows(
+                    reader,
+                    session.desired,
+                    self._rows,
+                    at,
+                    stored,
+                    scope,
+                    _clusters_of(scope, reader),
+                    policy,
+                    near,
+                    stop=stop,
+                    least=glimpses.LEAST,
+                )
 
     def _resources_at(self, at: datetime, stop: Stop) -> ResourceSet:
         stored = to_stored(at)
@@ -417,11 +416,7 @@ class ScreenData:
             empty = ResourceSet(at, (), count_rows(()), (), (), cluster=scope.cluster)
             return empty
         with self.session() as session:
-            clusters = (
-                [scope.cluster]
-                if scope.cluster is not None
-                else [c["name"] for c in session.reader.clusters()]
-            )
+            clusters = _clusters_of(scope, session.reader)
             # Moved from the moment read last when it is near (incremental.step), else
             # read in full: the same rows either way. News (invalidate) that wrote no
             # revision and moved no prune cut leaves the moment read last as it was.
@@ -759,3 +754,8 @@ class ScreenData:
                 to_stored(resources.at),
                 resources.records.values(),
             )
+
+
+def _clusters_of(scope: Scope, reader: Reader) -> list[str]:
+    """The clusters a moment's rows are of: the one shown, else every one the store holds."""
+    return [scope.cluster] if scope.cluster is not None else [c["name"] for c in reader.clusters()]
