@@ -61,14 +61,15 @@ def glimpse(
     clusters: Sequence[str],
     policy: IgnorePolicy,
     near: ResourceKey | None,
-    span: int = SPAN,
+    span: int | None = None,
     stop: Stop = never,
     least: int = 0,
 ) -> ResourceSet | None:
     """The rows around ``near`` (the first rows when it is not listed) made, the others
     pending; None where the store cannot list identities without reading them (no
     lifetimes), or where fewer than ``least`` are alive: the caller builds the moment in
-    full."""
+    full. ``span``: rows made on either side (None: :data:`SPAN`, read at the call)."""
+    span = SPAN if span is None else span
     check(stop)
     alive = reader.alive_around(stored, cluster=scope.revisions)
     if alive is None or len(alive) < least:
