@@ -38,6 +38,7 @@ BENCHMARKS = (
     "git_follow",
     "screen",
     "scrub",
+    "jump",
     "memory",
     "pg",
     "operations",

@@ -28,6 +28,7 @@ FIGURES = (
     "screen.key_to_frame",
     "screen.scrub_to_frame",
     "screen.keypress_to_data",
+    "jump.suggest",
     "memory.recorder_peak_rss",
     "pg.state_full",
     "pg.state_namespace",
