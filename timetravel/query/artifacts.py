@@ -294,11 +294,16 @@ def _window_owners(
     return {**owner_objects(first), **owner_objects(changes)}
 
 
-class _Workloads:
-    """The workload of a Pod group, by its owner (a few owners serve thousands of Pods)."""
+class Workloads:
+    """The workload of a Pod group, by its owner (a few owners serve thousands of Pods).
 
-    def __init__(self, owners: Mapping[tuple[str, str, str], Any]) -> None:
+    ``owners``: ReplicaSets and Jobs by (kind, namespace, name), as :func:`owner_objects`
+    keys them; ``by_cluster``: by (cluster, kind, namespace, name) instead (a Pod's owner
+    is then looked for in its own cluster only: ``query.provenance``)."""
+
+    def __init__(self, owners: Mapping[Any, Any], *, by_cluster: bool = False) -> None:
         self.owners = owners
+        self.by_cluster = by_cluster
         self._known: dict[tuple[str, str, Owner], ResourceKey] = {}
 
     def of(self, group: PodGroup) -> ResourceKey:
@@ -309,41 +314,20 @@ class _Workloads:
         cached = (key.cluster, key.namespace, group.owner)
         if by_owner and cached in self._known:
             return self._known[cached]
-        ns = key.namespace
+        cluster, ns = key.cluster, key.namespace
+        owners = self.owners
 
         def lookup(kind: str, name: str) -> Mapping[str, Any] | None:
-            owner: Mapping[str, Any] | None = self.owners.get((kind, ns, name))
-            return owner
+            found: Mapping[str, Any] | None = owners.get(
+                (cluster, kind, ns, name) if self.by_cluster else (kind, ns, name)
+            )
+            return found
 
         kind, name = workload_of(pod_of(key.name, group.owner), lookup)
-        found = ResourceKey(key.cluster, GROUPS.get(kind, ""), kind, ns, name)
+        found = ResourceKey(cluster, GROUPS.get(kind, ""), kind, ns, name)
         if by_owner:
             self._known[cached] = found
         return found
-
-
-def pods_by_digest_at(
-    reader: Reader,
-    at: str,
-    owners: Mapping[tuple[str, str, str], Any],
-    pods: Mapping[int, ResourceKey],
-) -> tuple[dict[ResourceKey, dict[str, set[ResourceKey]]], dict[ResourceKey, Owner]]:
-    """Each workload's running digests at ``at``, with the Pods running each, and each such
-    Pod's controlling owner, read from the ``pod_digests`` index: the digests and
-    workloads :func:`images_at` finds by decoding every Pod, without decoding any.
-    ``owners``: :func:`owner_objects` of the state; ``pods``: the Pods wanted, by
-    resource id (the state's)."""
-    resolve = _Workloads(owners)
-    out: dict[ResourceKey, dict[str, set[ResourceKey]]] = defaultdict(lambda: defaultdict(set))
-    owner_of: dict[ResourceKey, Owner] = {}
-    for group in pod_digests.running_at(reader.conn, at, keys=pods):
-        if not group.running:
-            continue
-        workload = resolve.of(group)
-        owner_of[group.key] = group.owner
-        for running in group.running:
-            out[workload][running[2]].add(group.key)
-    return out, owner_of
 
 
 def _by_digest(group: PodGroup) -> dict[str, Running]:
@@ -391,7 +375,7 @@ def digest_history(
         conn, start, end, cluster=cluster, with_start=True, keys=keys
     )
     changes = _seen_again_at(conn, start, cluster, changes)
-    resolve = _Workloads(_window_owners(reader, start, end, cluster))
+    resolve = Workloads(_window_owners(reader, start, end, cluster))
     wanted = set(workloads) if workloads is not None else None
     spans: dict[tuple[ResourceKey, str], DigestSpan] = {}
     current: dict[ResourceKey, tuple[ResourceKey, dict[str, Running]]] = {}
@@ -444,7 +428,7 @@ def digest_events(
     keys = pod_digests.pod_keys(conn, cluster)
     at_start = pod_digests.running_at(conn, start, cluster=cluster, keys=keys)
     changes = pod_digests.changes_between(conn, start, end, cluster=cluster, keys=keys)
-    resolve = _Workloads(_window_owners(reader, start, end, cluster))
+    resolve = Workloads(_window_owners(reader, start, end, cluster))
     # By number: a month holds a few hundred thousand changes, and hashing a key (a
     # dataclass) each time cost more than the rest. Pods by resource id, workloads by
     # their place in ``workloads``.

@@ -25,7 +25,7 @@ drift from the same points as ``drift.drift_history``; the screen shows whatever
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -40,7 +40,7 @@ from timetravel.domain.notes import Note
 from timetravel.domain.snapshot import ChangeView, Snapshot
 from timetravel.domain.times import DEFAULT_WINDOW, from_stored, to_stored, utc_now
 from timetravel.host import collector_paused
-from timetravel.query import changes, incremental, timeline, workload_artifacts
+from timetravel.query import changes, incremental, provenance, timeline, workload_artifacts
 from timetravel.query import compare as compare_states
 from timetravel.query import glimpse as glimpses
 from timetravel.query import notes as screen_notes
@@ -130,6 +130,8 @@ class ScreenData:
         # The moment read last before news came: moved from while nothing was written since.
         self._stale: incremental.Moment | None = None
         self._sets: dict[tuple[str | None, str], ResourceSet] = {}
+        # The unknown-provenance rows of the moment asked last, moved by the next step.
+        self._marks: provenance.Marks | None = None
         self._compare_cache: CompareCache = {}
         self._rows = Rows(self._compare_cache)
         self._drift = DriftWalker(self._compare_cache)
@@ -244,6 +246,7 @@ class ScreenData:
             if self._moment is not None:
                 self._stale = self._moment
             self._moment = None
+            self._marks = None  # a build recorded since changes what is unknown
             self._drift.forget()
             self._generation += 1
 
@@ -744,16 +747,31 @@ class ScreenData:
                 cluster=cluster,
             )
 
-    def unknown_provenance(self, resources: ResourceSet) -> dict[ResourceKey, tuple[str, ...]]:
+    def unknown_provenance(
+        self, resources: ResourceSet, stop: Stop = never
+    ) -> Mapping[ResourceKey, tuple[str, ...]]:
         """The rows of ``resources`` running a digest no recorded build produced, with
-        those digests (from the objects the set holds: no state is read again)."""
+        those digests (from the objects the set holds: no state is read again). Moved from
+        the moment asked last when it is near (query.provenance); the very mapping given
+        last when nothing changed, so the list can tell at once."""
+        stored = to_stored(resources.at)
+        with self._lock:
+            base, generation = self._marks, self._generation
         with self.session() as session:
-            return workload_artifacts.unknown_provenance(
-                session.reader,
-                session.reader.db,
-                to_stored(resources.at),
-                resources.records.values(),
-            )
+            reader = session.reader
+            marks = None
+            if base is not None:
+                marks = provenance.step(
+                    reader, reader.db, base, stored, resources.records, resources.cluster, stop
+                )
+            if marks is None:
+                marks = provenance.build(
+                    reader, reader.db, stored, resources.records.values(), resources.cluster, stop
+                )
+        with self._lock:
+            if generation == self._generation:
+                self._marks = marks
+        return marks.unknown
 
 
 def _clusters_of(scope: Scope, reader: Reader) -> list[str]:

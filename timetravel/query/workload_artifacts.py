@@ -11,13 +11,14 @@ Pods. Nothing here is Textual; the screen calls it from worker threads.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from timetravel.domain.builds import Build
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.workloads import GROUPS, WORKLOAD_KINDS, controller_of, workload_of
+from timetravel.query import provenance
 from timetravel.query.artifacts import (
     DigestEvent,
     DigestSpan,
@@ -25,8 +26,6 @@ from timetravel.query.artifacts import (
     digest_events,
     digest_history,
     images_at,
-    owner_objects,
-    pods_by_digest_at,
 )
 from timetravel.query.causes import CauseFinder
 from timetravel.query.chain import BUILT, ArtifactChain, chains_at, provenance_of
@@ -197,26 +196,6 @@ def unknown_provenance(
 ) -> dict[ResourceKey, tuple[str, ...]]:
     """The rows running a digest no recorded build produced at ``at``, each with those
     digests: the workload, the Pods running it and their ReplicaSet or Job. ``state``:
-    the objects live at ``at`` (the screen's resource set holds them).
-
-    What runs is read from the ``pod_digests`` index, not by decoding every Pod (350-600 ms
-    a moment at 10,000 objects, on the screen's path): a digest is of unknown provenance
-    when no build of it is recorded (a node-local image ID has none either)."""
-    live: Sequence[RevisionRecord] = [r for r in state if not r.deleted]
-    pods = {r.resource_id: r.key for r in live if r.key.kind == "Pod" and not r.key.group}
-    running, owners = pods_by_digest_at(reader, at, owner_objects(live), pods)
-    builds = builds_of_digests(db, {d for by_digest in running.values() for d in by_digest})
-    out: dict[ResourceKey, set[str]] = {}
-    for workload, by_digest in running.items():
-        for digest, running_pods in by_digest.items():
-            if builds.get(digest):
-                continue
-            out.setdefault(workload, set()).add(digest)
-            for pod in running_pods:
-                out.setdefault(pod, set()).add(digest)
-    # A Pod's ReplicaSet (or Job) runs what its Pods run.
-    for key, (kind, name, _) in owners.items():
-        if key in out and kind in ("ReplicaSet", "Job") and name:
-            parent = ResourceKey(key.cluster, _group_of(kind), kind, key.namespace, name)
-            out.setdefault(parent, set()).update(out[key])
-    return {k: tuple(sorted(v)) for k, v in out.items()}
+    the objects live at ``at``. The screen keeps these and moves them by its steps
+    (:mod:`.provenance`)."""
+    return dict(provenance.build(reader, db, at, state, None).unknown)

@@ -426,7 +426,7 @@ class TimetravelApp(Investigating, ClusterSwitching, JumpHost):
         resources = self.resources
         if resources is None or (message.at, message.cluster) != (resources.at, resources.cluster):
             return
-        self.w_resources.set_unknown(message.unknown)
+        self.w_resources.set_unknown(message.unknown, message.flagged)
 
     def action_artifacts(self) -> None:
         """The artifact history of the selected resource: which digests ran when."""

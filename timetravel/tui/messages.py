@@ -6,6 +6,7 @@ arrives after the cursor moved on is recognised as stale and dropped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,5 +120,7 @@ class ProvenanceLoaded(Message):
     """The rows of the resource set at ``at`` running a digest of unknown provenance."""
 
     at: datetime
-    unknown: dict[ResourceKey, tuple[str, ...]]
+    unknown: Mapping[ResourceKey, tuple[str, ...]]
     cluster: str | None = None
+    # How many of them the set's rows hold (its positions, the count): counted in the load.
+    flagged: tuple[Mapping[ResourceKey, int], int] | None = None

@@ -224,11 +224,21 @@ class ResourceList(LineList):
     def filtered(self) -> bool:
         return bool(self.query_text or self.scope)
 
-    def set_unknown(self, unknown: Mapping[ResourceKey, tuple[str, ...]]) -> None:
-        """The rows running a digest of unknown provenance (``⚠``; ``prov:unknown``)."""
-        if unknown == self.unknown:
+    def set_unknown(
+        self,
+        unknown: Mapping[ResourceKey, tuple[str, ...]],
+        flagged: tuple[Mapping[ResourceKey, int], int] | None = None,
+    ) -> None:
+        """The rows running a digest of unknown provenance (``⚠``; ``prov:unknown``).
+        ``flagged``: how many of them a set of rows holds (its positions, the count),
+        counted by the load, not on the event loop."""
+        # The same mapping when a step changed none (query.provenance); another is taken
+        # as news, not compared: tens of thousands of keys would hold the event loop.
+        if unknown is self.unknown:
             return
         self.unknown = unknown
+        if flagged is not None and flagged[0] is self._positions:
+            self._flagged_for = (unknown, flagged[0], flagged[1])
         if provenance_filter(self.query_text)[1] is not None:
             self._apply()
         else:
