@@ -30,6 +30,7 @@ was of another cluster or another store generation (the caller's business: see
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -285,6 +286,10 @@ def step(
     return Moment(resources, moved, declared, by_dkey, policy, tuple(clusters))
 
 
+def _key_of(row: ResourceRow) -> ResourceKey:
+    return row.key
+
+
 def _is_application(record: RevisionRecord) -> bool:
     key = record.key
     return (key.group, key.kind) == APPLICATION
@@ -317,11 +322,15 @@ def _splice(
             listed[positions[key]] = row
         rows = tuple(listed)
     else:
-        kept = [row for row in old.rows if row.key not in gone]
-        kept.extend(row for row, _ in made.values())
-        kept.sort(key=row_order)
-        rows = tuple(kept)
-        positions = {row.key: index for index, row in enumerate(rows)}
+        # Out by their places, in by bisection: a few rows move among 100,000 (a sort
+        # and a filter of them all cost ~300 ms there).
+        listed = list(old.rows)
+        for index in sorted((positions[key] for key in gone), reverse=True):
+            del listed[index]
+        for row, _ in made.values():
+            insort(listed, row, key=row_order)
+        rows = tuple(listed)
+        positions = dict(zip(map(_key_of, rows), range(len(rows)), strict=True))
     return replace(
         old, at=at, rows=rows, counts=counts, records=records, positions=positions, repos=repos
     )
