@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 ChangeType = Literal["created", "updated", "deleted"]
 Cause = Literal["pipeline", "gitops", "manual", "controller", "unknown"]
@@ -22,12 +22,15 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
-@dataclass(frozen=True, order=True)
-class ResourceKey:
+class ResourceKey(NamedTuple):
     """Identity of a resource: (cluster, API group, kind, namespace, name).
 
     The version is not part of identity: ``apps/v1`` and ``apps/v1beta2`` views of one
     Deployment are the same resource. ``namespace`` is ``""`` for cluster-scoped kinds.
+
+    A named tuple, not a dataclass: a moment of 100,000 objects hashes, compares and
+    makes keys by the hundred thousand (sets, positions, marks), and a tuple does each in
+    C, 2.5-4x faster than a frozen dataclass's generated methods.
     """
 
     cluster: str
