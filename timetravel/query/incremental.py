@@ -34,6 +34,7 @@ from bisect import insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 
 from timetravel.domain.model import ResourceKey
@@ -72,6 +73,8 @@ APPLICATION = ("argoproj.io", "Application")
 # more (see the module's docstring).
 NEAR_REVISIONS = 2000
 NEAR_SHARE = 4
+
+_KEY = attrgetter("key")  # a row's key, taken in C (100,000 at a time)
 
 
 @dataclass(frozen=True)
@@ -286,10 +289,6 @@ def step(
     return Moment(resources, moved, declared, by_dkey, policy, tuple(clusters))
 
 
-def _key_of(row: ResourceRow) -> ResourceKey:
-    return row.key
-
-
 def _is_application(record: RevisionRecord) -> bool:
     key = record.key
     return (key.group, key.kind) == APPLICATION
@@ -330,7 +329,7 @@ def _splice(
         for row, _ in made.values():
             insort(listed, row, key=row_order)
         rows = tuple(listed)
-        positions = dict(zip(map(_key_of, rows), range(len(rows)), strict=True))
+        positions = dict(zip(map(_KEY, rows), range(len(rows)), strict=True))
     return replace(
         old, at=at, rows=rows, counts=counts, records=records, positions=positions, repos=repos
     )
