@@ -245,3 +245,35 @@ def test_closing_the_history_before_it_is_read_is_no_error(make_app: Any, demo_s
         assert "shop/web:1.8.0" in plain(app.screen.shown)
 
     drive(make_app(db=demo_store, select=WEB, at=INCIDENT), scenario, size=(80, 24))
+
+
+def test_the_unknown_count_moves_with_the_rows_a_step_splices_in_and_out(
+    make_app: Any, demo_store: Path
+) -> None:
+    """A step that adds or removes rows moves the ⚠ count by them (no pass over every row
+    on the event loop): with the provenance loads held back, the count the list keeps
+    after each step is the count of the rows it shows."""
+
+    async def scenario(app: TimetravelApp, pilot: Pilot[Any]) -> None:
+        listing = app.w_resources
+        assert listing._flagged() == 1
+        app.loads.provenance = lambda resources: None  # type: ignore[method-assign]
+        spliced, counts = 0, set()
+        for key in ["left"] * 6 + ["right"] * 12:
+            await pilot.press(key)
+            await settle(pilot)
+            resources = app.resources
+            assert resources is not None and resources.at == app.moment
+            spliced += resources.spliced is not None
+            known = listing._flagged_for
+            fresh = sum(1 for row in listing.all_rows if row.key in listing.unknown)
+            if resources.spliced is not None:
+                assert known is not None and known[1] is listing._positions, "moved, not counted"
+            assert listing._flagged() == fresh
+            counts.add(fresh)
+        assert spliced >= 3, "steps added or removed rows"
+        assert counts == {0, 1}, "the Pod of unknown provenance left the rows and came back"
+
+    # Just after the debugging Pod was made: the steps back go past it.
+    just_after = datetime(2026, 11, 18, 16, 41, tzinfo=UTC)
+    drive(make_app(db=demo_store, select=DEBUG, at=just_after), scenario)

@@ -314,6 +314,7 @@ def _splice(
         counts[row.state] = counts.get(row.state, 0) + 1
         if record is not None:
             records[key] = record
+    spliced = None
     if gone == made.keys():
         # The same rows, some in another state or revision: each in its place.
         listed = list(old.rows)
@@ -321,6 +322,7 @@ def _splice(
             listed[positions[key]] = row
         rows = tuple(listed)
     else:
+        spliced = (positions, frozenset(gone - made.keys()), frozenset(made.keys() - gone))
         # Out by their places, in by bisection: a few rows move among 100,000 (a sort
         # and a filter of them all cost ~300 ms there).
         listed = list(old.rows)
@@ -331,5 +333,12 @@ def _splice(
         rows = tuple(listed)
         positions = dict(zip(map(_KEY, rows), range(len(rows)), strict=True))
     return replace(
-        old, at=at, rows=rows, counts=counts, records=records, positions=positions, repos=repos
+        old,
+        at=at,
+        rows=rows,
+        counts=counts,
+        records=records,
+        positions=positions,
+        repos=repos,
+        spliced=spliced,
     )

@@ -109,6 +109,10 @@ def _forms(text: str) -> tuple[str, str]:
     return text.lower(), printable(text).lower()
 
 
+# A set's rows made from another's: its positions, the keys that left, the keys that came.
+Spliced = tuple[Mapping[ResourceKey, int], frozenset[ResourceKey], frozenset[ResourceKey]]
+
+
 @dataclass(frozen=True)
 class ResourceSet:
     """Every resource at one moment, with the moment's header facts."""
@@ -125,6 +129,10 @@ class ResourceSet:
     # False for a glimpse (query.glimpse): the rows around the selection made, the others
     # still PENDING, no counts yet; the whole set follows.
     complete: bool = True
+    # Made from another set by splicing rows in and out (query.incremental): its positions,
+    # the keys that left and the keys that came. What is counted over the rows (the
+    # list's ⚠) moves by those, not by a pass over 100,000 keys on the event loop.
+    spliced: Spliced | None = field(default=None, repr=False, compare=False)
 
     def position(self, key: ResourceKey | None) -> int | None:
         return self.positions.get(key) if key is not None else None

@@ -385,6 +385,7 @@ class TimetravelApp(Investigating, ClusterSwitching, JumpHost):
                 positions=resources.positions,
                 counts=resources.counts if resources.complete else None,
                 complete=resources.complete,
+                spliced=resources.spliced,
             )
         if not resources.complete:
             return  # a glimpse: the whole set follows, and what reads it comes after

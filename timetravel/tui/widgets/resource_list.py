@@ -15,7 +15,7 @@ from rich.text import Text
 
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.printable import printable
-from timetravel.query.rows import PENDING, ResourceRow
+from timetravel.query.rows import PENDING, ResourceRow, Spliced
 from timetravel.tui.contrast import chip, legible_on
 from timetravel.tui.jump import Scope
 from timetravel.tui.literal import literal
@@ -143,11 +143,27 @@ class ResourceList(LineList):
         positions: Mapping[ResourceKey, int] | None = None,
         counts: dict[str, int] | None = None,
         complete: bool = True,
+        spliced: Spliced | None = None,
     ) -> None:
         """Show ``rows``; ``positions`` and ``counts`` of them, when known, spare a pass
         over thousands of rows on the event loop. ``complete`` False: a glimpse (rows
-        around the selection made, the rest pending, no counts yet)."""
+        around the selection made, the rest pending, no counts yet). ``spliced``: the
+        rows are those shown with some spliced in and out (``ResourceSet.spliced``)."""
         self.all_rows = tuple(rows)
+        known = self._flagged_for
+        if (
+            spliced is not None
+            and positions is not None
+            and known is not None
+            and known[0] is self.unknown
+            and known[1] is spliced[0]
+        ):
+            # The ⚠ count moved by the rows that left and came, not counted again.
+            unknown = self.unknown
+            moved = sum(1 for k in spliced[2] if k in unknown) - sum(
+                1 for k in spliced[1] if k in unknown
+            )
+            self._flagged_for = (unknown, positions, known[2] + moved)
         self._positions, self._counts = positions, counts
         self.complete = complete
         self.selected = selected
@@ -234,11 +250,14 @@ class ResourceList(LineList):
         counted by the load, not on the event loop."""
         # The same mapping when a step changed none (query.provenance); another is taken
         # as news, not compared: tens of thousands of keys would hold the event loop.
+        counted = flagged is not None and flagged[0] is self._positions
+        if flagged is not None and counted:
+            self._flagged_for = (unknown, flagged[0], flagged[1])
         if unknown is self.unknown:
+            if counted:
+                self._update_titles()  # the count of the rows shown now
             return
         self.unknown = unknown
-        if flagged is not None and flagged[0] is self._positions:
-            self._flagged_for = (unknown, flagged[0], flagged[1])
         if provenance_filter(self.query_text)[1] is not None:
             self._apply()
         else:
