@@ -34,10 +34,10 @@ from bisect import insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from operator import attrgetter
 from pathlib import Path
 
 from timetravel.domain.model import ResourceKey
+from timetravel.query import layered
 from timetravel.query.desired import (
     RENDERING,
     DeclaredObject,
@@ -49,6 +49,7 @@ from timetravel.query.ignore_policy import IgnorePolicy
 from timetravel.query.rows import (
     STOP_EVERY,
     LiveSet,
+    Positions,
     ResourceRow,
     ResourceSet,
     Rows,
@@ -73,8 +74,6 @@ APPLICATION = ("argoproj.io", "Application")
 # more (see the module's docstring).
 NEAR_REVISIONS = 2000
 NEAR_SHARE = 4
-
-_KEY = attrgetter("key")  # a row's key, taken in C (100,000 at a time)
 
 
 @dataclass(frozen=True)
@@ -221,33 +220,38 @@ def step(
     check(stop)
     sides, declared = desired.merged_at(stored, scope.cluster)
 
-    # The live set moved, and the declared keys whose rows may differ.
-    live = dict(base.live.by_resource)
-    by_dkey = dict(base.by_dkey)
+    # The live set moved, and the declared keys whose rows may differ: the changes are
+    # layered over the sets before (query.layered), not copied into new ones.
+    before_live, before_dkey = base.live.by_resource, base.by_dkey
+    left: list[int] = []
+    came: dict[int, RevisionRecord] = {}
+    dkeys: dict[DesiredKey, tuple[int, ...]] = {}  # () for a declared key no object has
     dirty: set[DesiredKey] = set()
     applications = False
     for rid in touched:
         record = found.get(rid)
         dkey = dkey_of(keys[rid])
         dirty.add(dkey)
-        before = live.get(rid)
+        before = before_live.get(rid)
         if before is not None and _is_application(before):
             applications = True
-        ids = by_dkey.get(dkey, ())
+        ids = dkeys[dkey] if dkey in dkeys else before_dkey.get(dkey, ())
         if record is None or record.deleted:
             if before is None:
                 continue
-            del live[rid]
-            rest = tuple(i for i in ids if i != rid)
-            if rest:
-                by_dkey[dkey] = rest
-            else:
-                del by_dkey[dkey]
+            left.append(rid)
+            dkeys[dkey] = tuple(i for i in ids if i != rid)
         else:
             applications = applications or _is_application(record)
-            live[rid] = record
+            came[rid] = record
             if rid not in ids:
-                by_dkey[dkey] = (*ids, rid)
+                dkeys[dkey] = (*ids, rid)
+    live = layered.moved(before_live, left, came)
+    by_dkey = layered.moved(
+        before_dkey,
+        [dkey for dkey, ids in dkeys.items() if not ids],
+        {dkey: ids for dkey, ids in dkeys.items() if ids},
+    )
     moved = LiveSet(stored, live, scope.revisions)
     old_declared = base.declared
     if declared is not old_declared:
@@ -305,15 +309,15 @@ def _splice(
     counts and records moved alike."""
     positions = old.positions
     counts = dict(old.counts)
-    records = dict(old.records)
     for key in gone:
-        row = old.rows[positions[key]]
-        counts[row.state] -= 1
-        records.pop(key, None)
-    for key, (row, record) in made.items():
+        counts[old.rows[positions[key]].state] -= 1
+    for row, _ in made.values():
         counts[row.state] = counts.get(row.state, 0) + 1
-        if record is not None:
-            records[key] = record
+    # Layered over the records before, not copied (query.layered: ~10 ms a step at
+    # 100,000 objects).
+    records = layered.moved(
+        old.records, gone, {key: record for key, (_, record) in made.items() if record is not None}
+    )
     spliced = None
     if gone == made.keys():
         # The same rows, some in another state or revision: each in its place.
@@ -331,7 +335,10 @@ def _splice(
         for row, _ in made.values():
             insort(listed, row, key=row_order)
         rows = tuple(listed)
-        positions = dict(zip(map(_KEY, rows), range(len(rows)), strict=True))
+        # Found by bisection; which keys are rows, layered from the set before.
+        members = positions.members if isinstance(positions, Positions) else positions
+        came = {key: True for key in made.keys() - gone}
+        positions = Positions(rows, layered.moved(members, gone - made.keys(), came))
     return replace(
         old,
         at=at,

@@ -12,7 +12,8 @@ so: a thread cannot be killed, but a superseded load can give up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -55,7 +56,7 @@ class LiveSet:
     ``cluster``: of that cluster only (None: of every one)."""
 
     at: str
-    by_resource: dict[int, RevisionRecord]
+    by_resource: Mapping[int, RevisionRecord]
     cluster: str | None = None
 
 
@@ -162,6 +163,37 @@ def pending_row(key: ResourceKey) -> ResourceRow:
 def row_order(row: ResourceRow) -> tuple[str, str, str, str]:
     key = row.key
     return (key.namespace, key.kind, key.name, key.cluster)
+
+
+class Positions(Mapping[ResourceKey, int]):
+    """Where each of a sorted tuple of rows is, by key: found by bisection, its keys told
+    by ``members`` (any mapping of them, layered from the set before by a step: see
+    query.layered). A step that splices rows in or out would otherwise make the position
+    of every row again (~25 ms at 100,000 objects), where a screen asks for a few."""
+
+    __slots__ = ("members", "rows")
+
+    def __init__(self, rows: tuple[ResourceRow, ...], members: Mapping[ResourceKey, object]):
+        self.rows = rows
+        self.members = members
+
+    def __getitem__(self, key: ResourceKey) -> int:
+        if key not in self.members:
+            raise KeyError(key)
+        rows = self.rows
+        index = bisect_left(rows, (key.namespace, key.kind, key.name, key.cluster), key=row_order)
+        while rows[index].key != key:  # rows alike in order but of another API group
+            index += 1
+        return index
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.members
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[ResourceKey]:
+        return (row.key for row in self.rows)
 
 
 def count_rows(rows: Iterable[ResourceRow]) -> dict[str, int]:
