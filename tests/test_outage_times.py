@@ -236,9 +236,7 @@ def test_the_exports_say_happened_between(outage: Outage) -> None:
     markdown = render_markdown(snapshot, ExportOptions(tz=UTC)).decode()
     # Times carry their day when the report's window crosses midnight (a run near 00:00).
     day, clock = "(?:%m-%d )?", "%H:%M:%S"
-    said = re.compile(
-        f"happened between {start:{day}}{start:{clock}} and {end:{day}}{end:{clock}}"
-    )
+    said = re.compile(f"happened between {start:{day}}{start:{clock}} and {end:{day}}{end:{clock}}")
     rows = [line for line in markdown.splitlines() if said.search(line)]
     assert any("`payments/ConfigMap/edited`" in r and "managedFields" in r for r in rows), said
     assert any("`payments/ConfigMap/deleted`" in r and "shown at the end" in r for r in rows)

@@ -18,6 +18,7 @@ from tests.fixtures.pilot import settle
 from timetravel.query.rows import Stop, Superseded
 from timetravel.query.screen import ScreenData
 from timetravel.tui.app import TimetravelApp
+from timetravel.tui.loads import ROWS_PARK_AFTER
 from timetravel.tui.widgets.resource_list import CAUSE_GLYPHS, CAUSE_WIDTH, ResourceList
 
 SCRUB = ("right", "right", "left", "down", "shift+right", "shift+left", "minus", "plus", "n")
@@ -145,6 +146,47 @@ def test_keys_pause_running_loads_until_they_stop_coming(make_app: Any) -> None:
         await pilot.pause(0.2)
         assert ticks - held > 5  # resumed once keys were quiet
         loads.slots["around"].request("end", lambda stop: None)
+        await settle(pilot)
+
+    run(app, scenario)
+
+
+def test_a_key_parks_the_rows_load_only_once_it_has_run_a_while(make_app: Any) -> None:
+    """A step's rows land though the next key of a held key came meanwhile (parked at once,
+    they held the slot until the keys stopped, and every moment after passed unread); a
+    load still running after ``ROWS_PARK_AFTER`` (a build) parks like any other."""
+    app = make_app()
+    ticks = 0
+
+    def ticking(stop: Stop) -> None:
+        nonlocal ticks
+        while not stop():
+            ticks += 1
+            time.sleep(0.002)
+        raise Superseded
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        loads = app.loads
+        loads.hold_for = 30.0  # held until the next key says otherwise
+        slot = loads.slots["resources"]
+        assert slot.park_after == ROWS_PARK_AFTER > 0
+        slot.park_after = 0.5
+        slot.request("ticking", ticking)
+        while ticks < 5:
+            await pilot.pause(0.01)
+        await pilot.press("z")
+        held = ticks
+        await pilot.pause(0.15)
+        assert ticks - held > 10, "not parked yet: it has run less than park_after"
+        await pilot.pause(0.5)
+        later = ticks
+        await pilot.pause(0.2)
+        assert ticks - later <= 1, "parked once it had run park_after"
+        loads.hold_for = 0.01
+        await pilot.press("z")
+        await pilot.pause(0.2)
+        assert ticks - later > 5  # resumed once keys were quiet
+        slot.request("end", lambda stop: None)
         await settle(pilot)
 
     run(app, scenario)

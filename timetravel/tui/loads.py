@@ -58,6 +58,9 @@ THREADS = 16
 PARKED_POLL = 0.05
 # How long the whole moment after a glimpse waits for the selection's detail to land.
 DETAIL_FIRST = 1.0
+# How long the moment's rows load runs before a key that came meanwhile parks it: longer
+# than a step takes (1-10 ms of work, more with the GIL shared), shorter than a build.
+ROWS_PARK_AFTER = 0.1
 
 
 def collect_young() -> None:
@@ -89,6 +92,7 @@ class LoadSlot:
         *,
         follows: bool = False,
         rows_first: Callable[[], bool] = lambda: False,
+        park_after: float = 0.0,
     ) -> None:
         self.app = app
         self.group = group
@@ -101,6 +105,11 @@ class LoadSlot:
         # selection's detail is read: what follows waits for them too (a far jump's
         # glimpse, and a step's detail, share the GIL with nothing else).
         self.rows_first = rows_first
+        # Parked only once it has run this long: a step's rows (a few milliseconds) land
+        # though the next key came meanwhile, and the slot is free for that key's moment.
+        # Parked at once, they held the slot until the keys stopped, and every moment of a
+        # held key after it passed unread.
+        self.park_after = park_after
         self.worker: Worker[None] | None = None
         self.running: object = None  # what the running load reads
         self.superseded = threading.Event()  # the running load's stop
@@ -140,7 +149,7 @@ class LoadSlot:
         self._start(*pending)
 
     def _start(self, what: object, job: Job) -> None:
-        app, quiet, last_key = self.app, self.quiet, self.last_key
+        app, quiet, last_key, park_after = self.app, self.quiet, self.last_key, self.park_after
         superseded = self.superseded = threading.Event()
         started = time.monotonic()
 
@@ -154,7 +163,12 @@ class LoadSlot:
             def stop() -> bool:
                 # Parked while keys that came after it started keep coming; a load asked
                 # after the last key reads the moment that key moved to: it runs.
-                while last_key() > started and not quiet.wait(PARKED_POLL) and not ended():
+                while (
+                    last_key() > started
+                    and time.monotonic() - started >= park_after
+                    and not quiet.wait(PARKED_POLL)
+                    and not ended()
+                ):
                     pass
                 return ended()
 
@@ -208,6 +222,7 @@ class Loads:
                 lambda: self.last_key,
                 follows=kind in self.FOLLOW,
                 rows_first=self._primary_pending,
+                park_after=ROWS_PARK_AFTER if kind == "resources" else 0.0,
             )
             for kind in self.KINDS
         }
