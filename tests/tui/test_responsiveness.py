@@ -170,7 +170,7 @@ def test_a_key_parks_the_rows_load_only_once_it_has_run_a_while(make_app: Any) -
         loads.hold_for = 30.0  # held until the next key says otherwise
         slot = loads.slots["resources"]
         assert slot.park_after == ROWS_PARK_AFTER > 0
-        slot.park_after = 0.5
+        slot.park_after = 0.5  # as it is, whatever ROWS_PARK_AFTER becomes
         slot.request("ticking", ticking)
         while ticks < 5:
             await pilot.pause(0.01)
