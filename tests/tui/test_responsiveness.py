@@ -120,31 +120,37 @@ def test_a_newer_load_stops_the_running_one_and_waits_for_it(make_app: Any) -> N
     assert most_running == 1
 
 
-def test_keys_pause_running_loads_until_they_stop_coming(make_app: Any) -> None:
-    app = make_app()
-    ticks = 0
+class Ticking:
+    """A load that counts while it runs, until it is stopped."""
 
-    def ticking(stop: Stop) -> None:
-        nonlocal ticks
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def __call__(self, stop: Stop) -> None:
         while not stop():
-            ticks += 1
+            self.ticks += 1
             time.sleep(0.002)
         raise Superseded
+
+
+def test_keys_pause_running_loads_until_they_stop_coming(make_app: Any) -> None:
+    app = make_app()
+    ticking = Ticking()
 
     async def scenario(pilot: Pilot[Any]) -> None:
         loads = app.loads
         loads.hold_for = 30.0  # held until the next key says otherwise
         loads.slots["around"].request("ticking", ticking)
-        while ticks < 5:
+        while ticking.ticks < 5:
             await pilot.pause(0.01)
         await pilot.press("z")
-        held = ticks
+        held = ticking.ticks
         await pilot.pause(0.2)
-        assert ticks - held <= 1  # parked at its next look at stop
+        assert ticking.ticks - held <= 1  # parked at its next look at stop
         loads.hold_for = 0.01
         await pilot.press("z")
         await pilot.pause(0.2)
-        assert ticks - held > 5  # resumed once keys were quiet
+        assert ticking.ticks - held > 5  # resumed once keys were quiet
         loads.slots["around"].request("end", lambda stop: None)
         await settle(pilot)
 
@@ -156,14 +162,7 @@ def test_a_key_parks_the_rows_load_only_once_it_has_run_a_while(make_app: Any) -
     they held the slot until the keys stopped, and every moment after passed unread); a
     load still running after ``ROWS_PARK_AFTER`` (a build) parks like any other."""
     app = make_app()
-    ticks = 0
-
-    def ticking(stop: Stop) -> None:
-        nonlocal ticks
-        while not stop():
-            ticks += 1
-            time.sleep(0.002)
-        raise Superseded
+    ticking = Ticking()
 
     async def scenario(pilot: Pilot[Any]) -> None:
         loads = app.loads
@@ -172,20 +171,20 @@ def test_a_key_parks_the_rows_load_only_once_it_has_run_a_while(make_app: Any) -
         assert slot.park_after == ROWS_PARK_AFTER > 0
         slot.park_after = 0.5  # as it is, whatever ROWS_PARK_AFTER becomes
         slot.request("ticking", ticking)
-        while ticks < 5:
+        while ticking.ticks < 5:
             await pilot.pause(0.01)
         await pilot.press("z")
-        held = ticks
+        held = ticking.ticks
         await pilot.pause(0.15)
-        assert ticks - held > 10, "not parked yet: it has run less than park_after"
+        assert ticking.ticks - held > 10, "not parked yet: it has run less than park_after"
         await pilot.pause(0.5)
-        later = ticks
+        later = ticking.ticks
         await pilot.pause(0.2)
-        assert ticks - later <= 1, "parked once it had run park_after"
+        assert ticking.ticks - later <= 1, "parked once it had run park_after"
         loads.hold_for = 0.01
         await pilot.press("z")
         await pilot.pause(0.2)
-        assert ticks - later > 5  # resumed once keys were quiet
+        assert ticking.ticks - later > 5  # resumed once keys were quiet
         slot.request("end", lambda stop: None)
         await settle(pilot)
 
