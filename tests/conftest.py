@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.demo_store import DEMO_NOW, demo_on
 from tests.fixtures.postgres import PostgresServer, running_server, unavailable
+from timetravel.demo.build import Demo, build
 
 # The real-world test data (audit logs, GitOps histories) lies beside the checkout, as CI
 # lays it out; a user's clone has none, and the tests that need it skip, saying why.
@@ -133,3 +136,21 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
 def file_db(tmp_path: Path) -> Path:
     """A SQLite database file, for what only a file has (modes, bytes on disk)."""
     return tmp_path / "tt.db"
+
+
+# -- shared by the tests of moments on both engines (incremental, glimpse, provenance) ----
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_server")  # skips (or fails in CI) without one
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    return build(tmp_path_factory.mktemp("demo"), now=DEMO_NOW, zone=UTC)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo_db(request: pytest.FixtureRequest, demo: Demo) -> Iterator[str]:
+    yield from demo_on(request, demo)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,6 +12,10 @@ from timetravel.store.copy import copy_store
 from timetravel.store.db import open_database
 
 from .fixtures.postgres import PostgresServer
+
+# The end of the demo's recorded week as the tests of moments on both engines build it
+# (tests/conftest.py's ``demo``).
+DEMO_NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def demo_on(request: pytest.FixtureRequest, demo: Demo) -> Iterator[str]:

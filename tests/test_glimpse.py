@@ -11,7 +11,6 @@ is listed (made or pending). The screen's data layer glimpses only where it woul
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.demo_store import demo_on
+from tests.demo_store import DEMO_NOW
 from tests.test_incremental_state import EVENT, change_times, rebuilt, write_history
-from timetravel.demo.build import Demo, build
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.times import stored_to_rfc3339, to_rfc3339, to_stored
 from timetravel.query import glimpse as glimpses
@@ -31,8 +29,6 @@ from timetravel.query import incremental
 from timetravel.query.glimpse import glimpse
 from timetravel.query.rows import PENDING, ResourceSet, Rows, row_order
 from timetravel.query.screen import ScreenData
-
-DEMO_NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def glimpse_of(data: ScreenData, at: datetime, near: ResourceKey | None, span: int) -> ResourceSet:
@@ -98,13 +94,6 @@ def assert_glimpse_agrees(got: ResourceSet, want: ResourceSet, near: ResourceKey
 
 
 # -- random histories, two clusters ---------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        request.getfixturevalue("postgres_server")  # skips (or fails in CI) without one
-    return str(request.param)
-
-
 def test_glimpses_of_random_histories_make_the_builds_rows(
     engine: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -156,16 +145,6 @@ def test_glimpses_of_random_histories_make_the_builds_rows(
 
 
 # -- the demo's week: git, drift, missing objects ------------------------------------------------
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return build(tmp_path_factory.mktemp("demo"), now=DEMO_NOW, zone=UTC)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def demo_db(request: pytest.FixtureRequest, demo: Demo) -> Iterator[str]:
-    yield from demo_on(request, demo)
-
-
 def test_glimpses_of_the_demo_week_make_the_builds_rows(demo_db: str) -> None:
     data = ScreenData(demo_db, now=DEMO_NOW)
     fresh = ScreenData(demo_db, now=DEMO_NOW)

@@ -26,9 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.demo_store import demo_on
+from tests.demo_store import DEMO_NOW
 from tests.fixtures.sample import build_sample_store
-from timetravel.demo.build import Demo, build
 from timetravel.domain.times import from_stored
 from timetravel.query import incremental
 from timetravel.query.rows import ResourceSet
@@ -38,7 +37,6 @@ from timetravel.store.copy import copy_store
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
 
-DEMO_NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 START = datetime(2026, 11, 19, 20, 0, tzinfo=UTC)
 EVERYTHING = ("0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z")
 TICK = timedelta(microseconds=1)
@@ -138,16 +136,6 @@ def walk_and_compare(
 
 
 # -- the demo's week: git, drift, a changed commit -------------------------------------------
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return build(tmp_path_factory.mktemp("demo"), now=DEMO_NOW, zone=UTC)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def demo_db(request: pytest.FixtureRequest, demo: Demo) -> Iterator[str]:
-    yield from demo_on(request, demo)
-
-
 def test_walks_over_the_demo_week_equal_fresh_builds(demo_db: str) -> None:
     data = ScreenData(demo_db, now=DEMO_NOW)
     fresh = ScreenData(demo_db, now=DEMO_NOW)
@@ -273,13 +261,6 @@ def write_history(where: Path | str, steps: list[tuple[Any, ...]]) -> None:
             assert not report.bad
     finally:
         db.conn.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        request.getfixturevalue("postgres_server")  # skips (or fails in CI) without one
-    return str(request.param)
 
 
 def _new_store(engine: str, tmp: Path, request: pytest.FixtureRequest, n: int) -> str:

@@ -13,7 +13,6 @@ mapping it gave when a step changed none.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.demo_store import demo_on
+from tests.demo_store import DEMO_NOW
 from tests.test_incremental_state import change_times
 from tests.test_pod_digests_property import (
     DIGESTS,
@@ -31,7 +30,6 @@ from tests.test_pod_digests_property import (
     histories,
     observations,
 )
-from timetravel.demo.build import Demo, build
 from timetravel.domain.builds import BuildFacts
 from timetravel.domain.times import to_stored
 from timetravel.query import provenance
@@ -40,8 +38,6 @@ from timetravel.store.builds import upsert_build
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
 from timetravel.store.writer import RevisionWriter
-
-DEMO_NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def walk(where: str, moments: list[str], cluster: str | None) -> dict[str, int]:
@@ -85,13 +81,6 @@ def write(where: str, history: list[dict[str, Any]]) -> None:
         )
     finally:
         db.conn.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        request.getfixturevalue("postgres_server")  # skips (or fails in CI) without one
-    return str(request.param)
 
 
 def test_steps_over_random_pod_histories_equal_fresh_marks(
@@ -180,16 +169,6 @@ def test_an_owner_that_comes_goes_or_changes_its_owner_moves_its_untouched_pods(
     finally:
         db.conn.close()
     assert {(k.kind, k.name) for k in workloads} >= {("CronJob", "nightly"), ("Job", "nightly-123")}
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return build(tmp_path_factory.mktemp("demo"), now=DEMO_NOW, zone=UTC)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def demo_db(request: pytest.FixtureRequest, demo: Demo) -> Iterator[str]:
-    yield from demo_on(request, demo)
 
 
 def test_steps_over_the_demo_week_equal_fresh_marks(demo_db: str) -> None:
