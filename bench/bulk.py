@@ -94,8 +94,13 @@ class BulkWriter(RevisionWriter):
             return self._segments.flush()
 
 
-# Columns that hold when a row was written, not what was recorded.
-_CLOCK = {("clusters", "first_seen"), ("_sqlite_migrations", "applied_at")}
+# Columns that hold when a row was written, not what was recorded; and a writer's random
+# name (store.write_marks).
+_CLOCK = {
+    ("clusters", "first_seen"),
+    ("_sqlite_migrations", "applied_at"),
+    ("revision_writers", "writer"),
+}
 
 
 def _tables(path: Any) -> dict[str, list[tuple[Any, ...]]]:

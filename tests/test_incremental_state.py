@@ -14,6 +14,7 @@ row), one with a damaged frame, and one the recorder writes into while the walk 
 from __future__ import annotations
 
 import json
+import shutil
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,7 +29,8 @@ from hypothesis import strategies as st
 
 from tests.demo_store import DEMO_NOW
 from tests.fixtures.sample import build_sample_store
-from timetravel.domain.times import from_stored
+from timetravel.domain.model import Observation
+from timetravel.domain.times import from_stored, to_stored
 from timetravel.query import incremental
 from timetravel.query.rows import ResourceSet
 from timetravel.query.screen import ScreenData
@@ -36,6 +38,7 @@ from timetravel.recorder.events import import_events
 from timetravel.store.copy import copy_store
 from timetravel.store.db import open_database
 from timetravel.store.reader import Reader
+from timetravel.store.writer import RevisionWriter
 
 START = datetime(2026, 11, 19, 20, 0, tzinfo=UTC)
 EVERYTHING = ("0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z")
@@ -404,35 +407,181 @@ def test_steps_while_the_recorder_writes(engine: str, tmp_path: Path, request: A
         assert (at >= here - timedelta(hours=1)) == any(r.key.name == "late-one" for r in got.rows)
 
 
-def test_news_without_a_revision_keeps_the_moment_read_last(tmp_path: Path) -> None:
-    """The screen's poll tells news (a commit, a first look at the store) by invalidating:
-    when no revision was written since, the next step still moves from the moment read
-    last (SQLite's revision watermark says so); once one was, the moment is read in full."""
+def test_news_steps_on_unless_a_writer_went_into_its_own_past(tmp_path: Path) -> None:
+    """The screen's poll tells news by invalidating. The next step still moves from the
+    moment read last when nothing new lies at or before it, and when where what does lies is
+    known: after the oldest of a writer's one batch since, or after the newest it had
+    written (read again with the step). Batches of a writer one of which went into its own
+    past have the moment read in full (store.write_marks). Each is the fresh build's."""
     where = build_sample_store(tmp_path / "news.db")
     times = change_times(where)
+    data = ScreenData(where, now=times[-1])
+    fresh = ScreenData(where, now=times[-1])
+    counted = Counted()
+    db = open_database(where)
+    writer = RevisionWriter(db)
+
+    def write(name: str, at: datetime) -> None:
+        obj = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "payments", "uid": f"uid-{name}"},
+            "data": {"a": "1"},
+        }
+        writer.write([Observation("prod", "ADDED", obj, to_stored(at))])
+
+    try:
+        with mock.patch.object(incremental, "step", counted):
+            data.resources_at(times[10])
+            counted.counts.clear()
+            data.invalidate()  # news without a revision
+            assert_same(data.resources_at(times[11]), rebuilt(fresh, times[11]))
+            assert counted.counts == Counter({"moved": 1})
+            # A writer's first revision, before the moment shown: read with the step.
+            write("early", times[3])
+            data.invalidate()
+            got = data.resources_at(times[12])
+            assert counted.counts == Counter({"moved": 2})
+            assert_same(got, rebuilt(fresh, times[12]))
+            assert any(row.key.name == "early" for row in got.rows)
+            # The same writer after its newest: after the moment shown, nothing to read.
+            write("later", times[-1] + timedelta(minutes=5))
+            data.invalidate()
+            assert_same(data.resources_at(times[12]), rebuilt(fresh, times[12]))
+            assert counted.counts == Counter({"moved": 3})
+            # The same writer into its own past, one batch: read from where that lies.
+            write("late", times[1])
+            data.invalidate()
+            got = data.resources_at(times[13])
+            assert counted.counts == Counter({"moved": 4})
+            assert_same(got, rebuilt(fresh, times[13]))
+            assert any(row.key.name == "late" for row in got.rows)
+            # Two batches, the second into the past: where it lies is not known, read in full.
+            write("after", times[-1] + timedelta(minutes=9))
+            write("later-late", times[2])
+            data.invalidate()
+            got = data.resources_at(times[14])
+            assert counted.counts == Counter({"moved": 4})  # not stepped: read in full
+            assert_same(got, rebuilt(fresh, times[14]))
+            assert any(row.key.name == "later-late" for row in got.rows)
+    finally:
+        db.conn.close()
+
+
+# -- writers in and out of order while the screen steps (store.write_marks) -------------------
+def test_steps_after_news_from_writers_in_and_out_of_order_equal_fresh_builds(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A random history written in chunks by a writer per cluster (as recorders do), some
+    chunks out of order (a writer going into its own past), between the moves of a walk;
+    none, one or a few batches between two polls, each poll's news told. Every moment is the fresh build's, and most
+    moments after news still step from the one before."""
+    made = iter(range(10_000))
+    counted = Counted()
+
+    @settings(
+        max_examples=30 if engine == "sqlite" else 10,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        steps=st.lists(EVENT, min_size=6, max_size=50),
+        size=st.integers(1, 6),
+        swaps=st.lists(st.booleans(), max_size=12),
+        start=st.integers(0, 10_000),
+        moves=WALK,
+        per_move=st.lists(st.integers(0, 3), max_size=14),
+    )
+    def walk(
+        steps: list[tuple[Any, ...]],
+        size: int,
+        swaps: list[bool],
+        start: int,
+        moves: list[tuple[Any, ...]],
+        per_move: list[int],
+    ) -> None:
+        lines = history(steps)
+        chunks: list[tuple[str, list[Observation]]] = []
+        for cluster, made_lines in lines.items():
+            observations = []
+            for line in made_lines:
+                event = json.loads(line)
+                at = to_stored(datetime.fromisoformat(event["observed_at"]))
+                observations.append(Observation(cluster, event["type"], event["object"], at))
+            chunks += [
+                (cluster, observations[i : i + size]) for i in range(0, len(observations), size)
+            ]
+        chunks.sort(key=lambda chunk: chunk[1][0].observed_at)
+        for i, swap in enumerate(swaps[: len(chunks) - 1]):
+            if swap:  # the later chunk first: the earlier one is then into its writer's past
+                chunks[i], chunks[i + 1] = chunks[i + 1], chunks[i]
+        times = sorted({from_stored(o.observed_at) for _, chunk in chunks for o in chunk})
+        if not times:
+            return
+        where = _new_store(engine, tmp_path, request, next(made))
+        db = open_database(where)
+        writers = {cluster: RevisionWriter(db) for cluster in lines}
+        try:
+            cluster, chunk = chunks.pop(0)
+            writers[cluster].write(chunk)
+            data = ScreenData(where, now=times[-1])
+            fresh = ScreenData(where, now=times[-1])
+
+            writes = iter(per_move)
+
+            def between(at: datetime) -> None:
+                # None, one or a few batches between two polls.
+                for _ in range(next(writes, 1)):
+                    if chunks:
+                        cluster, chunk = chunks.pop(0)
+                        writers[cluster].write(chunk)
+                data.refresh_clusters()  # as the poll does, then tells the news
+                data.invalidate()
+                fresh.refresh_clusters()
+                if fresh.cluster != data.cluster:
+                    fresh.set_cluster(data.cluster)
+
+            walk_and_compare(data, fresh, times, start, moves, between)
+        finally:
+            db.conn.close()
+
+    with mock.patch.object(incremental, "step", counted):
+        walk()
+    assert counted.counts["moved"] >= 10  # news did not have every moment read in full
+
+
+def test_a_copy_into_the_store_has_the_moment_read_in_full(tmp_path: Path) -> None:
+    """``timetravel copy`` writes history into the target's past without the writer: the
+    screen's next moment after the news is read in full, and holds what was copied."""
+    where = build_sample_store(tmp_path / "target.db")
+    times = change_times(where)
+    source = tmp_path / "source.db"
+    shutil.copy(where, source)  # the same store, and its key for Secret values
+    db = open_database(source)
+    try:
+        obj = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "copied", "namespace": "payments", "uid": "uid-copied"},
+            "data": {"a": "1"},
+        }
+        RevisionWriter(db).write([Observation("prod", "ADDED", obj, to_stored(times[2]))])
+    finally:
+        db.conn.close()
     data = ScreenData(where, now=times[-1])
     fresh = ScreenData(where, now=times[-1])
     counted = Counted()
     with mock.patch.object(incremental, "step", counted):
         data.resources_at(times[10])
         counted.counts.clear()
-        data.invalidate()
-        assert_same(data.resources_at(times[11]), rebuilt(fresh, times[11]))
-        assert counted.counts == Counter({"moved": 1})
-        db = open_database(where)
+        a, b = open_database(source, readonly=True), open_database(where)
         try:
-            obj = {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": "late", "namespace": "payments", "uid": "uid-late"},
-                "data": {"a": "1"},
-            }
-            line = json.dumps({"type": "ADDED", "object": obj, "observed_at": START.isoformat()})
-            assert not import_events(db, [line], cluster="prod").bad
+            assert copy_store(a, b).added.get("revisions") == 1
         finally:
-            db.conn.close()
+            a.conn.close()
+            b.conn.close()
         data.invalidate()
-        got = data.resources_at(times[12])
-        assert counted.counts == Counter({"moved": 1})  # not stepped: read in full
-        assert_same(got, rebuilt(fresh, times[12]))
-        assert any(row.key.name == "late" for row in got.rows) == (times[12] >= START)
+        got = data.resources_at(times[11])
+    assert counted.counts == Counter()  # not stepped
+    assert_same(got, rebuilt(fresh, times[11]))
+    assert any(row.key.name == "copied" for row in got.rows)

@@ -187,5 +187,78 @@ def test_the_screen_hands_back_the_same_marks_when_a_step_moved_none(demo_db: st
     assert any(dict(s) for s in seen), "the debugging Pod is of unknown provenance"
     same = [b is a for a, b in itertools.pairwise(seen) if dict(a) == dict(b)]
     assert same and all(same), "equal marks are the very mapping given before"
-    data.invalidate()  # news (a build may have been recorded): built again
-    assert data._marks is None
+    last = times[-1]
+    data.invalidate()  # news that wrote nothing: the same marks still
+    assert data.unknown_provenance(data.resources_at(last)) is seen[-1]
+    # A build of the unknown digest recorded: its rows are known from the next news on.
+    (digest,) = {d for digests in seen[-1].values() for d in digests}
+    db = open_database(demo_db)
+    try:
+        upsert_build(db, BuildFacts("registry.example.com/debug", digest, DEMO_NOW))
+        data.invalidate()
+        assert dict(data.unknown_provenance(data.resources_at(last))) == {}
+    finally:
+        with db.conn:  # the demo store is the module's: as it was
+            db.execute("DELETE FROM builds WHERE repository = 'registry.example.com/debug'")
+        db.conn.close()
+
+
+def test_the_screens_marks_after_news_equal_fresh_ones(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Pod histories written in batches by one writer (some into its own past) while the
+    screen moves, each batch told as the poll tells news: the screen's marks, moved from
+    the ones before where what was written allows (store.write_marks), are those a fresh
+    screen builds at every moment."""
+    made = iter(range(10_000))
+    kept = {"asked": 0, "marked": 0}
+
+    @settings(
+        max_examples=30 if engine == "sqlite" else 10,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        history=histories,
+        size=st.integers(1, 5),
+        swaps=st.lists(st.booleans(), max_size=8),
+        minutes=st.lists(st.integers(-1, 42), min_size=2, max_size=12),
+    )
+    def check(
+        history: list[dict[str, Any]], size: int, swaps: list[bool], minutes: list[int]
+    ) -> None:
+        if engine == "sqlite":
+            where = str(tmp_path / f"n{next(made)}.db")
+        else:
+            where = str(request.getfixturevalue("postgres_server").new_database())
+        ordered = sorted(observations(history), key=lambda o: o.observed_at)
+        batches = [ordered[i : i + size] for i in range(0, len(ordered), size)]
+        for i, swap in enumerate(swaps[: len(batches) - 1]):
+            if swap:
+                batches[i], batches[i + 1] = batches[i + 1], batches[i]
+        write(where, [])  # the build of one digest, and an empty store
+        db = open_database(where)
+        writer = RevisionWriter(db)
+        try:
+            writer.write(batches.pop(0))
+            now = datetime.fromisoformat(at(43).replace("Z", "+00:00"))
+            data = ScreenData(where, now=now)
+            for minute in minutes:
+                if batches:
+                    writer.write(batches.pop(0))
+                    data.refresh_clusters()  # as the poll does, then tells the news
+                    data.invalidate()
+                moment = datetime.fromisoformat(at(minute).replace("Z", "+00:00"))
+                got = data.unknown_provenance(data.resources_at(moment))
+                fresh = ScreenData(where, now=now)
+                if fresh.cluster != data.cluster:
+                    fresh.set_cluster(data.cluster)  # the one shown since it started
+                want = fresh.unknown_provenance(fresh.resources_at(moment))
+                assert dict(got) == dict(want), minute
+                kept["asked"] += 1
+                kept["marked"] += len(got)
+        finally:
+            db.conn.close()
+
+    check()
+    assert kept["marked"] >= 10, kept  # rows were marked, not only empty moments

@@ -61,6 +61,7 @@ from timetravel.query.rows import (
     row_order,
 )
 from timetravel.query.scope import Scope
+from timetravel.store import write_marks
 from timetravel.store.reader import Reader
 from timetravel.store.records import RevisionRecord
 
@@ -87,10 +88,10 @@ class Moment:
     by_dkey: Mapping[DesiredKey, tuple[int, ...]]
     policy: IgnorePolicy
     clusters: tuple[str, ...]
-    # The store's revision watermark read before the moment was (None: the engine has
-    # none): the same later, nothing was written since, and the moment still holds after
-    # news that was not about revisions (ScreenData.invalidate).
-    watermark: int | None = None
+    # What each writer had written when the moment was read (store.write_marks; None: the
+    # store keeps no such record): read again after news, they say what the writes since
+    # can have changed of it (ScreenData.resources_at).
+    marks: write_marks.Marks | None = None
     kept: str | None = None  # where kept history started (``timetravel prune``)
 
     @property
@@ -191,21 +192,27 @@ def step(
     clusters: Sequence[str],
     policy_of: PolicyOf,
     stop: Stop = never,
+    since: str | None = None,
 ) -> Moment | None:
     """The moment at ``stored`` moved from ``base``; None when it is not near (too many
     revisions in between, a damaged frame met, another cluster or cluster list): the
-    caller builds it instead."""
+    caller builds it instead. ``since``: revisions written after ``base`` was read may
+    lie after this time and at or before ``base.at`` (store.write_marks): the resources
+    they touch are read again too."""
     if (
         base.live.cluster != scope.revisions
         or base.resources.cluster != scope.cluster
         or base.clusters != tuple(clusters)
     ):
         return None
-    if stored == base.at and not any(r.endswith(RENDERING) for r in base.resources.repos):
-        # The same moment, read again after news that wrote no revision (a set that was
-        # still rendering may have come since: then the declared side is compared below).
+    rendering = any(r.endswith(RENDERING) for r in base.resources.repos)
+    if stored == base.at and since is None and not rendering:
+        # The same moment, read again after news that changed nothing of it (a set that
+        # was still rendering may have come since: then the declared side is compared).
         return replace(base, resources=replace(base.resources, at=at))
     lo, hi = min(base.at, stored), max(base.at, stored)
+    if since is not None:
+        lo = min(lo, since)
     damage = reader.damage_reads
     touched = reader.touched_between(lo, hi, cluster=scope.revisions, limit=near_limit(base))
     if touched is None:

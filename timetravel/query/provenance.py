@@ -26,7 +26,7 @@ from timetravel.domain.model import ResourceKey
 from timetravel.domain.workloads import GROUPS, controller_of
 from timetravel.query.artifacts import Workloads
 from timetravel.query.rows import STOP_EVERY, Stop, check, never
-from timetravel.store import pod_digests
+from timetravel.store import pod_digests, write_marks
 from timetravel.store.builds import builds_of_digests
 from timetravel.store.handle import StoreDB
 from timetravel.store.pod_digests import PodGroup
@@ -57,6 +57,10 @@ class Marks:
     counts: Mapping[ResourceKey, Mapping[str, int]]  # row -> digest -> Pods marking it so
     owners: Owners
     built: Mapping[str, bool]  # digest -> a build of it is recorded (as far as asked)
+    # What the store held when they were read (the screen's, for moving them after news):
+    # each writer's mark (store.write_marks) and the builds' (store.builds.builds_mark).
+    writes: write_marks.Marks | None = None
+    builds: tuple[int, int] | None = None
 
 
 def owners_of(records: Iterable[RevisionRecord]) -> Owners:
@@ -99,15 +103,20 @@ def step(
     records: Mapping[ResourceKey, RevisionRecord],
     cluster: str | None,
     stop: Stop = never,
+    since: str | None = None,
 ) -> Marks | None:
     """The marks at ``at`` moved from ``base``: only the Pods with a revision in between
     are read again. None when that is not near, or an owner a workload is found through
-    changed (the caller builds them instead). ``records``: the moment's objects by key."""
+    changed (the caller builds them instead). ``records``: the moment's objects by key.
+    ``since``: revisions written after ``base`` was read may lie after this time and at
+    or before ``base.at`` (as ``incremental.step``'s)."""
     if base.cluster != cluster:
         return None
-    if at == base.at:
+    if at == base.at and since is None:
         return base
     lo, hi = min(base.at, at), max(base.at, at)
+    if since is not None:
+        lo = min(lo, since)
     limit = max(NEAR_REVISIONS, len(records) // NEAR_SHARE)
     touched = reader.touched_between(lo, hi, cluster=cluster, limit=limit)
     if touched is None:

@@ -38,7 +38,14 @@ from timetravel.domain.ignore import RuleSet
 from timetravel.domain.model import ResourceKey
 from timetravel.domain.notes import Note
 from timetravel.domain.snapshot import ChangeView, Snapshot
-from timetravel.domain.times import DEFAULT_WINDOW, from_stored, to_stored, utc_now
+from timetravel.domain.times import (
+    DEFAULT_WINDOW,
+    from_micros,
+    from_stored,
+    to_micros,
+    to_stored,
+    utc_now,
+)
 from timetravel.host import collector_paused
 from timetravel.query import changes, incremental, provenance, timeline, workload_artifacts
 from timetravel.query import compare as compare_states
@@ -68,6 +75,8 @@ from timetravel.query.rows import (
 from timetravel.query.scope import Scope, check_cluster, first_cluster, scope_of
 from timetravel.query.timeline import NOTABLE, Density, Marker
 from timetravel.query.workload_artifacts import ArtifactHistory, WorkloadArtifacts
+from timetravel.store import write_marks
+from timetravel.store.builds import builds_mark
 from timetravel.store.db import open_database, read_only_copy
 from timetravel.store.location import Location, SqliteLocation, as_location
 from timetravel.store.prune import kept_from
@@ -90,6 +99,7 @@ class _Session:
     causes: CauseFinder | None = None
     generation: int = -1
     desired_generation: int = 0  # the store generation ``desired``'s caches hold
+    desired_mark: tuple[Any, ...] | None = None  # the git facts then (GitStore.mark)
     damage_seen: int = 0  # the reader's damaged reads already collected
 
 
@@ -165,7 +175,12 @@ class ScreenData:
             db = open_database(self.db_path, readonly=True)
             session = _Session(Reader(db), DesiredState(db), desired_generation=self._generation)
         elif session.desired_generation != self._generation:
-            session.desired.forget_changes()
+            # News: what git declared is read again only where git has news (a recorder's
+            # revisions alone leave it as it was).
+            mark = session.desired.git.mark()
+            if mark != session.desired_mark:
+                session.desired.forget_changes()
+                session.desired_mark = mark
             session.desired_generation = self._generation
         self._local.session = session
         try:
@@ -246,7 +261,9 @@ class ScreenData:
             if self._moment is not None:
                 self._stale = self._moment
             self._moment = None
-            self._marks = None  # a build recorded since changes what is unknown
+            if self._marks is not None and self._marks.writes is None:
+                # Nothing tells what the news changed of them (a store before m015).
+                self._marks = None
             self._drift.forget()
             self._generation += 1
 
@@ -368,7 +385,7 @@ class ScreenData:
         with self._lock:
             scope = scope_of(self._known, self.cluster)
             kept_set = (scope.cluster, stored) in self._sets
-            base = self._moment or self._stale
+            moment, stale = self._moment, self._stale
             flying = (scope.cluster, stored) in self._flights
         if kept_set or flying:
             return None
@@ -377,15 +394,20 @@ class ScreenData:
             return None  # before the cut: nothing is known, said at once
         with self.session() as session:
             reader = session.reader
-            if base is not None and base.live.cluster == scope.revisions and base.at != stored:
+            cut = to_stored(kept) if kept is not None else None
+            base, since, _ = _to_move(reader, moment, stale, cut)
+            if base is not None and base.live.cluster == scope.revisions:
+                if base.at == stored and since is None:
+                    return None  # the same moment
                 lo, hi = min(base.at, stored), max(base.at, stored)
                 touched = reader.touched_between(
-                    lo, hi, cluster=scope.revisions, limit=incremental.near_limit(base)
+                    lo if since is None else min(lo, since),
+                    hi,
+                    cluster=scope.revisions,
+                    limit=incremental.near_limit(base),
                 )
                 if touched is not None:
                     return None  # near: a step
-            elif base is not None and base.at == stored:
-                return None
             policy = self.rules_at(at, stop)
             # A row and a key per object, none with a cycle: collections passing over the
             # hundreds of thousands made (and the rows kept) would cost more than making them.
@@ -421,14 +443,11 @@ class ScreenData:
         with self.session() as session:
             clusters = _clusters_of(scope, session.reader)
             # Moved from the moment read last when it is near (incremental.step), else
-            # read in full: the same rows either way. News (invalidate) that wrote no
-            # revision and moved no prune cut leaves the moment read last as it was.
-            watermark = session.reader.revision_watermark()
+            # read in full: the same rows either way. What was written since it was read
+            # (news or not yet) is read again where it lies at or before it; a write into
+            # a writer's past, or a prune, has it read in full (store.write_marks).
             cut = to_stored(kept) if kept is not None else None
-            if base is None and stale is not None and watermark is not None:
-                base = stale if (stale.kept, stale.watermark) == (cut, watermark) else None
-            if base is not None and base.kept != cut:
-                base = None  # pruned since (the poll has not told yet): read in full
+            base, since, marks = _to_move(session.reader, base, stale, cut)
             moment = None
             if base is not None:
                 moment = incremental.step(
@@ -442,6 +461,7 @@ class ScreenData:
                     clusters,
                     self._policy_of,
                     stop,
+                    since,
                 )
             if moment is None:
                 moment = incremental.build(
@@ -455,7 +475,7 @@ class ScreenData:
                     self._policy_of,
                     stop,
                 )
-        moment = replace(moment, watermark=watermark, kept=cut)
+        moment = replace(moment, marks=marks, kept=cut)
         found = moment.resources
         with self._lock:
             if generation == self._generation:  # nothing new arrived meanwhile
@@ -759,19 +779,72 @@ class ScreenData:
             base, generation = self._marks, self._generation
         with self.session() as session:
             reader = session.reader
+            # What was written since the marks were read, as resources_at tells it; a build
+            # recorded since can make any digest's provenance known: built again.
+            writes, builds = reader.write_marks(), builds_mark(reader.db)
+            since = None
+            if base is not None and base.builds != builds:
+                base = None
+            if base is not None:
+                movable, since = written_since(writes, base.writes, base.at)
+                base = base if movable else None
             marks = None
             if base is not None:
                 marks = provenance.step(
-                    reader, reader.db, base, stored, resources.records, resources.cluster, stop
+                    reader,
+                    reader.db,
+                    base,
+                    stored,
+                    resources.records,
+                    resources.cluster,
+                    stop,
+                    since,
                 )
             if marks is None:
                 marks = provenance.build(
                     reader, reader.db, stored, resources.records.values(), resources.cluster, stop
                 )
+        if (marks.writes, marks.builds) != (writes, builds):
+            marks = replace(marks, writes=writes, builds=builds)
         with self._lock:
             if generation == self._generation:
                 self._marks = marks
         return marks.unknown
+
+
+def written_since(
+    now: write_marks.Marks | None, then: write_marks.Marks | None, at: str
+) -> tuple[bool, str | None]:
+    """Whether what was read at ``at`` (stored) when the writers' marks were ``then`` can
+    be moved on from, now that they are ``now``; and if so, after which time what was
+    written since may lie at or before ``at`` (None: nothing does). Not without marks."""
+    if now is None or then is None:
+        return False, None
+    after = write_marks.unseen_after(then, now, to_micros(at))
+    if after == write_marks.LATE:
+        return False, None
+    return True, None if after is None else from_micros(after)
+
+
+def _to_move(
+    reader: Reader,
+    moment: incremental.Moment | None,
+    stale: incremental.Moment | None,
+    cut: str | None,
+) -> tuple[incremental.Moment | None, str | None, write_marks.Marks | None]:
+    """The moment a step moves from (the one read last, else the one read before news),
+    and after which time what was written since it was read may lie before it; with the
+    writers' marks now. None when it must be read in full: pruned since, or a write it
+    cannot tell apart (store.write_marks). In a store without marks the moment read last
+    is moved from as it is until news comes."""
+    marks = reader.write_marks()
+    base = moment if moment is not None else stale
+    if base is None or base.kept != cut:
+        return None, None, marks
+    if marks is None and base is moment:
+        return base, None, marks
+    movable, since = written_since(marks, base.marks, base.at)
+    return (base if movable else None), since, marks
 
 
 def _clusters_of(scope: Scope, reader: Reader) -> list[str]:

@@ -148,6 +148,13 @@ def builds_of_digests(db: StoreDB, digests: Iterable[str]) -> dict[str, list[Bui
     return out
 
 
+def builds_mark(db: StoreDB) -> tuple[int, int]:
+    """How many builds are recorded, and the newest's id: the same twice, none was
+    recorded between (a build is reported once per repository and digest)."""
+    row = db.conn.execute("SELECT count(*), coalesce(max(id), 0) FROM builds").fetchone()
+    return int(row[0]), int(row[1])
+
+
 def all_builds(db: StoreDB) -> list[Build]:
     rows = db.conn.execute(f"SELECT {_COLUMNS} FROM builds ORDER BY reported_at, id").fetchall()
     return [_build(row) for row in rows]

@@ -33,7 +33,7 @@ from typing import Any
 import zstandard as zstd
 
 from timetravel.domain.times import to_micros
-from timetravel.store import codec, dialect, pod_digests
+from timetravel.store import codec, dialect, pod_digests, write_marks
 from timetravel.store import segments as seg
 from timetravel.store.handle import StoreDB
 
@@ -364,6 +364,7 @@ def repair(db: StoreDB, report: CheckReport) -> RepairReport:
             continue
         with conn:
             _rewrite(db, rid, keyframes, result)
+            write_marks.rewrote(conn, "check")  # segments rewritten: screens read again
             # A Pod's running digests, from the revisions it now holds (store.pod_digests).
             pod_digests.rebuild(conn, pod_digests.pod_ids(conn, [rid]))
         result.objects += 1

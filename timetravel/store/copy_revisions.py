@@ -12,7 +12,7 @@ import zstandard as zstd
 
 from timetravel.domain.times import to_micros
 from timetravel.errors import UserError
-from timetravel.store import codec, dialect, pod_digests
+from timetravel.store import codec, dialect, pod_digests, write_marks
 from timetravel.store import segments as seg
 from timetravel.store.copy_parts import CopyReport, Scope, StartProgress, chunks, many, marks, meta
 from timetravel.store.handle import StoreDB
@@ -517,6 +517,9 @@ class RevisionCopy:
                 many(self.dst, sql, self._rows[table])
                 self._rows[table].clear()
             self._index_pods(by_resource)
+            if new:
+                # Into the target's past, most of it: screens reading it read again.
+                write_marks.rewrote(self.dst, "copy", len(new))
             self.ids.finish()
         self._touched.update(by_resource)
 

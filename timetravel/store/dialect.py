@@ -65,14 +65,3 @@ def columns(conn: Any, table: str) -> set[str]:
         ).fetchall()
         return {str(r[0]) for r in rows}
     return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
-
-
-def revision_watermark(conn: Any) -> int | None:
-    """A number that grows with every revision written, read with one lookup: SQLite's
-    next revision id (its one writer counts them in ``meta``). None on PostgreSQL: its
-    writers take blocks of the id sequence ahead, so no one number says that nothing new
-    was written."""
-    if is_postgres(conn):
-        return None
-    row = conn.execute("SELECT value FROM meta WHERE key = 'next_revision_id'").fetchone()
-    return int(row[0]) if row is not None else 0

@@ -119,6 +119,19 @@ class GitStore:
         ).fetchone()
         return RepoRecord(*row)
 
+    def mark(self) -> tuple[Any, ...]:
+        """What the git facts are, read cheaply: equal twice, no branch was followed, moved,
+        rendered or pruned between (ref moves and sets are only added, or pruned from the
+        oldest; a branch's row is tiny and read whole)."""
+        repos = self.conn.execute(
+            "SELECT id, path, branch, tracked_ref, remote_url, cluster FROM repos ORDER BY id"
+        ).fetchall()
+        ends = self.conn.execute(
+            "SELECT (SELECT min(id) FROM ref_updates), (SELECT max(id) FROM ref_updates), "
+            "(SELECT min(id) FROM desired_sets), (SELECT max(id) FROM desired_sets)"
+        ).fetchone()
+        return (tuple(tuple(r) for r in repos), tuple(ends))
+
     def repos(self) -> list[RepoRecord]:
         rows = self.conn.execute(
             "SELECT id, path, branch, tracked_ref, remote_url, cluster FROM repos ORDER BY id"

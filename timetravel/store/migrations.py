@@ -651,3 +651,23 @@ def m014_resources_in_list_order(db: Database) -> None:
         "CREATE INDEX resources_in_list_order ON resources "
         "(namespace, kind, name, cluster, first_at, gone_at, api_group, api_version)"
     )
+
+
+@migrations(name="m015_revision_writers")
+def m015_revision_writers(db: Database) -> None:
+    # What each writer has written (store/write_marks.py): read again after news, it tells
+    # a screen whether anything new lies at or before the moment it keeps, so the moment
+    # can step on rather than be read again in full. A row per writer: on PostgreSQL,
+    # where recorders write at once, none updates another's row (no lock between them).
+    db.execute(
+        """
+        CREATE TABLE revision_writers (
+            writer TEXT PRIMARY KEY,
+            batches INTEGER NOT NULL,
+            written INTEGER NOT NULL,
+            oldest_us INTEGER NOT NULL,
+            newest_us INTEGER NOT NULL,
+            last_us INTEGER NOT NULL,
+            late INTEGER NOT NULL
+        )"""
+    )

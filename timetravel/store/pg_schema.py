@@ -284,6 +284,16 @@ def m014_resources_in_list_order(conn: Any) -> None:
     )
 
 
+@later("m015_revision_writers")
+def m015_revision_writers(conn: Any) -> None:
+    """What each writer has written (store/write_marks.py), as SQLite's m015."""
+    conn.execute(
+        f"CREATE TABLE revision_writers (writer {T} PRIMARY KEY, batches BIGINT NOT NULL, "
+        "written BIGINT NOT NULL, oldest_us BIGINT NOT NULL, newest_us BIGINT NOT NULL, "
+        "last_us BIGINT NOT NULL, late BIGINT NOT NULL)"
+    )
+
+
 def migrate(conn: Any) -> list[str]:
     """Bring a PostgreSQL store up to date; returns the names applied (in one transaction,
     under an advisory lock, so two recorders starting at once do not both migrate)."""

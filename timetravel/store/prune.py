@@ -49,7 +49,7 @@ from typing import Any, Literal
 from timetravel.domain.attribution import AUDIT_BEFORE, RUN_SLACK
 from timetravel.domain.times import from_stored, stored_to_rfc3339, to_stored
 from timetravel.errors import UserError
-from timetravel.store import codec, dialect, prune_git, prune_revisions
+from timetravel.store import codec, dialect, prune_git, prune_revisions, write_marks
 from timetravel.store.copy_parts import StartProgress, chunks, marks, quiet
 from timetravel.store.handle import StoreDB
 
@@ -328,6 +328,7 @@ class Pruner:
             plans.append(found)
         if not self.dry_run:
             prune_revisions.write(conn, plans)
+            write_marks.rewrote(conn, "prune")  # history taken out: screens read again
         for found in plans:
             self.report.add("revisions", found.revisions)
             self.report.add("segments", len(found.segments))

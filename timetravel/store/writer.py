@@ -23,7 +23,7 @@ from timetravel.domain.model import Gap, Observation, ResourceKey
 from timetravel.domain.normalize import normalize, strip_status
 from timetravel.domain.placement import place, written_times
 from timetravel.domain.times import to_micros, to_stored, utc_now
-from timetravel.store import codec, dialect
+from timetravel.store import codec, dialect, write_marks
 from timetravel.store import segments as seg
 from timetravel.store.appender import SELECT_SEGMENTS, SegmentAppender, SegmentRow, families
 from timetravel.store.db import DatabaseUnavailable, redaction_key
@@ -131,6 +131,11 @@ class RevisionWriter:
         self._next_id = 0  # the next revision id, read at the start of each batch
         self._postgres = dialect.is_postgres(self.conn)
         self._block_end = 0  # PostgreSQL: the end of the block of ids taken
+        # This writer's row of revision_writers (store.write_marks), and the observation
+        # times of the batch being written.
+        self._writer = write_marks.token()
+        self._mark: write_marks.Mark | None = None
+        self._batch_us: list[int] = []
 
     # -- resources -------------------------------------------------------------------
     def _known_resource_id(self, key: ResourceKey) -> int | None:
@@ -251,6 +256,7 @@ class RevisionWriter:
         for obs in batch:
             validate(obs)
         result = WriteResult()
+        self._batch_us = []
         try:
             with self.conn:
                 if not self._postgres:
@@ -262,6 +268,10 @@ class RevisionWriter:
                         "UPDATE meta SET value = ? WHERE key = 'next_revision_id'",
                         (str(self._next_id),),
                     )
+                mark = write_marks.moved(self._mark, self._batch_us)
+                if mark is not None and mark != self._mark:
+                    write_marks.save(self.conn, self._writer, mark)
+            self._mark = mark
         except BaseException:
             self._last.clear()
             self._segments.forget()
@@ -427,10 +437,12 @@ class RevisionWriter:
                 raw,
             )
             segment_id = latest_segment.id
+        observed_us = to_micros(obs.observed_at)
         self.conn.execute(
             "INSERT INTO revisions (observed_us, id, segment_id) VALUES (?, ?, ?)",
-            (to_micros(obs.observed_at), rev_id, segment_id),
+            (observed_us, rev_id, segment_id),
         )
+        self._batch_us.append(observed_us)
         self._update_lifetime(rid, obs.observed_at, change, last)
         if raw_obj["kind"] == "Pod" and not str(raw_obj["apiVersion"]).rpartition("/")[0]:
             # The Pod's running digests, where they change (store.pod_digests).
