@@ -9,7 +9,8 @@ the two:
   read again at the new moment with the same seek a full read makes
   (``Reader.touched_between``, ``Reader.states_of``);
 - the objects git declares differently at the new moment (another commit of a branch, a
-  set rendered since: every declared object whose entry is not the very one it was);
+  set rendered since: every declared object whose entry is not the very one it was, and
+  not equal to it either: a commit that changed one file leaves the rest as they were);
 - the ignore rules, when an Argo CD Application changed in between (they can change any
   row: every row is then made again, from the moved set).
 
@@ -263,7 +264,8 @@ def step(
     old_declared = base.declared
     if declared is not old_declared:
         for dkey in old_declared.keys() | declared.keys():
-            if old_declared.get(dkey) is not declared.get(dkey):
+            was, now = old_declared.get(dkey), declared.get(dkey)
+            if was is not now and not _same_row(was, now):
                 dirty.add(dkey)
 
     policy = base.policy
@@ -298,6 +300,15 @@ def step(
             made[key] = rows.missing_row(reader, key, match, stored)
     resources = _splice(old, gone, made, at, repos_of(sides))
     return Moment(resources, moved, declared, by_dkey, policy, tuple(clusters))
+
+
+def _same_row(was: DeclaredObject | None, now: DeclaredObject | None) -> bool:
+    """Whether two declared entries of one key make the same row with the same live object:
+    another commit declaring the object as it was (most of a commit's set: one file
+    changed), compared as data (~5 us) rather than with the live object (~0.6 ms)."""
+    if was is None or now is None:
+        return was is now
+    return was.repo.cluster == now.repo.cluster and was.obj == now.obj
 
 
 def _is_application(record: RevisionRecord) -> bool:
