@@ -23,6 +23,9 @@ else one made here and cached.
 - ``screen.held_to_data`` (issue 26): → held, keys 50 ms apart: for each key that moved
   the cursor, key -> that moment's rows and counts; a moment the cursor left before its
   data landed counts as never. Target p95 <= 50 ms.
+- ``screen.step_after_news`` (issue 26): the same while another process writes revisions
+  of now, each → the first after the screen was told news (bench/screen_news.py). Target
+  as ``screen.step_to_data``'s.
 - ``screen.jump_to_data`` (issue 26): home and end in turn, nothing of the moment kept
   (``invalidate`` first): key -> the rows the list shows (a glimpse: those around the
   selection) and the detail. Target p95 <= 300 ms.
@@ -48,6 +51,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import screen_news
 from bench.common import PYTHON, ROOT, Context, Figure, fmt_ms, p50_p95, percentile
 from bench.datasets import StateStore, state_store
 
@@ -346,6 +350,10 @@ def drive(
                 result["step_data"], result["jump_data"], result["jump_whole"] = [], [], []
                 await _to_data(pilot, ["right"] * steps, timeout, result["step_data"])
                 await _held(pilot, presses, timeout, result)
+                result["news_data"] = []
+                await screen_news.steps_after_news(
+                    pilot, db, now + timedelta(seconds=1), steps, timeout, result["news_data"]
+                )
                 for key in ["home", "end"] * (jumps // 2):
                     app.data.invalidate()  # far: nothing of it is kept (new facts, say)
                     await _to_data(pilot, [key], timeout, result["jump_data"], result["jump_whole"])
@@ -383,7 +391,7 @@ def run(ctx: Context) -> list[Figure]:
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TEXTUAL_ANIMATIONS": "none"}
     budget = n["settle_timeout"] * (3 + n["data"] * 2) + n["presses"] * 5 + 60
-    budget += (n["steps"] + n["jumps"]) * 10
+    budget += (2 * n["steps"] + n["jumps"]) * 10
     try:
         proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=budget)
     except subprocess.TimeoutExpired:
@@ -472,6 +480,13 @@ def _moment_figures(result: dict[str, Any], scale: str = "10k") -> list[Figure]:
             "step_data",
             step,
             "key -> the new moment's rows, counts and detail on screen; → after the screen settled",
+        ),
+        (
+            "screen.step_after_news",
+            "news_data",
+            step,
+            "the same, each → the first after news: another process writes 5 revisions of "
+            f"now every {screen_news.INTERVAL:g} s, as a recorder does",
         ),
         (
             "screen.jump_to_data",
