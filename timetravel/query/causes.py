@@ -121,7 +121,8 @@ class CauseFinder:
         self._runs_of_cluster: dict[tuple[str, str], list[PipelineRun]] = {}
         self._audit_days: dict[str, dict[ObjectRef, list[ClusterFact]]] = {}
         self._ref_days: dict[str, list[tuple[RepoRecord, list[str], list[RefUpdate]]]] = {}
-        self._explained: dict[tuple[int, int | None], Attribution] = {}
+        # By the change's day (stored text's first ten characters), then its revisions.
+        self._explained: dict[tuple[str, int, int | None], Attribution] = {}
         self._shared: dict[tuple[Any, ...], Attribution] = {}  # see _unevidenced
         self._quiet_days: dict[str, bool] = {}
         # What a run's commit declares, for runs that name no targets (see _fits_commit).
@@ -129,6 +130,23 @@ class CauseFinder:
         self._declared: dict[tuple[str, str, ObjectKey], dict[str, Any] | None] = {}
         self._fitted: dict[tuple[int, str, str], bool] = {}
         self._shas: dict[tuple[int, str], str | None] = {}  # a run's commit, as stored
+
+    def forget_from(self, at: str) -> bool:
+        """Forget what revisions observed after ``at`` (stored) can change: the runs seen
+        in the cluster from its day on, and what was weighed with them (a change weighs
+        the runs of up to six hours before it and minutes after, so from the day before).
+        Runs reported, audit events and git are not touched: a caller that saw those move
+        makes a new finder. False when it cannot: run-describing objects appeared, and
+        with them evidence on every day."""
+        before = self._run_resources
+        self._run_resources = self.reader.resource_ids_of_kinds(RUN_KINDS)
+        if before is not None and set(before) != set(self._run_resources):
+            return False
+        day = (from_stored(at).date() - timedelta(days=1)).isoformat()
+        self._native = {d: v for d, v in self._native.items() if d < day}
+        self._quiet_days = {d: v for d, v in self._quiet_days.items() if d < day}
+        self._explained = {k: v for k, v in self._explained.items() if k[0] < day}
+        return True
 
     def _day_runs(self, day: str, cluster: str) -> list[PipelineRun]:
         """The recorded runs of ``day`` that may have changed ``cluster`` (kept: a snapshot
@@ -261,7 +279,7 @@ class CauseFinder:
     def explain(self, record: RevisionRecord, previous: RevisionRecord | None) -> Attribution:
         """The cause of ``record``'s change, ``previous`` being the revision before it (None
         when not at hand)."""
-        key = (record.id, previous.id if previous is not None else None)
+        key = (record.observed_at[:10], record.id, previous.id if previous is not None else None)
         known = self._explained.get(key)
         if known is None:
             known = self._explain(record, previous)

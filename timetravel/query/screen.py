@@ -82,6 +82,7 @@ from timetravel.store.location import Location, SqliteLocation, as_location
 from timetravel.store.prune import kept_from
 from timetravel.store.reader import Reader
 from timetravel.store.records import Damage, RevisionRecord
+from timetravel.store.runs import evidence_mark
 
 # How far back a digest's first run is looked for (the cause panel, the ``p`` key): every
 # Pod revision of the span is read, seconds a week on a store of 4,000 Pods.
@@ -100,6 +101,8 @@ class _Session:
     generation: int = -1
     desired_generation: int = 0  # the store generation ``desired``'s caches hold
     desired_mark: tuple[Any, ...] | None = None  # the git facts then (GitStore.mark)
+    # What ``causes`` weighed was read after: (git, runs and audit events), writers' marks.
+    causes_marks: tuple[tuple[Any, ...], write_marks.Marks | None] | None = None
     damage_seen: int = 0  # the reader's damaged reads already collected
 
 
@@ -231,12 +234,27 @@ class ScreenData:
         return reader
 
     def causes(self) -> CauseFinder:
-        """The session's cause finder (it caches runs; invalidate() renews it)."""
+        """The session's cause finder (it caches runs and what they explain): after news,
+        a new one where runs, audit events or git moved, else the one before with what
+        the revisions written since can change forgotten (CauseFinder.forget_from)."""
         with self.session() as session:
             if session.causes is None or session.generation != self._generation:
-                session.causes = CauseFinder(session.reader.db)
+                session.causes = self._causes_after_news(session)
                 session.generation = self._generation
             return session.causes
+
+    def _causes_after_news(self, session: _Session) -> CauseFinder:
+        reader = session.reader
+        # Read before the finder reads anything: what comes after them is news next time.
+        evidence = (session.desired.git.mark(), evidence_mark(reader.db))
+        writes = reader.write_marks()
+        finder, then = session.causes, session.causes_marks
+        kept = False
+        if finder is not None and then is not None and then[0] == evidence:
+            movable, since = written_since(writes, then[1], _END_OF_TIME)
+            kept = movable and (since is None or finder.forget_from(since))
+        session.causes_marks = (evidence, writes)
+        return finder if kept and finder is not None else CauseFinder(reader.db)
 
     def _reading(self, session: _Session, policy: IgnorePolicy | None = None) -> Reading:
         """What a load reads through while it holds ``session``; ``policy``: the ignore
@@ -810,6 +828,10 @@ class ScreenData:
             if generation == self._generation:
                 self._marks = marks
         return marks.unknown
+
+
+# A moment after every other: what was written since, wherever it lies (written_since).
+_END_OF_TIME = "9999-12-31T23:59:59.999999Z"
 
 
 def written_since(

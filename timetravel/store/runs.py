@@ -211,6 +211,19 @@ def _in_cluster(runs: Iterable[PipelineRun], cluster: str | None) -> list[Pipeli
     return [run for run in runs if run.in_cluster(cluster)]
 
 
+def evidence_mark(db: StoreDB) -> tuple[Any, ...]:
+    """What the runs and audit events are, read cheaply: equal twice, none was reported,
+    merged or imported between. A run's report merged into its row moves its
+    ``reported_at``; an audit event's later stage is logged after everything before it,
+    so it moves the newest ``stage_at`` (both ends of an index, or a small table)."""
+    row = db.conn.execute(
+        "SELECT (SELECT count(*) FROM pipeline_runs), (SELECT max(id) FROM pipeline_runs), "
+        "(SELECT max(reported_at) FROM pipeline_runs), (SELECT min(id) FROM audit_events), "
+        "(SELECT max(id) FROM audit_events), (SELECT max(stage_at) FROM audit_events)"
+    ).fetchone()
+    return tuple(row)
+
+
 def all_pipeline_runs(db: StoreDB, *, cluster: str | None = None) -> list[PipelineRun]:
     """Every stored run (that may have changed ``cluster``: it names it or none; None:
     every run), earliest first (by start, else finish, else report time)."""
