@@ -83,6 +83,28 @@ def write(where: str, history: list[dict[str, Any]]) -> None:
         db.conn.close()
 
 
+STANDING: dict[str, Any] = {
+    "what": "pod",
+    "cluster": "east",
+    "namespace": "ops",
+    "name": "standing-0",
+    "event": "ADDED",
+    "uid": "u-standing",
+    "owner": None,
+    "hash": None,
+    "containers": [
+        {
+            "name": "app",
+            "image": "registry.example.com/ops/tool:1",
+            "image_id": f"registry.example.com/ops/tool@{DIGESTS[1]}",
+            "state": "running",
+            "init": False,
+        }
+    ],
+    "minute": 0,
+}
+
+
 def test_steps_over_random_pod_histories_equal_fresh_marks(
     engine: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -104,7 +126,9 @@ def test_steps_over_random_pod_histories_equal_fresh_marks(
             where = str(tmp_path / f"p{next(made)}.db")
         else:
             where = str(request.getfixturevalue("postgres_server").new_database())
-        write(where, history)
+        # A Pod running an unbuilt digest throughout: no example marks nothing (twenty
+        # examples on PostgreSQL marked 0-15 rows now and then, the tally below failed).
+        write(where, [STANDING, *history])
         # Every change forward and back, then random moments: steps that cross changes.
         changed = sorted({step["minute"] for step in history})
         found = walk(where, [at(m) for m in [*changed, *changed[::-1], *minutes]], cluster)
@@ -231,7 +255,7 @@ def test_the_screens_marks_after_news_equal_fresh_ones(
             where = str(tmp_path / f"n{next(made)}.db")
         else:
             where = str(request.getfixturevalue("postgres_server").new_database())
-        ordered = sorted(observations(history), key=lambda o: o.observed_at)
+        ordered = sorted(observations([STANDING, *history]), key=lambda o: o.observed_at)
         batches = [ordered[i : i + size] for i in range(0, len(ordered), size)]
         for i, swap in enumerate(swaps[: len(batches) - 1]):
             if swap:
