@@ -7,8 +7,8 @@
 - a screen in LIVE seeing another process's revisions (bench/pglive.py): ``pg.live_seen``
   (p95 <= 1 s);
 - the screen on a PostgreSQL copy of its store (bench/pgscreen.py):
-  ``pg.screen_key_to_frame`` and ``pg.screen_scrub_to_frame`` (p95 <= 50 ms), SQLite's
-  measured beside them.
+  ``pg.screen_key_to_frame`` and ``pg.screen_scrub_to_frame`` (p95 <= 50 ms), and issue
+  26's step, held key, step after news and far jump, SQLite's measured beside them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ FIGURES = (
     ("pg.screen_key_to_frame", "p95 <= 50 ms"),
     ("pg.screen_scrub_to_frame", "p95 <= 50 ms"),
     ("pg.screen_keypress_to_data", ""),
+    ("pg.screen_step_to_data", "p95 <= 50 ms"),
+    ("pg.screen_step_after_news", "p95 <= 50 ms"),
+    ("pg.screen_held_to_data", "p95 <= 50 ms"),
+    ("pg.screen_jump_to_data", "p95 <= 300 ms"),
     ("pg.live_seen", "p95 <= 1,000 ms"),
 )
 

@@ -8,65 +8,35 @@ a copy of the SQLite file and once on the PostgreSQL database, one after the oth
 - ``pg.screen_key_to_frame``: key sent -> first frame, p95 (target <= 50 ms, unchanged
   from SQLite's);
 - ``pg.screen_scrub_to_frame``: the held key's keys -> first frame, p95 (<= 50 ms);
-- ``pg.screen_keypress_to_data``: press -> every load landed (no target).
+- ``pg.screen_keypress_to_data``: press -> every load landed (no target);
+- issue 26's figures on PostgreSQL (``pg.screen_step_to_data``, ``_held_to_data``,
+  ``_step_after_news``, ``_jump_to_data``): targets as SQLite's. The app runs on a copy
+  of the cached database (``CREATE DATABASE ... TEMPLATE``): the writer of
+  ``step_after_news`` writes into it.
 
 Each figure names SQLite's beside it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.common import PYTHON, ROOT, Context, Figure
 from bench.datasets import state_store
 from bench.pgcopy import copy_store
-from bench.pgserver import cached_database
+from bench.pgserver import cached_database, drop_database
 from bench.screen import (
-    _data_presses,
-    _first_load,
-    _pilot_presses,
-    _scrub,
-    _settle,
     figures,
     screen_store,
     sizes,
 )
 from tests.fixtures.postgres import PostgresServer
-
-
-def drive(where: str, now: datetime, presses: int, data: int, timeout: float, out: Path) -> None:
-    """bench.screen.drive on ``where`` (a file or a postgresql:// URL)."""
-    from timetravel.host import tune_collector
-    from timetravel.query.screen import ScreenData
-    from timetravel.tui.app import TimetravelApp
-
-    tune_collector()  # as `timetravel ui` runs
-    at = now - timedelta(hours=1)
-    app = TimetravelApp(ScreenData(where, now=now), at=at, now=now, tz=UTC, export_dir=out.parent)
-    result: dict[str, Any] = {"repaint": [], "to_frame": [], "scrub_frame": [], "to_data": []}
-    result["scrub_keys"] = presses
-
-    async def scenario() -> None:
-        async with app.run_test(size=(160, 48)) as pilot:
-            await _first_load(pilot, timeout, result)
-            await _pilot_presses(pilot, presses, result)
-            await _settle(pilot, timeout)
-            await _scrub(pilot, presses, result)
-            if result["initial_settled"]:
-                await _data_presses(pilot, data, timeout, result)
-            out.write_text(json.dumps(result))
-            sys.stdout.flush()
-            os._exit(0)
-
-    asyncio.run(scenario())
 
 
 def _drive(ctx: Context, where: str, now: datetime, n: dict[str, Any]) -> dict[str, Any]:
@@ -75,16 +45,19 @@ def _drive(ctx: Context, where: str, now: datetime, n: dict[str, Any]) -> dict[s
     args = [
         PYTHON,
         "-m",
-        "bench.pgscreen",
+        "bench.screen",
         where,
         now.isoformat(),
         str(n["presses"]),
         str(n["data"]),
         str(n["settle_timeout"]),
         str(out),
+        str(n["steps"]),
+        str(n["jumps"]),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TEXTUAL_ANIMATIONS": "none"}
     budget = n["settle_timeout"] * (3 + n["data"] * 2) + n["presses"] * 5 + 60
+    budget += (2 * n["steps"] + n["jumps"]) * 10
     try:
         proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=budget)
     except subprocess.TimeoutExpired:
@@ -119,7 +92,15 @@ def run_screen(ctx: Context, server: PostgresServer) -> list[Figure]:
         sqlite_by_name = {f.name: f for f in on_sqlite}
     else:
         ctx.log("pg: the screen on PostgreSQL (in a subprocess)")
-    on_pg = figures(_drive(ctx, url, now, n), n["settle_timeout"])
+    # On a copy of the cached database: the writer of screen.step_after_news writes.
+    cached = url.rsplit("/", 1)[1]
+    run = f"{cached}_run"
+    server.sql(f'DROP DATABASE IF EXISTS "{run}" WITH (FORCE)')
+    server.sql(f'CREATE DATABASE "{run}" TEMPLATE "{cached}"')
+    try:
+        on_pg = figures(_drive(ctx, server.url(run), now, n), n["settle_timeout"])
+    finally:
+        drop_database(server, run)
     for suffix in ("", "-wal", "-shm"):
         Path(str(copy) + suffix).unlink(missing_ok=True)
     out = []
@@ -133,15 +114,3 @@ def run_screen(ctx: Context, server: PostgresServer) -> list[Figure]:
             figure.extra["sqlite_value"] = sq.value
         out.append(figure)
     return out
-
-
-if __name__ == "__main__":
-    where_arg, now_arg, presses_arg, data_arg, timeout_arg, out_arg = sys.argv[1:7]
-    drive(
-        where_arg,
-        datetime.fromisoformat(now_arg),
-        int(presses_arg),
-        int(data_arg),
-        float(timeout_arg),
-        Path(out_arg),
-    )

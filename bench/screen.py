@@ -317,7 +317,7 @@ async def _held(pilot: Any, presses: int, timeout: float, result: dict[str, Any]
 
 
 def drive(
-    db: Path,
+    db: Path | str,
     now: datetime,
     presses: int,
     data: int,
@@ -326,16 +326,17 @@ def drive(
     steps: int = 0,
     jumps: int = 0,
 ) -> None:
-    """Run the app headless on ``db``, time key presses, write the results to ``out`` and
-    leave the process at once (in the driver subprocess): a store read still running in a
-    worker thread would otherwise hold the exit for as long as it takes."""
+    """Run the app headless on ``db`` (a file or a postgresql:// URL: bench/pgscreen.py),
+    time key presses, write the results to ``out`` and leave the process at once (in the
+    driver subprocess): a store read still running in a worker thread would otherwise
+    hold the exit for as long as it takes."""
     from timetravel.host import tune_collector
     from timetravel.query.screen import ScreenData
     from timetravel.tui.app import TimetravelApp
 
     tune_collector()  # as `timetravel ui` runs
     at = now - timedelta(hours=1)
-    app = TimetravelApp(ScreenData(db, now=now), at=at, now=now, tz=UTC, export_dir=db.parent)
+    app = TimetravelApp(ScreenData(db, now=now), at=at, now=now, tz=UTC, export_dir=out.parent)
     result: dict[str, Any] = {"repaint": [], "to_frame": [], "scrub_frame": [], "to_data": []}
     result["scrub_keys"] = presses
 
@@ -575,7 +576,7 @@ if __name__ == "__main__":
     db_arg, now_arg, presses_arg, data_arg, timeout_arg, out_arg = sys.argv[1:7]
     steps_arg, jumps_arg = [*sys.argv[7:9], "0", "0"][:2]
     drive(
-        Path(db_arg),
+        db_arg if "://" in db_arg else Path(db_arg),  # a file, or a PostgreSQL URL
         datetime.fromisoformat(now_arg),
         int(presses_arg),
         int(data_arg),

@@ -30,9 +30,10 @@ BATCH = 5  # revisions a batch
 
 
 async def steps_after_news(
-    pilot: Any, db: Path, start: datetime, steps: int, timeout: float, out: list[float]
+    pilot: Any, db: Path | str, start: datetime, steps: int, timeout: float, out: list[float]
 ) -> None:
-    """``steps`` → keys, each the first after news, timed to the new moment's data."""
+    """``steps`` → keys, each the first after news, timed to the new moment's data.
+    ``db``: the store's file or PostgreSQL URL, which the writer writes into."""
     from bench.screen import _moment_shown, _send, _settle, _until
 
     app = pilot.app
@@ -63,7 +64,7 @@ async def steps_after_news(
         writer.wait()
 
 
-def write(db: Path, start: datetime) -> None:
+def write(db: str, start: datetime) -> None:
     """Write ``BATCH`` ConfigMap revisions observed after ``start`` every ``INTERVAL``,
     through the recorder's writer, until killed."""
     from timetravel.domain.model import Observation
@@ -98,4 +99,4 @@ def write(db: Path, start: datetime) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["write"]:
-        write(Path(sys.argv[2]), datetime.fromisoformat(sys.argv[3]))
+        write(sys.argv[2], datetime.fromisoformat(sys.argv[3]))

@@ -137,6 +137,8 @@ class DesiredState:
         self._changes.clear()
         self._repos = None
         self._refs.clear()
+        # A commit not recorded when asked may be now (recorded commits never change).
+        self._commits = {sha: c for sha, c in self._commits.items() if c is not None}
 
     def at(self, at: str, cluster: str | None = None) -> list[DesiredSide]:
         sides = []

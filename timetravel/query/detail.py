@@ -93,11 +93,13 @@ def detail_at(
         owners = field_owners(latest.managed_fields) if latest and latest.managed_fields else None
         field_diffs = tuple(diff_desired_actual(view.desired, view.actual, owners=owners))
         quiet_actual = without_paths(view.actual, (d.path for d in field_diffs if d.noise))
-    git = reading.desired.git
+    # Through the desired state's cache: a commit never changes, and a detail names the
+    # same ones step after step (on PostgreSQL each read is a round trip).
+    desired = reading.desired
     commits = {
         sha: found
         for sha in {c.commit for c in changes if c.commit}
-        if (found := git.commit(sha)) is not None
+        if (found := desired.commit(sha)) is not None
     }
     return Detail(
         key=key,
