@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.demo_store import DEMO_NOW
-from tests.test_incremental_state import change_times
+from tests.test_incremental_state import _new_store, change_times
 from tests.test_pod_digests_property import (
     DIGESTS,
     OWNER_OBJECTS,
@@ -122,10 +122,7 @@ def test_steps_over_random_pod_histories_equal_fresh_marks(
         cluster=st.sampled_from([None, "east"]),
     )
     def check(history: list[dict[str, Any]], minutes: list[int], cluster: str | None) -> None:
-        if engine == "sqlite":
-            where = str(tmp_path / f"p{next(made)}.db")
-        else:
-            where = str(request.getfixturevalue("postgres_server").new_database())
+        where = _new_store(engine, tmp_path, request, next(made))
         # A Pod running an unbuilt digest throughout: no example marks nothing (twenty
         # examples on PostgreSQL marked 0-15 rows now and then, the tally below failed).
         write(where, [STANDING, *history])
@@ -251,10 +248,7 @@ def test_the_screens_marks_after_news_equal_fresh_ones(
     def check(
         history: list[dict[str, Any]], size: int, swaps: list[bool], minutes: list[int]
     ) -> None:
-        if engine == "sqlite":
-            where = str(tmp_path / f"n{next(made)}.db")
-        else:
-            where = str(request.getfixturevalue("postgres_server").new_database())
+        where = _new_store(engine, tmp_path, request, next(made))
         ordered = sorted(observations([STANDING, *history]), key=lambda o: o.observed_at)
         batches = [ordered[i : i + size] for i in range(0, len(ordered), size)]
         for i, swap in enumerate(swaps[: len(batches) - 1]):
