@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.demo_store import DEMO_NOW
+from tests.recording import configmap
 from timetravel.demo.build import Demo
 from timetravel.domain.audit import AuditEvent, read_audit
 from timetravel.domain.model import Observation, ResourceKey
@@ -36,20 +37,6 @@ def changes_of(data: ScreenData, key: ResourceKey) -> list[Change]:
 
 def fresh(store: Path, key: ResourceKey) -> list[Change]:
     return changes_of(ScreenData(store, now=DEMO_NOW), key)
-
-
-def configmap(name: str, version: int) -> dict[str, object]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": name,
-            "namespace": "payments",
-            "uid": f"uid-{name}",
-            "resourceVersion": str(version),
-        },
-        "data": {"v": str(version)},
-    }
 
 
 def audit_line(key: ResourceKey, at: datetime, user: str, manager: str) -> str:
@@ -96,7 +83,7 @@ def test_the_causes_after_news_are_a_fresh_screens(demo: Demo, tmp_path: Path) -
     writer = RevisionWriter(db)
     try:
         # Revisions of now: the finder stays, and explains as a fresh one does.
-        writer.write([Observation(key.cluster, "ADDED", configmap("news", 1), to_stored(DEMO_NOW))])
+        writer.write([Observation(key.cluster, "ADDED", configmap("news"), to_stored(DEMO_NOW))])
         data.invalidate()
         assert changes_of(data, key) == fresh(store, key) == before
         assert data.causes() is finder
